@@ -1,0 +1,110 @@
+import { BeforeExecError } from "./errors.ts";
+import { formatDuration } from "./duration.ts";
+
+/** How to run the user's renewal command. */
+export interface BeforeExecRun {
+  argv: readonly string[];
+  /** Hand the caller's stdin (kubectl's terminal) to the command; otherwise it gets /dev/null. */
+  interactive: boolean;
+  timeoutMs: number;
+  /** Where the command's stdout goes: never the broker's stdout, which kubectl parses as JSON. */
+  output: WritableStream<Uint8Array>;
+}
+
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Runs the before-exec command and resolves when it succeeded; throws BeforeExecError naming the command (never
+ * its arguments, which may hold secrets) when it cannot start, fails, is killed or runs past the timeout.
+ */
+export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
+  const [program, ...args] = run.argv;
+  if (!program) throw new BeforeExecError("the before-exec command is empty");
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program, {
+      args,
+      stdin: run.interactive ? "inherit" : "null",
+      stdout: "piped",
+      stderr: "inherit",
+      // Non-interactive commands get their own session, so that on timeout the whole group (the script and
+      // whatever it started) can be stopped. An interactive one stays in the terminal's foreground group so
+      // that it can read the terminal (and /dev/tty) and Ctrl-C reaches it.
+      detached: !run.interactive,
+    }).spawn();
+  } catch (error) {
+    throw startError(program, error);
+  }
+  const group = run.interactive ? child.pid : -child.pid;
+  const signal = (name: Deno.Signal) => {
+    try {
+      Deno.kill(group, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  // The command's stdout joins our stderr, so a chatty script cannot corrupt the ExecCredential. A grandchild
+  // that keeps the pipe open must not keep us waiting once the command itself has exited.
+  const copied = child.stdout.pipeTo(run.output, { preventClose: true }).catch(() => {});
+  let timedOut = false;
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    signal("SIGTERM");
+    killTimer = setTimeout(() => signal("SIGKILL"), KILL_GRACE_MS);
+  }, run.timeoutMs);
+  const forward = () => signal("SIGTERM");
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  if (!run.interactive) { for (const name of signals) Deno.addSignalListener(name, forward); }
+  let status: Deno.CommandStatus;
+  try {
+    status = await child.status;
+  } finally {
+    clearTimeout(timer);
+    if (!run.interactive) { for (const name of signals) Deno.removeSignalListener(name, forward); }
+  }
+  if (timedOut) {
+    // The leader is gone; make sure nothing it started lingers past the grace period.
+    signal("SIGKILL");
+    clearTimeout(killTimer);
+  }
+  await Promise.race([copied, new Promise((resolve) => setTimeout(resolve, 100))]);
+  if (timedOut) {
+    throw new BeforeExecError(
+      `before-exec command ${program} did not finish within ${
+        formatDuration(run.timeoutMs)
+      }; it was stopped`,
+      { hint: "raise --before-exec-timeout if renewals legitimately take longer" },
+    );
+  }
+  if (status.signal) {
+    throw new BeforeExecError(`before-exec command ${program} was killed by ${status.signal}`);
+  }
+  if (!status.success) {
+    throw new BeforeExecError(
+      `before-exec command ${program} failed with exit status ${status.code}`,
+    );
+  }
+}
+
+function startError(program: string, error: unknown): BeforeExecError {
+  const where = program.includes("/") ? "" : " on PATH";
+  if (error instanceof Deno.errors.NotFound) {
+    return new BeforeExecError(`before-exec command ${program} not found${where}`, {
+      cause: error,
+      hint: program.includes("/") ? undefined : "use an absolute path, or check PATH",
+    });
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new BeforeExecError(`before-exec command ${program} cannot be run: permission denied`, {
+      cause: error,
+      hint: `make it executable: chmod +x ${program}`,
+    });
+  }
+  return new BeforeExecError(
+    `before-exec command ${program} could not be started (${
+      error instanceof Error ? error.message : error
+    })`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,61 @@
+import { UsageError } from "./errors.ts";
+
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * Parses a Go-style duration ("90s", "5m", "1h30m", "500ms", "0"), the form kubectl flags use.
+ * Returns milliseconds. Negative and fractional-hour forms are accepted as Go does ("1.5h").
+ */
+export function parseDuration(text: string, flag: string): number {
+  const input = text.trim();
+  if (input === "0") return 0;
+  const part = /(\d+(?:\.\d+)?|\.\d+)(ms|h|m|s)/y;
+  let total = 0;
+  let position = 0;
+  let sign = 1;
+  if (input.startsWith("-") || input.startsWith("+")) {
+    sign = input.startsWith("-") ? -1 : 1;
+    position = 1;
+  }
+  if (position >= input.length) throw invalid(text, flag);
+  while (position < input.length) {
+    part.lastIndex = position;
+    const match = part.exec(input);
+    if (!match) throw invalid(text, flag);
+    total += Number(match[1]) * UNITS[match[2]!]!;
+    position = part.lastIndex;
+  }
+  if (!Number.isFinite(total) || total > 1e15) throw invalid(text, flag);
+  return sign * Math.round(total);
+}
+
+function invalid(text: string, flag: string): UsageError {
+  return new UsageError(
+    `invalid duration ${
+      JSON.stringify(text)
+    } for ${flag}: use a number with a unit, e.g. 90s, 5m or 1h30m`,
+  );
+}
+
+/** Formats milliseconds the way Go prints durations ("1m30s", "500ms"), for messages and stored args. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  const sign = ms < 0 ? "-" : "";
+  let rest = Math.abs(ms);
+  if (rest < 1000) return `${sign}${rest}ms`;
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = rest / 1000;
+  let out = sign;
+  if (hours) out += `${hours}h`;
+  if (hours || minutes) out += `${minutes}m`;
+  if (seconds || (!hours && !minutes)) out += `${Number(seconds.toFixed(3))}s`;
+  return out;
+}

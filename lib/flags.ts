@@ -1,0 +1,119 @@
+import { UsageError } from "./errors.ts";
+
+/** One command-line flag: long name without dashes, optional one-letter alias. */
+export interface FlagSpec {
+  name: string;
+  kind: "string" | "boolean" | "list";
+  short?: string;
+  /** One line for --help and shell completion. */
+  help: string;
+  /** Shown in --help as the value's placeholder. */
+  value?: string;
+}
+
+/** Parsed flags by long name, and the positional words in order. */
+export interface ParsedFlags {
+  values: Map<string, string | boolean | string[]>;
+  positionals: string[];
+}
+
+/**
+ * Parses GNU-style flags (`--name=value`, `--name value`, `-f`, `--` ends flags), the convention of kubectl and
+ * its plugins. Unknown flags are a usage error naming the closest known one.
+ */
+export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
+  const byName = new Map(specs.map((spec) => [spec.name, spec]));
+  const byShort = new Map(specs.filter((s) => s.short).map((spec) => [spec.short!, spec]));
+  const values = new Map<string, string | boolean | string[]>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    let spec: FlagSpec | undefined;
+    let inline: string | undefined;
+    let shown: string;
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq === -1 ? undefined : arg.slice(eq + 1);
+      shown = `--${name}`;
+      spec = byName.get(name);
+      if (!spec) throw unknownFlag(shown, specs);
+    } else if (arg.startsWith("-") && arg.length > 1) {
+      const eq = arg.indexOf("=");
+      const name = eq === -1 ? arg.slice(1) : arg.slice(1, eq);
+      inline = eq === -1 ? undefined : arg.slice(eq + 1);
+      shown = `-${name}`;
+      spec = byShort.get(name);
+      if (!spec) throw unknownFlag(shown, specs);
+    } else {
+      positionals.push(arg);
+      continue;
+    }
+    if (spec.kind === "boolean") {
+      values.set(spec.name, inline === undefined ? true : parseBoolean(inline, shown));
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new UsageError(`flag ${shown} needs a value`);
+      value = argv[++i]!;
+    }
+    if (spec.kind === "list") {
+      const list = values.get(spec.name);
+      if (Array.isArray(list)) list.push(value);
+      else values.set(spec.name, [value]);
+    } else {
+      if (values.has(spec.name)) throw new UsageError(`flag ${shown} is given more than once`);
+      values.set(spec.name, value);
+    }
+  }
+  return { values, positionals };
+}
+
+function parseBoolean(text: string, flag: string): boolean {
+  if (/^(true|1|yes)$/i.test(text)) return true;
+  if (/^(false|0|no)$/i.test(text)) return false;
+  throw new UsageError(`flag ${flag} takes true or false, not ${JSON.stringify(text)}`);
+}
+
+function unknownFlag(shown: string, specs: readonly FlagSpec[]): UsageError {
+  const name = shown.replace(/^-+/, "");
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const spec of specs) {
+    const score = editDistance(name, spec.name);
+    if (score < bestScore) [best, bestScore] = [spec.name, score];
+  }
+  const hint = best && bestScore <= Math.max(2, name.length / 3)
+    ? `did you mean --${best}?`
+    : undefined;
+  return new UsageError(`unknown flag ${shown}`, { hint: hint ?? "see --help for the flags" });
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The --help lines for a flag list, aligned. */
+export function formatFlagHelp(specs: readonly FlagSpec[]): string {
+  const left = specs.map((spec) => {
+    const value = spec.kind === "boolean" ? "" : ` ${spec.value ?? "VALUE"}`;
+    return `${spec.short ? `-${spec.short}, ` : "    "}--${spec.name}${value}`;
+  });
+  const width = Math.max(...left.map((l) => l.length));
+  return specs.map((spec, i) => `  ${left[i]!.padEnd(width)}  ${spec.help}`).join("\n");
+}

@@ -1,0 +1,145 @@
+import { CliError, LockTimeoutError } from "./errors.ts";
+import { formatDuration } from "./duration.ts";
+
+/** The per-user folder for renewal locks, next to kubectl's own ~/.kube/cache/{discovery,http}. */
+export function defaultCacheDir(env: (name: string) => string | undefined): string {
+  const home = env("HOME") ?? env("USERPROFILE");
+  if (!home) {
+    throw new CliError("cannot find the home folder for the lock folder: HOME is not set", {
+      hint: "set HOME or pass --cache-dir",
+    });
+  }
+  return `${home}/.kube/cache/credentials-broker`;
+}
+
+/** A held lock; release it by disposing (or it goes when the process exits, since the OS drops flock locks). */
+export interface HeldLock extends AsyncDisposable {
+  path: string;
+}
+
+/**
+ * Takes the exclusive lock `name` in `dir`, waiting at most `timeoutMs`. The lock is flock(2) on an open file,
+ * so a holder that dies, even by SIGKILL, releases it: the file's existence means nothing.
+ */
+export async function acquireLock(options: {
+  dir: string;
+  name: string;
+  timeoutMs: number;
+  /** Called once when the lock has been busy for `noticeAfterMs`, to tell the user why nothing happens. */
+  onWait?: () => void | Promise<void>;
+  noticeAfterMs?: number;
+  /** What the holder is doing, for the timeout message. */
+  holder?: string;
+}): Promise<HeldLock> {
+  ensurePrivateDir(options.dir);
+  const path = `${options.dir}/${options.name}`;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
+  } catch (error) {
+    throw new CliError(
+      `cannot open lock file ${path}: ${error instanceof Error ? error.name : error}`,
+      {
+        cause: error,
+        hint: "check the permissions of the lock folder, or pass --cache-dir",
+      },
+    );
+  }
+  try {
+    checkOwner(file.statSync(), path, "lock file");
+    if (!file.tryLockSync(true)) {
+      const start = Date.now();
+      const deadline = start + options.timeoutMs;
+      let noticed = false;
+      let pause = 5;
+      while (!file.tryLockSync(true)) {
+        if (!noticed && Date.now() - start >= (options.noticeAfterMs ?? 0)) {
+          noticed = true;
+          await options.onWait?.();
+        }
+        if (Date.now() >= deadline) {
+          throw new LockTimeoutError(
+            `gave up after waiting ${formatDuration(options.timeoutMs)} for ${
+              options.holder ?? "another process"
+            } (lock ${path})`,
+            { hint: "that process may be stuck; find it with: fuser -v " + path },
+          );
+        }
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(pause, Math.max(1, deadline - Date.now())))
+        );
+        pause = Math.min(pause * 2, 50);
+      }
+    }
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return {
+    path,
+    [Symbol.asyncDispose]: async () => {
+      await file.unlock().catch(() => {});
+      file.close();
+    },
+  };
+}
+
+/**
+ * Creates `dir` as 0700 when missing, and refuses a folder another user owns: a lock there could be held
+ * forever by them, or swapped for a symlink.
+ */
+export function ensurePrivateDir(dir: string): void {
+  // Synchronous on purpose: this runs on every kubectl call, and each async file operation costs a thread hop.
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const info = Deno.lstatSync(dir);
+    if (info.isSymlink) {
+      const target = Deno.statSync(dir);
+      if (!target.isDirectory) throw new CliError(`lock folder ${dir} is not a folder`);
+      checkOwner(target, dir, "lock folder");
+      return;
+    }
+    if (!info.isDirectory) throw new CliError(`lock folder ${dir} is not a folder`);
+    checkOwner(info, dir, "lock folder");
+    if (info.mode !== null && (info.mode & 0o077) !== 0) Deno.chmodSync(dir, 0o700);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(
+      `cannot create the lock folder ${dir}: ${error instanceof Error ? error.name : error}`,
+      {
+        cause: error,
+        hint: "pass --cache-dir with a folder you own",
+      },
+    );
+  }
+}
+
+function checkOwner(info: Deno.FileInfo, path: string, what: string): void {
+  const uid = Deno.uid();
+  if (uid === null || info.uid === null) return;
+  if (info.uid !== uid) {
+    throw new CliError(
+      `${what} ${path} belongs to another user (uid ${info.uid}); refusing to use it`,
+      {
+        hint: "pass --cache-dir with a folder you own",
+      },
+    );
+  }
+}
+
+/**
+ * A short stable file name for a set of strings (the credential paths and command). Two FNV-1a hashes make 64
+ * bits: a collision would only make two credential sets share a lock, and this avoids WebCrypto's start-up cost.
+ */
+export function lockName(prefix: string, parts: readonly (string | undefined)[]): string {
+  const text = JSON.stringify(parts);
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  const hex = (n: number) => (n >>> 0).toString(16).padStart(8, "0");
+  return `${prefix}-${hex(a)}${hex(b)}.lock`;
+}
