@@ -123,14 +123,16 @@ function readToken(path: string, bytes: Uint8Array, reading: Reading): void {
     return;
   }
   // A token becomes an HTTP header value; Go rejects control characters there with an obscure error.
+  if (/[\r\n]/.test(value)) {
+    reading.problems.push({ kind: "malformed", message: `token ${path} holds more than one line` });
+    return;
+  }
   // deno-lint-ignore no-control-regex -- control characters are exactly what this looks for
   const bad = value.search(/[\s\x00-\x1f\x7f]/);
   if (bad !== -1) {
-    const where = value.slice(0, bad).split("\n").length;
     reading.problems.push({
       kind: "malformed",
-      message: `token ${path} contains white space or a control character (line ${where}); ` +
-        `a token is one line with no spaces`,
+      message: `token ${path} contains white space or a control character at position ${bad + 1}`,
     });
     return;
   }

@@ -1,0 +1,219 @@
+/** Shared test helpers: temp folders, test certificates made with openssl, and running the broker as kubectl does. */
+import { installPlugin } from "../scripts/install.ts";
+
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** A fresh temp folder, removed when disposed: `await using tmp = await tempDir()`. */
+export async function tempDir(prefix = "ccb-test-"): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Runs a command and returns its output; throws with stderr when it fails. */
+export async function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    clearEnv: options.env !== undefined,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Runs openssl, failing the test with its stderr when it fails. */
+export async function openssl(args: string[], cwd: string): Promise<void> {
+  const result = await run("openssl", args, { cwd });
+  if (result.code !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr}`);
+}
+
+export type KeyType = "rsa" | "ec" | "ed25519";
+
+/** Generates a private key file (PKCS#8) of the given type. */
+export async function generateKey(dir: string, name: string, type: KeyType): Promise<string> {
+  const args = type === "rsa"
+    ? ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
+    : type === "ec"
+    ? ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    : ["genpkey", "-algorithm", "ED25519"];
+  await openssl([...args, "-out", name], dir);
+  await Deno.chmod(`${dir}/${name}`, 0o600);
+  return `${dir}/${name}`;
+}
+
+/** A throwaway CA in `dir`: ca.key and ca.crt. */
+export async function makeCa(dir: string, name = "ca"): Promise<{ cert: string; key: string }> {
+  await generateKey(dir, `${name}.key`, "ec");
+  await openssl([
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=test ${name}`,
+  ], dir);
+  return { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
+}
+
+/** Formats a Date as openssl's -not_before/-not_after (YYYYMMDDHHMMSSZ). */
+export function opensslTime(date: Date): string {
+  return date.toISOString().replace(/[-:T]/g, "").replace(/\.\d{3}Z$/, "Z");
+}
+
+const CA_CONFIG = `[ca]
+default_ca = ca_default
+[ca_default]
+database = index.txt
+serial = serial
+new_certs_dir = .
+default_md = sha256
+policy = policy_any
+unique_subject = no
+copy_extensions = none
+[policy_any]
+commonName = supplied
+organizationName = optional
+`;
+
+/**
+ * Issues a client certificate for `keyPath` from the CA, valid from `notBefore` to `notAfter` (which may be in
+ * the past, for expired certificates). Uses `openssl ca`, since openssl 3.0's x509 cannot set exact dates.
+ */
+export async function issueCert(options: {
+  dir: string;
+  ca: { cert: string; key: string };
+  keyPath: string;
+  out: string;
+  subject?: string;
+  notBefore?: Date;
+  notAfter: Date;
+}): Promise<string> {
+  const work = await Deno.makeTempDir({ dir: options.dir, prefix: ".ca-" });
+  try {
+    await Deno.writeTextFile(`${work}/ca.cnf`, CA_CONFIG);
+    await Deno.writeTextFile(`${work}/index.txt`, "");
+    await Deno.writeTextFile(
+      `${work}/serial`,
+      `${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}\n`,
+    );
+    await openssl([
+      "req",
+      "-new",
+      "-key",
+      options.keyPath,
+      "-out",
+      "req.csr",
+      "-subj",
+      options.subject ?? "/CN=alice/O=dev",
+    ], work);
+    const out = options.out.startsWith("/") ? options.out : `${options.dir}/${options.out}`;
+    await openssl([
+      "ca",
+      "-batch",
+      "-notext",
+      "-config",
+      "ca.cnf",
+      "-cert",
+      options.ca.cert,
+      "-keyfile",
+      options.ca.key,
+      "-in",
+      "req.csr",
+      "-out",
+      "issued.crt",
+      "-startdate",
+      opensslTime(options.notBefore ?? new Date(Date.now() - 3600_000)),
+      "-enddate",
+      opensslTime(options.notAfter),
+    ], work);
+    await Deno.rename(`${work}/issued.crt`, out);
+    return out;
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+let installed: Promise<string> | undefined;
+
+/** Installs the broker once per test process (as `deno task install` does) and returns the shim's path. */
+export function installedBroker(): Promise<string> {
+  installed ??= (async () => {
+    const root = await Deno.makeTempDir({ prefix: "ccb-install-" });
+    // Removed at exit; test files share one install.
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(root, { recursive: true });
+      } catch {
+        // best effort
+      }
+    });
+    return await installPlugin(root);
+  })();
+  return installed;
+}
+
+/** The environment kubectl gives the plugin, without the test runner's own variables leaking in. */
+export function pluginEnv(
+  home: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: home,
+    ...extra,
+  };
+}
+
+/** Runs the installed broker the way kubectl does: argv from exec.args, env with KUBERNETES_EXEC_INFO, no stdin. */
+export async function runBroker(
+  args: string[],
+  options: { home: string; cwd?: string; execInfo?: string | null; env?: Record<string, string> },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const info = options.execInfo === undefined
+    ? JSON.stringify({
+      kind: "ExecCredential",
+      apiVersion: "client.authentication.k8s.io/v1",
+      spec: { interactive: false },
+    })
+    : options.execInfo;
+  const env = pluginEnv(options.home, options.env);
+  if (info !== null) env.KUBERNETES_EXEC_INFO = info;
+  return run(await installedBroker(), args, { cwd: options.cwd ?? options.home, env });
+}
+
+/** base64url of a JSON value, as in a JWT. */
+export const jwtSegment = (value: unknown): string =>
+  new TextEncoder().encode(JSON.stringify(value)).toBase64({
+    alphabet: "base64url",
+    omitPadding: true,
+  });
+
+/** A test JWT: header and claims are real base64url JSON; the signature is random bytes, never verified. */
+export function makeJwt(claims: Record<string, unknown>): string {
+  const signature = crypto.getRandomValues(new Uint8Array(32)).toBase64({
+    alphabet: "base64url",
+    omitPadding: true,
+  });
+  return `${jwtSegment({ alg: "RS256", typ: "JWT" })}.${jwtSegment(claims)}.${signature}`;
+}
