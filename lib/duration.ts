@@ -55,7 +55,7 @@ export function formatDuration(ms: number): string {
   const seconds = rest / 1000;
   let out = sign;
   if (hours) out += `${hours}h`;
-  if (hours || minutes) out += `${minutes}m`;
-  if (seconds || (!hours && !minutes)) out += `${Number(seconds.toFixed(3))}s`;
+  if (minutes) out += `${minutes}m`;
+  if (seconds) out += `${Number(seconds.toFixed(3))}s`;
   return out;
 }
