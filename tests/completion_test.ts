@@ -1,0 +1,267 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { BROKER_FLAGS } from "../lib/broker_options.ts";
+import {
+  complete,
+  completionCommand,
+  completionScript,
+  Directive,
+  formatCompletions,
+} from "../lib/completion.ts";
+import { UsageError } from "../lib/errors.ts";
+import type { Io } from "../lib/io.ts";
+import { installCompletion } from "../scripts/install.ts";
+import { onPath, run, tempDir } from "./release_helpers.ts";
+
+const libDir = new URL("../lib/", import.meta.url).pathname;
+
+function fakeIo(): Io & { out: string; err: string } {
+  const io = {
+    out: "",
+    err: "",
+    stdout: (text: string) => Promise.resolve(void (io.out += text)),
+    stderr: (text: string) => Promise.resolve(void (io.err += text)),
+    readLine: () => Promise.resolve(null),
+    stdinIsTerminal: false,
+    color: false,
+    env: () => undefined,
+    cwd: () => "/",
+    now: () => new Date(0),
+  };
+  return io;
+}
+
+const words = (args: string[], word: string) =>
+  complete(args, word).candidates.map((c) => c.split("\t")[0]);
+
+Deno.test("complete() follows cobra: subcommands, flags after -, values after a flag", async (t) => {
+  const cases: [string, string[], string, string[], number][] = [
+    ["subcommands", [], "", ["kubeconfig", "doctor", "completion", "version", "help"], 4],
+    ["subcommand prefix", [], "d", ["doctor"], 4],
+    ["kubeconfig's subcommand", ["kubeconfig"], "", ["set"], 4],
+    ["no positional for the plugin", ["kubeconfig", "set"], "", [], 4],
+    ["shells", ["completion"], "", ["bash", "zsh", "fish"], 4],
+    ["shell prefix", ["completion"], "z", ["zsh"], 4],
+    ["only one shell", ["completion", "bash"], "", [], 4],
+    ["help topics", ["help"], "k", ["kubeconfig"], 4],
+    ["root flags", [], "--before-exec-p", ["--before-exec-policy"], 4],
+    ["--version at the root", [], "--v", ["--version"], 4],
+    ["no --version below", ["doctor"], "--", ["--help"], 4],
+    ["given flags are not offered again", ["--token-path", "t"], "--tok", [], 4],
+    ["policy values", ["--before-exec-policy"], "", ["always", "when-invalid"], 4],
+    [
+      "policy value prefix",
+      ["kubeconfig", "set", "--before-exec-policy"],
+      "w",
+      ["when-invalid"],
+      4,
+    ],
+    ["value after =", [], "--before-exec-policy=a", ["always"], 4],
+    ["file flag completes files", ["--client-key-path"], "", [], 0],
+    ["dir flag completes folders", ["kubeconfig", "set", "--cache-dir"], "", [], 16],
+    ["duration has no files", ["--refresh-margin"], "", [], 4],
+    ["a flag value is not a subcommand", ["--token-path", "doctor"], "", [
+      "kubeconfig",
+      "doctor",
+      "completion",
+      "version",
+      "help",
+    ], 4],
+    ["after --, no flags", ["--"], "--", [], 4],
+    ["unknown flag with =", [], "--nope=", [], 4],
+  ];
+  for (const [name, args, word, expected, directive] of cases) {
+    await t.step(name, () => {
+      assert.deepEqual(words(args, word), expected);
+      assert.equal(complete(args, word).directive, directive);
+    });
+  }
+});
+
+Deno.test("complete() offers every broker flag, with its help as the description", () => {
+  const flags = complete(["kubeconfig", "set"], "--").candidates;
+  for (const spec of BROKER_FLAGS) {
+    assert.ok(flags.includes(`--${spec.name}\t${spec.help}`), spec.name);
+  }
+  assert.ok(flags.includes("--help\tshow help"));
+});
+
+Deno.test("formatCompletions() prints one candidate per line, then :directive", () => {
+  assert.equal(
+    formatCompletions({ candidates: ["a\tA", "b"], directive: Directive.noFileComp }),
+    "a\tA\nb\n:4\n",
+  );
+  assert.equal(formatCompletions({ candidates: [], directive: Directive.default }), ":0\n");
+});
+
+Deno.test("completionCommand() answers __complete with the last word as the one to complete", async () => {
+  const io = fakeIo();
+  assert.equal(await completionCommand(["__complete", "kubeconfig", "s"], io), 0);
+  assert.equal(io.out, "set\tpoint a kubeconfig user at the broker\n:4\n");
+  const bare = fakeIo();
+  await completionCommand(["__complete"], bare);
+  assert.match(bare.out, /^kubeconfig\t/);
+});
+
+Deno.test("completionCommand() prints each shell's script to stdout", async (t) => {
+  for (const shell of ["bash", "zsh", "fish"] as const) {
+    await t.step(shell, async () => {
+      const io = fakeIo();
+      assert.equal(await completionCommand(["completion", shell], io), 0);
+      assert.equal(io.out, completionScript(shell));
+      assert.match(io.out, /__complete/);
+      assert.equal(io.err, "");
+    });
+  }
+});
+
+Deno.test("completionCommand() refuses a missing, unknown or extra shell with a usage error", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["completion"], /^completion needs a shell: bash, zsh or fish$/],
+    [["completion", "powershell"], /^unknown shell "powershell": use bash, zsh or fish$/],
+    [["completion", "bash", "zsh"], /^unexpected argument "zsh"$/],
+  ];
+  for (const [argv, message] of cases) {
+    await t.step(argv.join(" "), async () => {
+      await assert.rejects(
+        completionCommand(argv, fakeIo()),
+        (e) => e instanceof UsageError && e.exitCode === 2 && message.test(e.message),
+      );
+    });
+  }
+});
+
+/** A PATH folder with a `kubectl-credentials_broker` that answers completion as the real one routes it. */
+async function fakePlugin(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await Deno.mkdir(bin);
+  const entry = join(dir, "entry.ts");
+  await Deno.writeTextFile(
+    entry,
+    `import { completionCommand } from ${JSON.stringify(join(libDir, "completion.ts"))};\n` +
+      `import { processIo } from ${JSON.stringify(join(libDir, "io.ts"))};\n` +
+      "Deno.exit(await completionCommand(Deno.args, processIo()));\n",
+  );
+  const plugin = join(bin, "kubectl-credentials_broker");
+  await Deno.writeTextFile(
+    plugin,
+    `#!/bin/sh\nexec '${Deno.execPath()}' run --quiet --allow-all --no-lock ` +
+      `--config '${join(libDir, "..", "deno.json")}' '${entry}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
+/** Runs the bash script's completion function as bash would for `line`, returning COMPREPLY. */
+async function bashComplete(bin: string, cwd: string, line: string): Promise<string[]> {
+  const script = completionScript("bash");
+  const result = await run("bash", [
+    "--norc",
+    "--noprofile",
+    "-c",
+    `${script}\nCOMP_LINE="$1"; COMP_POINT=\${#COMP_LINE}\n` +
+    `__kubectl_credentials_broker_complete\nprintf '%s\\n' "\${COMPREPLY[@]}"`,
+    "bash",
+    line,
+  ], { cwd, env: { PATH: `${bin}:${Deno.env.get("PATH")}`, HOME: cwd } });
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.split("\n").filter((l) => l !== "");
+}
+
+Deno.test({
+  name: "the bash script completes subcommands, flags, values and folders in a real bash",
+  ignore: !onPath("bash"),
+  async fn(t) {
+    await using tmp = await tempDir();
+    const bin = await fakePlugin(tmp.path);
+    await Deno.mkdir(join(tmp.path, "locks"));
+    await Deno.writeTextFile(join(tmp.path, "lockfile"), "");
+    const cases: [string, string[]][] = [
+      ["kubectl-credentials_broker ", ["kubeconfig", "doctor", "completion", "version", "help"]],
+      ["kubectl-credentials_broker kubeconfig s", ["set"]],
+      ["kubectl-credentials_broker kubeconfig set --client-c", ["--client-certificate-path"]],
+      ["kubectl-credentials_broker --before-exec-policy=w", ["when-invalid"]],
+      ["kubectl-credentials_broker --before-exec-policy ", ["always", "when-invalid"]],
+      ["kubectl-credentials_broker --cache-dir lo", ["locks"]],
+      ["kubectl-credentials_broker --token-path lo", ["lockfile", "locks"]],
+      ["kubectl-credentials_broker version ", []],
+    ];
+    for (const [line, expected] of cases) {
+      await t.step(line, async () => {
+        assert.deepEqual((await bashComplete(bin, tmp.path, line)).sort(), expected.sort());
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "the fish script completes through __complete in a real fish",
+  ignore: !onPath("fish"),
+  async fn() {
+    await using tmp = await tempDir();
+    const bin = await fakePlugin(tmp.path);
+    const result = await run("fish", [
+      "--no-config",
+      "-c",
+      `${
+        completionScript("fish")
+      }\ncomplete -C 'kubectl-credentials_broker kubeconfig set --before-exec-policy=w'\n` +
+      "complete -C 'kubectl-credentials_broker comp'",
+    ], { cwd: tmp.path, env: { PATH: `${bin}:${Deno.env.get("PATH")}`, HOME: tmp.path } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stdout,
+      "--before-exec-policy=when-invalid\n" +
+        "completion\tprint a shell completion script (bash, zsh, fish)\n",
+    );
+  },
+});
+
+Deno.test({
+  name: "the zsh script is valid zsh",
+  ignore: !onPath("zsh"),
+  async fn() {
+    await using tmp = await tempDir();
+    const file = join(tmp.path, "_kubectl_credentials_broker");
+    await Deno.writeTextFile(file, completionScript("zsh"));
+    const result = await run("zsh", ["-n", file]);
+    assert.equal(result.code, 0, result.stderr);
+  },
+});
+
+Deno.test("the installed kubectl_complete executable hands its words to the plugin's __complete", async () => {
+  await using tmp = await tempDir();
+  const shim = join(tmp.path, "it's here", "kubectl-credentials_broker");
+  await Deno.mkdir(join(shim, ".."));
+  await Deno.writeTextFile(shim, `#!/bin/sh\nprintf '[%s]' "$@"\n`, { mode: 0o755 });
+  const path = await installCompletion(shim);
+  assert.equal(path, join(tmp.path, "it's here", "kubectl_complete-credentials_broker"));
+  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o755);
+  const result = await run(path, ["kubeconfig", "set", ""]);
+  assert.equal(result.stdout, "[__complete][kubeconfig][set][]");
+});
+
+Deno.test({
+  name:
+    "kubectl completes `kubectl credentials-broker <TAB>` through kubectl_complete-credentials_broker",
+  ignore: !onPath("kubectl"),
+  async fn() {
+    await using tmp = await tempDir();
+    const bin = await fakePlugin(tmp.path);
+    await installCompletion(join(bin, "kubectl-credentials_broker"));
+    const env = { PATH: `${bin}:${Deno.env.get("PATH")}`, HOME: tmp.path };
+    const result = await run("kubectl", ["__complete", "credentials-broker", "kubeconfig", ""], {
+      env,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "set\tpoint a kubeconfig user at the broker\n:4\n");
+    const flags = await run("kubectl", [
+      "__complete",
+      "credentials-broker",
+      "--before-exec-policy=",
+    ], {
+      env,
+    });
+    assert.equal(flags.stdout, "always\nwhen-invalid\n:4\n");
+  },
+});

@@ -1,0 +1,102 @@
+/** Temp folders, a fake project and a stand-in `deno compile` for the build, archive and krew tests. */
+import { join } from "node:path";
+import type { BuildDeps, CompileRequest } from "../scripts/build.ts";
+import type { Target } from "../scripts/targets.ts";
+
+/** A fresh temp folder removed at the end of the `await using` scope. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "broker-release-test-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+/** Writes the files a build reads (deno.json with `version`, main.ts, LICENSE, README.md) into `dir`. */
+export async function fakeProject(dir: string, version = "1.2.3"): Promise<void> {
+  await Deno.writeTextFile(join(dir, "deno.json"), JSON.stringify({ version }) + "\n");
+  await Deno.writeTextFile(join(dir, "main.ts"), 'console.log("broker");\n');
+  await Deno.writeTextFile(join(dir, "LICENSE"), "Apache License\nVersion 2.0, January 2004\n");
+  await Deno.writeTextFile(join(dir, "README.md"), "# kubectl-credentials-broker\n");
+}
+
+/** Build dependencies that never run deno: the compiler writes a shell script naming its target. */
+export function standInDeps(
+  options: { missing?: readonly string[] } = {},
+): BuildDeps & { calls: string[]; requests: CompileRequest[]; lines: string[] } {
+  const calls: string[] = [];
+  const requests: CompileRequest[] = [];
+  const lines: string[] = [];
+  return {
+    calls,
+    requests,
+    lines,
+    typeCheck(projectDir) {
+      calls.push(`typeCheck ${projectDir}`);
+      return Promise.resolve();
+    },
+    findRuntime(target: Target) {
+      calls.push(`findRuntime ${target.triple}`);
+      if (options.missing?.includes(target.triple)) return Promise.resolve(undefined);
+      return Promise.resolve({
+        source: "cache" as const,
+        location: `/cache/denort-${target.triple}.zip`,
+        env: { DENORT_BIN: undefined },
+      });
+    },
+    runtimeSources: () => "and nothing else offers it",
+    async compile(request) {
+      calls.push(`compile ${request.target.triple}`);
+      requests.push(request);
+      await Deno.writeTextFile(
+        request.output,
+        `#!/bin/sh\necho "stand-in broker for ${request.target.triple}"\n`,
+      );
+    },
+    log: (line) => void lines.push(line),
+  };
+}
+
+/** Runs a command and returns its exit code and output; fails the test if it cannot start. */
+export async function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Unpacks a .tar.gz or .zip with the system's tar or unzip (what users and krew-like tools meet). */
+export async function unpack(archive: string, into: string): Promise<void> {
+  await Deno.mkdir(into, { recursive: true });
+  const result = archive.endsWith(".zip")
+    ? await run("unzip", ["-q", archive, "-d", into])
+    : await run("tar", ["-xzf", archive, "-C", into]);
+  if (result.code !== 0) throw new Error(`unpacking ${archive} failed: ${result.stderr}`);
+}
+
+/** Whether a program is on PATH, to skip tests that need a shell this machine lacks. */
+export function onPath(program: string): boolean {
+  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
+    try {
+      return Deno.statSync(join(dir, program)).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
