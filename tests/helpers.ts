@@ -1,4 +1,5 @@
 /** Shared test helpers: temp folders, test certificates made with openssl, and running the broker as kubectl does. */
+import type { Io } from "../lib/io.ts";
 import { installPlugin } from "../scripts/install.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -181,6 +182,8 @@ export function pluginEnv(
   return {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     HOME: home,
+    // Deno keeps its caches under HOME; share the test runner's so a temp HOME starts warm.
+    DENO_DIR,
     ...extra,
   };
 }
@@ -216,4 +219,64 @@ export function makeJwt(claims: Record<string, unknown>): string {
     omitPadding: true,
   });
   return `${jwtSegment({ alg: "RS256", typ: "JWT" })}.${jwtSegment(claims)}.${signature}`;
+}
+
+/** An Io for in-process tests: captures stdout and stderr, answers readLine from `input`, reads `env` only. */
+export function fakeIo(options: {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Lines the user types; readLine returns null after the last (end of input). */
+  input?: string[];
+  terminal?: boolean;
+  color?: boolean;
+  now?: Date;
+} = {}): Io & { out: string; err: string; prompts: number } {
+  const input = [...(options.input ?? [])];
+  const io = {
+    out: "",
+    err: "",
+    prompts: 0,
+    stdout: (text: string) => {
+      io.out += text;
+      return Promise.resolve();
+    },
+    stderr: (text: string) => {
+      io.err += text;
+      return Promise.resolve();
+    },
+    readLine: () => {
+      io.prompts++;
+      return Promise.resolve(input.length > 0 ? input.shift()! : null);
+    },
+    stdinIsTerminal: options.terminal ?? false,
+    color: options.color ?? false,
+    env: (name: string) => options.env?.[name],
+    cwd: () => options.cwd ?? "/",
+    now: () => options.now ?? new Date(),
+  };
+  return io;
+}
+
+/** Deno's cache of this process, for child processes whose HOME is a temp folder (so npm packages are found). */
+export const DENO_DIR = Deno.env.get("DENO_DIR") ??
+  `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
+
+/** Runs `deno run -A main.ts ...args` from source with exactly `env` (plus PATH and DENO_DIR of this process). */
+export function runMain(
+  args: string[],
+  options: { env: Record<string, string>; cwd?: string; stdin?: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(Deno.execPath(), [
+    "run",
+    "-A",
+    "--quiet",
+    "--config",
+    `${ROOT}deno.json`,
+    `${ROOT}main.ts`,
+    ...args,
+  ], {
+    cwd: options.cwd,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, ...options.env },
+    stdin: options.stdin,
+  });
 }

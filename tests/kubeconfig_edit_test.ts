@@ -1,0 +1,335 @@
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { KubeconfigError } from "../lib/errors.ts";
+import {
+  kubeconfigView,
+  parseKubeconfig,
+  setUserExec,
+  STATIC_CREDENTIAL_KEYS,
+} from "../lib/kubeconfig_edit.ts";
+
+const EXEC = {
+  apiVersion: "client.authentication.k8s.io/v1beta1",
+  args: ["--token-path=/t/token", "--before-exec-command=/opt/renew.sh --role 'dev team'"],
+  command: "kubectl-credentials_broker",
+  interactiveMode: "IfAvailable",
+};
+
+const KUBECTL_STYLE = `# written by hand, then by kubectl
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0FEQVRB
+    server: https://prod.example:6443   # the load balancer
+  name: prod
+contexts:
+- context:
+    cluster: prod
+    user: alice
+  name: prod
+current-context: prod
+kind: Config
+preferences: {}
+users:
+# alice is the human
+- name: alice
+  user:
+    client-certificate-data: Q0VSVA==
+    x-vendor-field: keep   # unknown to kubectl
+    client-key-data: S0VZ
+    as: admin
+- name: bob
+  user:
+    token: bob-token   # bob's
+x-unknown-top-level:
+  nested: [1, 2]
+`;
+
+function users(text: string): Record<string, Record<string, unknown>> {
+  const config = parse(text) as { users: { name: string; user: Record<string, unknown> }[] };
+  return Object.fromEntries(config.users.map((entry) => [entry.name, entry.user]));
+}
+
+/** The lines of `after` that are not in `before`, and the reverse. */
+function lineDelta(before: string, after: string) {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  return {
+    added: b.filter((line) => !a.includes(line)),
+    gone: a.filter((line) => !b.includes(line)),
+  };
+}
+
+Deno.test("setUserExec() keeps comments, order and unknown fields byte for byte outside the user", () => {
+  const result = setUserExec(KUBECTL_STYLE, "/k/config", {
+    user: "alice",
+    exec: EXEC,
+    create: false,
+  });
+  assert.equal(result.changed, true);
+  assert.equal(result.layoutKept, true);
+  assert.deepEqual(result.removed, ["client-certificate-data", "client-key-data"]);
+  const aliceStart = KUBECTL_STYLE.indexOf("- name: alice");
+  const bobStart = KUBECTL_STYLE.indexOf("- name: bob");
+  assert.ok(result.text.startsWith(KUBECTL_STYLE.slice(0, aliceStart)), "everything before alice");
+  assert.ok(result.text.endsWith(KUBECTL_STYLE.slice(bobStart)), "everything after alice");
+  const { gone } = lineDelta(KUBECTL_STYLE, result.text);
+  assert.deepEqual(gone, ["    client-certificate-data: Q0VSVA==", "    client-key-data: S0VZ"]);
+  assert.deepEqual(users(result.text).alice, {
+    "x-vendor-field": "keep",
+    as: "admin",
+    exec: EXEC,
+  });
+  // kubectl's unindented list style is followed inside the new block too.
+  assert.match(result.text, /\n {4}exec:\n {6}apiVersion: [^\n]+\n {6}args:\n {6}- --token-path/);
+});
+
+Deno.test("setUserExec() replaces an existing exec block in place and keeps the pairs around it", () => {
+  const text = `users:
+  - name: a
+    user:
+      exec:
+        command: old-plugin
+        args: ["x"]
+      as: admin # impersonate
+`;
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.deepEqual(parse(result.text).users[0].user, { exec: EXEC, as: "admin" });
+  assert.ok(result.text.endsWith("      as: admin # impersonate\n"));
+  // Indented list style is followed.
+  assert.match(result.text, /\n {8}args:\n {10}- --token-path/);
+  assert.deepEqual(result.previousExec, { command: "old-plugin", args: ["x"] });
+});
+
+Deno.test("setUserExec() removes every static credential and auth-provider, with their nested values", () => {
+  const text = `users:
+- name: a
+  user:
+    token: t
+    tokenFile: /f
+    client-certificate: /c
+    client-certificate-data: |
+      Q0VSVA==
+      Q0VSVA==
+    client-key: /k
+    client-key-data: S0VZ
+    username: u
+    password: p
+    auth-provider:
+      name: oidc
+      config:
+        id-token: x
+        refresh-token: y
+    extensions:
+    - name: kept
+      extension: {}
+`;
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.deepEqual(result.removed, STATIC_CREDENTIAL_KEYS);
+  assert.deepEqual(parse(result.text).users[0].user, {
+    extensions: [{ name: "kept", extension: {} }],
+    exec: EXEC,
+  });
+});
+
+Deno.test("setUserExec() reports no change when the user already has this exec block", () => {
+  const first = setUserExec(KUBECTL_STYLE, "/k", { user: "alice", exec: EXEC, create: false });
+  const second = setUserExec(first.text, "/k", { user: "alice", exec: EXEC, create: false });
+  assert.equal(second.changed, false);
+  assert.equal(second.text, first.text);
+});
+
+Deno.test("setUserExec() adds a missing user where the users list is", async (t) => {
+  const cases: { name: string; text: string; expectTail: string }[] = [
+    {
+      name: "block list, kubectl style",
+      text: "apiVersion: v1\nusers:\n- name: a\n  user: {}\nkind: Config # end\n",
+      expectTail: "kind: Config # end\n",
+    },
+    {
+      name: "block list, indented",
+      text: "users:\n  - name: a\n    user:\n      token: x\n# trailing comment\n",
+      expectTail: "# trailing comment\n",
+    },
+    { name: "no users key", text: "apiVersion: v1\nkind: Config\n", expectTail: "" },
+    { name: "users: null", text: "apiVersion: v1\nusers: null\nkind: Config\n", expectTail: "" },
+    { name: "users: []", text: "apiVersion: v1\nusers: []\nkind: Config\n", expectTail: "" },
+    { name: "users:", text: "users:\nkind: Config\n", expectTail: "kind: Config\n" },
+    { name: "no final newline", text: "users:\n- name: a\n  user: {}", expectTail: "" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const result = setUserExec(c.text, "/k", { user: "new", exec: EXEC, create: true });
+      assert.equal(result.created, true);
+      assert.equal(result.layoutKept, true);
+      assert.deepEqual(users(result.text).new, { exec: EXEC });
+      assert.ok(result.text.endsWith(c.expectTail));
+      const before = parse(c.text) as Record<string, unknown>;
+      const after = parse(result.text) as Record<string, unknown>;
+      for (const key of Object.keys(before)) {
+        if (key !== "users") assert.deepEqual(after[key], before[key], key);
+      }
+    });
+  }
+});
+
+Deno.test("setUserExec() replaces a flow-style, empty or missing user map whole", async (t) => {
+  const cases = [
+    {
+      name: "flow map",
+      text: "users:\n- name: a\n  user: {token: x, as: admin}\n",
+      kept: { as: "admin" },
+    },
+    { name: "empty", text: "users:\n- name: a\n  user:\n- name: b\n", kept: {} },
+    { name: "missing user key", text: "users:\n- name: a\n- name: b\n", kept: {} },
+    { name: "user first in the item", text: "users:\n- user: {}\n  name: a\n", kept: {} },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const result = setUserExec(c.text, "/k", { user: "a", exec: EXEC, create: false });
+      assert.equal(result.layoutKept, true);
+      assert.deepEqual(users(result.text).a, { ...c.kept, exec: EXEC });
+    });
+  }
+});
+
+Deno.test("setUserExec() falls back to the Document API for a flow-style users list, still verified", () => {
+  const text = "# top\nusers: [{name: a, user: {token: x}}, {name: b}]\nkind: Config\n";
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.equal(result.layoutKept, false);
+  assert.deepEqual(users(result.text).a, { exec: EXEC });
+  assert.ok(result.text.startsWith("# top\n"));
+});
+
+Deno.test("setUserExec() turns an empty or comment-only file into a minimal kubeconfig", async (t) => {
+  for (const text of ["", "\n\n", "# just a comment\n"]) {
+    await t.step(JSON.stringify(text), () => {
+      const result = setUserExec(text, "/k", { user: "me", exec: EXEC, create: true });
+      assert.equal(result.newFile, true);
+      const config = parse(result.text);
+      assert.equal(config.apiVersion, "v1");
+      assert.equal(config.kind, "Config");
+      assert.deepEqual(config.users, [{ name: "me", user: { exec: EXEC } }]);
+      if (text.startsWith("#")) assert.ok(result.text.startsWith(text));
+    });
+  }
+});
+
+Deno.test("setUserExec() quotes strings that kubectl's YAML 1.1 would read as something else", () => {
+  const exec = { ...EXEC, env: [{ name: "A", value: "yes" }, { name: "B", value: "0755" }] };
+  const result = setUserExec("users: []\n", "/k", { user: "u", exec, create: true });
+  assert.match(result.text, /value: "yes"/);
+  assert.match(result.text, /value: "0755"/);
+});
+
+Deno.test("setUserExec() refuses what it cannot change safely, naming the file", async (t) => {
+  const cases: { name: string; text: string; user?: string; create?: boolean; message: RegExp }[] =
+    [
+      {
+        name: "exec plus a token from a merge key",
+        text:
+          "base: &creds\n  token: t\nusers:\n- name: a\n  user:\n    <<: *creds\n    exec: {command: x}\n",
+        message: /user "a" in kubeconfig \/k gets token from a YAML merge key/,
+      },
+      {
+        name: "user shared through an alias",
+        text: "users:\n- name: a\n  user: &u\n    token: t\n- name: b\n  user: *u\n",
+        message: /defines the YAML anchor &u that other entries use/,
+      },
+      {
+        name: "user that is an alias",
+        text: "x: &u {token: t}\nusers:\n- name: a\n  user: *u\n",
+        message: /is the YAML alias \*u/,
+      },
+      {
+        name: "removed value anchored and used elsewhere",
+        text:
+          "users:\n- name: a\n  user:\n    token: &t secret\n- name: b\n  user:\n    token: *t\n",
+        message: /token defines the YAML anchor &t/,
+      },
+      {
+        name: "user that is not a mapping",
+        text: "users:\n- name: a\n  user: [1]\n",
+        message: /user "a" in kubeconfig \/k: user is a list, not a mapping/,
+      },
+      {
+        name: "users that is a mapping",
+        text: "users: {a: 1}\n",
+        message: /users in kubeconfig \/k is a mapping, not a list/,
+      },
+      {
+        name: "duplicate user",
+        text: "users:\n- name: a\n- name: a\n",
+        message: /user "a" is defined 2 times in kubeconfig \/k/,
+      },
+      {
+        name: "missing user without create",
+        text: "users: []\n",
+        create: false,
+        message: /user "a" not found in kubeconfig \/k/,
+      },
+    ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      assert.throws(
+        () =>
+          setUserExec(c.text, "/k", { user: c.user ?? "a", exec: EXEC, create: c.create ?? true }),
+        (error: unknown) => error instanceof KubeconfigError && c.message.test(error.message),
+      );
+    });
+  }
+});
+
+Deno.test("parseKubeconfig() rejects malformed YAML with its line and column, without quoting it", async (t) => {
+  const cases = [
+    {
+      name: "bad indentation",
+      text: "apiVersion: v1\nusers:\n- name: a\n  user:\n    token: s3cret\n   bad: [\n",
+      message: /^kubeconfig \/k is not valid YAML at line 6, column \d+: /,
+    },
+    {
+      name: "duplicate key",
+      text: "users: []\nusers: []\n",
+      message: /^kubeconfig \/k is not valid YAML at line 2, column 1: /,
+    },
+    {
+      name: "alias before its anchor",
+      text: "users:\n- name: a\n  user:\n    token: *nope\n",
+      message: /^kubeconfig \/k is not valid YAML: Unresolved alias .*: nope$/,
+    },
+    {
+      name: "two documents",
+      text: "a: 1\n---\nb: 2\n",
+      message: /^kubeconfig \/k holds 2 YAML documents; a kubeconfig is one document$/,
+    },
+    {
+      name: "top level list",
+      text: "- a\n- b\n",
+      message: /^kubeconfig \/k is not a kubeconfig: its top level is a list, not a mapping$/,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      assert.throws(() => parseKubeconfig(c.text, "/k"), (error: unknown) => {
+        assert.ok(error instanceof KubeconfigError);
+        assert.match(error.message, c.message);
+        assert.doesNotMatch(error.message, /s3cret/);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("kubeconfigView() lists contexts and users in file order with the current context", () => {
+  const view = kubeconfigView(KUBECTL_STYLE, "/k");
+  assert.equal(view.currentContext, "prod");
+  assert.deepEqual(view.contexts, [{ name: "prod", context: { cluster: "prod", user: "alice" } }]);
+  assert.deepEqual(view.users.map((u) => u.name), ["alice", "bob"]);
+  assert.deepEqual(view.users[1]!.user, { token: "bob-token" });
+});
+
+Deno.test("setUserExec() keeps YAML 1.1 values it does not touch (binary, timestamps)", () => {
+  const text = "blob: !!binary aGVsbG8=\nwhen: 2001-12-14\nusers:\n- name: a\n  user: {}\n";
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.ok(result.text.startsWith("blob: !!binary aGVsbG8=\nwhen: 2001-12-14\nusers:\n"));
+});
