@@ -9,6 +9,8 @@ import { BROKER_FLAGS, POLICIES } from "./broker_options.ts";
 import { UsageError } from "./errors.ts";
 import type { FlagSpec } from "./flags.ts";
 import type { Io } from "./io.ts";
+import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
+import { SUPPORTED_API_VERSIONS } from "./exec_credential.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
 export const Directive = {
@@ -28,14 +30,13 @@ const HELP_FLAG: FlagSpec = { name: "help", kind: "boolean", help: "show help" }
 const VERSION_FLAG: FlagSpec = { name: "version", kind: "boolean", help: "print the version" };
 
 /**
- * The flags each command takes, by command path: the registry to extend when a command gains flags. Plug in
- * `KUBECONFIG_SET_FLAGS` (lib/kubeconfig_set.ts) and `DOCTOR_FLAGS` (lib/doctor.ts) here once those exist,
- * e.g. `"kubeconfig set": [...BROKER_FLAGS, ...KUBECONFIG_SET_FLAGS]`. `--help` is added to every command.
+ * The flags each command takes, by command path: the registry to extend when a command gains flags. Flag lists
+ * come from light modules (no YAML), since completion runs on every <TAB>. `--help` is added to every command.
  */
 export const COMMAND_FLAGS: Record<string, readonly FlagSpec[]> = {
   "": [...BROKER_FLAGS, VERSION_FLAG],
   "kubeconfig": [],
-  "kubeconfig set": [...BROKER_FLAGS],
+  "kubeconfig set": KUBECONFIG_SET_FLAGS,
   "doctor": [],
   "completion": [],
   "version": [],
@@ -45,6 +46,8 @@ export const COMMAND_FLAGS: Record<string, readonly FlagSpec[]> = {
 /** Values a flag accepts, by flag name, for flags whose values are a fixed list. */
 const FLAG_VALUES: Record<string, readonly string[]> = {
   "before-exec-policy": POLICIES,
+  "interactive-mode": INTERACTIVE_MODES,
+  "exec-api-version": SUPPORTED_API_VERSIONS,
 };
 
 interface Command {
