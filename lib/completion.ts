@@ -10,6 +10,7 @@ import { UsageError } from "./errors.ts";
 import type { FlagSpec } from "./flags.ts";
 import type { Io } from "./io.ts";
 import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
+import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./exec_credential.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
@@ -37,7 +38,7 @@ export const COMMAND_FLAGS: Record<string, readonly FlagSpec[]> = {
   "": [...BROKER_FLAGS, VERSION_FLAG],
   "kubeconfig": [],
   "kubeconfig set": KUBECONFIG_SET_FLAGS,
-  "doctor": [],
+  "doctor": DOCTOR_FLAGS,
   "completion": [],
   "version": [],
   "help": [],

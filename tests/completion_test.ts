@@ -46,7 +46,14 @@ Deno.test("complete() follows cobra: subcommands, flags after -, values after a 
     ["help topics", ["help"], "k", ["kubeconfig"], 4],
     ["root flags", [], "--before-exec-p", ["--before-exec-policy"], 4],
     ["--version at the root", [], "--v", ["--version"], 4],
-    ["no --version below", ["doctor"], "--", ["--help"], 4],
+    ["no --version below", ["completion"], "--", ["--help"], 4],
+    ["doctor flags", ["doctor"], "--c", ["--context"], 4],
+    ["kubeconfig set flags", ["kubeconfig", "set"], "--interactive-m", ["--interactive-mode"], 4],
+    ["interactive modes", ["kubeconfig", "set", "--interactive-mode"], "", [
+      "Never",
+      "IfAvailable",
+      "Always",
+    ], 4],
     ["given flags are not offered again", ["--token-path", "t"], "--tok", [], 4],
     ["policy values", ["--before-exec-policy"], "", ["always", "when-invalid"], 4],
     [

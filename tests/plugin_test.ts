@@ -405,3 +405,29 @@ Deno.test("relative credential paths resolve against the working directory kubec
   assert.equal(result.code, 0, result.stderr);
   assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
 });
+
+Deno.test("a key and token others can read are each warned about once per call, before-exec command and all", async () => {
+  await using tmp = await tempDir();
+  const { key, cert, token } = await setup(tmp.path);
+  Deno.chmodSync(key, 0o644);
+  Deno.chmodSync(token, 0o640);
+  const renew = script(tmp.path, "renew", `echo renewed; chmod 644 "${key}"`);
+  const args = [
+    `--client-certificate-path=${cert}`,
+    `--client-key-path=${key}`,
+    `--token-path=${token}`,
+    `--before-exec-command=${renew}`,
+    "--before-exec-policy=always",
+  ];
+  for (let call = 0; call < 2; call++) {
+    const result = await runBroker(args, { home: tmp.path });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
+    const warnings = result.stderr.split("\n").filter((line) => line.startsWith("warning: "));
+    assert.deepEqual(warnings, [
+      `warning: client key ${key} can be read by other users (mode 0644); fix it with: chmod 600 ${key}`,
+      `warning: token ${token} can be read by other users (mode 0640); fix it with: chmod 600 ${token}`,
+    ]);
+    assert.match(result.stderr, /^renewed$/m);
+  }
+});

@@ -314,3 +314,25 @@ Deno.test("the lock folder is private and one owned by someone else is refused",
     );
   }
 });
+
+Deno.test("a lock file owned by another user inside our own folder is refused", async () => {
+  if (Deno.uid() !== 0) return; // chown needs root, which CI has
+  await using tmp = await tempDir();
+  const w = await renewalWorld(tmp.path);
+  Deno.copyFileSync(`${tmp.path}/next.crt`, w.cert);
+  Deno.copyFileSync(`${tmp.path}/next.key`, w.key);
+  const cache = `${tmp.path}/cache`;
+  const args = brokerArgs(w, "--before-exec-policy=when-invalid", `--cache-dir=${cache}`);
+  assert.equal((await runBroker(args, { home: tmp.path })).code, 0);
+  const locks = [...Deno.readDirSync(cache)].map((entry) => `${cache}/${entry.name}`);
+  assert.equal(locks.length, 1);
+  Deno.chownSync(locks[0]!, 65534, 65534);
+  const refused = await runBroker(args, { home: tmp.path });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, "");
+  assert.match(
+    refused.stderr,
+    /^error: lock file .*\/cache\/renew-[0-9a-f]{16}\.lock belongs to another user \(uid 65534\); refusing to use it$/m,
+  );
+  assert.equal(w.runs(), 0);
+});

@@ -1,0 +1,23 @@
+/**
+ * `deno task fuzz [RUNS]`: the property tests of tests/fuzz_test.ts with many more runs than `deno task test` gives
+ * them (default 20000 per property). A failure prints fast-check's seed; replay it with FUZZ_SEED=<seed>.
+ */
+const runs = Deno.args[0] ?? Deno.env.get("FUZZ_RUNS") ?? "20000";
+if (!/^[1-9]\d*$/.test(runs)) {
+  console.error(
+    `error: the number of runs must be a positive integer, got ${JSON.stringify(runs)}`,
+  );
+  Deno.exit(2);
+}
+const root = new URL("../", import.meta.url).pathname;
+console.error(`fuzzing with ${runs} runs per property`);
+const started = performance.now();
+const { code } = await new Deno.Command(Deno.execPath(), {
+  args: ["test", "--allow-all", `${root}tests/fuzz_test.ts`],
+  cwd: root,
+  env: { FUZZ_RUNS: runs },
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+console.error(`fuzzing took ${((performance.now() - started) / 1000).toFixed(1)}s`);
+Deno.exit(code);
