@@ -1,4 +1,3 @@
-import { runBeforeExec } from "./before_exec.ts";
 import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./broker_options.ts";
 import { splitCommandLine } from "./command_line.ts";
 import {
@@ -90,6 +89,8 @@ export async function obtainCredentials(
     if (problems.length > 0) reading = undefined;
   }
   if (!reading && command) {
+    // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.
+    const { runBeforeExec } = await import("./before_exec.ts");
     await runBeforeExec({
       argv: command,
       interactive: info.interactive,
