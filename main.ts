@@ -36,7 +36,9 @@ async function report(error: unknown): Promise<number> {
     if (error.hint) text += `hint: ${error.hint}\n`;
     if (debug) {
       for (let cause = error.cause; cause; cause = (cause as Error).cause) {
-        text += `  caused by: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : cause}\n`;
+        text += `  caused by: ${
+          cause instanceof Error ? `${cause.name}: ${cause.message}` : cause
+        }\n`;
       }
     }
     await io.stderr(text);
