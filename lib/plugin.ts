@@ -14,7 +14,6 @@ import { buildExecCredential, type ExecInfo, parseExecInfo } from "./exec_creden
 import { type FlagSpec, formatFlagHelp, parseFlags } from "./flags.ts";
 import type { Io } from "./io.ts";
 import { acquireLock, defaultCacheDir, lockName } from "./lock.ts";
-import { VERSION } from "./version.ts";
 
 const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "help", short: "h", kind: "boolean", help: "show this help" },
@@ -146,11 +145,13 @@ function stderrStream(io: Pick<Io, "stderr">): WritableStream<Uint8Array> {
 }
 
 async function printVersion(io: Io): Promise<number> {
+  const { VERSION } = await import("./version.ts");
   await io.stdout(`kubectl-credentials_broker ${VERSION}\n`);
   return 0;
 }
 
 async function printHelp(io: Io): Promise<number> {
+  const { VERSION } = await import("./version.ts");
   await io.stdout(
     `kubectl-credentials_broker ${VERSION}: a client-go exec credential plugin that runs a renewal
 command when needed and hands kubectl a client certificate, key and/or bearer token.

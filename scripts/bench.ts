@@ -1,0 +1,217 @@
+/**
+ * `deno task bench`: the broker's cost per kubectl call, measured side by side in one run (rounds interleaved so
+ * that machine noise hits every candidate alike), reported as median, spread and ratios. Not a test: timings on a
+ * shared machine are noisy, so nothing here asserts.
+ */
+import { installPlugin } from "./install.ts";
+import { generateKey, issueCert, makeCa } from "../tests/helpers.ts";
+
+interface Candidate {
+  name: string;
+  cmd: string[];
+  env?: Record<string, string>;
+}
+
+interface Stats {
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+/** Runs each candidate `rounds` times, interleaved and in a shuffled order each round; returns wall-time stats. */
+export async function measure(
+  candidates: Candidate[],
+  rounds: number,
+  warmup = 3,
+): Promise<Map<string, Stats>> {
+  const samples = new Map(candidates.map((c) => [c.name, [] as number[]]));
+  for (let round = -warmup; round < rounds; round++) {
+    const order = [...candidates].sort(() => Math.random() - 0.5);
+    for (const candidate of order) {
+      const started = performance.now();
+      const { code } = await new Deno.Command(candidate.cmd[0]!, {
+        args: candidate.cmd.slice(1),
+        env: candidate.env,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      const elapsed = performance.now() - started;
+      if (code !== 0) throw new Error(`${candidate.name} failed with exit ${code}`);
+      if (round >= 0) samples.get(candidate.name)!.push(elapsed);
+    }
+  }
+  return new Map([...samples].map(([name, values]) => [name, stats(values)]));
+}
+
+function stats(values: number[]): Stats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { median: at(0.5), p10: at(0.1), p90: at(0.9) };
+}
+
+/** Prints a table of stats with each median's ratio to the baseline's. */
+export function report(title: string, results: Map<string, Stats>, baseline: string): void {
+  console.log(`\n${title}`);
+  const base = results.get(baseline)!.median;
+  const width = Math.max(...[...results.keys()].map((k) => k.length));
+  for (const [name, s] of results) {
+    console.log(
+      `  ${name.padEnd(width)}  median ${s.median.toFixed(1).padStart(6)} ms  ` +
+        `(p10 ${s.p10.toFixed(1)}, p90 ${s.p90.toFixed(1)})  ${
+          (s.median / base).toFixed(2)
+        }x ${baseline}`,
+    );
+  }
+}
+
+async function main() {
+  const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 30);
+  const dir = await Deno.makeTempDir({ prefix: "ccb-bench-" });
+  try {
+    const home = `${dir}/home`;
+    await Deno.mkdir(home);
+    const broker = await installPlugin(`${dir}/root`);
+    const ca = await makeCa(dir);
+    const key = await generateKey(dir, "client.key", "ec");
+    const cert = await issueCert({
+      dir,
+      ca,
+      keyPath: key,
+      out: "client.crt",
+      notAfter: new Date(Date.now() + 86_400_000),
+    });
+    const token = `${dir}/token`;
+    await Deno.writeTextFile(token, "s.bench-token\n", { mode: 0o600 });
+    const empty = `${dir}/empty.ts`;
+    await Deno.writeTextFile(empty, "");
+    // What the original tool asked users to run before every call: renew when the certificate expires within a
+    // minute or the token is missing.
+    const original = `${dir}/original-check.sh`;
+    await Deno.writeTextFile(
+      original,
+      `#!/usr/bin/env bash
+set -e
+if ! openssl x509 -checkend 60 -noout -in "${cert}" >/dev/null; then echo renew; fi
+if [ ! -s "${token}" ]; then echo renew; fi
+`,
+      { mode: 0o755 },
+    );
+    const env = {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: home,
+      KUBERNETES_EXEC_INFO: JSON.stringify({
+        kind: "ExecCredential",
+        apiVersion: "client.authentication.k8s.io/v1",
+        spec: { interactive: false },
+      }),
+    };
+    const credentialArgs = [
+      `--client-certificate-path=${cert}`,
+      `--client-key-path=${key}`,
+      `--token-path=${token}`,
+    ];
+    console.log(
+      `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ${rounds} rounds each`,
+    );
+    const hot = await measure([
+      { name: "deno run empty.ts", cmd: [Deno.execPath(), "run", empty], env },
+      {
+        name: "broker when-invalid (valid)",
+        cmd: [
+          broker,
+          ...credentialArgs,
+          `--before-exec-command=${original}`,
+          "--before-exec-policy=when-invalid",
+        ],
+        env,
+      },
+      { name: "original check script", cmd: [original], env },
+      {
+        name: "broker always + true",
+        cmd: [broker, ...credentialArgs, "--before-exec-command=true"],
+        env,
+      },
+    ], rounds);
+    report("1-2. one call, credentials valid", hot, "deno run empty.ts");
+
+    // 3. 32 calls at once with expired credentials and a renewal that takes about a second.
+    const nextKey = await generateKey(dir, "next.key", "ec");
+    await issueCert({
+      dir,
+      ca,
+      keyPath: nextKey,
+      out: "next.crt",
+      notAfter: new Date(Date.now() + 86_400_000),
+    });
+    const renew = `${dir}/renew.sh`;
+    await Deno.writeTextFile(
+      renew,
+      `#!/bin/sh\necho run >> "${dir}/runs"\nsleep 1\ncp "${dir}/next.crt" "${cert}"\ncp "${dir}/next.key" "${key}"\n`,
+      { mode: 0o755 },
+    );
+    const expire = () =>
+      issueCert({
+        dir,
+        ca,
+        keyPath: key,
+        out: "client.crt",
+        notAfter: new Date(Date.now() - 60_000),
+      });
+    const call = () =>
+      new Deno.Command(broker, {
+        args: [
+          `--client-certificate-path=${cert}`,
+          `--client-key-path=${key}`,
+          `--before-exec-command=${renew}`,
+          "--before-exec-policy=when-invalid",
+        ],
+        env,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+    const single: number[] = [];
+    const concurrent: number[] = [];
+    let runs = 0;
+    for (let round = 0; round < 3; round++) {
+      await Deno.copyFile(`${dir}/client.key`, `${dir}/client.key.orig`).catch(() => {});
+      await expire();
+      let started = performance.now();
+      await call();
+      single.push(performance.now() - started);
+      await generateKey(dir, "client.key", "ec");
+      await expire();
+      await Deno.remove(`${dir}/runs`).catch(() => {});
+      started = performance.now();
+      const results = await Promise.all(Array.from({ length: 32 }, call));
+      concurrent.push(performance.now() - started);
+      if (results.some((r) => r.code !== 0)) throw new Error("a concurrent call failed");
+      runs = (await Deno.readTextFile(`${dir}/runs`)).split("\n").filter(Boolean).length;
+      console.log(
+        `  round ${round + 1}: single ${single.at(-1)!.toFixed(0)} ms, 32 concurrent ${
+          concurrent.at(-1)!.toFixed(0)
+        } ms, renewals ${runs}`,
+      );
+    }
+    const s = stats(single);
+    const c = stats(concurrent);
+    console.log(
+      `\n3. 32 concurrent calls, expired certificate, 1 s renewal\n` +
+        `  single renewal call  median ${s.median.toFixed(0)} ms\n` +
+        `  32 concurrent calls  median ${c.median.toFixed(0)} ms  ${
+          (c.median / s.median).toFixed(2)
+        }x single, renewals per round: ${runs}`,
+    );
+    if (!Deno.args.includes("--no-e2e")) {
+      // 4. kubectl itself, through an nginx mTLS proxy: static certificate against the broker.
+      const { benchEndToEnd, formatEndToEnd } = await import("./bench_e2e.ts");
+      console.log(
+        "\n4. " + formatEndToEnd(await benchEndToEnd({ rounds, print: false })).trimEnd(),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();

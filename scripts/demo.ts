@@ -1,0 +1,116 @@
+/**
+ * `deno task demo`: the broker renewing an expired client certificate, end to end, in one command. It builds a
+ * throwaway CA, starts an mTLS proxy (nginx when installed, else `openssl s_server`) and a test API server on
+ * loopback, installs the broker and writes a scratch kubeconfig with `kubectl credentials-broker kubeconfig set`
+ * (all under one temp dir: the user's own kubeconfig and PATH are never touched), then runs the real kubectl while
+ * a short-lived certificate expires. Everything is stopped and removed at the end.
+ */
+import {
+  delay,
+  findKubectls,
+  preferredKubectl,
+  type RunResult,
+  which,
+  World,
+} from "../tests/e2e/world.ts";
+
+const LIFETIME_SECONDS = 6;
+const REFRESH_MARGIN = "1s";
+
+const bold = (text: string) =>
+  Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR") ? `\x1b[1m${text}\x1b[22m` : text;
+
+function say(text: string): void {
+  console.log(text);
+}
+
+function fail(step: string, result: RunResult): never {
+  throw new Error(`${step} failed (exit ${result.code}):\n${result.stderr.trim()}`);
+}
+
+/** Runs the demo, printing what happens; returns the process exit code. */
+export async function demo({ withoutNginx = false } = {}): Promise<number> {
+  if (!which("openssl")) {
+    say("the demo needs openssl (Debian: apt-get install openssl; macOS: brew install openssl)");
+    return 1;
+  }
+  const kubectl = preferredKubectl(await findKubectls());
+  if (!kubectl) {
+    say("the demo needs kubectl, which was not found on PATH.");
+    say(
+      "get it from https://kubernetes.io/docs/tasks/tools/ (or: gcloud components install kubectl,",
+    );
+    say(
+      "brew install kubectl, apt-get install kubectl from the Kubernetes apt repository), then run it again.",
+    );
+    return 1;
+  }
+  say(bold("kubectl-credentials-broker demo") + ` (kubectl ${kubectl.version})`);
+  await using world = await World.start({
+    installBroker: true,
+    fallbackToOpenssl: true,
+    ...(withoutNginx ? { nginxPath: "" } : {}),
+  });
+  say(
+    `- throwaway CA and ${world.proxy} demanding a client certificate from it on ${world.server}` +
+      (world.proxy === "nginx" ? "" : " (no nginx: the no-install fallback)"),
+  );
+  const client = await world.client(kubectl, "demo");
+  const script = await world.renewalScript("demo", { lifetimeSeconds: LIFETIME_SECONDS });
+  await world.writeKubeconfig(client);
+  const set = await client.run([
+    "credentials-broker",
+    "kubeconfig",
+    "set",
+    "-f",
+    "--kubeconfig",
+    client.kubeconfig,
+    "--context",
+    "e2e",
+    "--exec-api-version",
+    "client.authentication.k8s.io/v1",
+    "--interactive-mode",
+    "Never",
+    `--client-certificate-path=${script.certPath}`,
+    `--client-key-path=${script.keyPath}`,
+    `--before-exec-command=${script.path}`,
+    "--before-exec-policy=when-invalid",
+    `--refresh-margin=${REFRESH_MARGIN}`,
+  ]);
+  if (set.code !== 0) fail("kubectl credentials-broker kubeconfig set", set);
+  say(
+    `- scratch kubeconfig ${client.kubeconfig} written by \`kubectl credentials-broker kubeconfig set\``,
+  );
+  say(
+    `- the client certificate starts out expired; the renewal script issues ${LIFETIME_SECONDS} s ones`,
+  );
+
+  const call = async (label: string) => {
+    const runsBefore = await script.runs();
+    const result = await client.run(["get", "--raw", "/version"]);
+    if (result.code !== 0) fail("kubectl get --raw /version", result);
+    const renewed = (await script.runs()) - runsBefore;
+    const version = JSON.parse(result.stdout).gitVersion;
+    say(
+      `- ${label}: \`kubectl get --raw /version\` -> ${version} in ${Math.round(result.ms)} ms, ` +
+        (renewed ? bold("certificate renewed") : "certificate reused, no renewal"),
+    );
+  };
+  await call("expired certificate");
+  await call("right after");
+  say(`- waiting ${LIFETIME_SECONDS} s for the certificate to expire...`);
+  await delay(LIFETIME_SECONDS * 1000 + 200);
+  await call("after expiry");
+  say(`- renewal script ran ${await script.runs()} times; cleaning up`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    // --without-nginx shows the openssl s_server fallback even where nginx is installed.
+    Deno.exitCode = await demo({ withoutNginx: Deno.args.includes("--without-nginx") });
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    Deno.exitCode = 1;
+  }
+}
