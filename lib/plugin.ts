@@ -2,7 +2,6 @@ import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./brok
 import { splitCommandLine } from "./command_line.ts";
 import {
   type CredentialPaths,
-  type Credentials,
   earliestExpiry,
   expiryProblems,
   type Problem,
@@ -45,7 +44,7 @@ export async function obtainCredentials(
   options: BrokerOptions,
   info: ExecInfo,
   io: Pick<Io, "env" | "cwd" | "now" | "stderr">,
-): Promise<{ output: string; warnings: string[]; credentials: Credentials }> {
+): Promise<{ output: string; warnings: string[] }> {
   const cwd = io.cwd();
   const paths: CredentialPaths = {
     clientCertificatePath: absolute(options.clientCertificatePath, cwd),
@@ -115,7 +114,6 @@ export async function obtainCredentials(
   return {
     output: buildExecCredential(info.apiVersion, reading.credentials, expiration),
     warnings: reading.warnings,
-    credentials: reading.credentials,
   };
 }
 
