@@ -13,17 +13,19 @@ export async function tempDir(prefix = "ccb-test-"): Promise<AsyncDisposable & {
   };
 }
 
-/** Runs a command and returns its output; throws with stderr when it fails. */
+/** Runs a command and returns its exit code and output (it does not throw on a non-zero exit). */
 export async function run(
   cmd: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+  options: { cwd?: string; env?: Record<string, string>; stdin?: string; inheritEnv?: boolean } =
+    {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(cmd, {
     args,
     cwd: options.cwd,
     env: options.env,
-    clearEnv: options.env !== undefined,
+    // By default `env` is the whole environment, as kubectl would give it; inheritEnv adds to this process's.
+    clearEnv: options.env !== undefined && !options.inheritEnv,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -3,14 +3,9 @@ import { join } from "node:path";
 import type { BuildDeps, CompileRequest } from "../scripts/build.ts";
 import type { Target } from "../scripts/targets.ts";
 
-/** A fresh temp folder removed at the end of the `await using` scope. */
-export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "broker-release-test-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
+import { run as runProcess, tempDir } from "./helpers.ts";
+
+export { tempDir };
 
 /** Writes the files a build reads (deno.json with `version`, main.ts, LICENSE, README.md) into `dir`. */
 export async function fakeProject(dir: string, version = "1.2.3"): Promise<void> {
@@ -57,28 +52,13 @@ export function standInDeps(
   };
 }
 
-/** Runs a command and returns its exit code and output; fails the test if it cannot start. */
-export async function run(
+/** Runs a command with `env` added to this process's environment (the build reads DENORT_BIN, TZ, PATH). */
+export function run(
   command: string,
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return runProcess(command, args, { ...options, inheritEnv: true });
 }
 
 /** Unpacks a .tar.gz or .zip with the system's tar or unzip (what users and krew-like tools meet). */
