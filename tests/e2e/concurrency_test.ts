@@ -4,7 +4,7 @@
  * fresh certificate: every kubectl succeeds and the renewal script runs exactly once.
  */
 import assert from "node:assert/strict";
-import { brokerFlags, e2eTest, findKubectls, preferredKubectl, World } from "./world.ts";
+import { e2eTest, findKubectls, preferredKubectl, renewingExec, World } from "./world.ts";
 
 const kubectls = await findKubectls();
 const CALLERS = 32;
@@ -18,17 +18,7 @@ e2eTest(
     const client = await world.client(preferredKubectl(kubectls)!);
     const script = await world.renewalScript("shared");
     await world.writeKubeconfig(client, {
-      exec: {
-        apiVersion: "client.authentication.k8s.io/v1",
-        command: "kubectl-credentials_broker",
-        args: brokerFlags({
-          certPath: script.certPath,
-          keyPath: script.keyPath,
-          command: script.path,
-          policy: "when-invalid",
-        }),
-        interactiveMode: "Never",
-      },
+      exec: renewingExec(script),
     });
     const started = performance.now();
     const results = await Promise.all(

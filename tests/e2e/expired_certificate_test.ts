@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import {
-  brokerFlags,
   e2eTest,
   EXEC_API_VERSIONS,
   findKubectls,
   parseJson,
+  renewingExec,
   World,
 } from "./world.ts";
 
@@ -29,17 +29,7 @@ e2eTest(
           const client = await world.client(kubectl);
           const script = await world.renewalScript(client.name);
           await world.writeKubeconfig(client, {
-            exec: {
-              apiVersion,
-              command: "kubectl-credentials_broker",
-              args: brokerFlags({
-                certPath: script.certPath,
-                keyPath: script.keyPath,
-                command: script.path,
-                policy: "when-invalid",
-              }),
-              interactiveMode: "Never",
-            },
+            exec: renewingExec(script, { apiVersion }),
           });
           const seenBefore = world.api.requests.length;
 

@@ -3,7 +3,7 @@
  * script's own message, the broker's one-line error and kubectl's note of the plugin's exit code.
  */
 import assert from "node:assert/strict";
-import { brokerFlags, e2eTest, findKubectls, preferredKubectl, World } from "./world.ts";
+import { e2eTest, findKubectls, preferredKubectl, renewingExec, World } from "./world.ts";
 
 const kubectls = await findKubectls();
 const SCRIPT_MESSAGE = "renewal refused: the test CA is offline";
@@ -17,17 +17,7 @@ e2eTest(
     const client = await world.client(preferredKubectl(kubectls)!);
     const script = await world.renewalScript("failing", { failWith: SCRIPT_MESSAGE });
     await world.writeKubeconfig(client, {
-      exec: {
-        apiVersion: "client.authentication.k8s.io/v1",
-        command: "kubectl-credentials_broker",
-        args: brokerFlags({
-          certPath: script.certPath,
-          keyPath: script.keyPath,
-          command: script.path,
-          policy: "when-invalid",
-        }),
-        interactiveMode: "Never",
-      },
+      exec: renewingExec(script),
     });
     const result = await client.run(["get", "--raw", "/version"]);
     assert.notEqual(result.code, 0);

@@ -8,13 +8,13 @@
  */
 import assert from "node:assert/strict";
 import {
-  brokerFlags,
   delay,
   e2eTest,
   findKubectls,
   issueCertificate,
   nodeClientDir,
   preferredKubectl,
+  renewingExec,
   startBackground,
   which,
   World,
@@ -67,18 +67,7 @@ e2eTest(
         lifetimeSeconds: LIFETIME_SECONDS,
       });
       await world.writeKubeconfig(client, {
-        exec: {
-          apiVersion: "client.authentication.k8s.io/v1",
-          command: "kubectl-credentials_broker",
-          args: brokerFlags({
-            certPath: script.certPath,
-            keyPath: script.keyPath,
-            command: script.path,
-            policy: "when-invalid",
-            refreshMargin: REFRESH_MARGIN,
-          }),
-          interactiveMode: "Never",
-        },
+        exec: renewingExec(script, { refreshMargin: REFRESH_MARGIN }),
       });
       return { client, script };
     };

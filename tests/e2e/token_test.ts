@@ -4,7 +4,14 @@
  * 401 error.
  */
 import assert from "node:assert/strict";
-import { brokerFlags, e2eTest, findKubectls, parseJson, preferredKubectl, World } from "./world.ts";
+import {
+  e2eTest,
+  findKubectls,
+  parseJson,
+  preferredKubectl,
+  renewingExec,
+  World,
+} from "./world.ts";
 
 const kubectls = await findKubectls();
 const TOKEN = "e2e-bearer-token-3f9c1d";
@@ -29,18 +36,7 @@ e2eTest(
         const tokenPath = `${client.dir}/token`;
         await Deno.writeTextFile(tokenPath, `${token}\n`, { mode: 0o600 });
         await world.writeKubeconfig(client, {
-          exec: {
-            apiVersion: "client.authentication.k8s.io/v1",
-            command: "kubectl-credentials_broker",
-            args: brokerFlags({
-              certPath: script.certPath,
-              keyPath: script.keyPath,
-              tokenPath,
-              command: script.path,
-              policy: "when-invalid",
-            }),
-            interactiveMode: "Never",
-          },
+          exec: renewingExec(script, { tokenPath }),
         });
         const whoami = await client.run(["auth", "whoami", "-o", "json"]);
         if (token === TOKEN) {

@@ -909,6 +909,29 @@ export function brokerFlags(flags: BrokerFlags): string[] {
   return args;
 }
 
+/**
+ * The exec block most scenarios use: the installed broker renewing through `script` under when-invalid, never
+ * interactive. The options set the apiVersion, or add a token or a refresh margin.
+ */
+export function renewingExec(
+  script: { certPath: string; keyPath: string; path: string },
+  options: { apiVersion?: ExecConfig["apiVersion"] } & Partial<BrokerFlags> = {},
+): ExecConfig {
+  const { apiVersion = "client.authentication.k8s.io/v1", ...extra } = options;
+  return {
+    apiVersion,
+    command: "kubectl-credentials_broker",
+    args: brokerFlags({
+      certPath: script.certPath,
+      keyPath: script.keyPath,
+      command: script.path,
+      policy: "when-invalid",
+      ...extra,
+    }),
+    interactiveMode: "Never",
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The world
 
