@@ -2,54 +2,44 @@
  * kubectl-credentials_broker: a client-go exec credential plugin that renews short-lived client certificates and
  * tokens with a user command, and prints them as an ExecCredential for kubectl.
  */
-import { CliError, ExitCode } from "./lib/errors.ts";
+import { CliError } from "./lib/errors.ts";
 import { processIo } from "./lib/io.ts";
 import { runPlugin } from "./lib/plugin.ts";
+import { reportError } from "./lib/report.ts";
+
+/** First words that name a subcommand (lib/commands.ts); anything else is the plugin's own flags. */
+const SUBCOMMANDS = new Set(["kubeconfig", "doctor", "completion", "__complete"]);
+
+/**
+ * Loaded only for a subcommand: kubectl runs the plugin on every call, and that path needs none of it. Named by
+ * a variable, not a literal: Deno reads every file a literal import() names when it starts, whether or not the
+ * import runs, and the installed subcommands bundle is 330 KB (scripts/bundle.ts points this at it).
+ */
+const COMMANDS_MODULE = "./lib/commands.ts";
 
 const io = processIo();
-const [first, ...rest] = Deno.args;
-let code: number;
+if (SUBCOMMANDS.has(Deno.args[0] ?? "")) {
+  let commands: typeof import("./lib/commands.ts");
+  try {
+    commands = await import(COMMANDS_MODULE);
+  } catch (error) {
+    const path = new URL(COMMANDS_MODULE, import.meta.url).pathname;
+    Deno.exit(
+      await reportError(
+        new CliError(`cannot load the subcommands from ${path}: the installation is incomplete`, {
+          cause: error,
+          hint: "install kubectl-credentials-broker again",
+        }),
+        io,
+      ),
+    );
+  }
+  Deno.exit(await commands.runCommand(Deno.args, io));
+}
 try {
-  switch (first) {
-    case "kubeconfig":
-      code = await (await import("./lib/kubeconfig_set.ts")).kubeconfigCommand(rest, io);
-      break;
-    case "doctor":
-      code = await (await import("./lib/doctor.ts")).doctorCommand(rest, io);
-      break;
-    case "completion":
-    case "__complete":
-      code = await (await import("./lib/completion.ts")).completionCommand(Deno.args, io);
-      break;
-    default:
-      code = await runPlugin(Deno.args, io);
-  }
+  Deno.exitCode = await runPlugin(Deno.args, io);
 } catch (error) {
-  code = await report(error);
+  Deno.exitCode = await reportError(error, io);
 }
-Deno.exit(code);
-
-async function report(error: unknown): Promise<number> {
-  const debug = Boolean(Deno.env.get("KUBECTL_CREDENTIALS_BROKER_DEBUG"));
-  if (error instanceof CliError) {
-    let text = `error: ${error.message}\n`;
-    if (error.hint) text += `hint: ${error.hint}\n`;
-    if (debug) {
-      for (let cause = error.cause; cause; cause = (cause as Error).cause) {
-        text += `  caused by: ${
-          cause instanceof Error ? `${cause.name}: ${cause.message}` : cause
-        }\n`;
-      }
-    }
-    await io.stderr(text);
-    return error.exitCode;
-  }
-  // A bug, not a user error: say so, without echoing values that might hold secrets unless asked to.
-  const detail = debug && error instanceof Error ? `\n${error.stack}` : "";
-  await io.stderr(
-    `error: internal error in kubectl-credentials_broker (${
-      error instanceof Error ? error.name : typeof error
-    }); set KUBECTL_CREDENTIALS_BROKER_DEBUG=1 for details${detail}\n`,
-  );
-  return ExitCode.failure;
-}
+// No Deno.exit(): the plugin ends with nothing pending, and the event loop's last turn is when Deno writes this
+// module's V8 code cache, which every later call starts from.

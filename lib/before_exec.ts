@@ -45,7 +45,9 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   };
   // The command's stdout joins our stderr, so a chatty script cannot corrupt the ExecCredential. A grandchild
   // that keeps the pipe open must not keep us waiting once the command itself has exited.
-  const copied = child.stdout.pipeTo(run.output, { preventClose: true }).catch(() => {});
+  const copying = new AbortController();
+  const copied = child.stdout.pipeTo(run.output, { preventClose: true, signal: copying.signal })
+    .catch(() => {});
   let timedOut = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const timer = setTimeout(() => {
@@ -68,7 +70,11 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
     signal("SIGKILL");
     clearTimeout(killTimer);
   }
-  await Promise.race([copied, new Promise((resolve) => setTimeout(resolve, 100))]);
+  // Nothing may stay pending: the broker ends when its event loop is empty (see main.ts).
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([copied, new Promise((resolve) => grace = setTimeout(resolve, 100))]);
+  clearTimeout(grace);
+  copying.abort();
   if (timedOut) {
     throw new BeforeExecError(
       `before-exec command ${program} did not finish within ${

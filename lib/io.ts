@@ -16,32 +16,47 @@ export interface Io {
 
 const encoder = new TextEncoder();
 
-/** Writes all of `text` to a stream; Deno's write() may write only part of it. */
-export async function writeAll(
-  stream: { write(p: Uint8Array): Promise<number> },
-  text: string,
-): Promise<void> {
+/**
+ * Writes all of `text` with blocking writes (a write may take only part of it). Blocking, because the broker
+ * has nothing else to do meanwhile, and an async write costs a thread hop on every kubectl call.
+ */
+export function writeAllSync(stream: { writeSync(p: Uint8Array): number }, text: string): void {
   let bytes = encoder.encode(text);
-  while (bytes.length > 0) bytes = bytes.subarray(await stream.write(bytes));
+  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
 /** The real process: what main.ts hands to every subcommand. */
 export function processIo(): Io {
   let lines: AsyncIterator<string> | undefined;
   return {
-    stdout: (text) => writeAll(Deno.stdout, text),
-    stderr: (text) => writeAll(Deno.stderr, text),
+    stdout: (text) => settled(() => writeAllSync(Deno.stdout, text)),
+    stderr: (text) => settled(() => writeAllSync(Deno.stderr, text)),
     async readLine() {
       lines ??= readLines(Deno.stdin.readable);
       const next = await lines.next();
       return next.done ? null : next.value;
     },
-    stdinIsTerminal: Deno.stdin.isTerminal(),
-    color: Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR"),
+    // Asked only by the commands that prompt or colour, not on the plugin's path.
+    get stdinIsTerminal() {
+      return Deno.stdin.isTerminal();
+    },
+    get color() {
+      return Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR");
+    },
     env: (name) => Deno.env.get(name),
     cwd: () => Deno.cwd(),
     now: () => new Date(),
   };
+}
+
+/** A blocking call as a promise, its failure as a rejection (as an async write would report it). */
+function settled(call: () => void): Promise<void> {
+  try {
+    call();
+    return Promise.resolve();
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {

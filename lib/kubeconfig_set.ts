@@ -246,7 +246,7 @@ export async function kubeconfigSet(request: SetRequest, io: Io): Promise<number
     return 0;
   }
   await checkWritable(first.selection.file);
-  await using _lock = await lockKubeconfig(
+  using _lock = await lockKubeconfig(
     first.selection.file,
     io.env,
     () =>

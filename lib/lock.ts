@@ -13,7 +13,7 @@ export function defaultCacheDir(env: (name: string) => string | undefined): stri
 }
 
 /** A held lock; release it by disposing (or it goes when the process exits, since the OS drops flock locks). */
-export interface HeldLock extends AsyncDisposable {
+export interface HeldLock extends Disposable {
   path: string;
 }
 
@@ -77,9 +77,13 @@ export async function acquireLock(options: {
   }
   return {
     path,
-    [Symbol.asyncDispose]: async () => {
-      await file.unlock().catch(() => {});
-      file.close();
+    // Synchronous: an async unlock costs a thread hop, and closing the file would drop the lock anyway.
+    [Symbol.dispose]: () => {
+      try {
+        file.unlockSync();
+      } finally {
+        file.close();
+      }
     },
   };
 }
@@ -91,8 +95,14 @@ export async function acquireLock(options: {
 export function ensurePrivateDir(dir: string): void {
   // Synchronous on purpose: this runs on every kubectl call, and each async file operation costs a thread hop.
   try {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const info = Deno.lstatSync(dir);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(dir);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      info = Deno.lstatSync(dir);
+    }
     if (info.isSymlink) {
       const target = Deno.statSync(dir);
       if (!target.isDirectory) throw new CliError(`lock folder ${dir} is not a folder`);

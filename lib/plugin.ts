@@ -66,7 +66,7 @@ export async function obtainCredentials(
   // One broker at a time per credential set: check, renew and read happen under the lock, so concurrent kubectl
   // calls renew once and never see a half-written certificate or a certificate from one renewal next to the key
   // of another.
-  await using _lock = await acquireLock({
+  using _lock = await acquireLock({
     dir,
     name,
     timeoutMs: options.beforeExecTimeoutMs,

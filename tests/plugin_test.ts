@@ -310,6 +310,37 @@ Deno.test("a before-exec command that hangs is stopped with its children after t
   assert.equal(alive, false, `sleep ${pid} survived the timeout`);
 });
 
+Deno.test("a before-exec command that leaves a process holding its output does not keep the broker waiting", async () => {
+  await using tmp = await tempDir();
+  const { token } = await setup(tmp.path);
+  // A renewal that starts a daemon (an agent, a token helper) which inherits the command's stdout, the pipe the
+  // broker reads, and lives on. (Its stderr goes elsewhere: it would hold this test's pipe open too.)
+  const daemon = script(
+    tmp.path,
+    "daemon.sh",
+    `sleep 60 2>/dev/null & echo $! > "${tmp.path}/daemon.pid"; echo renewed`,
+  );
+  try {
+    const started = Date.now();
+    const result = await runBroker([`--token-path=${token}`, `--before-exec-command=${daemon}`], {
+      home: tmp.path,
+    });
+    const elapsed = Date.now() - started;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
+    assert.match(result.stderr, /^renewed$/m);
+    // Not a timing test: the daemon lives 60 s, and a broker waiting for it would take that long.
+    assert.ok(elapsed < 30_000, `the broker waited ${elapsed} ms for the daemon`);
+  } finally {
+    const pid = Number(Deno.readTextFileSync(`${tmp.path}/daemon.pid`).trim());
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
 Deno.test("bad credential files give exit 1 and one line naming the file", async (t) => {
   await using tmp = await tempDir();
   const { key, cert, ca } = await setup(tmp.path);
