@@ -1,7 +1,8 @@
 /**
- * `deno task build`: type-checks main.ts, compiles it with `deno compile` for every release platform with the
- * broker's permissions baked in, and writes to dist/ one archive per platform (the executable, LICENSE, README.md),
- * a SHA-256 sums file and the krew manifest rendered from the same template krew-release-bot uses.
+ * `deno task build`: type-checks main.ts, bundles it (scripts/bundle.ts), compiles the bundle with
+ * `deno compile` for every release platform with the broker's permissions baked in, and writes to dist/ one
+ * archive per platform (the executable, LICENSE, README.md), a SHA-256 sums file and the krew manifest rendered
+ * from the same template krew-release-bot uses.
  *
  * `deno compile` needs Deno's `denort` runtime for each target. It is taken from DENORT_BIN (when that binary is
  * for the target), from Deno's cache, or left to `deno compile` to download when Deno's download host answers;
@@ -16,6 +17,7 @@ import {
   MANIFEST_FILE,
   validateKrewManifest,
 } from "./krew.ts";
+import { BUNDLE_COMMANDS, BUNDLE_ENTRY, bundleBroker, RUNTIME_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { archiveName, selectTargets, sumsName, type Target } from "./targets.ts";
 
@@ -47,6 +49,8 @@ export interface CompileRequest {
 /** Everything the build touches outside its own files, so tests can stand in for deno and the network. */
 export interface BuildDeps {
   typeCheck(projectDir: string): Promise<void>;
+  /** Writes the bundle of `projectDir`/main.ts into `outDir` (see scripts/bundle.ts). */
+  bundle(projectDir: string, outDir: string): Promise<unknown>;
   findRuntime(target: Target): Promise<Runtime | undefined>;
   /** Describes where runtimes were looked for, for the missing-runtime sentence. */
   runtimeSources(): string;
@@ -85,17 +89,13 @@ export async function readVersion(projectDir: string): Promise<string> {
 }
 
 /**
- * The exact `deno compile` argv: baked-in permissions, no prompt (kubectl may hand the plugin a terminal), the
- * lock file as is, npm packages from Deno's cache only as far as main.ts's module graph reaches them, never a
- * node_modules folder. `--no-check` only when the build's own type check has passed.
+ * The exact `deno compile` argv: the bundle that `deno task install` runs too (scripts/bundle.ts), with the same
+ * runtime flags, the broker's permissions baked in and no prompt (kubectl may hand the plugin a terminal). The
+ * bundle holds the npm packages it uses and needs no configuration. main.js names commands.js in a variable,
+ * which deno compile cannot follow, hence --include.
  */
 export function compileArgs(
-  { target, output, projectDir, checked }: {
-    target: Target;
-    output: string;
-    projectDir: string;
-    checked: boolean;
-  },
+  { target, output, bundleDir }: { target: Target; output: string; bundleDir: string },
 ): string[] {
   return [
     "compile",
@@ -103,17 +103,12 @@ export function compileArgs(
     target.triple,
     "--output",
     output,
-    ...(checked ? ["--no-check"] : []),
-    "--config",
-    join(projectDir, "deno.json"),
-    "--frozen",
-    "--node-modules-dir=none",
-    "--exclude-unused-npm",
+    ...RUNTIME_FLAGS,
     "--no-prompt",
     ...BROKER_PERMISSIONS,
-    // lib/kubeconfig_set.ts, lib/doctor.ts and lib/completion.ts are imported lazily by static string, which
-    // deno compile follows: no --include needed.
-    join(projectDir, "main.ts"),
+    "--include",
+    join(bundleDir, BUNDLE_COMMANDS),
+    join(bundleDir, BUNDLE_ENTRY),
   ];
 }
 
@@ -126,13 +121,6 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
     `building kubectl-credentials_broker ${tag} for ${targets.map((t) => t.triple).join(", ")}`,
   );
 
-  if (await exists(join(projectDir, "node_modules"))) {
-    throw new BuildError(
-      `${
-        join(projectDir, "node_modules")
-      } exists and deno compile would embed all of it: remove it first`,
-    );
-  }
   const documents = new Map<string, Uint8Array>();
   for (const name of ["LICENSE", "README.md"]) {
     try {
@@ -153,6 +141,9 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
   await Deno.remove(outDir, { recursive: true }).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
+  const bundleDir = join(outDir, "bundle");
+  await deps.bundle(projectDir, bundleDir);
+  deps.log(`bundled main.ts into ${relative(projectDir, bundleDir)}`);
   const stageDir = join(outDir, "stage");
   const stages = new Map<Target, string>();
   for (const target of targets) {
@@ -194,7 +185,7 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
       target,
       output,
       env: runtime.env,
-      args: compileArgs({ target, output, projectDir, checked: true }),
+      args: compileArgs({ target, output, bundleDir }),
     });
     let binary: Uint8Array;
     try {
@@ -216,6 +207,7 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
     deps.log(`wrote ${relative(projectDir, path)}`);
   }
   await Deno.remove(stageDir, { recursive: true });
+  await Deno.remove(bundleDir, { recursive: true });
 
   const sums = join(outDir, sumsName(tag));
   await Deno.writeTextFile(
@@ -353,6 +345,7 @@ export async function realDeps(): Promise<BuildDeps> {
       }).output();
       if (code !== 0) throw new BuildError(`deno check main.ts failed (exit ${code})`);
     },
+    bundle: bundleBroker,
     findRuntime: (target) => findRuntime(target, search),
     runtimeSources: () =>
       `${
@@ -385,7 +378,7 @@ export async function realDeps(): Promise<BuildDeps> {
 }
 
 function projectDirOf(request: CompileRequest): string {
-  // The entry point is the last argument; run deno compile next to it, in the folder checked for node_modules.
+  // The entry point is the last argument: run deno compile in the bundle's folder.
   return join(request.args[request.args.length - 1]!, "..");
 }
 

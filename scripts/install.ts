@@ -1,47 +1,41 @@
 /**
- * `deno task install`: installs the broker from source as `kubectl-credentials_broker`, so that
+ * `deno task install`: bundles the source and installs it as `kubectl-credentials_broker`, so that
  * `kubectl credentials-broker` finds it, and next to it `kubectl_complete-credentials_broker`, which kubectl
  * 1.26+ runs to complete `kubectl credentials-broker <TAB>`. Honours DENO_INSTALL_ROOT (both land in
  * $DENO_INSTALL_ROOT/bin).
  */
+import { bundleBroker, RUNTIME_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./permissions.ts";
 
 const projectDir = new URL("../", import.meta.url).pathname;
 
-/** Installs the plugin shim and its completion executable under `root` (default: Deno's install root); returns the shim. */
+/**
+ * Installs the plugin under `root` (default: Deno's install root) and returns the path of its shim: the bundle
+ * (see bundle.ts) in bin/.kubectl-credentials_broker/, next to the folder's shim and completion executable. The
+ * install is a snapshot of the source: run it again after changing the code.
+ */
 export async function installPlugin(root?: string): Promise<string> {
   const installRoot = root ?? Deno.env.get("DENO_INSTALL_ROOT") ??
     `${Deno.env.get("HOME") ?? "."}/.deno`;
-  const args = [
-    "install",
-    "--global",
-    "--force",
-    "--quiet",
-    "--root",
-    installRoot,
-    "--name",
-    PLUGIN_EXECUTABLE,
-    "--config",
-    `${projectDir}deno.json`,
-    ...BROKER_PERMISSIONS,
-    `${projectDir}main.ts`,
-  ];
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args,
-    stdout: "inherit",
-    stderr: "piped",
-  })
-    .output();
-  if (code !== 0) {
-    throw new Error(
-      `deno install failed (exit ${code}): ${new TextDecoder().decode(stderr).trim()}`,
-    );
-  }
-  const shim = `${installRoot}/bin/${PLUGIN_EXECUTABLE}`;
-  // The generated shim runs `deno` from PATH; GUI tools (IDEs, Lens) often start kubectl with a bare PATH, so
-  // point it at this deno by absolute path.
-  const text = await Deno.readTextFile(shim);
-  await Deno.writeTextFile(shim, text.replace(/^exec deno /m, `exec '${Deno.execPath()}' `));
+  const bin = `${installRoot}/bin`;
+  await Deno.mkdir(bin, { recursive: true });
+  const entry = await bundleBroker(projectDir, `${bin}/.${PLUGIN_EXECUTABLE}`);
+  const shim = `${bin}/${PLUGIN_EXECUTABLE}`;
+  // deno by absolute path: GUI tools (IDEs, Lens) often start kubectl with a bare PATH.
+  await writeExecutable(
+    shim,
+    `#!/bin/sh\n# kubectl-credentials-broker, installed by deno task install\n` +
+      `exec ${
+        [
+          Deno.execPath(),
+          "run",
+          ...RUNTIME_FLAGS,
+          ...BROKER_PERMISSIONS,
+          "--quiet",
+          entry,
+        ].map(shellQuote).join(" ")
+      } "$@"\n`,
+  );
   await installCompletion(shim);
   return shim;
 }
@@ -58,16 +52,25 @@ export function completionPath(shim: string): string {
  */
 export async function installCompletion(shim: string): Promise<string> {
   const path = completionPath(shim);
-  const quoted = `'${shim.replaceAll("'", `'\\''`)}'`;
-  await Deno.writeTextFile(
+  await writeExecutable(
     path,
     `#!/bin/sh\n# kubectl 1.26+ runs this to complete \`kubectl credentials-broker <TAB>\`.\n` +
-      `exec ${quoted} __complete "$@"\n`,
-    { mode: 0o755 },
+      `exec ${shellQuote(shim)} __complete "$@"\n`,
   );
-  // mode only applies when the file is created: make an older copy executable too.
-  await Deno.chmod(path, 0o755);
   return path;
+}
+
+/** Replaces `path` with an executable file in one rename, so a kubectl call never runs half a script. */
+async function writeExecutable(path: string, text: string): Promise<void> {
+  const staging = `${path}.new-${Deno.pid}`;
+  await Deno.writeTextFile(staging, text, { mode: 0o755 });
+  // mode only applies when the file is created: make a leftover staging file executable too.
+  await Deno.chmod(staging, 0o755);
+  await Deno.rename(staging, path);
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 if (import.meta.main) {

@@ -12,6 +12,7 @@ import {
   sourceDate,
 } from "../scripts/build.ts";
 import { MANIFEST_FILE, validateKrewManifest } from "../scripts/krew.ts";
+import { RUNTIME_FLAGS } from "../scripts/bundle.ts";
 import { BROKER_PERMISSIONS } from "../scripts/permissions.ts";
 import { archiveName, selectTargets, sumsName, TARGETS } from "../scripts/targets.ts";
 import { VERSION } from "../lib/version.ts";
@@ -60,37 +61,24 @@ Deno.test("the version comes from deno.json alone, for the build and for --versi
   assert.equal(VERSION, config.version);
 });
 
-Deno.test("compileArgs() bakes in the broker's permissions and keeps node_modules out", () => {
+Deno.test("compileArgs() compiles the installed bundle with its runtime flags and the broker's permissions", () => {
   const target = TARGETS[0]!;
-  assert.deepEqual(
-    compileArgs({
-      target,
-      output: "/out/kubectl-credentials_broker",
-      projectDir: "/p",
-      checked: true,
-    }),
-    [
-      "compile",
-      "--target",
-      "x86_64-unknown-linux-gnu",
-      "--output",
-      "/out/kubectl-credentials_broker",
-      "--no-check",
-      "--config",
-      "/p/deno.json",
-      "--frozen",
-      "--node-modules-dir=none",
-      "--exclude-unused-npm",
-      "--no-prompt",
-      ...BROKER_PERMISSIONS,
-      "/p/main.ts",
-    ],
-  );
-  const unchecked = compileArgs({ target, output: "/o", projectDir: "/p", checked: false });
-  assert.ok(!unchecked.includes("--no-check"));
-  assert.ok(
-    !unchecked.some((arg) => arg === "--allow-all" || arg === "-A" || arg === "--allow-net"),
-  );
+  const args = compileArgs({ target, output: "/out/kubectl-credentials_broker", bundleDir: "/b" });
+  assert.deepEqual(args, [
+    "compile",
+    "--target",
+    "x86_64-unknown-linux-gnu",
+    "--output",
+    "/out/kubectl-credentials_broker",
+    ...RUNTIME_FLAGS,
+    "--no-prompt",
+    ...BROKER_PERMISSIONS,
+    "--include",
+    "/b/commands.js",
+    "/b/main.js",
+  ]);
+  assert.ok(args.includes("--no-config"));
+  assert.ok(!args.some((arg) => arg === "--allow-all" || arg === "-A" || arg === "--allow-net"));
 });
 
 Deno.test("build() type-checks, compiles every target and writes archives, sums and manifest", async () => {
@@ -101,7 +89,7 @@ Deno.test("build() type-checks, compiles every target and writes archives, sums 
   const result = await build({ projectDir: tmp.path, outDir, targets: TARGETS, mtime }, deps);
 
   assert.equal(result.version, "1.2.3");
-  assert.equal(deps.calls[0], `typeCheck ${tmp.path}`);
+  assert.deepEqual(deps.calls.slice(0, 2), [`typeCheck ${tmp.path}`, `bundle ${tmp.path}`]);
   assert.deepEqual(
     deps.calls.filter((c) => c.startsWith("compile")),
     TARGETS.map((t) => `compile ${t.triple}`),
@@ -112,8 +100,7 @@ Deno.test("build() type-checks, compiles every target and writes archives, sums 
       compileArgs({
         target: request.target,
         output: request.output,
-        projectDir: tmp.path,
-        checked: true,
+        bundleDir: join(outDir, "bundle"),
       }),
     );
   }
@@ -196,19 +183,6 @@ Deno.test("build() without a runtime stops after type check and staging, naming 
     await Deno.readTextFile(join(outDir, "stage", "darwin_arm64", "README.md")),
     "# kubectl-credentials-broker\n",
   );
-});
-
-Deno.test("build() refuses a project with node_modules before doing anything", async () => {
-  await using tmp = await tempDir();
-  await fakeProject(tmp.path);
-  await Deno.mkdir(join(tmp.path, "node_modules"));
-  const deps = standInDeps();
-  await assert.rejects(
-    build({ projectDir: tmp.path, outDir: join(tmp.path, "dist"), targets: TARGETS, mtime }, deps),
-    (e) =>
-      e instanceof BuildError && /node_modules exists and deno compile would embed/.test(e.message),
-  );
-  assert.deepEqual(deps.calls, []);
 });
 
 Deno.test("build() refuses to ship archives without the LICENSE", async () => {
@@ -312,19 +286,13 @@ Deno.test("sourceDate() reads SOURCE_DATE_EPOCH seconds and defaults to the epoc
   assert.throws(() => sourceDate("yesterday"), /SOURCE_DATE_EPOCH yesterday is not a number/);
 });
 
-Deno.test("deno task build without a runtime ends with one sentence and exit status 1", async () => {
+Deno.test("deno task build without a runtime type-checks and bundles, then ends with one sentence and exit 1", async () => {
   await using tmp = await tempDir();
+  // A copy of the project as a release checkout has it (LICENSE and README from fakeProject).
   await fakeProject(tmp.path);
-  await Deno.mkdir(join(tmp.path, "scripts"));
-  for (const file of ["build.ts", "archive.ts", "krew.ts", "permissions.ts", "targets.ts"]) {
-    await Deno.copyFile(join(projectDir, "scripts", file), join(tmp.path, "scripts", file));
+  for (const entry of ["main.ts", "deno.json", "deno.lock", "lib", "scripts"]) {
+    await run("cp", ["-R", join(projectDir, entry), join(tmp.path, entry)]);
   }
-  // krew.ts imports "yaml" through the import map; give the copy the project's.
-  const config = JSON.parse(await Deno.readTextFile(join(projectDir, "deno.json")));
-  await Deno.writeTextFile(
-    join(tmp.path, "deno.json"),
-    JSON.stringify({ version: "1.2.3", imports: { yaml: config.imports.yaml } }),
-  );
   // A Deno cache without runtimes, sharing the real npm cache so that nothing needs downloading.
   const info = await run(Deno.execPath(), ["info", "--json"]);
   const denoDir = join(tmp.path, "deno-dir");
@@ -358,10 +326,20 @@ Deno.test("deno task build without a runtime ends with one sentence and exit sta
       "and Deno's download host (dl.deno.land) cannot be reached",
   );
   assert.ok(lines.includes("type check of main.ts passed"), result.stderr);
+  assert.ok(lines.includes("bundled main.ts into dist/bundle"), result.stderr);
   assert.ok(
     lines.includes("staged LICENSE and README.md for 1 platforms in dist/stage"),
     result.stderr,
   );
+  // What would have been compiled: the bundle, which runs.
+  const version = await run(Deno.execPath(), [
+    "run",
+    "--no-config",
+    "--allow-read",
+    join(tmp.path, "dist", "bundle", "main.js"),
+    "--version",
+  ]);
+  assert.equal(version.stdout, `kubectl-credentials_broker ${VERSION}\n`, version.stderr);
 });
 
 function elfHeader(machine: number): Uint8Array {

@@ -15,7 +15,7 @@ export async function fakeProject(dir: string, version = "1.2.3"): Promise<void>
   await Deno.writeTextFile(join(dir, "README.md"), "# kubectl-credentials-broker\n");
 }
 
-/** Build dependencies that never run deno: the compiler writes a shell script naming its target. */
+/** Build dependencies that never run deno: the bundle is two stub files, the compiler writes a shell script. */
 export function standInDeps(
   options: { missing?: readonly string[] } = {},
 ): BuildDeps & { calls: string[]; requests: CompileRequest[]; lines: string[] } {
@@ -29,6 +29,12 @@ export function standInDeps(
     typeCheck(projectDir) {
       calls.push(`typeCheck ${projectDir}`);
       return Promise.resolve();
+    },
+    async bundle(projectDir, outDir) {
+      calls.push(`bundle ${projectDir}`);
+      await Deno.mkdir(outDir, { recursive: true });
+      await Deno.writeTextFile(join(outDir, "main.js"), 'console.log("broker");\n');
+      await Deno.writeTextFile(join(outDir, "commands.js"), "export {};\n");
     },
     findRuntime(target: Target) {
       calls.push(`findRuntime ${target.triple}`);

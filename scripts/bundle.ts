@@ -1,0 +1,169 @@
+/**
+ * The broker as users run it: main.ts and everything it imports, npm libraries included, bundled by
+ * `deno bundle` into two plain JavaScript files. `deno task install` runs the bundle; `deno task build`
+ * compiles it.
+ *
+ * Why not run main.ts from source: kubectl starts the plugin on every call, and start-up is the cost.
+ * - main.js is the credential plugin alone, in one module, where the source is 17 modules that Deno loads,
+ *   looks up in its code cache and instantiates one by one.
+ * - commands.js holds the subcommands (lib/commands.ts: kubeconfig set, doctor, completion) and the npm
+ *   libraries only they use (yaml, diff). main.js imports it with `import()` when a subcommand is asked for, so
+ *   a kubectl call never reads it. Each file has its own copy of the modules both use (errors, flags, credential
+ *   reading); no error crosses from one to the other, since commands.ts reports its own.
+ * - The bundle needs no deno.json, import map, lock file or node_modules at run time, so the broker runs with
+ *   `--no-config` and Deno reads no configuration.
+ */
+import { basename, join } from "node:path";
+
+/**
+ * The flags the broker's runtime gets, besides its permissions, in the installed shim and the compiled binaries.
+ * A kubectl call runs the broker for a few milliseconds, and V8's defaults are made for programs that run long:
+ * - `--no-lazy` compiles every function when its module loads instead of on its first call; Deno keeps all of
+ *   that bytecode in its code cache, so a call after the first compiles nothing.
+ * - `--no-sparkplug --no-maglev --no-opt` keep V8's interpreter for everything. Otherwise a loop of a few
+ *   thousand rounds (hashing, decoding) starts a compile job in the background, and the process then waits for
+ *   it at exit: about 2 ms a call, for machine code it never gets to run.
+ * `deno task bench` measures the broker with them against the runtime's floor: see the README.
+ */
+export const RUNTIME_FLAGS: readonly string[] = [
+  "--no-config",
+  "--v8-flags=--no-lazy,--no-sparkplug,--no-maglev,--no-opt",
+];
+
+/** The bundle's entry point, in the folder bundleBroker() writes. */
+export const BUNDLE_ENTRY = "main.js";
+
+/** The subcommands' file, next to the entry point. */
+export const BUNDLE_COMMANDS = "commands.js";
+
+/** How main.ts names lib/commands.ts (in a variable, which esbuild leaves alone); pointed at commands.js. */
+const COMMANDS_SPECIFIER = `"./lib/commands.ts"`;
+
+/** A bundling failure; the message is one plain sentence. */
+export class BundleError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BundleError";
+  }
+}
+
+/**
+ * Bundles `projectDir`/main.ts into `outDir` (replaced as a whole, so no file of an earlier bundle is left) and
+ * returns the path of the entry point.
+ */
+export async function bundleBroker(projectDir: string, outDir: string): Promise<string> {
+  const staging = `${outDir}.new-${Deno.pid}`;
+  const retired = `${outDir}.old-${Deno.pid}`;
+  await removeIfPresent(staging);
+  try {
+    const entry = join(staging, BUNDLE_ENTRY);
+    await denoBundle(projectDir, "main.ts", entry);
+    const text = await Deno.readTextFile(entry);
+    if (text.split(COMMANDS_SPECIFIER).length !== 2) {
+      throw new BundleError(`the bundled main.ts does not hold ${COMMANDS_SPECIFIER} exactly once`);
+    }
+    await Deno.writeTextFile(
+      entry,
+      text.replace(COMMANDS_SPECIFIER, `"./${BUNDLE_COMMANDS}"`),
+    );
+    await denoBundle(projectDir, "lib/commands.ts", join(staging, BUNDLE_COMMANDS));
+    await checkBundle(staging);
+  } catch (error) {
+    await removeIfPresent(staging);
+    throw error;
+  }
+  // Swap the folders; a broker started a moment before may still be loading commands.js by name.
+  await removeIfPresent(retired);
+  try {
+    await Deno.rename(outDir, retired);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await Deno.rename(staging, outDir);
+  await removeIfPresent(retired);
+  return join(outDir, BUNDLE_ENTRY);
+}
+
+async function denoBundle(projectDir: string, source: string, output: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--config",
+      join(projectDir, "deno.json"),
+      // "browser" makes esbuild take the ES module builds of yaml and diff; "deno" takes their CommonJS builds,
+      // which need a require() shim importing node:module, and that costs about 20 ms at start-up.
+      "--platform",
+      "browser",
+      "--format",
+      "esm",
+      "--output",
+      output,
+      source,
+    ],
+    cwd: projectDir,
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    const lines = new TextDecoder().decode(stderr).trim().split("\n");
+    const detail = lines.find((line) => line.startsWith("error")) ?? lines[0];
+    throw new BundleError(
+      `deno bundle of ${join(projectDir, source)} failed (exit ${code}): ${detail}`,
+    );
+  }
+}
+
+/** The files the entry point loads before it runs: itself and its static imports, recursively. */
+export async function startupModules(entry: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const pending = [entry];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = await Deno.readTextFile(file);
+    // esbuild writes each static import as `import {...} from "./chunk.js";` at the top of a chunk.
+    for (const match of text.matchAll(/^import\s[^;]*?from\s+"(\.\/[^"]+)";$/gm)) {
+      pending.push(join(file, "..", match[1]!));
+    }
+  }
+  return [...seen];
+}
+
+/**
+ * Refuses a bundle that would slow every call down: one that imports node:module (an npm package bundled from
+ * its CommonJS build), or whose start-up modules hold any npm package.
+ */
+async function checkBundle(dir: string): Promise<void> {
+  const entry = join(dir, BUNDLE_ENTRY);
+  for await (const file of Deno.readDir(dir)) {
+    const text = await Deno.readTextFile(join(dir, file.name));
+    if (/from\s+"node:module"/.test(text)) {
+      throw new BundleError(
+        `the bundle's ${file.name} imports node:module: an npm package was bundled from its CommonJS build`,
+      );
+    }
+  }
+  for (const file of await startupModules(entry)) {
+    const text = await Deno.readTextFile(file);
+    // esbuild heads each bundled module with a `// path` comment; npm packages come from Deno's npm cache
+    // (.../registry.npmjs.org/<name>/<version>/...) or a node_modules folder.
+    const origin = text.match(
+      /^\/\/ .*(?:registry\.npmjs\.org|node_modules)\/((?:@[^/\s]+\/)?[^/\s]+)/m,
+    );
+    if (origin) {
+      throw new BundleError(
+        `the bundle loads the npm package ${origin[1]} at start-up (in ${basename(file)}); ` +
+          "npm packages must only be imported lazily, by the subcommands that use them",
+      );
+    }
+  }
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  await Deno.remove(path, { recursive: true }).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
+}
