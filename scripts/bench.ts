@@ -4,6 +4,7 @@
  * shared machine are noisy, so nothing here asserts.
  */
 import { installPlugin } from "./install.ts";
+import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { generateKey, issueCert, makeCa } from "../tests/helpers.ts";
 
 interface Candidate {
@@ -120,6 +121,23 @@ if [ ! -s "${token}" ]; then echo renew; fi
         name: "broker when-invalid (valid)",
         cmd: [
           broker,
+          ...credentialArgs,
+          `--before-exec-command=${original}`,
+          "--before-exec-policy=when-invalid",
+        ],
+        env,
+      },
+      {
+        // What the installed bundle replaces: the same call run from the TypeScript source.
+        name: "broker from source (main.ts)",
+        cmd: [
+          Deno.execPath(),
+          "run",
+          "--config",
+          new URL("../deno.json", import.meta.url).pathname,
+          ...BROKER_PERMISSIONS,
+          "--quiet",
+          new URL("../main.ts", import.meta.url).pathname,
           ...credentialArgs,
           `--before-exec-command=${original}`,
           "--before-exec-policy=when-invalid",
