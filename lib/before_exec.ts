@@ -49,12 +49,12 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   const copied = child.stdout.pipeTo(run.output, { preventClose: true, signal: copying.signal })
     .catch(() => {});
   let timedOut = false;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const timer = setTimeout(() => {
+  let cancelKill = () => {};
+  const cancelTimeout = after(run.timeoutMs, () => {
     timedOut = true;
     signal("SIGTERM");
-    killTimer = setTimeout(() => signal("SIGKILL"), KILL_GRACE_MS);
-  }, run.timeoutMs);
+    cancelKill = after(KILL_GRACE_MS, () => signal("SIGKILL"));
+  });
   const forward = () => signal("SIGTERM");
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   if (!run.interactive) { for (const name of signals) Deno.addSignalListener(name, forward); }
@@ -62,18 +62,19 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   try {
     status = await child.status;
   } finally {
-    clearTimeout(timer);
+    cancelTimeout();
     if (!run.interactive) { for (const name of signals) Deno.removeSignalListener(name, forward); }
   }
   if (timedOut) {
     // The leader is gone; make sure nothing it started lingers past the grace period.
     signal("SIGKILL");
-    clearTimeout(killTimer);
+    cancelKill();
   }
-  // Nothing may stay pending: the broker ends when its event loop is empty (see main.ts).
-  let grace: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([copied, new Promise((resolve) => grace = setTimeout(resolve, 100))]);
-  clearTimeout(grace);
+  // Nothing may stay pending: the broker ends when its event loop is empty (see main.ts). While the copy is
+  // pending its read keeps the process alive for the grace timer.
+  let cancelGrace = () => {};
+  await Promise.race([copied, new Promise<void>((resolve) => cancelGrace = after(100, resolve))]);
+  cancelGrace();
   copying.abort();
   if (timedOut) {
     throw new BeforeExecError(
@@ -91,6 +92,17 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
       `before-exec command ${program} failed with exit status ${status.code}`,
     );
   }
+}
+
+/**
+ * Calls `fire` after `ms` unless the returned function is called first. An AbortSignal.timeout, not setTimeout:
+ * the first setTimeout in a Deno process costs about 5 ms, and this runs on every renewal. Its timer does not
+ * keep the process alive, so it may only wait alongside an operation that does (the command, its output).
+ */
+function after(ms: number, fire: () => void): () => void {
+  const signal = AbortSignal.timeout(ms);
+  signal.addEventListener("abort", fire, { once: true });
+  return () => signal.removeEventListener("abort", fire);
 }
 
 function startError(program: string, error: unknown): BeforeExecError {

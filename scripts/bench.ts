@@ -4,7 +4,8 @@
  * shared machine are noisy, so nothing here asserts.
  */
 import { installPlugin } from "./install.ts";
-import { BROKER_PERMISSIONS } from "./permissions.ts";
+import { BUNDLE_ENTRY, RUNTIME_FLAGS } from "./bundle.ts";
+import { BROKER_PERMISSIONS, PLUGIN_EXECUTABLE } from "./permissions.ts";
 import { generateKey, issueCert, makeCa } from "../tests/helpers.ts";
 
 interface Candidate {
@@ -128,8 +129,24 @@ if [ ! -s "${token}" ]; then echo renew; fi
         env,
       },
       {
-        // What the installed bundle replaces: the same call run from the TypeScript source.
-        name: "broker from source (main.ts)",
+        // The same without the installed shim's /bin/sh: how a compiled binary starts.
+        name: "  same, without the sh shim",
+        cmd: [
+          Deno.execPath(),
+          "run",
+          ...RUNTIME_FLAGS,
+          ...BROKER_PERMISSIONS,
+          "--quiet",
+          `${broker.slice(0, broker.lastIndexOf("/"))}/.${PLUGIN_EXECUTABLE}/${BUNDLE_ENTRY}`,
+          ...credentialArgs,
+          `--before-exec-command=${original}`,
+          "--before-exec-policy=when-invalid",
+        ],
+        env,
+      },
+      {
+        // What the bundle and the runtime flags buy: the same call run from the TypeScript source.
+        name: "  same, from source (main.ts)",
         cmd: [
           Deno.execPath(),
           "run",
