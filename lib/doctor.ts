@@ -1085,7 +1085,7 @@ ${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
         null,
         2,
       ) + "\n"
-      : formatReport(report, io.color),
+      : formatReport(report, io.stdoutColor),
   );
   return report.ok ? 0 : 1;
 }

@@ -9,6 +9,8 @@ export interface Io {
   stdinIsTerminal: boolean;
   /** Whether stderr may be coloured: a terminal, and NO_COLOR unset. */
   color: boolean;
+  /** Whether stdout may be coloured, by the same rule: `doctor | less` gets plain text. */
+  stdoutColor: boolean;
   env(name: string): string | undefined;
   cwd(): string;
   now(): Date;
@@ -42,6 +44,9 @@ export function processIo(): Io {
     },
     get color() {
       return Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR");
+    },
+    get stdoutColor() {
+      return Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
     },
     env: (name) => Deno.env.get(name),
     cwd: () => Deno.cwd(),

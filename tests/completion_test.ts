@@ -9,27 +9,11 @@ import {
   formatCompletions,
 } from "../lib/completion.ts";
 import { UsageError } from "../lib/errors.ts";
-import type { Io } from "../lib/io.ts";
 import { installCompletion } from "../scripts/install.ts";
+import { fakeIo } from "./helpers.ts";
 import { onPath, run, tempDir } from "./release_helpers.ts";
 
 const libDir = new URL("../lib/", import.meta.url).pathname;
-
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    stdout: (text: string) => Promise.resolve(void (io.out += text)),
-    stderr: (text: string) => Promise.resolve(void (io.err += text)),
-    readLine: () => Promise.resolve(null),
-    stdinIsTerminal: false,
-    color: false,
-    env: () => undefined,
-    cwd: () => "/",
-    now: () => new Date(0),
-  };
-  return io;
-}
 
 const words = (args: string[], word: string) =>
   complete(args, word).candidates.map((c) => c.split("\t")[0]);
@@ -102,10 +86,10 @@ Deno.test("formatCompletions() prints one candidate per line, then :directive", 
 });
 
 Deno.test("completionCommand() answers __complete with the last word as the one to complete", async () => {
-  const io = fakeIo();
+  const io = fakeIo({ now: new Date(0) });
   assert.equal(await completionCommand(["__complete", "kubeconfig", "s"], io), 0);
   assert.equal(io.out, "set\tpoint a kubeconfig user at the broker\n:4\n");
-  const bare = fakeIo();
+  const bare = fakeIo({ now: new Date(0) });
   await completionCommand(["__complete"], bare);
   assert.match(bare.out, /^kubeconfig\t/);
 });
@@ -113,7 +97,7 @@ Deno.test("completionCommand() answers __complete with the last word as the one 
 Deno.test("completionCommand() prints each shell's script to stdout", async (t) => {
   for (const shell of ["bash", "zsh", "fish"] as const) {
     await t.step(shell, async () => {
-      const io = fakeIo();
+      const io = fakeIo({ now: new Date(0) });
       assert.equal(await completionCommand(["completion", shell], io), 0);
       assert.equal(io.out, completionScript(shell));
       assert.match(io.out, /__complete/);
@@ -131,7 +115,7 @@ Deno.test("completionCommand() refuses a missing, unknown or extra shell with a 
   for (const [argv, message] of cases) {
     await t.step(argv.join(" "), async () => {
       await assert.rejects(
-        completionCommand(argv, fakeIo()),
+        completionCommand(argv, fakeIo({ now: new Date(0) })),
         (e) => e instanceof UsageError && e.exitCode === 2 && message.test(e.message),
       );
     });

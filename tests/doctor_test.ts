@@ -33,6 +33,7 @@ import {
   run,
   tempDir,
 } from "./helpers.ts";
+import { onPath } from "./release_helpers.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
 const V1BETA1 = "client.authentication.k8s.io/v1beta1";
@@ -700,6 +701,34 @@ Deno.test("doctor passes a working user, runs the broker once and exits 0", asyn
     /broker run +.* exited 0 in \d+(ms|\.\ds): one v1 ExecCredential with client certificate and key and token, expirationTimestamp /,
   );
   assert.match(result.stdout, /\nall checks passed\n$/);
+});
+
+Deno.test("doctor colours its marks on a terminal, and writes plain ones into a file or pipe", async (t) => {
+  if (!onPath("script")) {
+    await t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  // script runs the command on a pseudo-terminal: stdin, stdout and stderr are all terminals...
+  const doctorIn = (redirect: string) =>
+    run("script", [
+      "-qec",
+      `'${w.shim}' doctor --kubeconfig '${w.kubeconfig}'${redirect}`,
+      "/dev/null",
+    ], {
+      env: pluginEnv(tmp.path, { DENO_DIR, TERM: "dumb" }),
+    });
+  const onTerminal = await doctorIn("");
+  assert.equal(onTerminal.code, 0, onTerminal.stdout);
+  assert.match(onTerminal.stdout, /\x1b\[32m✓\x1b\[0m kubeconfig user /);
+  // ...unless stdout is sent elsewhere, as in `doctor > report.txt` or `doctor | less`.
+  const file = `${tmp.path}/report.txt`;
+  const redirected = await doctorIn(` > '${file}'`);
+  assert.equal(redirected.code, 0, redirected.stdout);
+  const text = await Deno.readTextFile(file);
+  assert.match(text, /^\[ok\] {3}kubeconfig user /m);
+  assert.doesNotMatch(text, /\x1b/);
 });
 
 Deno.test("doctor -o json prints the same results for scripts, and exit 1 on a failure", async () => {

@@ -252,6 +252,7 @@ export function fakeIo(options: {
     },
     stdinIsTerminal: options.terminal ?? false,
     color: options.color ?? false,
+    stdoutColor: options.color ?? false,
     env: (name: string) => options.env?.[name],
     cwd: () => options.cwd ?? "/",
     now: () => options.now ?? new Date(),
