@@ -23,6 +23,7 @@ import {
   type RunFacts,
 } from "../lib/doctor.ts";
 import {
+  clientCredentials,
   DENO_DIR,
   generateKey,
   installedBroker,
@@ -612,18 +613,8 @@ async function world(
   dir: string,
   options: { userExtra?: string; args?: string[]; env?: string } = {},
 ) {
-  const ca = await makeCa(dir);
-  const key = await generateKey(dir, "client.key", "ec");
-  const cert = await issueCert({
-    dir,
-    ca,
-    keyPath: key,
-    out: "client.crt",
-    notAfter: new Date(Date.now() + 2 * HOUR),
-  });
-  const token = `${dir}/token`;
-  Deno.writeTextFileSync(token, makeJwt({ exp: Math.floor(Date.now() / 1000) + 7200 }), {
-    mode: 0o600,
+  const { ca, key, cert, token } = await clientCredentials(dir, {
+    token: makeJwt({ exp: Math.floor(Date.now() / 1000) + 7200 }),
   });
   const shim = await installedBroker();
   const args = options.args ??

@@ -157,6 +157,30 @@ export async function issueCert(options: {
   }
 }
 
+/**
+ * The usual test credentials in `dir`: a CA, client.key (`type`, EC by default), client.crt for it valid until
+ * `notAfter` (two hours from now by default), and, unless `token` is null, a private token file holding `token`.
+ */
+export async function clientCredentials(
+  dir: string,
+  options: { type?: KeyType; notAfter?: Date; token?: string | null } = {},
+): Promise<{ ca: { cert: string; key: string }; key: string; cert: string; token: string }> {
+  const ca = await makeCa(dir);
+  const key = await generateKey(dir, "client.key", options.type ?? "ec");
+  const cert = await issueCert({
+    dir,
+    ca,
+    keyPath: key,
+    out: "client.crt",
+    notAfter: options.notAfter ?? new Date(Date.now() + 2 * 3600_000),
+  });
+  const token = `${dir}/token`;
+  if (options.token !== null) {
+    await Deno.writeTextFile(token, options.token ?? "s.test-token\n", { mode: 0o600 });
+  }
+  return { ca, key, cert, token };
+}
+
 let installed: Promise<string> | undefined;
 
 /** Installs the broker once per test process (as `deno task install` does) and returns the shim's path. */

@@ -7,11 +7,11 @@ import { readCredentials } from "../lib/credentials.ts";
 import { parsePem } from "../lib/pem.ts";
 import { parseCertificate } from "../lib/x509.ts";
 import {
+  clientCredentials,
   generateKey,
   installedBroker,
   issueCert,
   type KeyType,
-  makeCa,
   makeJwt,
   pluginEnv,
   run,
@@ -21,22 +21,8 @@ import {
 
 const V1 = "client.authentication.k8s.io/v1";
 const V1BETA1 = "client.authentication.k8s.io/v1beta1";
-const HOUR = 3600_000;
 const execInfo = (apiVersion: string, interactive = false) =>
   JSON.stringify({ kind: "ExecCredential", apiVersion, spec: { interactive } });
-
-async function setup(
-  dir: string,
-  type: KeyType = "ec",
-  notAfter = new Date(Date.now() + 2 * HOUR),
-) {
-  const ca = await makeCa(dir);
-  const key = await generateKey(dir, "client.key", type);
-  const cert = await issueCert({ dir, ca, keyPath: key, out: "client.crt", notAfter });
-  const token = `${dir}/token`;
-  await Deno.writeTextFile(token, "s.test-token\n", { mode: 0o600 });
-  return { ca, key, cert, token };
-}
 
 function script(dir: string, name: string, body: string): string {
   const path = `${dir}/${name}`;
@@ -52,7 +38,7 @@ function assertOneErrorLine(stderr: string, message: RegExp) {
 
 Deno.test("the plugin echoes the apiVersion of KUBERNETES_EXEC_INFO, v1beta1 when it is absent", async (t) => {
   await using tmp = await tempDir();
-  const { key, cert } = await setup(tmp.path);
+  const { key, cert } = await clientCredentials(tmp.path);
   const args = [`--client-certificate-path=${cert}`, `--client-key-path=${key}`];
   for (
     const [name, info, expected] of [["v1", execInfo(V1), V1], [
@@ -90,7 +76,7 @@ Deno.test("the plugin hands out RSA, EC P-256 and Ed25519 keys with their certif
   for (const type of ["rsa", "ec", "ed25519"] as KeyType[]) {
     await t.step(type, async () => {
       await using tmp = await tempDir();
-      const { key, cert } = await setup(tmp.path, type);
+      const { key, cert } = await clientCredentials(tmp.path, { type });
       const result = await runBroker([
         `--client-certificate-path=${cert}`,
         `--client-key-path=${key}`,
@@ -116,7 +102,7 @@ Deno.test("the plugin hands out RSA, EC P-256 and Ed25519 keys with their certif
 
 Deno.test("the plugin puts the leaf first when the certificate file lists intermediates before it", async () => {
   await using tmp = await tempDir();
-  const { ca, key, cert } = await setup(tmp.path);
+  const { ca, key, cert } = await clientCredentials(tmp.path);
   const chain = `${tmp.path}/chain.crt`;
   Deno.writeTextFileSync(chain, Deno.readTextFileSync(ca.cert) + Deno.readTextFileSync(cert));
   const result = await runBroker(
@@ -154,7 +140,7 @@ Deno.test("the plugin strips a CRLF from the token and expires a JWT a margin be
 
 Deno.test("the earliest of certificate and token expiry wins", async () => {
   await using tmp = await tempDir();
-  const { key, cert } = await setup(tmp.path);
+  const { key, cert } = await clientCredentials(tmp.path);
   const exp = Math.floor(Date.now() / 1000) + 1800;
   const jwt = `${tmp.path}/jwt`;
   Deno.writeTextFileSync(jwt, makeJwt({ exp }), { mode: 0o600 });
@@ -176,7 +162,7 @@ Deno.test("the earliest of certificate and token expiry wins", async () => {
 
 Deno.test("the before-exec command gets its quoted arguments, the environment, and never the broker's stdout", async () => {
   await using tmp = await tempDir();
-  const { token } = await setup(tmp.path);
+  const { token } = await clientCredentials(tmp.path);
   const renew = script(
     tmp.path,
     "renew.sh",
@@ -200,7 +186,7 @@ echo "chatty output on stderr" >&2`,
 
 Deno.test("the before-exec command reads the terminal only when kubectl says interactive", async (t) => {
   await using tmp = await tempDir();
-  const { token } = await setup(tmp.path);
+  const { token } = await clientCredentials(tmp.path);
   const renew = script(
     tmp.path,
     "ask.sh",
@@ -277,7 +263,7 @@ Deno.test("a failing, missing or killed before-exec command fails the broker bef
 
 Deno.test("a before-exec command that hangs is stopped with its children after the timeout", async () => {
   await using tmp = await tempDir();
-  const { token } = await setup(tmp.path);
+  const { token } = await clientCredentials(tmp.path);
   const hang = script(tmp.path, "hang.sh", `sleep 60 & echo $! > "${tmp.path}/child.pid"; wait`);
   const started = Date.now();
   const result = await runBroker([
@@ -312,7 +298,7 @@ Deno.test("a before-exec command that hangs is stopped with its children after t
 
 Deno.test("a before-exec command that leaves a process holding its output does not keep the broker waiting", async () => {
   await using tmp = await tempDir();
-  const { token } = await setup(tmp.path);
+  const { token } = await clientCredentials(tmp.path);
   // A renewal that starts a daemon (an agent, a token helper) which inherits the command's stdout, the pipe the
   // broker reads, and lives on. (Its stderr goes elsewhere: it would hold this test's pipe open too.)
   const daemon = script(
@@ -343,7 +329,7 @@ Deno.test("a before-exec command that leaves a process holding its output does n
 
 Deno.test("bad credential files give exit 1 and one line naming the file", async (t) => {
   await using tmp = await tempDir();
-  const { key, cert, ca } = await setup(tmp.path);
+  const { key, cert, ca } = await clientCredentials(tmp.path);
   const empty = `${tmp.path}/empty`;
   Deno.writeTextFileSync(empty, "");
   const other = await generateKey(tmp.path, "other.key", "rsa");
@@ -423,7 +409,7 @@ Deno.test("usage errors exit 2 and say what is missing; --help and --version exi
 
 Deno.test("relative credential paths resolve against the working directory kubectl runs the plugin in", async () => {
   await using tmp = await tempDir();
-  await setup(tmp.path);
+  await clientCredentials(tmp.path);
   const result = await runBroker([
     "--client-certificate-path=client.crt",
     "--client-key-path=./client.key",
@@ -439,7 +425,7 @@ Deno.test("relative credential paths resolve against the working directory kubec
 
 Deno.test("a key and token others can read are each warned about once per call, before-exec command and all", async () => {
   await using tmp = await tempDir();
-  const { key, cert, token } = await setup(tmp.path);
+  const { key, cert, token } = await clientCredentials(tmp.path);
   Deno.chmodSync(key, 0o644);
   Deno.chmodSync(token, 0o640);
   const renew = script(tmp.path, "renew", `echo renewed; chmod 644 "${key}"`);

@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { readCredentials } from "../lib/credentials.ts";
-import { generateKey, issueCert, makeCa, makeJwt, runBroker, tempDir } from "./helpers.ts";
+import {
+  clientCredentials,
+  generateKey,
+  issueCert,
+  makeJwt,
+  runBroker,
+  tempDir,
+} from "./helpers.ts";
 
 const HOUR = 3600_000;
 
@@ -13,14 +20,9 @@ const HOUR = 3600_000;
  * that copies them over, counts its runs and records overlapping runs.
  */
 async function renewalWorld(dir: string, options: { sleep?: number; slowWrite?: boolean } = {}) {
-  const ca = await makeCa(dir);
-  const key = await generateKey(dir, "client.key", "ec");
-  const cert = await issueCert({
-    dir,
-    ca,
-    keyPath: key,
-    out: "client.crt",
+  const { ca, key, cert } = await clientCredentials(dir, {
     notAfter: new Date(Date.now() - 60_000),
+    token: null,
   });
   const nextKey = await generateKey(dir, "next.key", "ec");
   await issueCert({

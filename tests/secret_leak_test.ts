@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import {
+  clientCredentials,
   DENO_DIR,
   generateKey,
   installedBroker,
   issueCert,
-  makeCa,
   pluginEnv,
   run,
   runBroker,
@@ -35,16 +35,8 @@ interface World {
 }
 
 async function world(dir: string): Promise<World> {
-  const ca = await makeCa(dir);
-  const key = await generateKey(dir, "client.key", "ec");
+  const { ca, key, cert, token } = await clientCredentials(dir, { token: `${TOKEN}\n` });
   const other = await generateKey(dir, "other.key", "rsa");
-  const cert = await issueCert({
-    dir,
-    ca,
-    keyPath: key,
-    out: "client.crt",
-    notAfter: new Date(Date.now() + 2 * HOUR),
-  });
   const expired = await issueCert({
     dir,
     ca,
@@ -53,8 +45,6 @@ async function world(dir: string): Promise<World> {
     notBefore: new Date(Date.now() - 3 * HOUR),
     notAfter: new Date(Date.now() - HOUR),
   });
-  const token = `${dir}/token`;
-  Deno.writeTextFileSync(token, `${TOKEN}\n`, { mode: 0o600 });
   const keyLines = [key, other, ca.key].flatMap((path) =>
     Deno.readTextFileSync(path).split("\n").filter((line) => line && !line.startsWith("-----"))
       // Short last lines could match by chance; 16 characters of base64 cannot.
