@@ -3,10 +3,10 @@
  * that machine noise hits every candidate alike), reported as median, spread and ratios. Not a test: timings on a
  * shared machine are noisy, so nothing here asserts.
  */
-import { installPlugin } from "./install.ts";
+import { bundleFolder, installPlugin } from "./install.ts";
 import { BUNDLE_ENTRY, RUNTIME_FLAGS } from "./bundle.ts";
-import { BROKER_PERMISSIONS, PLUGIN_EXECUTABLE } from "./permissions.ts";
-import { generateKey, issueCert, makeCa } from "../tests/helpers.ts";
+import { BROKER_PERMISSIONS } from "./permissions.ts";
+import { clientCredentials, generateKey, issueCert } from "../tests/helpers.ts";
 
 interface Candidate {
   name: string;
@@ -74,17 +74,10 @@ async function main() {
     const home = `${dir}/home`;
     await Deno.mkdir(home);
     const broker = await installPlugin(`${dir}/root`);
-    const ca = await makeCa(dir);
-    const key = await generateKey(dir, "client.key", "ec");
-    const cert = await issueCert({
-      dir,
-      ca,
-      keyPath: key,
-      out: "client.crt",
+    const { ca, key, cert, token } = await clientCredentials(dir, {
       notAfter: new Date(Date.now() + 86_400_000),
+      token: "s.bench-token\n",
     });
-    const token = `${dir}/token`;
-    await Deno.writeTextFile(token, "s.bench-token\n", { mode: 0o600 });
     const empty = `${dir}/empty.ts`;
     await Deno.writeTextFile(empty, "");
     // What the original tool asked users to run before every call: renew when the certificate expires within a
@@ -137,7 +130,7 @@ if [ ! -s "${token}" ]; then echo renew; fi
           ...RUNTIME_FLAGS,
           ...BROKER_PERMISSIONS,
           "--quiet",
-          `${broker.slice(0, broker.lastIndexOf("/"))}/.${PLUGIN_EXECUTABLE}/${BUNDLE_ENTRY}`,
+          `${bundleFolder(broker)}/${BUNDLE_ENTRY}`,
           ...credentialArgs,
           `--before-exec-command=${original}`,
           "--before-exec-policy=when-invalid",

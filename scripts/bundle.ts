@@ -13,7 +13,7 @@
  * - The bundle needs no deno.json, import map, lock file or node_modules at run time, so the broker runs with
  *   `--no-config` and Deno reads no configuration.
  */
-import { basename, join } from "node:path";
+import { join } from "node:path";
 
 /**
  * The flags the broker's runtime gets, besides its permissions, in the installed shim and the compiled binaries.
@@ -115,29 +115,11 @@ async function denoBundle(projectDir: string, source: string, output: string): P
   }
 }
 
-/** The files the entry point loads before it runs: itself and its static imports, recursively. */
-export async function startupModules(entry: string): Promise<string[]> {
-  const seen = new Set<string>();
-  const pending = [entry];
-  while (pending.length > 0) {
-    const file = pending.pop()!;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const text = await Deno.readTextFile(file);
-    // esbuild writes each static import as `import {...} from "./chunk.js";` at the top of a chunk.
-    for (const match of text.matchAll(/^import\s[^;]*?from\s+"(\.\/[^"]+)";$/gm)) {
-      pending.push(join(file, "..", match[1]!));
-    }
-  }
-  return [...seen];
-}
-
 /**
  * Refuses a bundle that would slow every call down: one that imports node:module (an npm package bundled from
- * its CommonJS build), or whose start-up modules hold any npm package.
+ * its CommonJS build), or whose main.js holds any npm package.
  */
 async function checkBundle(dir: string): Promise<void> {
-  const entry = join(dir, BUNDLE_ENTRY);
   for await (const file of Deno.readDir(dir)) {
     const text = await Deno.readTextFile(join(dir, file.name));
     if (/from\s+"node:module"/.test(text)) {
@@ -146,19 +128,16 @@ async function checkBundle(dir: string): Promise<void> {
       );
     }
   }
-  for (const file of await startupModules(entry)) {
-    const text = await Deno.readTextFile(file);
-    // esbuild heads each bundled module with a `// path` comment; npm packages come from Deno's npm cache
-    // (.../registry.npmjs.org/<name>/<version>/...) or a node_modules folder.
-    const origin = text.match(
-      /^\/\/ .*(?:registry\.npmjs\.org|node_modules)\/((?:@[^/\s]+\/)?[^/\s]+)/m,
+  // esbuild heads each bundled module with a `// path` comment; npm packages come from Deno's npm cache
+  // (.../registry.npmjs.org/<name>/<version>/...) or a node_modules folder.
+  const origin = (await Deno.readTextFile(join(dir, BUNDLE_ENTRY))).match(
+    /^\/\/ .*(?:registry\.npmjs\.org|node_modules)\/((?:@[^/\s]+\/)?[^/\s]+)/m,
+  );
+  if (origin) {
+    throw new BundleError(
+      `the bundle loads the npm package ${origin[1]} at start-up (in ${BUNDLE_ENTRY}); ` +
+        "npm packages must only be imported lazily, by the subcommands that use them",
     );
-    if (origin) {
-      throw new BundleError(
-        `the bundle loads the npm package ${origin[1]} at start-up (in ${basename(file)}); ` +
-          "npm packages must only be imported lazily, by the subcommands that use them",
-      );
-    }
   }
 }
 

@@ -19,8 +19,8 @@ export async function installPlugin(root?: string): Promise<string> {
     `${Deno.env.get("HOME") ?? "."}/.deno`;
   const bin = `${installRoot}/bin`;
   await Deno.mkdir(bin, { recursive: true });
-  const entry = await bundleBroker(projectDir, `${bin}/.${PLUGIN_EXECUTABLE}`);
   const shim = `${bin}/${PLUGIN_EXECUTABLE}`;
+  const entry = await bundleBroker(projectDir, bundleFolder(shim));
   // deno by absolute path: GUI tools (IDEs, Lens) often start kubectl with a bare PATH.
   await writeExecutable(
     shim,
@@ -38,6 +38,12 @@ export async function installPlugin(root?: string): Promise<string> {
   );
   await installCompletion(shim);
   return shim;
+}
+
+/** Where installPlugin() puts the bundle a shim runs: in a dot folder named after it, next to it. */
+export function bundleFolder(shim: string): string {
+  const slash = shim.lastIndexOf("/");
+  return `${shim.slice(0, slash + 1)}.${shim.slice(slash + 1)}`;
 }
 
 /** Where installCompletion() puts the completion executable for a plugin shim: in the same folder. */
