@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { installPlugin } from "../../scripts/install.ts";
+import { dirname, HOST_OS } from "../../lib/platform.ts";
 import { DENO_DIR, run, tempDir } from "../helpers.ts";
 
 const KUBECTL = "/usr/bin/kubectl";
@@ -34,7 +35,7 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir();
     const shim = await installPlugin(`${tmp.path}/root`);
-    const bin = shim.slice(0, shim.lastIndexOf("/"));
+    const bin = dirname(shim, HOST_OS);
     const kubeconfig = `${tmp.path}/config`;
     await Deno.writeTextFile(kubeconfig, KUBECONFIG, { mode: 0o600 });
     const env = {
@@ -82,7 +83,7 @@ Deno.test({
     await Deno.writeTextFile(kubeconfig, KUBECONFIG, { mode: 0o600 });
     await Deno.writeTextFile(`${tmp.path}/token`, "broker-token\n");
     const env = {
-      PATH: `${shim.slice(0, shim.lastIndexOf("/"))}:/usr/bin:/bin`,
+      PATH: `${dirname(shim, HOST_OS)}:/usr/bin:/bin`,
       HOME: tmp.path,
       KUBECONFIG: kubeconfig,
       DENO_DIR,

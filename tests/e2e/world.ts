@@ -7,6 +7,8 @@
  */
 import { stringify as toYaml } from "yaml";
 import { installPlugin } from "../../scripts/install.ts";
+import { dirname, executableProbe, HOST_OS, joinPath, lookPath } from "../../lib/platform.ts";
+import { networkEnv } from "./network_env.ts";
 
 /** Under CI a missing tool is a failure; elsewhere the e2e tests skip and say what is missing. */
 export const CI = Deno.env.get("CI") === "true";
@@ -110,7 +112,7 @@ export async function makeTempDir(prefix = "credentials-broker-e2e-"): Promise<T
   const path = await Deno.makeTempDir({ prefix });
   return {
     path,
-    join: (...parts) => [path, ...parts].join("/"),
+    join: (...parts) => parts.reduce((dir, part) => joinPath(dir, part, HOST_OS), path),
     async [Symbol.asyncDispose]() {
       await Deno.remove(path, { recursive: true }).catch(() => {});
     },
@@ -125,9 +127,17 @@ export function freePort(): number {
   return port;
 }
 
-/** The minimal environment for tools the world runs itself (openssl, nginx). */
+/**
+ * The minimal environment for tools the world runs itself (openssl, nginx, deno install), plus the proxy and CA
+ * variables of this process (network_env.ts): a machine behind a TLS-intercepting proxy needs them to fetch.
+ */
 export function toolEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", LANG: "C", ...extra };
+  return {
+    PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+    LANG: "C",
+    ...networkEnv(),
+    ...extra,
+  };
 }
 
 async function waitForPort(
@@ -158,15 +168,14 @@ export function delay(ms: number): Promise<void> {
 
 /** Looks a program up on a PATH-style list, returning its path or undefined. */
 export function which(name: string, path = Deno.env.get("PATH") ?? ""): string | undefined {
-  for (const dir of path.split(":")) {
-    if (!dir) continue;
-    const candidate = `${dir}/${name}`;
-    try {
-      const info = Deno.statSync(candidate);
-      if (info.isFile && (info.mode ?? 0o111) & 0o111) return candidate;
-    } catch { /* not here */ }
-  }
-  return undefined;
+  const found = lookPath(
+    name,
+    "/",
+    HOST_OS,
+    (n) => n === "PATH" ? path : Deno.env.get(n),
+    executableProbe,
+  );
+  return found.problem ? undefined : found.resolved;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -344,6 +353,8 @@ export interface RenewalScript {
   execInfos(): Promise<string[]>;
   /** $E2E_MARKER as the script saw it on each run (set through the kubeconfig's exec.env). */
   markers(): Promise<string[]>;
+  /** The working folder of each run: the broker's, which is the one its client started it in. */
+  cwds(): Promise<string[]>;
 }
 
 /**
@@ -375,6 +386,7 @@ echo "$$" >> "$dir/runs"
 # client-go ends KUBERNETES_EXEC_INFO with a newline; keep one line per run.
 { printf '%s' "\${KUBERNETES_EXEC_INFO:-}" | tr -d '\\n'; echo; } >> "$dir/exec-info.log"
 printf '%s\\n' "\${E2E_MARKER:-}" >> "$dir/marker.log"
+pwd >> "$dir/cwd.log"
 ${failure}stamp() { date -u -d "@$1" +%Y%m%d%H%M%SZ 2>/dev/null || date -u -r "$1" +%Y%m%d%H%M%SZ; }
 now=$(date +%s)
 start=$(stamp $((now - 5)))
@@ -403,6 +415,7 @@ mv "$dir/next.crt" "$dir/client.crt"
     },
     execInfos: () => readLines(`${dir}/exec-info.log`),
     markers: () => readLines(`${dir}/marker.log`),
+    cwds: () => readLines(`${dir}/cwd.log`),
   };
 }
 
@@ -555,6 +568,9 @@ export interface ApiServer extends AsyncDisposable {
   requests: SeenRequest[];
 }
 
+/** What the test API server reports as its version by default: a stand-in's, unrelated to any kubectl's. */
+export const STAND_IN_GIT_VERSION = "v1.32.0";
+
 const VERSION_INFO = (gitVersion: string) => {
   const [, major = "1", minor = "32"] = /^v(\d+)\.(\d+)/.exec(gitVersion) ?? [];
   return {
@@ -611,7 +627,7 @@ export function parseSubject(dn: string): { commonName?: string; organizations: 
  */
 export function startApiServer(options: ApiServerOptions = {}): ApiServer {
   const requests: SeenRequest[] = [];
-  const gitVersion = options.gitVersion ?? "v1.32.0";
+  const gitVersion = options.gitVersion ?? STAND_IN_GIT_VERSION;
   const handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const seen: SeenRequest = {
@@ -1052,13 +1068,13 @@ export class World implements AsyncDisposable {
           dir: tmp.join("openssl"),
           ca,
           serverCert,
-          files: { version: JSON.stringify(VERSION_INFO("v1.32.0")) },
+          files: { version: JSON.stringify(VERSION_INFO(STAND_IN_GIT_VERSION)) },
         }),
     );
     let pluginBin: string | undefined;
     if (options.installBroker) {
       const shim = await installPlugin(tmp.join("broker"));
-      pluginBin = shim.slice(0, shim.lastIndexOf("/"));
+      pluginBin = dirname(shim, HOST_OS);
     }
     const world = new World({
       proxy: nginxPath ? "nginx" : "openssl s_server",
@@ -1094,6 +1110,7 @@ export class World implements AsyncDisposable {
       KUBECONFIG: kubeconfig,
       DENO_DIR: this.denoDir,
       LANG: "C",
+      ...networkEnv(),
     };
     const execWith = (
       command: string,
@@ -1148,6 +1165,28 @@ export interface Requirements {
   kubectl?: boolean;
   /** Node.js, for the @kubernetes/client-node client. */
   node?: boolean;
+  /** Debian's python3-kubernetes (the official Python client) under the system python. */
+  python?: boolean;
+}
+
+/** Debian's python, not a pyenv or venv one that PATH may find first: python3-kubernetes lives there. */
+export const SYSTEM_PYTHON = "/usr/bin/python3";
+
+/** Whether the system python imports the official Kubernetes client. */
+export function hasPythonClient(): boolean {
+  try {
+    const { code } = new Deno.Command(SYSTEM_PYTHON, {
+      args: ["-c", "import kubernetes"],
+      env: toolEnv(),
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return code === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** What is missing for an e2e test, in words, or [] when everything is there. */
@@ -1160,6 +1199,9 @@ export function missingTools(requirements: Requirements, kubectls: readonly Kube
     missing.push("kubectl (https://kubernetes.io/docs/tasks/tools/)");
   }
   if (requirements.node && !which("node")) missing.push("node (Node.js 20+)");
+  if (requirements.python && !hasPythonClient()) {
+    missing.push("python3-kubernetes (Debian: apt-get install python3-kubernetes)");
+  }
   if (!which("openssl")) missing.push("openssl");
   return missing;
 }
