@@ -10,6 +10,7 @@ import {
   findKubectls,
   preferredKubectl,
   type RunResult,
+  STAND_IN_GIT_VERSION,
   which,
   World,
 } from "../tests/e2e/world.ts";
@@ -55,6 +56,10 @@ export async function demo({ withoutNginx = false } = {}): Promise<number> {
     `- throwaway CA and ${world.proxy} demanding a client certificate from it on ${world.server}` +
       (world.proxy === "nginx" ? "" : " (no nginx: the no-install fallback)"),
   );
+  say(
+    `- behind it a test stand-in for the Kubernetes API server, not a cluster: it reports ${STAND_IN_GIT_VERSION}` +
+      ` whatever your kubectl's version`,
+  );
   const client = await world.client(kubectl, "demo");
   const script = await world.renewalScript("demo", { lifetimeSeconds: LIFETIME_SECONDS });
   await world.writeKubeconfig(client);
@@ -92,7 +97,8 @@ export async function demo({ withoutNginx = false } = {}): Promise<number> {
     const renewed = (await script.runs()) - runsBefore;
     const version = JSON.parse(result.stdout).gitVersion;
     say(
-      `- ${label}: \`kubectl get --raw /version\` -> ${version} in ${Math.round(result.ms)} ms, ` +
+      `- ${label}: \`kubectl get --raw /version\` -> ${version} (the stand-in) in ` +
+        `${Math.round(result.ms)} ms, ` +
         (renewed ? bold("certificate renewed") : "certificate reused, no renewal"),
     );
   };
