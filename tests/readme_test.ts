@@ -1,0 +1,204 @@
+/**
+ * The README's samples are what the broker prints. Each block after a `<!-- sample: NAME -->` comment starts with
+ * the documented command (`$ ...`, `\` continues a line); the test runs that command in a temp folder laid out
+ * like the sample's user (HOME is `<tmp>/home/alice`, so paths read `/home/alice/...` once the temp prefix is
+ * cut), and compares the whole transcript with the block, times and durations normalised. Whoever changes a
+ * message updates the README sample, and this test says where.
+ */
+import assert from "node:assert/strict";
+import { splitCommandLine } from "../lib/command_line.ts";
+import { runCommand } from "../lib/commands.ts";
+import type { Io } from "../lib/io.ts";
+import { createCa, issueCertificate } from "./e2e/world.ts";
+import { fakeIo, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
+import { installPlugin } from "../scripts/install.ts";
+import { dirname, HOST_OS } from "../lib/platform.ts";
+
+const README = await Deno.readTextFile(`${ROOT}README.md`);
+
+/** The fenced block after each `<!-- sample: NAME ... -->`, by name. */
+export function readmeSamples(markdown: string): Map<string, string> {
+  const samples = new Map<string, string>();
+  const pattern = /<!-- sample: ([\w-]+)[^>]*-->\s*\n```[^\n]*\n([\s\S]*?)\n```/g;
+  for (const match of markdown.matchAll(pattern)) samples.set(match[1]!, `${match[2]!}\n`);
+  return samples;
+}
+
+/** The sample's command (its `$ ` line and `\` continuations) as argv, and the output that follows it. */
+function splitSample(sample: string): { argv: string[]; output: string } {
+  const lines = sample.split("\n");
+  assert.ok(lines[0]?.startsWith("$ "), `a sample starts with "$ command": ${lines[0]}`);
+  let command = lines.shift()!.slice(2);
+  while (command.endsWith("\\")) command = `${command.slice(0, -1)} ${lines.shift()!.trim()}`;
+  return { argv: splitCommandLine(command), output: lines.join("\n") };
+}
+
+/** Times, durations and the temp prefix made comparable: what differs between two honest runs. */
+function normalise(text: string, root: string): string {
+  return text.replaceAll(root, "")
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")
+    .replace(/\((\d+d)?(\d+h)?(\d+m)?(\d+s)? left\)/g, "(<left>)")
+    .replace(/\b\d+(\.\d+)? ?ms\b/g, "<ms>");
+}
+
+/** A README user's home in `root`: /home/alice. */
+async function aliceHome(root: string): Promise<string> {
+  const home = `${root}/home/alice`;
+  await Deno.mkdir(`${home}/.kube`, { recursive: true });
+  return home;
+}
+
+/** Alice's certificate and key from a "vault-pki intermediate" CA, valid for a day, at `base`.crt/.key. */
+async function aliceCertificate(dir: string, base: string) {
+  await Deno.mkdir(dir, { recursive: true });
+  const ca = await createCa(`${dir}/.ca`, "vault-pki intermediate");
+  const now = Date.now();
+  const issued = await issueCertificate(ca, `${dir}/${base}`, {
+    commonName: "alice",
+    organization: "developers",
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 86_400_000),
+  });
+  await Deno.remove(`${dir}/.ca`, { recursive: true });
+  return issued;
+}
+
+/** An Io whose stdout and stderr land in one transcript, as on a terminal, with typed answers echoed. */
+function terminalIo(options: { env: Record<string, string>; cwd: string; answer: string | null }) {
+  const io = fakeIo({
+    ...options,
+    terminal: true,
+    input: options.answer === null ? [] : [options.answer],
+  });
+  let transcript = "";
+  const terminal: Io = {
+    ...io,
+    stdout: (text) => Promise.resolve(void (transcript += text)),
+    stderr: (text) => Promise.resolve(void (transcript += text)),
+    readLine: async () => {
+      const line = await io.readLine();
+      transcript += `${line ?? ""}\n`;
+      return line;
+    },
+  };
+  return { io: terminal, transcript: () => transcript };
+}
+
+/** The kubeconfig the `kubeconfig set` sample starts from (its diff shows lines 16 on). */
+const KUBECONFIG_BEFORE = `apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://k8s.prod.example:6443
+    certificate-authority: /home/alice/.kube/prod/ca.crt
+contexts:
+- name: prod
+  context:
+    cluster: prod
+    user: alice
+    namespace: default
+current-context: prod
+preferences: {}
+users:
+- name: alice
+  user:
+    client-certificate-data: U1RBVElDLUNFUlQ=
+    client-key-data: U1RBVElDLUtFWQ==
+    x-unknown: keep me
+- name: bob
+  user:
+    token: STATIC-BOB-TOKEN
+`;
+
+Deno.test("the README's samples are found", () => {
+  assert.deepEqual([...readmeSamples(README).keys()].sort(), ["doctor", "kubeconfig-set"]);
+});
+
+Deno.test("README sample kubeconfig-set: the walk-through prints these notes, this diff and this prompt", async () => {
+  const { argv, output } = splitSample(readmeSamples(README).get("kubeconfig-set")!);
+  assert.deepEqual(argv.slice(0, 4), ["kubectl", "credentials-broker", "kubeconfig", "set"]);
+  await using tmp = await tempDir();
+  const home = await aliceHome(tmp.path);
+  await Deno.writeTextFile(`${home}/.kube/config`, KUBECONFIG_BEFORE, { mode: 0o600 });
+  await aliceCertificate(`${home}/certs`, "alice");
+  const answer = /\[y\/N\] (\S*)$/m.exec(output)?.[1] || null;
+  // The sample's user has the broker installed: kubectl-credentials_broker is on PATH.
+  const bin = `${home}/.deno/bin`;
+  await Deno.mkdir(bin, { recursive: true });
+  await Deno.writeTextFile(`${bin}/kubectl-credentials_broker`, "#!/bin/sh\n", { mode: 0o755 });
+  const { io, transcript } = terminalIo({
+    env: { HOME: home, PATH: `${bin}:/usr/bin:/bin` },
+    cwd: home,
+    answer,
+  });
+
+  const code = await runCommand(argv.slice(2), io);
+
+  assert.equal(
+    normalise(transcript(), tmp.path),
+    normalise(output, tmp.path),
+    "README.md's kubeconfig-set sample differs from what the command prints: update the sample",
+  );
+  assert.equal(code, answer === "y" || answer === "yes" ? 0 : 1);
+});
+
+Deno.test("README sample doctor: kubectl credentials-broker doctor prints this report", async () => {
+  const { argv, output } = splitSample(readmeSamples(README).get("doctor")!);
+  assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "doctor"]);
+  const kubectl = "/usr/bin/kubectl";
+  assert.ok(output.includes(`kubectl is ${kubectl}`), "the sample was made with /usr/bin/kubectl");
+  if (!(await Deno.stat(kubectl).catch(() => null))) return;
+  await using tmp = await tempDir();
+  const home = await aliceHome(tmp.path);
+  const shim = await installPlugin(`${home}/.deno`);
+  const prod = `${home}/.kube/prod`;
+  const cert = await aliceCertificate(prod, "client");
+  await Deno.chmod(cert.keyPath, 0o644);
+  await Deno.writeTextFile(
+    `${home}/.kube/config`,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://k8s.prod.example:6443
+contexts:
+- name: prod
+  context:
+    cluster: prod
+    user: alice
+current-context: prod
+users:
+- name: alice
+  user:
+    token: STATIC-TOKEN
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: kubectl
+      args:
+      - credentials-broker
+      - --client-certificate-path=${cert.certPath}
+      - --client-key-path=${cert.keyPath}
+      - --before-exec-command=renew-client-cert
+      - --before-exec-policy=when-invalid
+      env:
+      - name: VAULT_ADDR
+        value: https://vault.example:8200
+      interactiveMode: IfAvailable
+`,
+    { mode: 0o600 },
+  );
+
+  const result = await run(kubectl, argv.slice(1), {
+    cwd: home,
+    env: pluginEnv(home, { PATH: `${dirname(shim, HOST_OS)}:/usr/bin:/bin` }),
+  });
+
+  assert.equal(
+    normalise(result.stdout, tmp.path),
+    normalise(output, tmp.path),
+    `README.md's doctor sample differs from what doctor prints: update the sample\n${result.stderr}`,
+  );
+  assert.equal(result.code, /checks? failed/.test(output) ? 1 : 0);
+});
