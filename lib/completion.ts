@@ -2,8 +2,8 @@
  * Shell completion. `completion bash|zsh|fish` prints a script for the shell; every script, and kubectl itself
  * (1.26+, through the `kubectl_complete-credentials_broker` executable on PATH), asks the plugin what to offer
  * with cobra's `__complete` protocol: `__complete ARGS... WORD` prints one candidate per line (optionally
- * "candidate<TAB>description"), then `:<directive>`, the bit set below. This module stays light (no YAML): it
- * runs on every <TAB>.
+ * "candidate<TAB>description"), then `:<directive>`, the bit set below. The kubeconfig (and its YAML library) is
+ * read only to complete a `--context` or `--user` value, as kubectl's own completion does.
  */
 import { BROKER_FLAGS, POLICIES } from "./broker_options.ts";
 import { UsageError } from "./errors.ts";
@@ -12,6 +12,7 @@ import type { Io } from "./io.ts";
 import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./exec_credential.ts";
+import { kubeconfigPaths, mergeKubeconfigs, readKubeconfigFiles } from "./kubeconfig_files.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
 export const Directive = {
@@ -51,6 +52,12 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "exec-api-version": SUPPORTED_API_VERSIONS,
 };
 
+/** Flags whose values are names from the kubeconfig the command would read, and which names. */
+const KUBECONFIG_NAMES: Record<string, "contexts" | "users"> = {
+  context: "contexts",
+  user: "users",
+};
+
 interface Command {
   path: string;
   help: string;
@@ -82,6 +89,11 @@ export interface Completions {
   /** "candidate" or "candidate\tdescription", already filtered by the word's prefix. */
   candidates: string[];
   directive: number;
+  /**
+   * Set when the candidates are names from the kubeconfig (not filled in yet: `complete` reads no files):
+   * which names, the `--kubeconfig` already typed, and the prefix to filter by.
+   */
+  kubeconfigNames?: { kind: "contexts" | "users"; kubeconfig?: string; prefix: string };
 }
 
 /**
@@ -94,8 +106,10 @@ export function complete(args: readonly string[], toComplete: string): Completio
   let positionals = 0;
   let flagsEnded = false;
   const given = new Set<string>();
+  const values = new Map<string, string>();
   for (const arg of args) {
     if (pendingFlag) {
+      values.set(pendingFlag.name, arg);
       pendingFlag = undefined;
       continue;
     }
@@ -109,6 +123,7 @@ export function complete(args: readonly string[], toComplete: string): Completio
       if (spec) {
         given.add(spec.name);
         if (spec.kind !== "boolean" && eq === -1) pendingFlag = spec;
+        else if (eq !== -1) values.set(spec.name, arg.slice(eq + 1));
       }
       continue;
     }
@@ -118,14 +133,14 @@ export function complete(args: readonly string[], toComplete: string): Completio
     if (sub) command = sub;
     else positionals++;
   }
-  if (pendingFlag) return flagValues(pendingFlag, toComplete);
+  if (pendingFlag) return flagValues(pendingFlag, toComplete, values);
   if (!flagsEnded && toComplete.startsWith("-")) {
     const eq = toComplete.indexOf("=");
     if (eq !== -1) {
       const spec = findFlag(command, toComplete.slice(0, eq));
       if (!spec) return { candidates: [], directive: Directive.noFileComp };
       // Like cobra: the candidates are the value part; the shell script puts "--flag=" back if it must.
-      return flagValues(spec, toComplete.slice(eq + 1));
+      return flagValues(spec, toComplete.slice(eq + 1), values);
     }
     const candidates = flagsOf(command)
       .filter((spec) => spec.kind === "list" || !given.has(spec.name))
@@ -147,7 +162,19 @@ export function complete(args: readonly string[], toComplete: string): Completio
   };
 }
 
-function flagValues(spec: FlagSpec, prefix: string): Completions {
+function flagValues(
+  spec: FlagSpec,
+  prefix: string,
+  given: ReadonlyMap<string, string>,
+): Completions {
+  const names = KUBECONFIG_NAMES[spec.name];
+  if (names) {
+    return {
+      candidates: [],
+      directive: Directive.noFileComp,
+      kubeconfigNames: { kind: names, kubeconfig: given.get("kubeconfig"), prefix },
+    };
+  }
   const fixed = spec.kind === "boolean" ? ["true", "false"] : FLAG_VALUES[spec.name];
   if (fixed) {
     return {
@@ -181,6 +208,32 @@ function lastWord(path: string): string {
   return path.slice(path.lastIndexOf(" ") + 1);
 }
 
+/**
+ * Fills in `kubeconfigNames`: the context or user names of the kubeconfig the command would read (`--kubeconfig`
+ * as typed, else KUBECONFIG, else ~/.kube/config, merged as kubectl merges them). A file that cannot be read
+ * offers nothing: completion never prints an error.
+ */
+export async function withKubeconfigNames(
+  completions: Completions,
+  io: Pick<Io, "env" | "cwd">,
+): Promise<Completions> {
+  const wanted = completions.kubeconfigNames;
+  if (!wanted) return completions;
+  let names: string[];
+  try {
+    const { paths } = kubeconfigPaths({ explicit: wanted.kubeconfig, env: io.env, cwd: io.cwd() });
+    const merged = mergeKubeconfigs(await readKubeconfigFiles(paths));
+    names = [...(wanted.kind === "contexts" ? merged.contexts : merged.users).keys()];
+  } catch {
+    names = [];
+  }
+  return {
+    // A name with a line break or tab would break the one-candidate-per-line answer.
+    candidates: names.filter((name) => name.startsWith(wanted.prefix) && !/[\t\r\n]/.test(name)),
+    directive: completions.directive,
+  };
+}
+
 /** The `__complete` answer as kubectl and the shell scripts read it. */
 export function formatCompletions({ candidates, directive }: Completions): string {
   return candidates.map((c) => `${c}\n`).join("") + `:${directive}\n`;
@@ -210,7 +263,8 @@ export async function completionCommand(argv: string[], io: Io): Promise<number>
   const [command, ...rest] = argv;
   if (command === "__complete") {
     const toComplete = rest.length > 0 ? rest[rest.length - 1]! : "";
-    await io.stdout(formatCompletions(complete(rest.slice(0, -1), toComplete)));
+    const completions = await withKubeconfigNames(complete(rest.slice(0, -1), toComplete), io);
+    await io.stdout(formatCompletions(completions));
     return 0;
   }
   if (command !== "completion") throw new UsageError(`unknown command ${JSON.stringify(command)}`);

@@ -7,7 +7,7 @@
  * and the ExecCredential produced by the run are read and judged, never shown.
  */
 import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./broker_options.ts";
-import { splitCommandLine } from "./command_line.ts";
+import { quoteWord, splitCommandLine } from "./command_line.ts";
 import { formatTimestamp } from "./credentials.ts";
 import { DerError } from "./der.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
@@ -20,7 +20,19 @@ import { jwtExpiry } from "./jwt.ts";
 import { STATIC_CREDENTIAL_KEYS } from "./kubeconfig_edit.ts";
 import { loadUserEntry } from "./kubeconfig_files.ts";
 import { parsePem, PemError } from "./pem.ts";
+import {
+  basename,
+  dirname,
+  executableProbe,
+  HOST_OS,
+  hostHomeDir,
+  isAbsolute,
+  lookPath,
+  resolvePath,
+  stopProcess,
+} from "./platform.ts";
 import { KeyError, parsePrivateKey, type PrivateKey } from "./private_key.ts";
+import { CREDENTIAL_FILE_LIMIT, FileReadError, readRegularFileSync } from "./read_file.ts";
 import { type Certificate, parseCertificate, samePublicKey } from "./x509.ts";
 
 const HELP_FLAG: FlagSpec = { name: "help", short: "h", kind: "boolean", help: "show this help" };
@@ -221,7 +233,7 @@ export interface CommandLookup {
   problem?: "not-found" | "not-executable" | "not-a-file";
 }
 
-/** Checks that the exec command resolves, and shows the absolute path GUI tools without the shell's PATH need. */
+/** Checks that the exec command resolves, and says where to: the absolute path is what a tool without this PATH needs. */
 export function checkExecCommand(lookup: CommandLookup, installHint?: string): CheckResult {
   const name = "exec command";
   if (lookup.problem) {
@@ -235,16 +247,13 @@ export function checkExecCommand(lookup: CommandLookup, installHint?: string): C
         : `make it executable: chmod +x ${lookup.resolved ?? lookup.command}`,
     );
   }
-  const bare = !lookup.command.includes("/");
-  return result(
-    name,
-    "pass",
-    `${lookup.command} is ${lookup.resolved}${
-      bare
-        ? " (tools started outside your shell may not share its PATH: use this absolute path)"
-        : ""
-    }`,
-  );
+  // A fact, not advice: where this shell's lookup led. A tool started outside the shell has its own PATH.
+  const found = lookup.searched === "PATH"
+    ? `${lookup.command} is ${lookup.resolved}, found on this PATH`
+    : isAbsolute(lookup.command, HOST_OS)
+    ? `${lookup.command} is an executable file`
+    : `${lookup.command} is ${lookup.resolved}, relative to the kubeconfig's folder`;
+  return result(name, "pass", found);
 }
 
 /** For exec.command kubectl: kubectl must find the plugin executable on PATH as well. */
@@ -283,7 +292,7 @@ export type BrokerInvocation = "kubectl" | "direct" | "other";
 
 /** Whether exec.command is kubectl (then args start with the plugin name), the broker itself, or something else. */
 export function brokerInvocation(command: string): BrokerInvocation {
-  const base = command.slice(command.lastIndexOf("/") + 1).replace(/\.exe$/i, "");
+  const base = basename(command, HOST_OS).replace(/\.exe$/i, "");
   if (/^kubectl(\.\d+(\.\d+)*)?$/.test(base)) return "kubectl";
   if (base === "kubectl-credentials_broker") return "direct";
   return "other";
@@ -348,7 +357,7 @@ export function checkBrokerArgs(
     ["--client-key-path", options.clientKeyPath],
     ["--token-path", options.tokenPath],
     ["--cache-dir", options.cacheDir],
-  ].filter(([, path]) => path !== undefined && !path.startsWith("/")).map(([flag]) => flag);
+  ].filter(([, path]) => path !== undefined && !isAbsolute(path, HOST_OS)).map(([flag]) => flag);
   const summary = `${credentials}, before-exec policy ${options.beforeExecPolicy}, refresh margin ${
     formatDuration(options.refreshMarginMs)
   }`;
@@ -416,6 +425,8 @@ export function checkBeforeExec(facts: BeforeExecFacts): CheckResult {
 export interface FileFacts {
   path: string;
   error?: "missing" | "denied" | "folder" | string;
+  /** Completes "<path> ..." for any other error (lib/read_file.ts's words): "is a named pipe (FIFO), ...". */
+  message?: string;
   bytes?: Uint8Array;
   /** Permission bits, when the platform has them. */
   mode?: number;
@@ -463,8 +474,19 @@ function fileAccess(
       );
     case "folder":
       return result(what, "fail", `${file.path} is a folder, not a file`, "fix the path");
+    case "not-regular":
+      return result(
+        what,
+        "fail",
+        `${file.path} ${file.message ?? "is not a regular file"}`,
+        "point the flag at a regular file",
+      );
     default:
-      return result(what, "fail", `${file.path} cannot be read (${file.error})`);
+      return result(
+        what,
+        "fail",
+        `${file.path} ${file.message ?? `cannot be read (${file.error})`}`,
+      );
   }
   if (!file.bytes || !/[^\s]/.test(new TextDecoder().decode(file.bytes.subarray(0, 4096)))) {
     return renewLater
@@ -697,18 +719,42 @@ export interface RunFacts {
   timeoutMs?: number;
   stdout: string;
   stderr: string;
+  /** Something the command started still held its stdout after it exited: kubectl waits for that to close. */
+  stdoutHeld?: boolean;
+  /** The command is the broker (directly or through kubectl), so its last stderr lines may be its own report. */
+  broker?: boolean;
+  /** The run repeated by hand, secrets left out (`manualCommandLine`). */
+  commandLine?: string;
+}
+
+/**
+ * The broker's own report of a failed run: its final `error:` line and the `hint:` line after it, when they end
+ * stderr. Nothing else is the broker's for sure: the renewal command writes to the same stderr, before the report,
+ * and may print anything, `error:` lines with secrets in them included.
+ */
+export function brokerReport(stderr: string): string[] {
+  const lines = stderr.split("\n");
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  const last = lines[lines.length - 1];
+  const before = lines[lines.length - 2];
+  if (last?.startsWith("error: ")) return [last];
+  if (last?.startsWith("hint: ") && before?.startsWith("error: ")) return [before, last];
+  return [];
 }
 
 /**
  * Judges one run: exit 0 and stdout holding exactly one ExecCredential of the configured apiVersion with usable
- * credentials. Only the broker's own error, hint and warning lines of stderr are quoted: the before-exec command's
- * output goes there too and may hold anything.
+ * credentials. Of stderr only the broker's own closing report is quoted (`brokerReport`), never the command's
+ * output; the fix gives the command line to see all of it by hand.
  */
 export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
   const name = "broker run";
   const took = formatMs(run.durationMs);
-  const own = run.stderr.split("\n").filter((line) => /^(error|hint): /.test(line)).slice(0, 6);
+  const own = run.broker && run.code !== undefined ? brokerReport(run.stderr) : [];
   const quoted = own.length > 0 ? `: ${own.join(" / ")}` : "";
+  const byHand = run.commandLine
+    ? `run it by hand to see its full output (fill in the <hidden> values from the kubeconfig): ${run.commandLine}`
+    : "run the exec command by hand to see its full output";
   if (run.startError) {
     return result(name, "fail", `${run.command} could not start: ${run.startError}`);
   }
@@ -717,7 +763,8 @@ export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
       name,
       "fail",
       `${run.command} did not finish within ${formatDuration(run.timeoutMs ?? 0)} and was stopped`,
-      "an interactive before-exec command waits for input kubectl may not give it; raise --timeout or --skip-run",
+      "an interactive before-exec command waits for input kubectl may not give it; raise --timeout or --skip-run" +
+        (run.commandLine ? `, or run it by hand: ${run.commandLine}` : ""),
     );
   }
   if (run.code !== 0) {
@@ -727,7 +774,7 @@ export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
       `${run.command} ${
         run.signal ? `was killed by ${run.signal}` : `failed with exit code ${run.code}`
       } after ${took}${quoted}`,
-      "run the exec command by hand to see its full output",
+      byHand,
     );
   }
   const failed = (why: string) =>
@@ -735,7 +782,7 @@ export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
       name,
       "fail",
       `${run.command} exited 0 after ${took}, but ${why}`,
-      "kubectl reads stdout as one ExecCredential: nothing else may be printed there",
+      `kubectl reads stdout as one ExecCredential: nothing else may be printed there; ${byHand}`,
     );
   const text = run.stdout.trim();
   if (text === "") return failed("printed nothing on stdout");
@@ -776,13 +823,18 @@ export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
     if (Number.isNaN(time)) return failed("expirationTimestamp is not an RFC 3339 time");
     expires = `expirationTimestamp ${stamp}`;
   }
-  return result(
-    name,
-    "pass",
-    `${run.command} exited 0 in ${took}: one ${
-      apiVersion.replace(/^.*\//, "")
-    } ExecCredential with ${parts.join(" and ")}, ${expires}`,
-  );
+  const summary = `${run.command} exited 0 in ${took}: one ${
+    apiVersion.replace(/^.*\//, "")
+  } ExecCredential with ${parts.join(" and ")}, ${expires}`;
+  if (run.stdoutHeld) {
+    return result(
+      name,
+      "warn",
+      `${summary}; a process it started kept its stdout open after it exited, and kubectl waits until that closes`,
+      "start background processes with their output redirected (e.g. > /dev/null 2>&1 &)",
+    );
+  }
+  return result(name, "pass", summary);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -805,62 +857,60 @@ export interface DoctorHost {
 }
 
 /**
- * Looks an executable up the way kubectl's exec (Go's os/exec.LookPath) does: a bare name on PATH, a name with a
- * slash relative to `base` (the kubeconfig's folder for exec.command, the working folder for before-exec).
+ * Looks an executable up the way kubectl's exec (Go's os/exec.LookPath) does, by the platform module's rules: a
+ * bare name on PATH (with PATHEXT on Windows), a name with a separator relative to `base` (the kubeconfig's folder
+ * for exec.command, the working folder for before-exec).
  */
-export function lookupExecutable(command: string, path: string, base: string): CommandLookup {
-  if (command.includes("/")) {
-    const resolved = command.startsWith("/") ? command : `${base.replace(/\/$/, "")}/${command}`;
-    return { command, searched: base, resolved, ...executableProblem(resolved) };
-  }
-  let firstProblem: CommandLookup | undefined;
-  for (const dir of path.split(":")) {
-    const candidate = `${dir === "" ? "." : dir.replace(/\/$/, "")}/${command}`;
-    const problem = executableProblem(candidate);
-    if (!problem.problem) return { command, searched: "PATH", resolved: candidate };
-    if (problem.problem !== "not-found") {
-      firstProblem ??= { command, searched: "PATH", resolved: candidate, ...problem };
+export function lookupExecutable(
+  command: string,
+  base: string,
+  env: (name: string) => string | undefined,
+): CommandLookup {
+  return { command, ...lookPath(command, base, HOST_OS, env, executableProbe) };
+}
+
+/**
+ * Reads a credential file as the plugin does (lib/read_file.ts): a FIFO, a device or a huge file is a failed check
+ * naming the file, never a hang.
+ */
+function readFacts(path: string): FileFacts {
+  try {
+    const bytes = readRegularFileSync(path, CREDENTIAL_FILE_LIMIT);
+    let mode: number | undefined;
+    try {
+      mode = Deno.statSync(path).mode ?? undefined;
+    } catch {
+      // Gone since the read: the bytes are what counts.
     }
-  }
-  return firstProblem ?? { command, searched: "PATH", problem: "not-found" };
-}
-
-function executableProblem(path: string): Pick<CommandLookup, "problem"> {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch {
-    return { problem: "not-found" };
-  }
-  if (!info.isFile) return { problem: "not-a-file" };
-  if (info.mode === null) return {};
-  // Deno.gid() needs a permission the installed broker does not have: for other owners, a group or other bit
-  // counts (the group bit may be a false pass, and then the run shows it).
-  const uid = Deno.uid();
-  const bits = uid === 0
-    ? info.mode & 0o111
-    : uid !== null && info.uid === uid
-    ? info.mode & 0o100
-    : info.mode & 0o011;
-  return bits ? {} : { problem: "not-executable" };
-}
-
-async function readFacts(path: string): Promise<FileFacts> {
-  try {
-    const info = await Deno.stat(path);
-    if (info.isDirectory) return { path, error: "folder" };
-    const bytes = await Deno.readFile(path);
-    return { path, bytes, mode: info.mode ?? undefined };
+    return { path, bytes, mode };
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { path, error: "missing" };
-    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.kind === "missing") return { path, error: "missing" };
+    if (error.kind === "unreadable" && /permission denied/.test(error.message)) {
       return { path, error: "denied" };
     }
-    return { path, error: error instanceof Error ? error.name : "unknown error" };
+    return { path, error: error.kind, message: error.message };
   }
 }
 
-/** Runs the exec command once as kubectl would: exec env over ours, KUBERNETES_EXEC_INFO, stdin /dev/null. */
+/** What KUBERNETES_EXEC_INFO holds for a non-interactive run of `apiVersion`, as kubectl sets it. */
+function execInfo(apiVersion: string): string {
+  return JSON.stringify({ kind: "ExecCredential", apiVersion, spec: { interactive: false } });
+}
+
+/** How long a stopped run gets between SIGTERM and SIGKILL (the broker forwards SIGTERM to its renewal). */
+const KILL_GRACE_MS = 2000;
+/** How long output already written is collected after the command exited; a process it left may hold the pipes. */
+const DRAIN_MS = 200;
+/** Output kept per stream; more is read and dropped, so a runaway command cannot grow memory. */
+const OUTPUT_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Runs the exec command once as kubectl would: exec env over ours, KUBERNETES_EXEC_INFO, stdin /dev/null. It
+ * returns within the timeout (plus the kill grace) whatever the command leaves behind: the command runs in a
+ * process group of its own, which the timeout stops as a whole, and the output is not awaited to its end once
+ * the command has exited (a background child it left may hold the pipes for as long as it lives).
+ */
 export async function runExecOnce(options: {
   executable: string;
   exec: ExecConfig;
@@ -869,11 +919,7 @@ export async function runExecOnce(options: {
 }): Promise<RunFacts> {
   const env: Record<string, string> = {};
   for (const { name, value } of options.exec.env) env[name] = value;
-  env.KUBERNETES_EXEC_INFO = JSON.stringify({
-    kind: "ExecCredential",
-    apiVersion: options.exec.apiVersion,
-    spec: { interactive: false },
-  });
+  env.KUBERNETES_EXEC_INFO = execInfo(options.exec.apiVersion);
   const start = performance.now();
   let child: Deno.ChildProcess;
   try {
@@ -884,6 +930,7 @@ export async function runExecOnce(options: {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      detached: true,
     }).spawn();
   } catch (error) {
     return {
@@ -894,30 +941,128 @@ export async function runExecOnce(options: {
       stderr: "",
     };
   }
+  const stdout = collect(child.stdout);
+  const stderr = collect(child.stderr);
   let timedOut = false;
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
+    stopProcess(child.pid, { tree: true, force: false });
+    killTimer = setTimeout(
+      () => stopProcess(child.pid, { tree: true, force: true }),
+      KILL_GRACE_MS,
+    );
   }, options.timeoutMs);
+  let status: Deno.CommandStatus;
   try {
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      command: options.exec.command,
-      durationMs: performance.now() - start,
-      code: output.signal ? undefined : output.code,
-      signal: output.signal ?? undefined,
-      timedOut,
-      timeoutMs: options.timeoutMs,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+    status = await child.status;
   } finally {
     clearTimeout(timer);
+    clearTimeout(killTimer);
+  }
+  const durationMs = performance.now() - start;
+  if (timedOut) stopProcess(child.pid, { tree: true, force: true });
+  let drained = false;
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all([stdout.done, stderr.done]).then(() => drained = true),
+    new Promise((resolve) => drainTimer = setTimeout(resolve, DRAIN_MS)),
+  ]);
+  clearTimeout(drainTimer);
+  // What the command left in its group still holds the pipes: stop it, as kubectl's user would have to.
+  if (!drained) stopProcess(child.pid, { tree: true, force: false });
+  const stdoutHeld = !stdout.ended();
+  await Promise.all([stdout.cancel(), stderr.cancel()]);
+  return {
+    command: options.exec.command,
+    durationMs,
+    code: status.signal ? undefined : status.code,
+    signal: status.signal ?? undefined,
+    timedOut,
+    timeoutMs: options.timeoutMs,
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    stdoutHeld: stdoutHeld && !timedOut,
+  };
+}
+
+/** Reads a stream in the background, keeping up to OUTPUT_LIMIT bytes, until it ends or is cancelled. */
+function collect(stream: ReadableStream<Uint8Array>) {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  let ended = false;
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (kept < OUTPUT_LIMIT) {
+          chunks.push(value.subarray(0, OUTPUT_LIMIT - kept));
+          kept += Math.min(value.length, OUTPUT_LIMIT - kept);
+        }
+      }
+      ended = true;
+    } catch {
+      // Cancelled.
+    }
+  })();
+  return {
+    done,
+    ended: () => ended,
+    cancel: async () => {
+      await reader.cancel().catch(() => {});
+      await done;
+    },
+    text: () => {
+      const bytes = new Uint8Array(kept);
+      let at = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, at);
+        at += chunk.length;
+      }
+      return new TextDecoder().decode(bytes);
+    },
+  };
+}
+
+/**
+ * The command line that repeats doctor's run by hand, with nothing secret in it: env values and the renewal
+ * command's arguments become placeholders, and a command that is not the broker keeps its arguments to itself.
+ */
+export function manualCommandLine(executable: string, exec: ExecConfig): string {
+  const env = [
+    `KUBERNETES_EXEC_INFO=${quoteWord(execInfo(exec.apiVersion))}`,
+    ...exec.env.map(({ name }) =>
+      /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `${name}=${HIDDEN}` : quoteWord(`${name}=<hidden>`)
+    ),
+  ];
+  let args: string[];
+  if (brokerInvocation(exec.command) === "other") {
+    args = exec.args.length > 0 ? [`<${exec.args.length} exec.args hidden>`] : [];
+  } else {
+    args = [];
+    for (let i = 0; i < exec.args.length; i++) {
+      const arg = exec.args[i]!;
+      if (arg.startsWith("--before-exec-command=")) {
+        args.push(`--before-exec-command=${hideArguments(arg.slice(arg.indexOf("=") + 1))}`);
+      } else if (arg === "--before-exec-command" && i + 1 < exec.args.length) {
+        args.push(arg, hideArguments(exec.args[++i]!));
+      } else args.push(arg);
+    }
+  }
+  return `env ${env.join(" ")} ${[executable, ...args].map(quoteWord).join(" ")} </dev/null`;
+}
+
+const HIDDEN = "'<hidden>'";
+
+/** A renewal command line with only its program kept: its arguments often hold secrets (role ids, passwords). */
+function hideArguments(line: string): string {
+  try {
+    const argv = splitCommandLine(line);
+    return argv.length <= 1 ? line : `${quoteWord(argv[0]!)} <arguments hidden>`;
+  } catch {
+    return "<hidden>";
   }
 }
 
@@ -952,16 +1097,18 @@ export async function diagnose(
   checks.push(execResult);
   checks.push(checkCompetingCredentials(entry.user, entry.name));
   if (!exec) return checks;
-  const path = host.env("PATH") ?? "";
-  const kubeconfigDir = entry.file.slice(0, Math.max(1, entry.file.lastIndexOf("/")));
-  const lookup = lookupExecutable(exec.command, path, kubeconfigDir);
+  const env = (name: string) => host.env(name);
+  // kubectl resolves a relative exec.command that holds a separator against the kubeconfig's folder.
+  const lookup = lookupExecutable(exec.command, dirname(entry.file, HOST_OS), env);
   const hint = isRecord(entry.user.exec) && typeof entry.user.exec.installHint === "string"
     ? entry.user.exec.installHint
     : undefined;
   checks.push(checkExecCommand(lookup, hint));
-  if (brokerInvocation(exec.command) === "kubectl" && exec.args[0] === "credentials-broker") {
+  const invocation = brokerInvocation(exec.command);
+  const viaKubectl = invocation === "kubectl" && exec.args[0] === "credentials-broker";
+  if (viaKubectl) {
     checks.push(
-      checkPluginExecutable(lookupExecutable("kubectl-credentials_broker", path, host.cwd())),
+      checkPluginExecutable(lookupExecutable("kubectl-credentials_broker", host.cwd(), env)),
     );
   }
   const { result: argsResult, options } = checkBrokerArgs(exec);
@@ -969,9 +1116,9 @@ export async function diagnose(
   if (options?.beforeExecCommand !== undefined) {
     const facts: BeforeExecFacts = { policy: options.beforeExecPolicy };
     try {
-      const argv = splitCommandLine(options.beforeExecCommand, host.env("HOME"));
+      const argv = splitCommandLine(options.beforeExecCommand, hostHomeDir(env));
       facts.program = argv[0];
-      if (facts.program) facts.lookup = lookupExecutable(facts.program, path, host.cwd());
+      if (facts.program) facts.lookup = lookupExecutable(facts.program, host.cwd(), env);
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
       facts.splitError = error.message;
@@ -992,6 +1139,8 @@ export async function diagnose(
       timeoutMs: settings.timeoutMs,
     });
     ran = facts.startError === undefined;
+    facts.broker = invocation === "direct" || viaKubectl;
+    facts.commandLine = manualCommandLine(lookup.resolved!, exec);
     run = checkRun(facts, exec.apiVersion);
   }
   if (options) {
@@ -1001,17 +1150,15 @@ export async function diagnose(
       marginMs: options.refreshMarginMs,
     };
     const cwd = host.cwd();
-    const absolute = (p: string) => p.startsWith("/") ? p : `${cwd.replace(/\/$/, "")}/${p}`;
+    const absolute = (p: string) => resolvePath(p, cwd, HOST_OS);
     const now = host.now();
     if (options.clientCertificatePath && options.clientKeyPath) {
-      const [cert, key] = await Promise.all([
-        readFacts(absolute(options.clientCertificatePath)),
-        readFacts(absolute(options.clientKeyPath)),
-      ]);
+      const cert = readFacts(absolute(options.clientCertificatePath));
+      const key = readFacts(absolute(options.clientKeyPath));
       checks.push(...await checkCertificateAndKey(cert, key, now, renewal));
     }
     if (options.tokenPath) {
-      checks.push(...checkToken(await readFacts(absolute(options.tokenPath)), now, renewal));
+      checks.push(...checkToken(readFacts(absolute(options.tokenPath)), now, renewal));
     }
   }
   checks.push(run);

@@ -10,7 +10,7 @@ import {
 } from "../lib/completion.ts";
 import { UsageError } from "../lib/errors.ts";
 import { installCompletion } from "../scripts/install.ts";
-import { fakeIo } from "./helpers.ts";
+import { DENO_DIR, fakeIo, installedBroker } from "./helpers.ts";
 import { onPath, run, tempDir } from "./release_helpers.ts";
 
 const libDir = new URL("../lib/", import.meta.url).pathname;
@@ -254,5 +254,94 @@ Deno.test({
       env,
     });
     assert.equal(flags.stdout, "always\nwhen-invalid\n:4\n");
+  },
+});
+
+/** Two kubeconfig files in `dir`, as KUBECONFIG would merge them: a's entries win, b adds its own. */
+async function twoKubeconfigs(dir: string): Promise<{ a: string; b: string }> {
+  const a = join(dir, "a.yaml");
+  const b = join(dir, "b.yaml");
+  await Deno.writeTextFile(
+    a,
+    "apiVersion: v1\nkind: Config\ncontexts:\n- name: dev\n  context: {user: alice}\n" +
+      "- name: prod\n  context: {user: alice}\nusers:\n- name: alice\n  user: {}\n",
+  );
+  await Deno.writeTextFile(
+    b,
+    "apiVersion: v1\nkind: Config\ncontexts:\n- name: dev\n  context: {user: bob}\n" +
+      "- name: staging\n  context: {user: bob}\nusers:\n- name: bob\n  user: {}\n" +
+      '- name: "bad\\nname"\n  user: {}\n',
+  );
+  return { a, b };
+}
+
+Deno.test("__complete offers the kubeconfig's context and user names for --context and --user", async (t) => {
+  await using tmp = await tempDir();
+  const { a, b } = await twoKubeconfigs(tmp.path);
+  const env = { KUBECONFIG: `${a}:${b}`, HOME: tmp.path };
+  const cases: [string, string[], string][] = [
+    [
+      "doctor --context, merged KUBECONFIG",
+      ["doctor", "--context", ""],
+      "dev\nprod\nstaging\n:4\n",
+    ],
+    ["doctor --user, a line break never offered", ["doctor", "--user", ""], "alice\nbob\n:4\n"],
+    ["a prefix", ["doctor", "--context", "s"], "staging\n:4\n"],
+    [
+      "--kubeconfig typed before wins",
+      ["doctor", "--kubeconfig", b, "--context", ""],
+      "dev\nstaging\n:4\n",
+    ],
+    ["--kubeconfig= and --user=", ["doctor", `--kubeconfig=${a}`, "--user="], "alice\n:4\n"],
+    ["kubeconfig set --user", ["kubeconfig", "set", "--user", "b"], "bob\n:4\n"],
+    ["kubeconfig set --context", ["kubeconfig", "set", "--context", "p"], "prod\n:4\n"],
+    ["a missing kubeconfig offers nothing", [
+      "doctor",
+      "--kubeconfig",
+      join(tmp.path, "nope"),
+      "--user",
+      "",
+    ], ":4\n"],
+  ];
+  for (const [name, words, expected] of cases) {
+    await t.step(name, async () => {
+      const io = fakeIo({ env, cwd: tmp.path });
+      assert.equal(await completionCommand(["__complete", ...words], io), 0);
+      assert.equal(io.out, expected);
+      assert.equal(io.err, "");
+    });
+  }
+  await t.step("relative --kubeconfig against the working folder", async () => {
+    const io = fakeIo({ env: { HOME: tmp.path }, cwd: tmp.path });
+    await completionCommand(
+      ["__complete", "doctor", "--kubeconfig", "a.yaml", "--context", ""],
+      io,
+    );
+    assert.equal(io.out, "dev\nprod\n:4\n");
+  });
+  await t.step("the installed broker answers the same", async () => {
+    const result = await run(await installedBroker(), ["__complete", "doctor", "--context", ""], {
+      cwd: tmp.path,
+      env: { ...env, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR },
+    });
+    assert.equal(result.stdout, "dev\nprod\nstaging\n:4\n", result.stderr);
+  });
+});
+
+Deno.test({
+  name: "kubectl completes `kubectl credentials-broker doctor --user <TAB>` from the kubeconfig",
+  ignore: !onPath("kubectl"),
+  async fn() {
+    await using tmp = await tempDir();
+    const { a, b } = await twoKubeconfigs(tmp.path);
+    const bin = await fakePlugin(tmp.path);
+    await installCompletion(join(bin, "kubectl-credentials_broker"));
+    const result = await run(
+      "kubectl",
+      ["__complete", "credentials-broker", "doctor", "--user", ""],
+      { env: { PATH: `${bin}:${Deno.env.get("PATH")}`, HOME: tmp.path, KUBECONFIG: `${a}:${b}` } },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "alice\nbob\n:4\n");
   },
 });

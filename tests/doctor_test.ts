@@ -19,6 +19,7 @@ import {
   type FileFacts,
   formatReport,
   lookupExecutable,
+  manualCommandLine,
   type RenewalContext,
   type RunFacts,
 } from "../lib/doctor.ts";
@@ -54,6 +55,9 @@ const facts = (path: string): FileFacts => {
     return { path, error: "missing" };
   }
 };
+
+/** An env with only PATH set, for lookups. */
+const pathEnv = (path: string) => (name: string) => name === "PATH" ? path : undefined;
 
 const exec = (over: Partial<ExecConfig> = {}): ExecConfig => ({
   command: "kubectl-credentials_broker",
@@ -203,15 +207,16 @@ Deno.test("lookupExecutable() and checkExecCommand() resolve on PATH or next to 
   Deno.writeTextFileSync(`${bin}/plain`, "#!/bin/sh\n", { mode: 0o644 });
   Deno.mkdirSync(`${bin}/folder`);
   await t.step("found on PATH, with its absolute path", () => {
-    const lookup = lookupExecutable("tool", `/nonexistent:${bin}`, tmp.path);
+    const lookup = lookupExecutable("tool", tmp.path, pathEnv(`/nonexistent:${bin}`));
     assert.equal(lookup.resolved, `${bin}/tool`);
     const result = checkExecCommand(lookup);
     assert.equal(result.status, "pass");
-    assert.match(result.detail, new RegExp(`tool is ${bin}/tool .*use this absolute path`));
+    // A fact, not advice.
+    assert.equal(result.detail, `tool is ${bin}/tool, found on this PATH`);
   });
   await t.step("not on PATH: the installHint is the fix", () => {
     const result = checkExecCommand(
-      lookupExecutable("missing-tool", bin, tmp.path),
+      lookupExecutable("missing-tool", tmp.path, pathEnv(bin)),
       "install it with: brew install thing\nmore",
     );
     assert.equal(result.status, "fail");
@@ -219,20 +224,23 @@ Deno.test("lookupExecutable() and checkExecCommand() resolve on PATH or next to 
     assert.equal(result.fix, "install it with: brew install thing");
   });
   await t.step("not executable", () => {
-    const result = checkExecCommand(lookupExecutable("plain", bin, tmp.path));
+    const result = checkExecCommand(lookupExecutable("plain", tmp.path, pathEnv(bin)));
     assert.equal(result.status, "fail");
     assert.match(result.detail, /plain is not executable/);
     assert.equal(result.fix, `make it executable: chmod +x ${bin}/plain`);
   });
   await t.step("a relative path with a slash resolves against the kubeconfig's folder", () => {
-    const lookup = lookupExecutable("bin/tool", "", tmp.path);
+    const lookup = lookupExecutable("bin/tool", tmp.path, pathEnv(""));
     assert.equal(lookup.resolved, `${bin}/tool`);
-    assert.equal(checkExecCommand(lookup).status, "pass");
-    const missing = checkExecCommand(lookupExecutable("./tool", "", tmp.path));
+    assert.equal(
+      checkExecCommand(lookup).detail,
+      `bin/tool is ${bin}/tool, relative to the kubeconfig's folder`,
+    );
+    const missing = checkExecCommand(lookupExecutable("./tool", tmp.path, pathEnv("")));
     assert.equal(missing.detail, `./tool not found relative to ${tmp.path}`);
   });
   await t.step("a folder is not a command", () => {
-    const result = checkExecCommand(lookupExecutable(`${bin}/folder`, "", "/"));
+    const result = checkExecCommand(lookupExecutable(`${bin}/folder`, "/", pathEnv("")));
     assert.match(result.detail, /is not a file/);
   });
 });
@@ -293,7 +301,7 @@ Deno.test("checkBeforeExec() names the program, never its arguments, and says wh
     const result = checkBeforeExec({
       policy: "always",
       program: "renew-cert",
-      lookup: lookupExecutable("renew-cert", tmp.path, tmp.path),
+      lookup: lookupExecutable("renew-cert", tmp.path, pathEnv(tmp.path)),
     });
     assert.equal(result.detail, "renew-cert not found on PATH");
   });
@@ -301,7 +309,7 @@ Deno.test("checkBeforeExec() names the program, never its arguments, and says wh
     const result = checkBeforeExec({
       policy: "always",
       program: script,
-      lookup: lookupExecutable(script, "", tmp.path),
+      lookup: lookupExecutable(script, tmp.path, pathEnv("")),
     });
     assert.equal(result.status, "fail");
     assert.equal(result.fix, `make it executable: chmod +x ${script}`);
@@ -311,7 +319,7 @@ Deno.test("checkBeforeExec() names the program, never its arguments, and says wh
     const result = checkBeforeExec({
       policy: "when-invalid",
       program: script,
-      lookup: lookupExecutable(script, "", tmp.path),
+      lookup: lookupExecutable(script, tmp.path, pathEnv("")),
     });
     assert.equal(result.status, "pass");
     assert.equal(result.detail, `${script}, runs when a credential needs renewing`);
@@ -503,7 +511,7 @@ Deno.test("checkRun() accepts exactly one ExecCredential of the configured apiVe
     stdout: "",
     stderr: "",
   };
-  const rows: [string, Partial<RunFacts>, "pass" | "fail", RegExp][] = [
+  const rows: [string, Partial<RunFacts>, "pass" | "warn" | "fail", RegExp][] = [
     [
       "a token",
       { stdout: credential() },
@@ -550,10 +558,43 @@ Deno.test("checkRun() accepts exactly one ExecCredential of the configured apiVe
       /not an RFC 3339 time/,
     ],
     [
-      "a failure quotes only the broker's error and hint lines",
-      { code: 1, stderr: "vault: MARKER-OUT\nerror: token /t does not exist\nhint: renew it\n" },
+      "a failure quotes only the broker's closing error and hint lines",
+      {
+        code: 1,
+        broker: true,
+        stderr: "vault: MARKER-OUT\nerror: token /t does not exist\nhint: renew it\n",
+      },
       "fail",
       /failed with exit code 1 after 42ms: error: token \/t does not exist \/ hint: renew it$/,
+    ],
+    [
+      "the renewal command's own error: lines are never quoted",
+      {
+        code: 1,
+        broker: true,
+        stderr: "error: vault said no to token hvs.MARKER-1\nhint: MARKER-2\n" +
+          "error: before-exec command renew failed with exit status 1\n",
+      },
+      "fail",
+      /exit code 1 after 42ms: error: before-exec command renew failed with exit status 1$/,
+    ],
+    [
+      "nothing is quoted when the report is not last",
+      { code: 1, broker: true, stderr: "error: broker\nMARKER-late\n" },
+      "fail",
+      /failed with exit code 1 after 42ms$/,
+    ],
+    [
+      "nothing is quoted from a command that is not the broker",
+      { code: 1, stderr: "error: MARKER-OTHER\n" },
+      "fail",
+      /failed with exit code 1 after 42ms$/,
+    ],
+    [
+      "a process left holding stdout is a warning",
+      { stdout: credential(), stdoutHeld: true },
+      "warn",
+      /kept its stdout open after it exited, and kubectl waits until that closes/,
     ],
     ["killed", { code: undefined, signal: "SIGKILL" }, "fail", /was killed by SIGKILL/],
     [
@@ -841,4 +882,228 @@ Deno.test("doctor stops a run that hangs after --timeout", async () => {
     /\[FAIL\] broker run +.*hang did not finish within 1s and was stopped/,
   );
   assert.ok(Date.now() - started < 20_000);
+});
+
+Deno.test("manualCommandLine() repeats the run by hand with env values and renewal arguments left out", () => {
+  const line = manualCommandLine(
+    "/opt/bin/kubectl",
+    exec({
+      command: "kubectl",
+      args: [
+        "credentials-broker",
+        "--token-path=/t/token",
+        "--before-exec-command=renew --pw MARKER",
+      ],
+      env: [{ name: "VAULT_TOKEN", value: "MARKER-ENV" }],
+    }),
+  );
+  assert.equal(
+    line,
+    `env KUBERNETES_EXEC_INFO='{"kind":"ExecCredential","apiVersion":"${V1}","spec":{"interactive":false}}' ` +
+      "VAULT_TOKEN='<hidden>' /opt/bin/kubectl credentials-broker --token-path=/t/token " +
+      "'--before-exec-command=renew <arguments hidden>' </dev/null",
+  );
+  const split = manualCommandLine(
+    "/b/kubectl-credentials_broker",
+    exec({ args: ["--before-exec-command", "renew"] }),
+  );
+  assert.match(split, / \/b\/kubectl-credentials_broker --before-exec-command renew <\/dev\/null$/);
+  const other = manualCommandLine(
+    "/usr/bin/aws",
+    exec({ command: "aws", args: ["eks", "MARKER"] }),
+  );
+  assert.match(other, / \/usr\/bin\/aws '<2 exec\.args hidden>' <\/dev\/null$/);
+});
+
+/** Runs doctor as installed, bounded: a doctor that hangs (a FIFO, a held pipe) fails the test instead. */
+async function doctorBounded(args: string[], home: string, env: Record<string, string> = {}) {
+  const child = new Deno.Command(await installedBroker(), {
+    args: ["doctor", ...args],
+    cwd: home,
+    env: pluginEnv(home, { DENO_DIR, ...env }),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).spawn();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Whether `pid` is a live process (a zombie no reaper collected counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntilGone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  return !alive(pid);
+}
+
+function killQuietly(pid: number) {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+Deno.test("doctor never shows the renewal command's output, only the broker's report and a command to run by hand", async () => {
+  await using tmp = await tempDir();
+  const renew = `${tmp.path}/renew`;
+  Deno.writeTextFileSync(
+    renew,
+    "#!/bin/sh\necho 'issued token hvs.MARKER-STDOUT'\n" +
+      "echo 'error: vault login failed with token hvs.MARKER-STDERR' >&2\nexit 1\n",
+    { mode: 0o755 },
+  );
+  const w = await world(tmp.path, {
+    args: [`--token-path=${tmp.path}/token`, `--before-exec-command=${renew} --role MARKER-ARG`],
+    env: `      env:\n      - {name: RENEW_PASSWORD, value: MARKER-ENV}`,
+  });
+  const text = await doctorBounded(["--kubeconfig", w.kubeconfig], tmp.path);
+  assert.equal(text.code, 1, text.stdout + text.stderr);
+  assert.doesNotMatch(text.stdout + text.stderr, /MARKER|hvs\./);
+  assert.match(
+    text.stdout,
+    /\[FAIL\] broker run +.* failed with exit code \d+ after [^:]+: error: before-exec command .*renew failed with exit status 1/,
+  );
+  const json = await doctorBounded(["--kubeconfig", w.kubeconfig, "-o", "json"], tmp.path);
+  assert.equal(json.code, 1, json.stderr);
+  assert.doesNotMatch(json.stdout + json.stderr, /MARKER|hvs\./);
+  const check = JSON.parse(json.stdout).checks.find((c: CheckResult) => c.check === "broker run");
+  assert.match(check.detail, /: error: before-exec command .*renew failed with exit status 1/);
+  assert.equal(
+    check.fix,
+    "run it by hand to see its full output (fill in the <hidden> values from the kubeconfig): " +
+      `env KUBERNETES_EXEC_INFO='{"kind":"ExecCredential","apiVersion":"${V1}","spec":{"interactive":false}}' ` +
+      `RENEW_PASSWORD='<hidden>' ${w.shim} --token-path=${tmp.path}/token ` +
+      `'--before-exec-command=${renew} <arguments hidden>' </dev/null`,
+  );
+});
+
+Deno.test("doctor returns within its timeout whatever the command leaves running", async (t) => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const config = Deno.readTextFileSync(w.kubeconfig);
+  const pidFile = `${tmp.path}/pid`;
+  const withCommand = (script: string) => {
+    const path = `${tmp.path}/cmd-${crypto.randomUUID()}`;
+    Deno.writeTextFileSync(path, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    Deno.writeTextFileSync(w.kubeconfig, config.replace(w.shim, path));
+  };
+  const leftover = () => Number(Deno.readTextFileSync(pidFile).trim());
+  await t.step("a command that waits for its background child is stopped with it", async () => {
+    withCommand(`sleep 30 &\necho $! > '${pidFile}'\nwait`);
+    const started = Date.now();
+    const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--timeout=1s"], tmp.path);
+    const pid = leftover();
+    try {
+      assert.ok(Date.now() - started < 15_000, "doctor waited for the background sleep");
+      assert.match(
+        result.stdout,
+        /\[FAIL\] broker run +.* did not finish within 1s and was stopped/,
+      );
+      assert.ok(await waitUntilGone(pid), "the background sleep outlived doctor");
+    } finally {
+      killQuietly(pid);
+    }
+  });
+  await t.step("a command that exits and leaves a child holding its pipes", async () => {
+    withCommand(`sleep 30 &\necho $! > '${pidFile}'\nexit 3`);
+    const started = Date.now();
+    const result = await doctorBounded(["--kubeconfig", w.kubeconfig], tmp.path);
+    const pid = leftover();
+    try {
+      assert.ok(Date.now() - started < 15_000, "doctor waited for the background sleep");
+      assert.match(result.stdout, /\[FAIL\] broker run +.* failed with exit code 3/);
+      assert.ok(await waitUntilGone(pid), "the background sleep still holds the pipe");
+    } finally {
+      killQuietly(pid);
+    }
+  });
+  await t.step("a renewal the broker runs leaves a child behind", async () => {
+    const renew = `${tmp.path}/renew`;
+    Deno.writeTextFileSync(renew, `#!/bin/sh\nsleep 30 &\necho $! > '${pidFile}'\n`, {
+      mode: 0o755,
+    });
+    const renewing = await world(tmp.path, {
+      args: [
+        `--token-path=${w.token}`,
+        `--before-exec-command=${renew}`,
+        "--before-exec-policy=always",
+      ],
+    });
+    const started = Date.now();
+    const result = await doctorBounded(
+      ["--kubeconfig", renewing.kubeconfig, "--timeout=5s"],
+      tmp.path,
+    );
+    killQuietly(leftover());
+    assert.ok(Date.now() - started < 15_000, "doctor waited for the renewal's background sleep");
+    assert.match(result.stdout, /\[ok\] +broker run +.* exited 0/);
+  });
+});
+
+Deno.test("doctor refuses an out-of-range --timeout as a usage error", async () => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--timeout=600h"], tmp.path);
+  assert.equal(result.code, 2, result.stdout + result.stderr);
+  assert.match(result.stderr, /^error: .*--timeout/m);
+  assert.doesNotMatch(result.stderr, /TimeoutOverflowWarning/);
+});
+
+Deno.test({
+  name: "doctor names a FIFO credential file or kubeconfig in a failed check instead of hanging",
+  ignore: !onPath("mkfifo"),
+  async fn() {
+    await using tmp = await tempDir();
+    const w = await world(tmp.path);
+    Deno.removeSync(w.token);
+    assert.equal((await run("mkfifo", [w.token])).code, 0);
+    const token = await doctorBounded(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path);
+    assert.equal(token.code, 1, token.stderr);
+    assert.match(
+      token.stdout,
+      new RegExp(`\\[FAIL\\] token +${w.token} is a named pipe \\(FIFO\\), not a regular file`),
+    );
+    const fifo = `${tmp.path}/config.fifo`;
+    assert.equal((await run("mkfifo", [fifo])).code, 0);
+    const kubeconfig = await doctorBounded(["--skip-run"], tmp.path, { KUBECONFIG: fifo });
+    assert.equal(kubeconfig.code, 1, kubeconfig.stderr);
+    assert.match(kubeconfig.stdout, new RegExp(`\\[FAIL\\] kubeconfig user +.*${fifo}`));
+  },
+});
+
+Deno.test("doctor looks the exec command up as kubectl does: an empty PATH entry is not the working folder", async () => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  Deno.symlinkSync(w.shim, `${tmp.path}/kubectl-credentials_broker`);
+  Deno.writeTextFileSync(
+    w.kubeconfig,
+    Deno.readTextFileSync(w.kubeconfig).replace(
+      `command: ${w.shim}`,
+      "command: kubectl-credentials_broker",
+    ),
+  );
+  const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
+    PATH: `:${Deno.env.get("PATH")}`,
+  });
+  assert.equal(result.code, 1, result.stdout);
+  assert.match(
+    result.stdout,
+    /\[FAIL\] exec command +kubectl-credentials_broker not found on PATH/,
+  );
 });
