@@ -223,7 +223,11 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
     krewTemplate(targets),
   );
   const manifest = join(outDir, MANIFEST_FILE);
-  const problems = validateKrewManifest(manifestText, manifest);
+  // .krew.yaml is written by hand: check that its files and bin are what each archive holds.
+  const problems = validateKrewManifest(manifestText, manifest, (asset) => {
+    const built = archives.find((a) => archiveName(tag, a.target) === asset);
+    return built && archiveFiles(built.target);
+  });
   if (problems.length > 0) {
     throw new BuildError(`the generated krew manifest is invalid: ${problems.join("; ")}`);
   }
