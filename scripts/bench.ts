@@ -3,7 +3,7 @@
  * that machine noise hits every candidate alike), reported as median, spread and ratios. Not a test: timings on a
  * shared machine are noisy, so nothing here asserts.
  */
-import { bundleFolder, installPlugin } from "./install.ts";
+import { bundleFolder, installPlugin, RUNTIME_STAMP } from "./install.ts";
 import { BUNDLE_ENTRY, RUNTIME_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { clientCredentials, generateKey, issueCert } from "../tests/helpers.ts";
@@ -74,6 +74,9 @@ async function main() {
     const home = `${dir}/home`;
     await Deno.mkdir(home);
     const broker = await installPlugin(`${dir}/root`);
+    // A second install whose stamp no longer matches its Deno: what the shim runs after a Deno upgrade.
+    const changed = await installPlugin(`${dir}/changed`);
+    await Deno.utime(`${bundleFolder(changed)}/${RUNTIME_STAMP}`, 0, 0);
     const { ca, key, cert, token } = await clientCredentials(dir, {
       notAfter: new Date(Date.now() + 86_400_000),
       token: "s.bench-token\n",
@@ -115,6 +118,17 @@ if [ ! -s "${token}" ]; then echo renew; fi
         name: "broker when-invalid (valid)",
         cmd: [
           broker,
+          ...credentialArgs,
+          `--before-exec-command=${original}`,
+          "--before-exec-policy=when-invalid",
+        ],
+        env,
+      },
+      {
+        // The shim after a Deno upgrade: the same call without the V8 flags.
+        name: "  same, Deno changed since install",
+        cmd: [
+          changed,
           ...credentialArgs,
           `--before-exec-command=${original}`,
           "--before-exec-policy=when-invalid",

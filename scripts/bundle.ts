@@ -16,19 +16,24 @@
 import { join } from "node:path";
 
 /**
- * The flags the broker's runtime gets, besides its permissions, in the installed shim and the compiled binaries.
- * A kubectl call runs the broker for a few milliseconds, and V8's defaults are made for programs that run long:
+ * The V8 flags the broker runs with where its runtime is known. A kubectl call runs the broker for a few
+ * milliseconds, and V8's defaults are made for programs that run long:
  * - `--no-lazy` compiles every function when its module loads instead of on its first call; Deno keeps all of
  *   that bytecode in its code cache, so a call after the first compiles nothing.
  * - `--no-sparkplug --no-maglev --no-opt` keep V8's interpreter for everything. Otherwise a loop of a few
  *   thousand rounds (hashing, decoding) starts a compile job in the background, and the process then waits for
  *   it at exit: about 2 ms a call, for machine code it never gets to run.
+ * They belong to one V8: Deno exits 1 on a V8 flag it does not know, so they are baked only into compiled
+ * binaries (their runtime is inside them) and into a shim whose Deno has not changed since install (install.ts).
  * `deno task bench` measures the broker with them against the runtime's floor: see the README.
  */
-export const RUNTIME_FLAGS: readonly string[] = [
-  "--no-config",
-  "--v8-flags=--no-lazy,--no-sparkplug,--no-maglev,--no-opt",
-];
+export const V8_FLAGS = "--v8-flags=--no-lazy,--no-sparkplug,--no-maglev,--no-opt";
+
+/** Flags every Deno 2 understands: the bundle needs no deno.json, import map or lock file. */
+export const PORTABLE_FLAGS: readonly string[] = ["--no-config"];
+
+/** The flags a pinned runtime gets, besides its permissions: the compiled binaries, an unchanged shim's Deno. */
+export const RUNTIME_FLAGS: readonly string[] = [...PORTABLE_FLAGS, V8_FLAGS];
 
 /** The bundle's entry point, in the folder bundleBroker() writes. */
 export const BUNDLE_ENTRY = "main.js";
@@ -117,7 +122,8 @@ async function denoBundle(projectDir: string, source: string, output: string): P
 
 /**
  * Refuses a bundle that would slow every call down: one that imports node:module (an npm package bundled from
- * its CommonJS build), or whose main.js holds any npm package.
+ * its CommonJS build), or whose main.js holds any npm package or imports a `node:` module (about 20 ms at
+ * start-up each; the subcommands in commands.js may use them).
  */
 async function checkBundle(dir: string): Promise<void> {
   for await (const file of Deno.readDir(dir)) {
@@ -128,9 +134,10 @@ async function checkBundle(dir: string): Promise<void> {
       );
     }
   }
+  const main = await Deno.readTextFile(join(dir, BUNDLE_ENTRY));
   // esbuild heads each bundled module with a `// path` comment; npm packages come from Deno's npm cache
   // (.../registry.npmjs.org/<name>/<version>/...) or a node_modules folder.
-  const origin = (await Deno.readTextFile(join(dir, BUNDLE_ENTRY))).match(
+  const origin = main.match(
     /^\/\/ .*(?:registry\.npmjs\.org|node_modules)\/((?:@[^/\s]+\/)?[^/\s]+)/m,
   );
   if (origin) {
@@ -139,6 +146,19 @@ async function checkBundle(dir: string): Promise<void> {
         "npm packages must only be imported lazily, by the subcommands that use them",
     );
   }
+  const builtin = staticNodeImport(main);
+  if (builtin) {
+    throw new BundleError(
+      `the bundle loads ${builtin} at start-up (in ${BUNDLE_ENTRY}); ` +
+        "node: modules must only be imported lazily, by the subcommands that use them",
+    );
+  }
+}
+
+/** The first `node:` module a bundled file imports or re-exports statically (esbuild keeps them external). */
+export function staticNodeImport(text: string): string | undefined {
+  const match = text.match(/^\s*(?:import|export)\b[^;()]*?["'](node:[^"']+)["']/m);
+  return match?.[1];
 }
 
 async function removeIfPresent(path: string): Promise<void> {

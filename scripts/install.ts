@@ -4,51 +4,128 @@
  * 1.26+ runs to complete `kubectl credentials-broker <TAB>`. Honours DENO_INSTALL_ROOT (both land in
  * $DENO_INSTALL_ROOT/bin).
  */
-import { bundleBroker, RUNTIME_FLAGS } from "./bundle.ts";
+import { bundleBroker, PORTABLE_FLAGS, V8_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./permissions.ts";
+import {
+  basename,
+  dirname,
+  HOST_OS,
+  hostHomeDir,
+  joinPath,
+  type Os,
+  splitPathList,
+} from "../lib/platform.ts";
 
 const projectDir = new URL("../", import.meta.url).pathname;
+
+/** Next to the bundle: a file whose modification time is the one the shim's Deno had at install. */
+export const RUNTIME_STAMP = "deno.stamp";
+
+/** An install that cannot be done as asked; the message is one plain sentence. */
+export class InstallError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InstallError";
+  }
+}
+
+/** What an install may be told besides its root; tests stand in for the Deno the shim runs. */
+export interface InstallOptions {
+  /** The Deno the shim runs, by absolute path (default: the running one). */
+  deno?: string;
+}
 
 /**
  * Installs the plugin under `root` (default: Deno's install root) and returns the path of its shim: the bundle
  * (see bundle.ts) in bin/.kubectl-credentials_broker/, next to the folder's shim and completion executable. The
  * install is a snapshot of the source: run it again after changing the code.
  */
-export async function installPlugin(root?: string): Promise<string> {
+export async function installPlugin(root?: string, options: InstallOptions = {}): Promise<string> {
+  const deno = options.deno ?? Deno.execPath();
+  const npx = npxCacheFolder(deno, HOST_OS);
+  if (npx) {
+    throw new InstallError(
+      `the running deno ${deno} is in npm's temporary npx cache (${npx}), which npm empties at will, ` +
+        "and the installed plugin would then stop working: install Deno for good " +
+        "(npm install -g deno@2.9.6, or https://deno.land) and run deno task install with it",
+    );
+  }
+  const home = hostHomeDir((name) => Deno.env.get(name));
   const installRoot = root ?? Deno.env.get("DENO_INSTALL_ROOT") ??
-    `${Deno.env.get("HOME") ?? "."}/.deno`;
-  const bin = `${installRoot}/bin`;
+    joinPath(home ?? ".", ".deno", HOST_OS);
+  const bin = joinPath(installRoot, "bin", HOST_OS);
   await Deno.mkdir(bin, { recursive: true });
-  const shim = `${bin}/${PLUGIN_EXECUTABLE}`;
-  const entry = await bundleBroker(projectDir, bundleFolder(shim));
-  // deno by absolute path: GUI tools (IDEs, Lens) often start kubectl with a bare PATH.
-  await writeExecutable(
-    shim,
-    `#!/bin/sh\n# kubectl-credentials-broker, installed by deno task install\n` +
-      `exec ${
-        [
-          Deno.execPath(),
-          "run",
-          ...RUNTIME_FLAGS,
-          ...BROKER_PERMISSIONS,
-          "--quiet",
-          entry,
-        ].map(shellQuote).join(" ")
-      } "$@"\n`,
-  );
+  const shim = joinPath(bin, PLUGIN_EXECUTABLE, HOST_OS);
+  const folder = bundleFolder(shim);
+  const entry = await bundleBroker(projectDir, folder);
+  const stamp = joinPath(folder, RUNTIME_STAMP, HOST_OS);
+  await stampRuntime(deno, stamp);
+  await writeExecutable(shim, shimScript({ deno, stamp, entry }));
   await installCompletion(shim);
   return shim;
 }
 
+/**
+ * The shim kubectl runs. Deno by absolute path: GUI tools (IDEs, Lens) often start kubectl with a bare PATH.
+ * The V8 flags only while that Deno is the one installed with (same modification time as the stamp): a Deno
+ * upgrade may not know them, and Deno exits 1 on an unknown V8 flag before the broker runs, which would fail
+ * every kubectl call. `test -nt/-ot` are shell built-ins, so the check starts no process.
+ */
+export function shimScript({ deno, stamp, entry }: {
+  deno: string;
+  stamp: string;
+  entry: string;
+}): string {
+  const command = (flags: readonly string[]) =>
+    `exec "$deno" ${
+      ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry].map(shellQuote).join(" ")
+    } "$@"`;
+  return [
+    "#!/bin/sh",
+    "# kubectl-credentials-broker, installed by deno task install",
+    `deno=${shellQuote(deno)}`,
+    `stamp=${shellQuote(stamp)}`,
+    "# V8 flags suit the Deno installed with; a changed Deno (upgrade) runs without them: run the install again.",
+    `if [ -f "$stamp" ] && ! [ "$deno" -nt "$stamp" ] && ! [ "$deno" -ot "$stamp" ]; then`,
+    `  ${command([...PORTABLE_FLAGS, V8_FLAGS])}`,
+    "fi",
+    command(PORTABLE_FLAGS),
+    "",
+  ].join("\n");
+}
+
+/** Gives `stamp` the modification time of `deno`, to the nanosecond (touch -r copies it whole). */
+async function stampRuntime(deno: string, stamp: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("touch", {
+    args: ["-r", deno, stamp],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new InstallError(
+      `cannot record the modification time of ${deno} in ${stamp}: ${
+        new TextDecoder().decode(stderr).trim()
+      }`,
+    );
+  }
+}
+
+/** The `_npx` folder `path` lies in (npm's temporary cache for `npx`), or undefined. */
+export function npxCacheFolder(path: string, os: Os): string | undefined {
+  for (let dir = path; dirname(dir, os) !== dir; dir = dirname(dir, os)) {
+    if (basename(dir, os) === "_npx") return dir;
+  }
+  return undefined;
+}
+
 /** Where installPlugin() puts the bundle a shim runs: in a dot folder named after it, next to it. */
 export function bundleFolder(shim: string): string {
-  const slash = shim.lastIndexOf("/");
-  return `${shim.slice(0, slash + 1)}.${shim.slice(slash + 1)}`;
+  return joinPath(dirname(shim, HOST_OS), `.${basename(shim, HOST_OS)}`, HOST_OS);
 }
 
 /** Where installCompletion() puts the completion executable for a plugin shim: in the same folder. */
 export function completionPath(shim: string): string {
-  return `${shim.slice(0, shim.lastIndexOf("/") + 1)}${COMPLETION_EXECUTABLE}`;
+  return joinPath(dirname(shim, HOST_OS), COMPLETION_EXECUTABLE, HOST_OS);
 }
 
 /**
@@ -86,9 +163,8 @@ if (import.meta.main) {
     console.log(
       `installed ${completionPath(shim)} (completion for kubectl credentials-broker <TAB>)`,
     );
-    const dir = shim.slice(0, shim.lastIndexOf("/"));
-    const path = (Deno.env.get("PATH") ?? "").split(":");
-    if (!path.includes(dir)) {
+    const dir = dirname(shim, HOST_OS);
+    if (!splitPathList(Deno.env.get("PATH"), HOST_OS).includes(dir)) {
       console.log(
         `add ${dir} to PATH so that kubectl finds the plugin:\n  export PATH="${dir}:$PATH"`,
       );

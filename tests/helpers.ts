@@ -1,8 +1,20 @@
 /** Shared test helpers: temp folders, test certificates made with openssl, and running the broker as kubectl does. */
+import { fileURLToPath } from "node:url";
 import type { Io } from "../lib/io.ts";
-import { installPlugin } from "../scripts/install.ts";
+import {
+  executableProbe,
+  HOST_OS,
+  hostHomeDir,
+  isWindows,
+  joinPath,
+  resolvePath,
+} from "../lib/platform.ts";
+import { installCompletion, installPlugin } from "../scripts/install.ts";
+import { PLUGIN_EXECUTABLE } from "../scripts/permissions.ts";
+import { networkEnv } from "./e2e/network_env.ts";
 
-export const ROOT = new URL("../", import.meta.url).pathname;
+/** The project folder, with a trailing separator. */
+export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** A fresh temp folder, removed when disposed: `await using tmp = await tempDir()`. */
 export async function tempDir(prefix = "ccb-test-"): Promise<AsyncDisposable & { path: string }> {
@@ -23,8 +35,11 @@ export async function run(
   const child = new Deno.Command(cmd, {
     args,
     cwd: options.cwd,
-    env: options.env,
-    // By default `env` is the whole environment, as kubectl would give it; inheritEnv adds to this process's.
+    // By default `env` is the whole environment, as kubectl would give it (plus the proxy and CA variables, so
+    // a tool that fetches works behind a TLS-intercepting proxy); inheritEnv adds to this process's.
+    env: options.env === undefined || options.inheritEnv
+      ? options.env
+      : { ...networkEnv(), ...options.env },
     clearEnv: options.env !== undefined && !options.inheritEnv,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
@@ -130,7 +145,7 @@ export async function issueCert(options: {
       "-subj",
       options.subject ?? "/CN=alice/O=dev",
     ], work);
-    const out = options.out.startsWith("/") ? options.out : `${options.dir}/${options.out}`;
+    const out = resolvePath(options.out, options.dir, HOST_OS);
     await openssl([
       "ca",
       "-batch",
@@ -181,11 +196,34 @@ export async function clientCredentials(
   return { ca, key, cert, token };
 }
 
+/**
+ * Names an executable the tests run as the broker instead of installing it from source: a compiled binary
+ * (`deno task build`) or an installed shim, so that the plugin, `kubeconfig set`, `doctor` and end-to-end tests
+ * check what users run. A relative path is taken from the test runner's folder.
+ */
+export const BROKER_BIN_VARIABLE = "KUBECTL_CREDENTIALS_BROKER_BIN";
+
+/** The executable KUBECTL_CREDENTIALS_BROKER_BIN names, or undefined when it is unset or empty. */
+export function brokerBin(): string | undefined {
+  const value = Deno.env.get(BROKER_BIN_VARIABLE);
+  if (!value) return undefined;
+  const path = resolvePath(value, Deno.cwd(), HOST_OS);
+  if (executableProbe(path) !== "executable") {
+    throw new Error(`${BROKER_BIN_VARIABLE} ${path} is not an executable file`);
+  }
+  return path;
+}
+
 let installed: Promise<string> | undefined;
 
-/** Installs the broker once per test process (as `deno task install` does) and returns the shim's path. */
+/**
+ * The broker the tests run, installed once per test process (as `deno task install` does) unless
+ * KUBECTL_CREDENTIALS_BROKER_BIN names one; returns its path.
+ */
 export function installedBroker(): Promise<string> {
   installed ??= (async () => {
+    const given = brokerBin();
+    if (given) return given;
     const root = await Deno.makeTempDir({ prefix: "ccb-install-" });
     // Removed at exit; test files share one install.
     globalThis.addEventListener("unload", () => {
@@ -198,6 +236,27 @@ export function installedBroker(): Promise<string> {
     return await installPlugin(root);
   })();
   return installed;
+}
+
+/**
+ * Puts the broker under `root`/bin as kubectl looks it up (`kubectl-credentials_broker`, and the completion
+ * executable beside it) and returns its path: `deno task install` with that root, or, when
+ * KUBECTL_CREDENTIALS_BROKER_BIN is set, a link to (on Windows a copy of) that executable.
+ */
+export async function installBroker(root: string): Promise<string> {
+  const given = brokerBin();
+  if (!given) return await installPlugin(root);
+  const bin = joinPath(root, "bin", HOST_OS);
+  await Deno.mkdir(bin, { recursive: true });
+  if (isWindows(HOST_OS)) {
+    const exe = joinPath(bin, `${PLUGIN_EXECUTABLE}.exe`, HOST_OS);
+    await Deno.copyFile(given, exe);
+    return exe;
+  }
+  const shim = joinPath(bin, PLUGIN_EXECUTABLE, HOST_OS);
+  await Deno.symlink(given, shim);
+  await installCompletion(shim);
+  return shim;
 }
 
 /** The environment kubectl gives the plugin, without the test runner's own variables leaking in. */
@@ -286,14 +345,25 @@ export function fakeIo(options: {
 
 /** Deno's cache of this process, for child processes whose HOME is a temp folder (so npm packages are found). */
 export const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
+  joinPath(
+    Deno.env.get("XDG_CACHE_HOME") ??
+      joinPath(hostHomeDir((name) => Deno.env.get(name)) ?? ".", ".cache", HOST_OS),
+    "deno",
+    HOST_OS,
+  );
 
-/** Runs `deno run -A main.ts ...args` from source with exactly `env` (plus PATH and DENO_DIR of this process). */
-export function runMain(
+/**
+ * Runs the broker's main.ts from source (`deno run -A`), or the executable KUBECTL_CREDENTIALS_BROKER_BIN names,
+ * with exactly `env` (plus PATH and DENO_DIR of this process).
+ */
+export async function runMain(
   args: string[],
   options: { env: Record<string, string>; cwd?: string; stdin?: string },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run(Deno.execPath(), [
+  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, ...options.env };
+  const given = brokerBin();
+  if (given) return await run(given, args, { cwd: options.cwd, env, stdin: options.stdin });
+  return await run(Deno.execPath(), [
     "run",
     "-A",
     "--quiet",
@@ -301,9 +371,5 @@ export function runMain(
     `${ROOT}deno.json`,
     `${ROOT}main.ts`,
     ...args,
-  ], {
-    cwd: options.cwd,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, ...options.env },
-    stdin: options.stdin,
-  });
+  ], { cwd: options.cwd, env, stdin: options.stdin });
 }
