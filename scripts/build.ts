@@ -9,6 +9,7 @@
  * otherwise the build stops, after everything it can do without it, with one sentence naming what is missing.
  */
 import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type ArchiveEntry, sha256Hex, tarGz, zip } from "./archive.ts";
 import {
   archiveFiles,
@@ -65,6 +66,8 @@ export interface BuildOptions {
   targets: readonly Target[];
   /** File time recorded in the archives (SOURCE_DATE_EPOCH), so that rebuilding gives the same checksums. */
   mtime: Date;
+  /** The git tag being released (`--tag`): it must be `v` + the version, or nothing is built. */
+  tag?: string;
 }
 
 /** The release assets a build wrote. */
@@ -86,6 +89,18 @@ export async function readVersion(projectDir: string): Promise<string> {
     );
   }
   return config.version;
+}
+
+/**
+ * Stops a release whose tag is not `v` + deno.json "version": the archives, the krew manifest and `--version`
+ * all say the deno.json version, so a tag v1.2.4 on a 1.2.3 tree would publish 1.2.3 under the name 1.2.4.
+ */
+export function checkTag(tag: string, version: string): void {
+  if (tag !== `v${version}`) {
+    throw new BuildError(
+      `tag ${tag} does not match deno.json "version" ${version}: tag v${version}, or change the version`,
+    );
+  }
 }
 
 /**
@@ -117,6 +132,7 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
   const { projectDir, outDir, targets } = options;
   const version = await readVersion(projectDir);
   const tag = `v${version}`;
+  if (options.tag !== undefined) checkTag(options.tag, version);
   deps.log(
     `building kubectl-credentials_broker ${tag} for ${targets.map((t) => t.triple).join(", ")}`,
   );
@@ -406,15 +422,22 @@ async function exists(path: string): Promise<boolean> {
 }
 
 if (import.meta.main) {
-  const projectDir = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const projectDir = join(fileURLToPath(new URL(".", import.meta.url)), "..");
   try {
     const names: string[] = [];
+    let tag: string | undefined;
     const args = [...Deno.args];
     while (args.length > 0) {
       const arg = args.shift()!;
       if (arg === "--target" && args.length > 0) names.push(args.shift()!);
       else if (arg.startsWith("--target=")) names.push(arg.slice("--target=".length));
-      else throw new BuildError(`unknown argument ${arg}: use --target OS/ARCH (repeatable)`);
+      else if (arg === "--tag" && args.length > 0) tag = args.shift()!;
+      else if (arg.startsWith("--tag=")) tag = arg.slice("--tag=".length);
+      else {
+        throw new BuildError(
+          `unknown argument ${arg}: use --target OS/ARCH (repeatable) and --tag vX.Y.Z`,
+        );
+      }
     }
     let targets: Target[];
     try {
@@ -427,6 +450,7 @@ if (import.meta.main) {
       outDir: join(projectDir, "dist"),
       targets,
       mtime: sourceDate(Deno.env.get("SOURCE_DATE_EPOCH")),
+      tag,
     }, await realDeps());
     console.error(
       `built ${result.archives.length} archives of v${result.version}, ${

@@ -37,6 +37,15 @@ function unix(triple: string, os: Target["os"], arch: Target["arch"]): Target {
   return { triple, os, arch, archive: "tar.gz", bin: PLUGIN_EXECUTABLE };
 }
 
+/** The release platform of this machine (`Deno.build`), or undefined where no release is built for it. */
+export function hostTarget(
+  os: string = Deno.build.os,
+  arch: string = Deno.build.arch,
+): Target | undefined {
+  const goArch = arch === "x86_64" ? "amd64" : arch === "aarch64" ? "arm64" : undefined;
+  return TARGETS.find((t) => t.os === os && t.arch === goArch);
+}
+
 /** The release asset name of a platform's archive; the tag ("v0.1.0") is in it so that assets never collide. */
 export function archiveName(tag: string, target: Target): string {
   return `${PLUGIN_EXECUTABLE}_${tag}_${target.os}_${target.arch}.${target.archive}`;

@@ -7,14 +7,13 @@ import {
   compileArgs,
   executableTarget,
   findRuntime,
-  readVersion,
   runtimeCachePath,
   sourceDate,
 } from "../scripts/build.ts";
 import { MANIFEST_FILE, validateKrewManifest } from "../scripts/krew.ts";
-import { RUNTIME_FLAGS } from "../scripts/bundle.ts";
-import { BROKER_PERMISSIONS } from "../scripts/permissions.ts";
-import { archiveName, selectTargets, sumsName, TARGETS } from "../scripts/targets.ts";
+import { V8_FLAGS } from "../scripts/bundle.ts";
+import { smokeTest } from "../scripts/smoke.ts";
+import { archiveName, hostTarget, selectTargets, sumsName, TARGETS } from "../scripts/targets.ts";
 import { VERSION } from "../lib/version.ts";
 import { fakeProject, run, standInDeps, tempDir, unpack } from "./release_helpers.ts";
 
@@ -55,30 +54,95 @@ Deno.test("selectTargets() takes triples or os/arch and refuses unknown ones", (
   assert.throws(() => selectTargets(["linux/386"]), /unknown target "linux\/386"/);
 });
 
-Deno.test("the version comes from deno.json alone, for the build and for --version", async () => {
-  const config = JSON.parse(await Deno.readTextFile(join(projectDir, "deno.json")));
-  assert.equal(await readVersion(projectDir), config.version);
-  assert.equal(VERSION, config.version);
+Deno.test("a tag that does not match deno.json's version stops the release before anything is built", async () => {
+  await using tmp = await tempDir();
+  await fakeProject(tmp.path, "1.2.3");
+  const outDir = join(tmp.path, "dist");
+  await Deno.mkdir(outDir);
+  await Deno.writeTextFile(join(outDir, "earlier.txt"), "kept\n");
+  const deps = standInDeps();
+  await assert.rejects(
+    build({ projectDir: tmp.path, outDir, targets: TARGETS, mtime, tag: "v1.2.4" }, deps),
+    (error) =>
+      error instanceof BuildError &&
+      error.message ===
+        'tag v1.2.4 does not match deno.json "version" 1.2.3: tag v1.2.3, or change the version',
+  );
+  assert.deepEqual(deps.calls, [], "nothing was checked, bundled or compiled");
+  assert.equal(await Deno.readTextFile(join(outDir, "earlier.txt")), "kept\n");
+  const tagged = await build(
+    { projectDir: tmp.path, outDir, targets: [TARGETS[0]!], mtime, tag: "v1.2.3" },
+    standInDeps(),
+  );
+  assert.equal(tagged.version, "1.2.3");
 });
 
-Deno.test("compileArgs() compiles the installed bundle with its runtime flags and the broker's permissions", () => {
-  const target = TARGETS[0]!;
-  const args = compileArgs({ target, output: "/out/kubectl-credentials_broker", bundleDir: "/b" });
-  assert.deepEqual(args, [
-    "compile",
+Deno.test("deno task build --tag with another version exits 1 with one sentence (what release.yml runs)", async () => {
+  const result = await run(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    join(projectDir, "scripts", "build.ts"),
     "--target",
-    "x86_64-unknown-linux-gnu",
-    "--output",
-    "/out/kubectl-credentials_broker",
-    ...RUNTIME_FLAGS,
-    "--no-prompt",
-    ...BROKER_PERMISSIONS,
-    "--include",
-    "/b/commands.js",
-    "/b/main.js",
-  ]);
+    "linux/amd64",
+    "--tag",
+    "v0.0.0-not-this",
+  ], { cwd: projectDir, env: { NO_COLOR: "1" } });
+  assert.equal(result.code, 1, result.stderr);
+  assert.equal(
+    result.stderr.trim().split("\n").at(-1),
+    `error: tag v0.0.0-not-this does not match deno.json "version" ${VERSION}: tag v${VERSION}, ` +
+      "or change the version",
+  );
+  assert.doesNotMatch(result.stderr, /type check|bundled/);
+});
+
+Deno.test("compileArgs() bakes in what the plugin needs to run and no network or prompt", () => {
+  const args = compileArgs({
+    target: TARGETS[4]!,
+    output: "/out/kubectl-credentials_broker.exe",
+    bundleDir: "/b",
+  });
+  const after = (flag: string) => args[args.indexOf(flag) + 1];
+  assert.equal(args[0], "compile");
+  assert.equal(after("--target"), "x86_64-pc-windows-msvc");
+  assert.equal(after("--output"), "/out/kubectl-credentials_broker.exe");
+  // The entry point is main.js; commands.js is only named in a variable, so it must be included by hand.
+  assert.equal(args.at(-1), "/b/main.js");
+  assert.equal(after("--include"), "/b/commands.js");
+  // Credential files and kubeconfigs (read), lock folder and kubeconfig (write), the before-exec command (run),
+  // KUBERNETES_EXEC_INFO and HOME (env).
+  for (const flag of ["--allow-read", "--allow-write", "--allow-run", "--allow-env"]) {
+    assert.ok(args.includes(flag), `${flag} missing`);
+  }
+  // The broker never talks to a server, and kubectl may hand it a terminal: no prompt for permissions.
+  assert.ok(args.includes("--deny-net"));
+  assert.ok(args.includes("--no-prompt"));
+  for (const arg of args) {
+    assert.doesNotMatch(arg, /^(-A|--allow-all|--allow-net|--allow-ffi|--allow-import)(=|$)/, arg);
+  }
+  // The runtime is inside the binary, so its V8 flags are safe there; the bundle needs no deno.json.
+  assert.ok(args.includes(V8_FLAGS));
   assert.ok(args.includes("--no-config"));
-  assert.ok(!args.some((arg) => arg === "--allow-all" || arg === "-A" || arg === "--allow-net"));
+});
+
+Deno.test("the binary a build ships runs the plugin with the flags baked in: version and a credential", async () => {
+  await using tmp = await tempDir();
+  const target = hostTarget();
+  assert.ok(target, `no release target for ${Deno.build.os}/${Deno.build.arch}`);
+  const outDir = join(tmp.path, "dist");
+  // The real bundle; the stand-in "compiler" writes a script that runs it with exactly the compile flags.
+  const result = await build(
+    { projectDir, outDir, targets: [target], mtime },
+    standInDeps({ real: true }),
+  );
+  const work = join(tmp.path, "smoke");
+  await Deno.mkdir(work);
+  const bin = await smokeTest(result.archives[0]!.path, VERSION, work);
+  assert.equal(bin, join(work, "unpacked", target.bin));
+  // A permission the compile flags lacked would show as a NotCapable error instead of doctor's report.
+  const doctor = await run(bin, ["doctor", "--kubeconfig", join(tmp.path, "missing")]);
+  assert.equal(doctor.code, 1);
+  assert.doesNotMatch(doctor.stderr + doctor.stdout, /NotCapable|Requires .* access/);
 });
 
 Deno.test("build() type-checks, compiles every target and writes archives, sums and manifest", async () => {
@@ -95,14 +159,14 @@ Deno.test("build() type-checks, compiles every target and writes archives, sums 
     TARGETS.map((t) => `compile ${t.triple}`),
   );
   for (const request of deps.requests) {
-    assert.deepEqual(
-      request.args,
-      compileArgs({
-        target: request.target,
-        output: request.output,
-        bundleDir: join(outDir, "bundle"),
-      }),
+    // Each compile writes into its own platform's stage and compiles the bundle the build just made.
+    assert.equal(request.args[request.args.indexOf("--target") + 1], request.target.triple);
+    assert.equal(request.args[request.args.indexOf("--output") + 1], request.output);
+    assert.equal(
+      request.output,
+      join(outDir, "stage", `${request.target.os}_${request.target.arch}`, request.target.bin),
     );
+    assert.equal(request.args.at(-1), join(outDir, "bundle", "main.js"));
   }
 
   const names = [];
