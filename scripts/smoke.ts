@@ -1,7 +1,9 @@
 /**
- * `deno run -A scripts/smoke.ts ARCHIVE...`: what the release checks of each archive on the OS it is for, before
- * uploading it. It unpacks the archive (tar reads .tar.gz and, on Windows 10+ and macOS, .zip), runs the binary's
- * `version`, and asks it for a credential as kubectl would, from a key and certificate made with openssl.
+ * `deno run -A scripts/smoke.ts [--keep DIR] ARCHIVE...`: what the release checks of each archive on the OS it is
+ * for, before uploading it, and what CI runs before testing the binary. It unpacks the archive (tar reads .tar.gz
+ * and, on Windows 10+ and macOS, .zip), runs the binary's `version`, and asks it for a credential as kubectl
+ * would, from a key and certificate made with openssl. `--keep DIR` unpacks one archive into DIR and leaves it
+ * there, for the tests to run (KUBECTL_CREDENTIALS_BROKER_BIN).
  */
 import { join } from "node:path";
 import { PLUGIN_EXECUTABLE } from "./permissions.ts";
@@ -29,11 +31,25 @@ async function run(
   return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
 }
 
-/** Unpacks `archive`, checks its binary's version and one credential call; returns the binary's path. */
-export async function smokeTest(archive: string, version: string, dir: string): Promise<string> {
-  const unpacked = join(dir, "unpacked");
+/** Windows' own tar (bsdtar, reads zip): Git's GNU tar on a runner's PATH takes `D:\\...` for a remote host. */
+function tarProgram(): string {
+  return Deno.build.os === "windows"
+    ? join(Deno.env.get("SystemRoot") ?? "C:\\Windows", "System32", "tar.exe")
+    : "tar";
+}
+
+/**
+ * Unpacks `archive` into `unpacked` (default: `dir`/unpacked), checks its binary's version and one credential
+ * call, with its files in `dir`; returns the binary's path.
+ */
+export async function smokeTest(
+  archive: string,
+  version: string,
+  dir: string,
+  unpacked = join(dir, "unpacked"),
+): Promise<string> {
   await Deno.mkdir(unpacked, { recursive: true });
-  const tar = await run("tar", ["-xf", archive, "-C", unpacked]);
+  const tar = await run(tarProgram(), ["-xf", archive, "-C", unpacked]);
   if (tar.code !== 0) throw new SmokeError(`tar cannot unpack ${archive}: ${tar.stderr.trim()}`);
   const windows = archive.endsWith(".zip");
   const bin = join(unpacked, windows ? `${PLUGIN_EXECUTABLE}.exe` : PLUGIN_EXECUTABLE);
@@ -101,14 +117,22 @@ if (import.meta.main) {
   const config = JSON.parse(
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
-  if (Deno.args.length === 0) {
-    console.error("error: name the archives to check: deno run -A scripts/smoke.ts ARCHIVE...");
+  const args = [...Deno.args];
+  let keep: string | undefined;
+  if (args[0] === "--keep") {
+    keep = args[1];
+    args.splice(0, 2);
+  }
+  if (args.length === 0 || keep === "" || (keep !== undefined && args.length !== 1)) {
+    console.error(
+      "error: name the archives to check: deno run -A scripts/smoke.ts [--keep DIR] ARCHIVE...",
+    );
     Deno.exit(2);
   }
-  for (const archive of Deno.args) {
+  for (const archive of args) {
     const dir = await Deno.makeTempDir({ prefix: "ccb-smoke-" });
     try {
-      const bin = await smokeTest(archive, config.version, dir);
+      const bin = await smokeTest(archive, config.version, dir, keep);
       console.error(`ok: ${archive}: ${bin} prints its version and a credential`);
     } catch (error) {
       console.error(`error: ${error instanceof Error ? error.message : error}`);

@@ -412,3 +412,54 @@ function elfHeader(machine: number): Uint8Array {
   new DataView(bytes.buffer).setUint16(18, machine, true);
   return bytes;
 }
+
+/** Deno's runtime for this machine's target, where `deno compile` can take it without a download. */
+const hostRuntime = await (async () => {
+  const target = hostTarget();
+  if (!target) return undefined;
+  const info = await run(Deno.execPath(), ["info", "--json"]);
+  return await findRuntime(target, {
+    denortBin: Deno.env.get("DENORT_BIN") || undefined,
+    denoDir: JSON.parse(info.stdout).denoDir,
+    denoVersion: Deno.version.deno,
+    canDownload: () => Promise.resolve(false),
+  });
+})();
+if (!hostRuntime) {
+  console.log(
+    `skipping the deno compile test: no denort ${Deno.version.deno} for this machine ` +
+      "(set DENORT_BIN, or run deno task build where dl.deno.land answers, to fill Deno's cache)",
+  );
+}
+
+Deno.test({
+  name:
+    "deno task build compiles a binary for this machine that prints its version and a credential",
+  ignore: !hostRuntime,
+  async fn() {
+    await using tmp = await tempDir();
+    const target = hostTarget()!;
+    // A release checkout without node_modules: deno compile would embed all of it.
+    for (
+      const entry of ["main.ts", "deno.json", "deno.lock", "lib", "scripts", "LICENSE", "README.md"]
+    ) {
+      await Deno.copyFile(join(projectDir, entry), join(tmp.path, entry)).catch(() =>
+        run("cp", ["-R", join(projectDir, entry), join(tmp.path, entry)])
+      );
+    }
+    const result = await run(Deno.execPath(), [
+      "run",
+      "--allow-all",
+      join(tmp.path, "scripts", "build.ts"),
+      "--target",
+      `${target.os}/${target.arch}`,
+      "--tag",
+      `v${VERSION}`,
+    ], { cwd: tmp.path, env: { NO_COLOR: "1" } });
+    assert.equal(result.code, 0, result.stderr);
+    const archive = join(tmp.path, "dist", archiveName(`v${VERSION}`, target));
+    const work = join(tmp.path, "smoke");
+    await Deno.mkdir(work);
+    await smokeTest(archive, VERSION, work);
+  },
+});
