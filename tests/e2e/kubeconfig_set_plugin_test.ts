@@ -3,9 +3,8 @@
  * `kubectl-credentials_broker` shim on PATH), writes an exec block that `kubectl config view` reads back.
  */
 import assert from "node:assert/strict";
-import { installPlugin } from "../../scripts/install.ts";
 import { dirname, HOST_OS } from "../../lib/platform.ts";
-import { DENO_DIR, run, tempDir } from "../helpers.ts";
+import { DENO_DIR, installBroker, run, tempDir } from "../helpers.ts";
 
 const KUBECTL = "/usr/bin/kubectl";
 const haveKubectl = await Deno.stat(KUBECTL).then(() => true, () => false);
@@ -34,7 +33,7 @@ Deno.test({
   ignore: !haveKubectl,
   async fn() {
     await using tmp = await tempDir();
-    const shim = await installPlugin(`${tmp.path}/root`);
+    const shim = await installBroker(`${tmp.path}/root`);
     const bin = dirname(shim, HOST_OS);
     const kubeconfig = `${tmp.path}/config`;
     await Deno.writeTextFile(kubeconfig, KUBECONFIG, { mode: 0o600 });
@@ -78,7 +77,7 @@ Deno.test({
   ignore: !haveKubectl,
   async fn() {
     await using tmp = await tempDir();
-    const shim = await installPlugin(`${tmp.path}/root`);
+    const shim = await installBroker(`${tmp.path}/root`);
     const kubeconfig = `${tmp.path}/config`;
     await Deno.writeTextFile(kubeconfig, KUBECONFIG, { mode: 0o600 });
     await Deno.writeTextFile(`${tmp.path}/token`, "broker-token\n");

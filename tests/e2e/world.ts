@@ -6,7 +6,7 @@
  * in one temp dir.
  */
 import { stringify as toYaml } from "yaml";
-import { installPlugin } from "../../scripts/install.ts";
+import { installBroker } from "../helpers.ts";
 import { dirname, executableProbe, HOST_OS, joinPath, lookPath } from "../../lib/platform.ts";
 import { networkEnv } from "./network_env.ts";
 
@@ -1073,7 +1073,7 @@ export class World implements AsyncDisposable {
     );
     let pluginBin: string | undefined;
     if (options.installBroker) {
-      const shim = await installPlugin(tmp.join("broker"));
+      const shim = await installBroker(tmp.join("broker"));
       pluginBin = dirname(shim, HOST_OS);
     }
     const world = new World({
