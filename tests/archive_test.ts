@@ -84,7 +84,7 @@ Deno.test("tar.gz lists, with the real tar, sorted names, modes, root ownership 
   // The gzip header's own time and OS byte would differ between builders: file(1) shows neither.
   assert.match(
     await tool("file", ["-b", archive]),
-    /^gzip compressed data, max compression, from Unix/,
+    /^gzip compressed data, from Unix/,
   );
   assert.doesNotMatch(await tool("file", ["-b", archive]), /last modified|was "/);
 });
