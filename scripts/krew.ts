@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import { basename, HOST_OS } from "../lib/platform.ts";
 import { type Target, TARGETS } from "./targets.ts";
 
 /** The krew plugin name: `kubectl krew install credentials-broker`, run as `kubectl credentials-broker`. */
@@ -141,7 +142,7 @@ export function validateKrewManifest(
   const name = asRecord(root.metadata)?.name;
   if (typeof name !== "string" || !/^[\w-]+$/.test(name)) {
     problems.push(`metadata.name ${JSON.stringify(name)} is not a valid plugin name`);
-  } else if (fileName !== undefined && fileName.replace(/^.*\//, "") !== `${name}.yaml`) {
+  } else if (fileName !== undefined && basename(fileName, HOST_OS) !== `${name}.yaml`) {
     problems.push(`file ${fileName} should be named ${name}.yaml`);
   }
   const spec = asRecord(root.spec);
