@@ -9,6 +9,8 @@ export interface DiffOptions {
   context?: number;
   /** ANSI colours (red removals, green additions, cyan hunk headers). */
   color?: boolean;
+  /** Lines of the files before the texts given: they are a window of the files, hunks say where it is. */
+  lineOffset?: number;
 }
 
 const RESET = "\x1b[0m";
@@ -33,6 +35,7 @@ export function unifiedDiff(oldText: string, newText: string, options: DiffOptio
     { context: options.context ?? 3 },
   );
   const paint = (code: string, line: string) => options.color ? `${code}${line}${RESET}` : line;
+  const offset = options.lineOffset ?? 0;
   const lines = [
     paint(BOLD, `--- ${options.oldName}`),
     paint(BOLD, `+++ ${options.newName}`),
@@ -41,7 +44,9 @@ export function unifiedDiff(oldText: string, newText: string, options: DiffOptio
     lines.push(
       paint(
         CYAN,
-        `@@ -${range(hunk.oldStart, hunk.oldLines)} +${range(hunk.newStart, hunk.newLines)} @@`,
+        `@@ -${range(hunk.oldStart + offset, hunk.oldLines)} +${
+          range(hunk.newStart + offset, hunk.newLines)
+        } @@`,
       ),
     );
     for (const line of hunk.lines) {

@@ -53,8 +53,20 @@ preferences: {}
 users: []
 `;
 
-/** Parses one kubeconfig file; null when it holds no document (empty or only comments). */
+let parsedCache: { text: string; doc: Document.Parsed | null } | undefined;
+
+/**
+ * Parses one kubeconfig file; null when it holds no document (empty or only comments). The last result is kept:
+ * reading a file's view and planning its edit parse the same text, and a 20 MB file takes seconds.
+ */
 export function parseKubeconfig(text: string, path: string): Document.Parsed | null {
+  if (parsedCache?.text === text) return parsedCache.doc;
+  const doc = parseKubeconfigUncached(text, path);
+  parsedCache = { text, doc };
+  return doc;
+}
+
+function parseKubeconfigUncached(text: string, path: string): Document.Parsed | null {
   const docs = parseAllDocuments(text, YAML_OPTIONS);
   if (!Array.isArray(docs) || docs.length === 0) return null;
   if (docs.length > 1) {
@@ -106,8 +118,10 @@ export interface KubeconfigView {
 
 /** The entries of one kubeconfig text that choosing a user needs (also what `doctor` reads). */
 export function kubeconfigView(text: string, path: string): KubeconfigView {
-  const doc = parseKubeconfig(text, path);
-  const js = (doc?.toJS() ?? {}) as Record<string, unknown>;
+  const lean = leanParse(text);
+  const js = lean
+    ? lean.js
+    : (parseKubeconfig(text, path)?.toJS() ?? {}) as Record<string, unknown>;
   const entries = (list: string, field: string) => {
     const value = js[list];
     if (value === undefined || value === null) return [];
@@ -128,6 +142,184 @@ export function kubeconfigView(text: string, path: string): KubeconfigView {
     contexts: entries("contexts", "context").map(({ name, value }) => ({ name, context: value })),
     users: entries("users", "user").map(({ name, value }) => ({ name, user: value })),
   };
+}
+
+/**
+ * A kubeconfig's top-level layout from a scan of its lines, without parsing: where each top-level key starts and,
+ * for each block list written `key:` then `- ` items (kubectl's own layout), where each item starts. Lets a big
+ * file be parsed item by item (a 20 MB file as one yaml Document needs 700 MB) and an edit be checked on the one
+ * item it changes. Undefined for anything else (anchors, aliases, tabs, several documents, flow style), which goes
+ * through the whole-document parser.
+ */
+export interface Outline {
+  chunks: Chunk[];
+  lists: Map<string, ListChunk>;
+}
+
+/** One top-level key and its value: [start, end) of the text. */
+export interface Chunk {
+  start: number;
+  end: number;
+  key: string;
+  list?: ListChunk;
+}
+
+/** A top-level block list: its items' start offsets at `column`; the last item ends at `end`. */
+export interface ListChunk {
+  key: string;
+  column: number;
+  items: number[];
+  end: number;
+}
+
+/** A conservative test for YAML anchors and aliases (`&x`, `*x` after a blank or an indicator). */
+const ANCHOR_OR_ALIAS = /(?:^|[\s\[{,])[&*][^\s,\[\]{}]/m;
+
+/** The line-scan outline of `text`, or undefined when its layout is not the plain block one. */
+export function outlineKubeconfig(text: string): Outline | undefined {
+  if (text.startsWith("\uFEFF") || ANCHOR_OR_ALIAS.test(text)) return undefined;
+  const chunks: Chunk[] = [];
+  const lists = new Map<string, ListChunk>();
+  let current: Chunk | undefined;
+  let headerOnly = false; // the current key's line had no value: a block value may follow
+  let pos = 0;
+  while (pos < text.length) {
+    const newline = text.indexOf("\n", pos);
+    const end = newline === -1 ? text.length : newline + 1;
+    let at = pos;
+    while (text.charCodeAt(at) === 32) at++;
+    const ch = text[at];
+    if (at >= end || ch === "\n" || ch === "\r" || ch === "#") {
+      pos = end;
+      continue;
+    }
+    if (ch === "\t") return undefined;
+    const indent = at - pos;
+    if (indent === 0 && ch !== "-") {
+      if (ch === "%" || text.startsWith("---", pos) || text.startsWith("...", pos)) {
+        return undefined;
+      }
+      if (current) current.end = pos;
+      // Plain keys only: a quoted or complex key could spell `users` in a way this scan would miss.
+      const header = /^([A-Za-z][\w.-]*):(?:([ ]*(?:#[^\n]*)?\r?\n?)$|[ ])/.exec(
+        text.slice(pos, end),
+      );
+      if (!header) return undefined;
+      current = { start: pos, end: text.length, key: header[1]! };
+      chunks.push(current);
+      headerOnly = header[2] !== undefined;
+      pos = end;
+      continue;
+    }
+    if (!current) return undefined; // content before the first key: not a mapping at the top
+    const dash = ch === "-" && /^(?:[ \r\n]|$)/.test(text[at + 1] ?? "");
+    if (headerOnly) {
+      headerOnly = false;
+      if (dash && !lists.has(current.key)) {
+        current.list = { key: current.key, column: indent, items: [], end: text.length };
+        lists.set(current.key, current.list);
+      }
+    }
+    const list = current.list;
+    if (list) {
+      if (indent < list.column || (indent === list.column && !dash)) return undefined;
+      if (indent === list.column) list.items.push(pos);
+    } else if (indent === 0) return undefined; // a `- ` at column 0 under a key with an inline value
+    pos = end;
+  }
+  for (const chunk of chunks) if (chunk.list) chunk.list.end = chunk.end;
+  return { chunks, lists };
+}
+
+/** [start, end) of item `index` of a list chunk. */
+export function itemRange(list: ListChunk, index: number): [number, number] {
+  return [list.items[index]!, list.items[index + 1] ?? list.end];
+}
+
+interface LeanParse {
+  outline: Outline;
+  js: Record<string, unknown>;
+}
+
+let leanCache: { text: string; lean: LeanParse | undefined } | undefined;
+
+/** How many list items are parsed as one small document: few enough to stay small, enough to amortize the parser. */
+const BATCH = 32;
+
+/**
+ * The whole file parsed list item by list item, as plain JS; undefined when its layout is not the plain one or
+ * anything in it does not parse (the whole-document parser then gives the precise error).
+ */
+function leanParse(text: string): LeanParse | undefined {
+  if (leanCache?.text === text) return leanCache.lean;
+  const lean = leanParseUncached(text);
+  leanCache = { text, lean };
+  return lean;
+}
+
+function leanParseUncached(text: string): LeanParse | undefined {
+  const outline = outlineKubeconfig(text);
+  if (!outline || outline.lists.size === 0) return undefined;
+  // Everything but the lists, with `key: []` standing in for each: top-level keys stay checked for duplicates.
+  let rest = "";
+  for (const chunk of outline.chunks) {
+    if (chunk.list) rest += `${chunk.list.key}: []\n`;
+    else {
+      const piece = text.slice(chunk.start, chunk.end);
+      rest += piece.endsWith("\n") ? piece : `${piece}\n`;
+    }
+  }
+  const js = parsedJs(rest);
+  if (!isRecord(js)) return undefined;
+  for (const list of outline.lists.values()) {
+    const items: unknown[] = [];
+    for (let first = 0; first < list.items.length; first += BATCH) {
+      const last = Math.min(first + BATCH, list.items.length) - 1;
+      const values = parsedJs(text.slice(list.items[first]!, itemRange(list, last)[1]));
+      if (!Array.isArray(values) || values.length !== last - first + 1) return undefined;
+      for (const value of values) items.push(value);
+    }
+    js[list.key] = items;
+  }
+  return { outline, js };
+}
+
+/** The plain JS of a text that must parse cleanly as one block document; undefined otherwise. */
+function parsedJs(text: string): unknown {
+  const doc = parseDocument(text, YAML_OPTIONS);
+  if (
+    doc.errors.length > 0 || (isNode(doc.contents) && "flow" in doc.contents && doc.contents.flow)
+  ) {
+    return undefined;
+  }
+  try {
+    return doc.toJS();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One list item parsed alone, its ranges moved to where it sits in the whole text, so the editor can splice the
+ * whole text from it. Undefined when it is not one block item.
+ */
+export function parseItem(
+  text: string,
+  start: number,
+  end: number,
+): { doc: Document.Parsed; item: Node } | undefined {
+  const doc = parseDocument(text.slice(start, end), YAML_OPTIONS);
+  const seq = doc.contents;
+  if (doc.errors.length > 0 || !isSeq(seq) || seq.flow || seq.items.length !== 1) return undefined;
+  visit(doc, {
+    Node(_, node) {
+      if (node.range) {
+        node.range = [node.range[0] + start, node.range[1] + start, node.range[2] + start];
+      }
+    },
+  });
+  const item = seq.items[0];
+  return isNode(item) ? { doc, item } : undefined;
 }
 
 /** Which user gets which exec block. */
@@ -158,16 +350,215 @@ export interface ExecEditResult {
 /**
  * Points `request.user` at the exec block, removing the static credentials that would stop kubectl from calling
  * it. Only that user's entry changes; the result is verified by re-parsing, and an edit that cannot be verified is
- * refused rather than returned.
+ * refused rather than returned. A file in kubectl's plain layout is parsed and checked item by item (the changed
+ * item re-parsed, the rest kept byte for byte); any other goes through the whole-document parser.
  */
 export function setUserExec(text: string, path: string, request: ExecEditRequest): ExecEditResult {
+  return leanSetUserExec(text, path, request) ?? fullSetUserExec(text, path, request);
+}
+
+function leanSetUserExec(
+  text: string,
+  path: string,
+  request: ExecEditRequest,
+): ExecEditResult | undefined {
+  const lean = leanParse(text);
+  const list = lean?.outline.lists.get("users");
+  const users = lean?.js.users;
+  if (!list || !Array.isArray(users) || list.items.length === 0) return undefined;
+  const matches = users.flatMap((entry, index) =>
+    isRecord(entry) && entry.name !== undefined && entry.name !== null &&
+      String(entry.name) === request.user
+      ? [index]
+      : []
+  );
+  const index = checkMatches(matches, path, request);
+  const eol = lineBreak(text);
+  const indentSeq = list.column > 0;
+  const label = `user "${request.user}" in kubeconfig ${path}`;
+  if (index === undefined) {
+    const newUser = { exec: request.exec };
+    const entry = { name: request.user, user: newUser };
+    const at = afterLastItem(text, list);
+    const insert = (at > 0 && text[at - 1] !== "\n" ? eol : "") +
+      render([entry], list.column, indentSeq, eol);
+    if (!verifyItem(insert, list.column, entry, at === text.length)) return undefined;
+    return {
+      text: text.slice(0, at) + insert + text.slice(at),
+      changed: true,
+      newFile: false,
+      created: true,
+      removed: [],
+      layoutKept: true,
+    };
+  }
+  const [start, end] = itemRange(list, index);
+  const parsed = parseItem(text, start, end);
+  if (!parsed || !isMap(parsed.item)) return undefined;
+  const item = parsed.item;
+  const { oldUser, userPair } = checkUser(parsed.doc, item, new Set(), label);
+  const { removed, newUser } = plannedUser(oldUser, request);
+  const result = { newFile: false, created: false, removed, previousExec: oldUser.exec };
+  if (isDeepStrictEqual(newUser, oldUser)) {
+    return { ...result, text, changed: false, layoutKept: true };
+  }
+  const expected = item.toJS(parsed.doc) as Record<string, unknown>;
+  expected.user = newUser;
+  const splices = spliceEdit({
+    doc: parsed.doc,
+    text,
+    request,
+    removed,
+    newUser,
+    index,
+    item,
+    userPair,
+    indentSeq,
+    eol,
+  });
+  if (!splices || splices.some((splice) => splice.start < start || splice.end > end)) {
+    return undefined;
+  }
+  const itemText = applySplices(
+    text.slice(start, end),
+    splices.map((splice) => ({ ...splice, start: splice.start - start, end: splice.end - start })),
+  );
+  if (itemText === undefined || !verifyItem(itemText, list.column, expected, end === text.length)) {
+    return undefined;
+  }
+  return {
+    ...result,
+    text: text.slice(0, start) + itemText + text.slice(end),
+    changed: true,
+    layoutKept: true,
+  };
+}
+
+/**
+ * Where a new last item goes: the end of the list, before the comment lines at or left of the dashes that close
+ * it (they read as the next section's). Blank lines stay with the item: a `|+` block scalar keeps them.
+ */
+function afterLastItem(text: string, list: ListChunk): number {
+  let at = list.end;
+  const first = list.items[list.items.length - 1]!;
+  while (at > first) {
+    const start = text.lastIndexOf("\n", at - 2) + 1;
+    if (start <= first) break;
+    const line = text.slice(start, at);
+    const content = line.replace(/^ */, "");
+    if (!content.startsWith("#") || line.length - content.length > list.column) break;
+    at = start;
+  }
+  return at;
+}
+
+/**
+ * Whether `itemText`, put in place of one item of a block list at `column`, is exactly `expected` and nothing
+ * else: one item, every other line deeper than the dash (so it cannot end the list or swallow what follows),
+ * ending with a line break unless it ends the file.
+ */
+function verifyItem(itemText: string, column: number, expected: unknown, atEnd: boolean): boolean {
+  if (!atEnd && !itemText.endsWith("\n")) return false;
+  let first = true;
+  for (const line of itemText.split("\n")) {
+    const content = line.replace(/^ */, "");
+    if (content === "" || content === "\r" || content.startsWith("#")) continue;
+    const indent = line.length - content.length;
+    if (content.startsWith("\t")) return false;
+    if (first) {
+      if (indent !== column || !/^-(?:[ \r]|$)/.test(content)) return false;
+      first = false;
+    } else if (indent <= column) return false;
+  }
+  const value = parsedJs(itemText);
+  return Array.isArray(value) && value.length === 1 && isDeepStrictEqual(value[0], expected);
+}
+
+function checkMatches(
+  matches: number[],
+  path: string,
+  request: ExecEditRequest,
+): number | undefined {
+  if (matches.length > 1) {
+    throw new KubeconfigError(
+      `user "${request.user}" is defined ${matches.length} times in kubeconfig ${path}`,
+      { hint: "remove the duplicates; kubectl would only ever use one of them" },
+    );
+  }
+  const index = matches[0];
+  if (index === undefined && !request.create) {
+    throw new KubeconfigError(`user "${request.user}" not found in kubeconfig ${path}`);
+  }
+  return index;
+}
+
+/** Refuses a user entry whose change would also change others (anchors, aliases, merge keys). */
+function checkUser(
+  doc: Document.Parsed,
+  item: YAMLMap,
+  aliased: Set<string>,
+  label: string,
+): { oldUser: Record<string, unknown>; userPair: Pair | undefined } {
+  if (item.anchor && aliased.has(item.anchor)) throw shared(label, item.anchor);
+  const userPair = findPair(item, "user");
+  const value = userPair?.value;
+  if (isAlias(value)) {
+    throw new KubeconfigError(
+      `${label} is the YAML alias *${value.source}, shared with other entries; the broker cannot change it alone`,
+      { hint: "write the user's fields out in full, then run again" },
+    );
+  }
+  if (value !== undefined && value !== null && !isMap(value) && !isNullScalar(value)) {
+    throw new KubeconfigError(`${label}: user is ${kindOf(value)}, not a mapping`);
+  }
+  let oldUser: Record<string, unknown> = {};
+  if (isMap(value)) {
+    if (value.anchor && aliased.has(value.anchor)) throw shared(label, value.anchor);
+    oldUser = (value.toJS(doc) ?? {}) as Record<string, unknown>;
+    const local = new Set(value.items.map((pair) => keyOf(pair)));
+    const merged = STATIC_CREDENTIAL_KEYS.filter((key) => key in oldUser && !local.has(key));
+    if (merged.length > 0) {
+      throw new KubeconfigError(
+        `${label} gets ${merged.join(", ")} from a YAML merge key (<<); the broker cannot remove ` +
+          `${merged.length > 1 ? "them" : "it"} without changing the entries that share it`,
+        { hint: "write the user's fields out in full, then run again" },
+      );
+    }
+    for (const pair of value.items) {
+      const key = keyOf(pair);
+      if (key !== "exec" && !STATIC_CREDENTIAL_KEYS.includes(key)) continue;
+      const anchor = anchoredIn(pair.value, aliased);
+      if (anchor) throw shared(`${label}: ${key}`, anchor);
+    }
+  }
+  return { oldUser, userPair };
+}
+
+/** The user's fields after the edit: static credentials gone, exec replaced in place or appended. */
+function plannedUser(
+  oldUser: Record<string, unknown>,
+  request: ExecEditRequest,
+): { removed: string[]; newUser: Record<string, unknown> } {
+  const removed = STATIC_CREDENTIAL_KEYS.filter((key) => key in oldUser);
+  const newUser: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(oldUser)) {
+    if (key === "exec") newUser.exec = request.exec;
+    else if (!removed.includes(key)) newUser[key] = value;
+  }
+  newUser.exec = request.exec;
+  return { removed, newUser };
+}
+
+function fullSetUserExec(text: string, path: string, request: ExecEditRequest): ExecEditResult {
   let doc = parseKubeconfig(text, path);
   let base = text;
   const newFile = doc === null;
+  const eol = lineBreak(text);
   if (doc === null) {
     // Keep a leading comment block, if that is all the file had.
-    base = (text.trim() === "" ? "" : text.replace(/\n*$/, "\n")) + MINIMAL_KUBECONFIG;
-    doc = parseKubeconfig(base, path)!;
+    base = (text.trim() === "" ? "" : text.replace(/(?:\r?\n)*$/, eol)) +
+      MINIMAL_KUBECONFIG.replaceAll("\n", eol);
+    doc = parseKubeconfigUncached(base, path)!;
   }
   const root = doc.contents as YAMLMap;
   const usersPair = findPair(root, "users");
@@ -182,16 +573,7 @@ export function setUserExec(text: string, path: string, request: ExecEditRequest
       isMap(item) && nameOf(item) === request.user ? [index] : []
     )
     : [];
-  if (matches.length > 1) {
-    throw new KubeconfigError(
-      `user "${request.user}" is defined ${matches.length} times in kubeconfig ${path}`,
-      { hint: "remove the duplicates; kubectl would only ever use one of them" },
-    );
-  }
-  const index = matches[0];
-  if (index === undefined && !request.create) {
-    throw new KubeconfigError(`user "${request.user}" not found in kubeconfig ${path}`);
-  }
+  const index = checkMatches(matches, path, request);
   const aliased = aliasedAnchors(doc);
   const label = `user "${request.user}" in kubeconfig ${path}`;
 
@@ -200,47 +582,9 @@ export function setUserExec(text: string, path: string, request: ExecEditRequest
   let userPair: Pair | undefined;
   if (index !== undefined) {
     item = (users as { items: unknown[] }).items[index] as YAMLMap;
-    if (item.anchor && aliased.has(item.anchor)) throw shared(label, item.anchor);
-    userPair = findPair(item, "user");
-    const value = userPair?.value;
-    if (isAlias(value)) {
-      throw new KubeconfigError(
-        `${label} is the YAML alias *${value.source}, shared with other entries; the broker cannot change it alone`,
-        { hint: "write the user's fields out in full, then run again" },
-      );
-    }
-    if (value !== undefined && value !== null && !isMap(value) && !isNullScalar(value)) {
-      throw new KubeconfigError(`${label}: user is ${kindOf(value)}, not a mapping`);
-    }
-    if (isMap(value)) {
-      if (value.anchor && aliased.has(value.anchor)) throw shared(label, value.anchor);
-      oldUser = (value.toJS(doc) ?? {}) as Record<string, unknown>;
-      const local = new Set(value.items.map((pair) => keyOf(pair)));
-      const merged = STATIC_CREDENTIAL_KEYS.filter((key) => key in oldUser && !local.has(key));
-      if (merged.length > 0) {
-        throw new KubeconfigError(
-          `${label} gets ${
-            merged.join(", ")
-          } from a YAML merge key (<<); the broker cannot remove ` +
-            `${merged.length > 1 ? "them" : "it"} without changing the entries that share it`,
-          { hint: "write the user's fields out in full, then run again" },
-        );
-      }
-      for (const pair of value.items) {
-        const key = keyOf(pair);
-        if (key !== "exec" && !STATIC_CREDENTIAL_KEYS.includes(key)) continue;
-        const anchor = anchoredIn(pair.value, aliased);
-        if (anchor) throw shared(`${label}: ${key}`, anchor);
-      }
-    }
+    ({ oldUser, userPair } = checkUser(doc, item, aliased, label));
   }
-  const removed = STATIC_CREDENTIAL_KEYS.filter((key) => key in oldUser);
-  const newUser: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(oldUser)) {
-    if (key === "exec") newUser.exec = request.exec;
-    else if (!removed.includes(key)) newUser[key] = value;
-  }
-  newUser.exec = request.exec;
+  const { removed, newUser } = plannedUser(oldUser, request);
   const result = {
     newFile,
     created: index === undefined,
@@ -257,8 +601,31 @@ export function setUserExec(text: string, path: string, request: ExecEditRequest
   if (index === undefined) list.push({ name: request.user, user: newUser });
   else (list[index] as Record<string, unknown>).user = newUser;
 
-  const edit: Edit = { doc, text: base, request, removed, newUser, index, item, userPair };
-  const spliced = spliceEdit(edit);
+  const edit: Edit = {
+    doc,
+    text: base,
+    request,
+    removed,
+    newUser,
+    index,
+    item,
+    userPair,
+    indentSeq: sequenceIndent(base, root),
+    eol,
+  };
+  if (root.flow && isJson(base)) {
+    // kubectl reads JSON too; YAML spliced into it would leave a file `jq` and JSON tools cannot read.
+    const spliced = applySplices(base, jsonSplices(edit) ?? []);
+    if (spliced !== undefined && spliced !== base && isJson(spliced) && verify(spliced, expected)) {
+      return { ...result, text: spliced, changed: true, layoutKept: true };
+    }
+    throw new KubeconfigError(
+      `cannot change ${label} keeping the file JSON, so nothing was written`,
+      { hint: "convert it to YAML (kubectl config view --raw) or edit that user by hand" },
+    );
+  }
+  const splices = spliceEdit(edit);
+  const spliced = splices && applySplices(base, splices);
   if (spliced !== undefined && verify(spliced, expected)) {
     return { ...result, text: spliced, changed: true, layoutKept: true };
   }
@@ -272,6 +639,75 @@ export function setUserExec(text: string, path: string, request: ExecEditRequest
   );
 }
 
+/** The line break a file uses ("\r\n" when its first line ends so), for the lines an edit inserts. */
+export function lineBreak(text: string): string {
+  const newline = text.indexOf("\n");
+  return newline > 0 && text[newline - 1] === "\r" ? "\r\n" : "\n";
+}
+
+/** A file that JSON.parse reads: the whole of it, not just its top level looking like JSON. */
+function isJson(text: string): boolean {
+  if (!/^\s*\{/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The edit as JSON text splices, indented like the file; undefined for a layout this does not handle. */
+function jsonSplices(edit: Edit): Splice[] | undefined {
+  const { doc, text, request, newUser, eol } = edit;
+  const root = doc.contents as YAMLMap;
+  const firstKey = rangeOf(root.items[0]?.key)?.[0];
+  // Indented like the first key, or compact when the file is written on one line.
+  const keyIndent = firstKey === undefined ? "" : text.slice(lineStart(text, firstKey), firstKey);
+  const unit = firstKey === undefined ? 2 : /^[ ]*$/.test(keyIndent) ? keyIndent.length : 0;
+  // Nested lines are indented from the line the value starts on.
+  const json = (value: unknown, at: number) => {
+    const indent = /^[ ]*/.exec(text.slice(lineStart(text, at), at))![0];
+    return JSON.stringify(value, null, unit).replaceAll("\n", eol + indent);
+  };
+  // Replaces a value node, keeping what surrounds it.
+  const replace = (node: unknown, value: unknown): Splice[] | undefined => {
+    const range = rangeOf(node);
+    return range ? [{ start: range[0], end: range[1], insert: json(value, range[0]) }] : undefined;
+  };
+  // Adds `"key": value` after the last pair of a flow map.
+  const append = (map: YAMLMap, key: string, value: unknown): Splice[] | undefined => {
+    const last = map.items[map.items.length - 1];
+    const at = last && pairEnd(last);
+    const keyStart = last && rangeOf(last.key)?.[0];
+    if (!at || keyStart === undefined) return undefined;
+    const pad = text.slice(lineStart(text, keyStart), keyStart);
+    const lead = /^[ ]*$/.test(pad) ? `,${eol}${pad}` : ", ";
+    return [{
+      start: at,
+      end: at,
+      insert: `${lead}${JSON.stringify(key)}: ${json(value, keyStart)}`,
+    }];
+  };
+  const entry = { name: request.user, user: newUser };
+  if (edit.index !== undefined) {
+    const item = edit.item!;
+    if (edit.userPair) return replace(edit.userPair.value, newUser);
+    return item.flow ? append(item, "user", newUser) : undefined;
+  }
+  const usersPair = findPair(root, "users");
+  const users = usersPair?.value;
+  if (isSeq(users) && users.flow && users.items.length > 0) {
+    const last = users.items[users.items.length - 1];
+    const range = rangeOf(last);
+    if (!range) return undefined;
+    const pad = text.slice(lineStart(text, range[0]), range[0]);
+    const lead = /^[ ]*$/.test(pad) ? `,${eol}${pad}` : ", ";
+    return [{ start: range[1], end: range[1], insert: `${lead}${json(entry, range[0])}` }];
+  }
+  if (usersPair) return replace(users, [entry]);
+  return root.flow ? append(root, "users", [entry]) : undefined;
+}
+
 interface Edit {
   doc: Document.Parsed;
   text: string;
@@ -281,6 +717,8 @@ interface Edit {
   index: number | undefined;
   item: YAMLMap | undefined;
   userPair: Pair | undefined;
+  indentSeq: boolean;
+  eol: string;
 }
 
 interface Splice {
@@ -289,18 +727,44 @@ interface Splice {
   insert: string;
 }
 
+/** Applies splices from the end so earlier offsets stay valid; undefined when two overlap. */
+function applySplices(text: string, splices: Splice[]): string | undefined {
+  // An insertion at the end of a removal goes first.
+  const sorted = [...splices].sort((a, b) => b.start - a.start || b.end - a.end);
+  let out = text;
+  let limit = Infinity;
+  for (const splice of sorted) {
+    if (splice.end > limit) return undefined; // overlapping: not a layout this understands
+    out = out.slice(0, splice.start) + splice.insert + out.slice(splice.end);
+    limit = splice.start;
+  }
+  return out;
+}
+
 /** Text splices inside the target entry only; undefined when the layout is one this does not handle. */
-function spliceEdit(edit: Edit): string | undefined {
-  const { doc, text, request, removed, newUser } = edit;
+function spliceEdit(edit: Edit): Splice[] | undefined {
+  const { doc, text, request, removed, newUser, indentSeq, eol } = edit;
   const root = doc.contents as YAMLMap;
   const usersPair = findPair(root, "users");
   const users = usersPair?.value;
   const splices: Splice[] = [];
-  const indentSeq = sequenceIndent(text, root);
 
   if (edit.index !== undefined) {
     const item = edit.item!;
     const userValue = edit.userPair?.value;
+    if (item.flow) {
+      // `- {name: a, user: {...}}`: that one entry is written out in block style.
+      const range = rangeOf(item);
+      const column = columnOf(text, item);
+      if (!range || column === undefined) return undefined;
+      const entry = item.toJS(doc) as Record<string, unknown>;
+      entry.user = newUser;
+      return [{
+        start: range[0],
+        end: lineEnd(text, range[1]),
+        insert: render(entry, column, indentSeq, eol).slice(column),
+      }];
+    }
     if (isMap(userValue) && !userValue.flow && userValue.items.length > 0) {
       // Block map: drop the static credentials line by line, then replace or append `exec:`.
       const column = columnOf(text, userValue.items[0]!.key);
@@ -315,7 +779,7 @@ function spliceEdit(edit: Edit): string | undefined {
           splices.push({ start, end: lineEnd(text, pairEnd(pair)), insert: "" });
         }
       }
-      const exec = renderPair("exec", request.exec, column, indentSeq);
+      const exec = renderPair("exec", request.exec, column, indentSeq, eol);
       if (execPair) {
         const start = rangeOf(execPair.key)?.[0];
         if (start === undefined) return undefined;
@@ -327,7 +791,7 @@ function spliceEdit(edit: Edit): string | undefined {
       } else {
         const last = userValue.items[userValue.items.length - 1]!;
         const at = lineEnd(text, pairEnd(last));
-        splices.push({ start: at, end: at, insert: (text[at - 1] === "\n" ? "" : "\n") + exec });
+        splices.push({ start: at, end: at, insert: (text[at - 1] === "\n" ? "" : eol) + exec });
       }
     } else if (edit.userPair) {
       // Flow, empty or null user: replace the whole `user:` pair.
@@ -337,7 +801,7 @@ function spliceEdit(edit: Edit): string | undefined {
       splices.push({
         start,
         end: lineEnd(text, pairEnd(edit.userPair)),
-        insert: renderPair("user", newUser, column, indentSeq).slice(column),
+        insert: renderPair("user", newUser, column, indentSeq, eol).slice(column),
       });
     } else {
       // The entry has a name but no `user:`: append one.
@@ -349,8 +813,8 @@ function spliceEdit(edit: Edit): string | undefined {
       splices.push({
         start: at,
         end: at,
-        insert: (text[at - 1] === "\n" ? "" : "\n") +
-          renderPair("user", newUser, column, indentSeq),
+        insert: (text[at - 1] === "\n" ? "" : eol) +
+          renderPair("user", newUser, column, indentSeq, eol),
       });
     }
   } else {
@@ -366,7 +830,7 @@ function spliceEdit(edit: Edit): string | undefined {
       splices.push({
         start: at,
         end: at,
-        insert: (text[at - 1] === "\n" ? "" : "\n") + render(entry, column, indentSeq),
+        insert: (text[at - 1] === "\n" ? "" : eol) + render(entry, column, indentSeq, eol),
       });
     } else if (usersPair && (isNullScalar(users) || (isSeq(users) && users.items.length === 0))) {
       const start = lineStartIfAligned(text, rangeOf(usersPair.key)?.[0]);
@@ -375,7 +839,7 @@ function spliceEdit(edit: Edit): string | undefined {
       splices.push({
         start,
         end: lineEnd(text, pairEnd(usersPair)),
-        insert: renderPair("users", entry, column, indentSeq),
+        insert: renderPair("users", entry, column, indentSeq, eol),
       });
     } else if (!usersPair) {
       if (root.flow || root.items.length === 0) return undefined;
@@ -385,23 +849,14 @@ function spliceEdit(edit: Edit): string | undefined {
       splices.push({
         start: at,
         end: at,
-        insert: (text[at - 1] === "\n" ? "" : "\n") +
-          renderPair("users", entry, column, indentSeq),
+        insert: (text[at - 1] === "\n" ? "" : eol) +
+          renderPair("users", entry, column, indentSeq, eol),
       });
     } else {
       return undefined;
     }
   }
-  // Apply from the end so earlier offsets stay valid; an insertion at the end of a removal goes first.
-  splices.sort((a, b) => b.start - a.start || b.end - a.end);
-  let out = text;
-  let limit = Infinity;
-  for (const splice of splices) {
-    if (splice.end > limit) return undefined; // overlapping: not a layout this understands
-    out = out.slice(0, splice.start) + splice.insert + out.slice(splice.end);
-    limit = splice.start;
-  }
-  return out;
+  return splices;
 }
 
 /** The same change through yaml's Document API: keeps comments, may re-indent the file. */
@@ -429,10 +884,140 @@ function documentEdit(edit: Edit): string | undefined {
         item.set("user", doc.createNode(edit.newUser));
       }
     }
-    return doc.toString({ lineWidth: 0, indentSeq });
+    return doc.toString({ lineWidth: 0, indentSeq }).replaceAll("\n", edit.eol);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The bytes to write: `oldBytes` with only the span where `oldText` (their UTF-8 decoding) and `newText` differ
+ * replaced, so that every byte outside the edit stays exactly as it was, even bytes that are not UTF-8 (which
+ * `oldText` holds as U+FFFD). Refuses, naming the line, rather than write U+FFFD over such bytes inside the span.
+ */
+export function spliceBytes(
+  oldBytes: Uint8Array,
+  oldText: string,
+  newText: string,
+  path: string,
+): Uint8Array {
+  const max = Math.min(oldText.length, newText.length);
+  let prefix = 0;
+  while (prefix < max && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (
+    suffix < max - prefix &&
+    oldText.charCodeAt(oldText.length - 1 - suffix) ===
+      newText.charCodeAt(newText.length - 1 - suffix)
+  ) suffix++;
+  // Never cut a surrogate pair: its two halves are one code point, one UTF-8 sequence.
+  if (prefix > 0 && isHighSurrogate(oldText.charCodeAt(prefix - 1))) prefix--;
+  if (suffix > 0 && isLowSurrogate(oldText.charCodeAt(oldText.length - suffix))) suffix--;
+  const [from, to] = byteOffsets(oldBytes, oldText, [prefix, oldText.length - suffix]);
+  const insert = newText.slice(prefix, newText.length - suffix);
+  const bad = firstInvalidByte(oldBytes, from!, to!);
+  if (bad !== undefined && insert.includes("\uFFFD")) {
+    throw new KubeconfigError(
+      `kubeconfig ${path} line ${
+        lineOfByte(oldBytes, bad)
+      } is not valid UTF-8 and lies in the part that ` +
+        `changes; nothing was written rather than rewrite those bytes`,
+      { hint: "save the file as UTF-8 (kubectl cannot read it otherwise either), then run again" },
+    );
+  }
+  const encoded = new TextEncoder().encode(insert);
+  const out = new Uint8Array(from! + encoded.length + oldBytes.length - to!);
+  out.set(oldBytes.subarray(0, from));
+  out.set(encoded, from);
+  out.set(oldBytes.subarray(to), from! + encoded.length);
+  if (new TextDecoder().decode(out) !== newText) {
+    throw new KubeconfigError(
+      `cannot keep the bytes of kubeconfig ${path} outside the edit exactly, so nothing was written`,
+    );
+  }
+  return out;
+}
+
+/** The first line of `bytes` that is not valid UTF-8, 1-based; undefined when all of it is. */
+export function firstInvalidUtf8Line(bytes: Uint8Array): number | undefined {
+  const bad = firstInvalidByte(bytes, 0, bytes.length);
+  return bad === undefined ? undefined : lineOfByte(bytes, bad);
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+/**
+ * One step of the WHATWG UTF-8 decoder (what TextDecoder does): how many bytes at `at` make one code point or one
+ * U+FFFD, how many UTF-16 units that decodes to, and whether it was valid.
+ */
+function utf8Step(bytes: Uint8Array, at: number): [bytes: number, units: number, ok: boolean] {
+  const lead = bytes[at]!;
+  if (lead < 0x80) return [1, 1, true];
+  let need = 0;
+  let lower = 0x80;
+  let upper = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) need = 1;
+  else if (lead >= 0xe0 && lead <= 0xef) {
+    need = 2;
+    if (lead === 0xe0) lower = 0xa0;
+    if (lead === 0xed) upper = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    need = 3;
+    if (lead === 0xf0) lower = 0x90;
+    if (lead === 0xf4) upper = 0x8f;
+  } else return [1, 1, false];
+  let got = 0;
+  while (got < need && at + 1 + got < bytes.length) {
+    const next = bytes[at + 1 + got]!;
+    if (next < lower || next > upper) break;
+    lower = 0x80;
+    upper = 0xbf;
+    got++;
+  }
+  // On an error the byte that broke the sequence is decoded again on its own.
+  if (got < need) return [1 + got, 1, false];
+  return [1 + need, need === 3 ? 2 : 1, true];
+}
+
+/** Where each UTF-16 offset of `text` (ascending) lies in `bytes`, the bytes it was decoded from. */
+function byteOffsets(bytes: Uint8Array, text: string, targets: number[]): number[] {
+  const out: number[] = [];
+  // TextDecoder drops a leading byte order mark unless told otherwise.
+  let at =
+    bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf && text.charCodeAt(0) !== 0xfeff
+      ? 3
+      : 0;
+  let units = 0;
+  for (const target of targets) {
+    while (units < target && at < bytes.length) {
+      const [size, count] = utf8Step(bytes, at);
+      at += size;
+      units += count;
+    }
+    out.push(at);
+  }
+  return out;
+}
+
+function firstInvalidByte(bytes: Uint8Array, from: number, to: number): number | undefined {
+  for (let at = from; at < to;) {
+    const [size, , ok] = utf8Step(bytes, at);
+    if (!ok) return at;
+    at += size;
+  }
+  return undefined;
+}
+
+function lineOfByte(bytes: Uint8Array, at: number): number {
+  let line = 1;
+  for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+  return line;
 }
 
 /** Whether `text` is one clean document whose content is exactly `expected`. */
@@ -449,14 +1034,21 @@ function verify(text: string, expected: unknown): boolean {
 }
 
 /** `key: value` as YAML lines at `column`, the first line indented too; ends with a newline. */
-function renderPair(key: string, value: unknown, column: number, indentSeq: boolean): string {
-  return render({ [key]: value }, column, indentSeq);
+function renderPair(
+  key: string,
+  value: unknown,
+  column: number,
+  indentSeq: boolean,
+  eol: string,
+): string {
+  return render({ [key]: value }, column, indentSeq, eol);
 }
 
-function render(value: unknown, column: number, indentSeq: boolean): string {
+/** YAML lines at `column`, with the file's line break (a CRLF file gets CRLF lines). */
+function render(value: unknown, column: number, indentSeq: boolean, eol: string): string {
   const yaml = stringify(value, { ...YAML_OPTIONS, lineWidth: 0, indentSeq });
   const pad = " ".repeat(column);
-  return yaml.split("\n").map((line) => line === "" ? line : pad + line).join("\n");
+  return yaml.split("\n").map((line) => line === "" ? line : pad + line).join(eol);
 }
 
 /** Whether lists are indented under their key: kubectl writes `users:\n- name: x`, many people indent. */
@@ -476,8 +1068,11 @@ function findPair(map: YAMLMap, key: string): Pair | undefined {
   return map.items.find((pair) => keyOf(pair) === key);
 }
 
+/** A pair's key as text; YAML 1.1's merge key `<<` is parsed as a symbol. */
 function keyOf(pair: Pair): string {
-  return isScalar(pair.key) ? String(pair.key.value) : "";
+  if (!isScalar(pair.key)) return "";
+  const value = pair.key.value;
+  return typeof value === "symbol" ? value.description ?? "" : String(value);
 }
 
 function nameOf(map: YAMLMap): string | undefined {

@@ -5,8 +5,12 @@ import {
   kubeconfigView,
   parseKubeconfig,
   setUserExec,
+  spliceBytes,
   STATIC_CREDENTIAL_KEYS,
 } from "../lib/kubeconfig_edit.ts";
+import { kubeconfigCommand } from "../lib/kubeconfig_set.ts";
+import { PLUGIN_COMMAND } from "../lib/kubeconfig_set_flags.ts";
+import { fakeIo, run, tempDir } from "./helpers.ts";
 
 const EXEC = {
   apiVersion: "client.authentication.k8s.io/v1beta1",
@@ -332,4 +336,240 @@ Deno.test("setUserExec() keeps YAML 1.1 values it does not touch (binary, timest
   const text = "blob: !!binary aGVsbG8=\nwhen: 2001-12-14\nusers:\n- name: a\n  user: {}\n";
   const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
   assert.ok(result.text.startsWith("blob: !!binary aGVsbG8=\nwhen: 2001-12-14\nusers:\n"));
+});
+
+// --- Bytes, line breaks and JSON, through the real `kubeconfig set -f` and read back by kubectl (issue 11 item 2)
+
+const KUBECTL = "/usr/bin/kubectl";
+
+/** `kubeconfig set -f --user NAME --token-path T` on `path`, in-process as main.ts runs it. */
+async function setExec(path: string, user: string, home: string) {
+  const io = fakeIo({ cwd: home, env: { HOME: home, PATH: Deno.env.get("PATH") ?? "" } });
+  const code = await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--user", user, "--token-path", `${home}/token`],
+    io,
+  );
+  return { code, err: io.err };
+}
+
+/** kubectl's own reading of a kubeconfig: `config view --raw -o json`, parsed. */
+async function kubectlView(path: string, home: string) {
+  const result = await run(
+    KUBECTL,
+    ["--kubeconfig", path, "config", "view", "--raw", "-o", "json"],
+    {
+      env: { HOME: home, PATH: Deno.env.get("PATH") ?? "" },
+    },
+  );
+  return {
+    ...result,
+    users: result.code === 0
+      ? Object.fromEntries(
+        (JSON.parse(result.stdout).users as { name: string; user: Record<string, unknown> }[])
+          .map((entry) => [entry.name, entry.user]),
+      )
+      : {},
+  };
+}
+
+const bytesOf = (text: string) => new TextEncoder().encode(text);
+const latin1 = (text: string) => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+Deno.test("kubeconfig set keeps bytes that are not UTF-8 outside the edited user exactly", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  // A Latin-1 comment before and after the user: 0xE9 is "é" in Latin-1 and not UTF-8.
+  const head = concat(
+    bytesOf("apiVersion: v1\nkind: Config\n"),
+    latin1("# caf\xe9 du matin\n"),
+    bytesOf('current-context: ""\nusers:\n- name: alice\n  user:\n'),
+  );
+  const entry = bytesOf("    token: ALICE-SECRET\n");
+  const tail = concat(bytesOf("- name: bob\n  user:\n    token: x # "), latin1("r\xe9sum\xe9\n"));
+  await Deno.writeFile(path, concat(head, entry, tail), { mode: 0o600 });
+  const kubectlBefore = await kubectlView(path, tmp.path);
+
+  const { code, err } = await setExec(path, "alice", tmp.path);
+  assert.equal(code, 0, err);
+  const after = await Deno.readFile(path);
+  assert.deepEqual(after.subarray(0, head.length), head, "every byte before the edit");
+  assert.deepEqual(after.subarray(after.length - tail.length), tail, "every byte after the edit");
+  assert.equal(indexOfBytes(after, bytesOf("\uFFFD")), -1, "no U+FFFD written anywhere");
+  assert.ok(!err.includes("ALICE-SECRET"));
+  // kubectl refuses a file that is not UTF-8, before and after alike; once the comments are fixed it reads the edit.
+  const kubectlAfter = await kubectlView(path, tmp.path);
+  assert.notEqual(kubectlBefore.code, 0);
+  assert.equal(kubectlAfter.stderr, kubectlBefore.stderr);
+  const fixed = after.map((byte) => byte === 0xe9 ? 0x65 : byte);
+  await Deno.writeFile(path, fixed);
+  const view = await kubectlView(path, tmp.path);
+  assert.equal(view.code, 0, view.stderr);
+  assert.equal(
+    (view.users.alice!.exec as { command: string }).command,
+    "kubectl-credentials_broker",
+  );
+  assert.equal(view.users.alice!.token, undefined);
+  assert.equal(view.users.bob!.token, "x");
+});
+
+Deno.test("kubeconfig set refuses, naming the line, to rewrite bytes that are not UTF-8 inside the edit", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  // A flow-style users list is re-serialized whole: the Latin-1 byte in it would become U+FFFD.
+  const original = concat(
+    bytesOf(
+      "apiVersion: v1\nusers: [{name: alice, user: {token: x}},\n  {name: b, user: {username: ",
+    ),
+    latin1("j\xe9r\xf4me"),
+    bytesOf("}}]\n"),
+  );
+  await Deno.writeFile(path, original, { mode: 0o600 });
+  const { code, err } = await setExec(path, "alice", tmp.path);
+  assert.notEqual(code, 0);
+  assert.match(err, new RegExp(`kubeconfig ${path} line 3 is not valid UTF-8`));
+  assert.deepEqual(await Deno.readFile(path), original, "nothing written");
+});
+
+Deno.test("spliceBytes() keeps a byte order mark and bytes around the span, and refuses U+FFFD over bad bytes", () => {
+  const old = concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 2\n"));
+  const text = new TextDecoder().decode(old);
+  const out = spliceBytes(old, text, text.replace("b: 2", "b: 3"), "/k");
+  assert.deepEqual(out, concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 3\n")));
+  assert.throws(
+    // The span is " \uFFFD" (the 0xFF byte), and U+FFFD would be written back in its place.
+    () => spliceBytes(old, text, text.replace("# \uFFFD\n", "#\n# \uFFFD!\n"), "/k"),
+    /^KubeconfigError: kubeconfig \/k line 2 is not valid UTF-8/,
+  );
+});
+
+Deno.test("kubeconfig set writes CRLF lines into a CRLF kubeconfig", async (t) => {
+  const cases = [
+    { name: "existing user", user: "alice" },
+    { name: "new user", user: "carol" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      const path = `${tmp.path}/config`;
+      const text = KUBECTL_STYLE.replaceAll("\n", "\r\n");
+      await Deno.writeTextFile(path, text, { mode: 0o600 });
+      const { code, err } = await setExec(path, c.user, tmp.path);
+      assert.equal(code, 0, err);
+      const after = await Deno.readTextFile(path);
+      assert.equal(after.replaceAll("\r\n", "").includes("\n"), false, "no bare LF");
+      assert.ok(after.startsWith(text.slice(0, text.indexOf("- name: alice"))));
+      const view = await kubectlView(path, tmp.path);
+      assert.equal(view.code, 0, view.stderr);
+      assert.ok(view.users[c.user]!.exec);
+      assert.equal(view.users.bob!.token, "bob-token");
+    });
+  }
+});
+
+Deno.test("kubeconfig set keeps a JSON kubeconfig JSON", async (t) => {
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "prod", cluster: { server: "https://prod.example:6443" } }],
+    contexts: [{ name: "prod", context: { cluster: "prod", user: "alice" } }],
+    "current-context": "prod",
+    users: [
+      { name: "alice", user: { token: "ALICE-SECRET" } },
+      { name: "bob", user: { token: "bob-token" } },
+    ],
+  };
+  const cases = [
+    { name: "existing user, indented", text: JSON.stringify(config, null, 4), user: "alice" },
+    { name: "new user, indented", text: JSON.stringify(config, null, 2), user: "carol" },
+    { name: "existing user, one line", text: JSON.stringify(config), user: "bob" },
+    {
+      name: "no users key",
+      text: JSON.stringify({ ...config, users: undefined }, null, 2),
+      user: "carol",
+    },
+    { name: "empty users", text: JSON.stringify({ ...config, users: [] }, null, 2), user: "d" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      const path = `${tmp.path}/config`;
+      await Deno.writeTextFile(path, c.text + "\n", { mode: 0o600 });
+      const { code, err } = await setExec(path, c.user, tmp.path);
+      assert.equal(code, 0, err);
+      assert.ok(!err.includes("ALICE-SECRET"));
+      const after = JSON.parse(await Deno.readTextFile(path)) as typeof config;
+      const user = after.users.find((entry) => entry.name === c.user)!.user as Record<
+        string,
+        unknown
+      >;
+      assert.deepEqual(Object.keys(user), ["exec"]);
+      assert.deepEqual(after.clusters, config.clusters);
+      const view = await kubectlView(path, tmp.path);
+      assert.equal(view.code, 0, view.stderr);
+      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_COMMAND);
+    });
+  }
+});
+
+// --- Big files (issue 11 item 4): the item-by-item path, checked against a whole-document parse
+
+/** A kubectl-style kubeconfig with `count` users, some with odd but valid entries. */
+function manyUsers(count: number): string {
+  const lines = ["apiVersion: v1\nkind: Config\ncurrent-context: ctx\n# the users\nusers:\n"];
+  for (let i = 0; i < count; i++) {
+    if (i % 997 === 1) {
+      lines.push(`- name: u${i}\n  user:\n    token: |\n      block-${i}\n\n    # inside\n`);
+    } else if (i % 1009 === 2) lines.push(`- {name: u${i}, user: {token: flow-${i}}}\n`);
+    else if (i % 1013 === 3) lines.push(`- name: "u${i}"\n  user: {}\n# between\n`);
+    else lines.push(`- name: u${i}\n  user:\n    token: tok-${i} # c\n`);
+  }
+  lines.push("contexts:\n- context:\n    user: u1\n  name: ctx\npreferences: {}\n");
+  return lines.join("");
+}
+
+Deno.test("setUserExec() on 5,000 users changes one entry and reads back as a whole document", async (t) => {
+  const text = manyUsers(5000);
+  const whole = parse(text, { version: "1.1" }) as Record<string, unknown>;
+  assert.deepEqual(kubeconfigView(text, "/k").users.length, 5000);
+  assert.deepEqual(
+    kubeconfigView(text, "/k").users.map((entry) => entry.user),
+    (whole.users as { user: unknown }[]).map((entry) => entry.user),
+  );
+  for (const name of ["u2500", "u1", "u2", "u4999", "new"]) {
+    await t.step(name, () => {
+      const result = setUserExec(text, "/k", { user: name, exec: EXEC, create: true });
+      assert.equal(result.changed, true);
+      const after = parse(result.text, { version: "1.1" }) as Record<string, unknown>;
+      const expected = structuredClone(whole) as { users: { name: string; user: unknown }[] };
+      const entry = expected.users.find((user) => user.name === name);
+      if (entry) entry.user = { exec: EXEC };
+      else expected.users.push({ name, user: { exec: EXEC } });
+      assert.deepEqual(after, expected);
+      // Bytes before and after the entry are the file's.
+      const start = name === "new"
+        ? text.indexOf("contexts:")
+        : text.search(new RegExp(`^- (?:\\{name: |name: "?)${name}[,"\n]`, "m"));
+      const next = name === "new" ? start : text.indexOf("\n- ", start + 1) + 1;
+      assert.ok(result.text.startsWith(text.slice(0, start)));
+      assert.ok(result.text.endsWith(text.slice(next)));
+    });
+  }
 });
