@@ -2,46 +2,119 @@
 export interface PemBlock {
   label: string;
   der: Uint8Array;
-  /** Whether RFC 1421 headers such as "Proc-Type: 4,ENCRYPTED" were present. */
+  /** Whether RFC 1421 headers mark the block as encrypted ("Proc-Type: 4,ENCRYPTED", "DEK-Info: ..."). */
   encrypted: boolean;
 }
 
 /** A PEM block whose body is not valid base64, or has no END line; carries no content. */
 export class PemError extends Error {}
 
-const BEGIN = /-----BEGIN ([A-Z0-9 ]+)-----/g;
+/** The blocks of a file, and why each block that looked like one was skipped (in file order). */
+export interface PemDecoding {
+  blocks: PemBlock[];
+  skipped: PemError[];
+}
+
+const START = "\n-----BEGIN ";
+const END = "\n-----END ";
+const DASHES = "-----";
 
 /**
- * Finds every PEM block in a file, ignoring text between blocks the way Go's pem.Decode does (openssl and Vault
- * write "Bag Attributes" or comments there).
+ * Finds every PEM block in a file exactly as Go's pem.Decode does, which is what client-go will do with the
+ * same bytes: text between blocks is ignored (openssl and Vault write "Bag Attributes" or comments there), and a
+ * BEGIN line without a matching END, or a body that is not base64, is skipped rather than fatal. The reasons for
+ * skipping are kept, to explain a file where nothing usable was found.
+ */
+export function decodePem(text: string): PemDecoding {
+  const blocks: PemBlock[] = [];
+  const skipped: PemError[] = [];
+  let rest = 0;
+  for (;;) {
+    // A BEGIN line starts the text or a line.
+    if (text.startsWith(START.slice(1), rest)) rest += START.length - 1;
+    else {
+      const at = text.indexOf(START, rest);
+      if (at === -1) break;
+      rest = at + START.length;
+    }
+    let typeLine: string;
+    [typeLine, rest] = getLine(text, rest);
+    if (!typeLine.endsWith(DASHES)) continue;
+    const label = typeLine.slice(0, -DASHES.length);
+    // RFC 1421 headers: lines with a colon, right after the BEGIN line.
+    const headers = new Map<string, string>();
+    let truncated = false;
+    for (;;) {
+      if (rest >= text.length) {
+        truncated = true;
+        break;
+      }
+      const [line, next] = getLine(text, rest);
+      const colon = line.indexOf(":");
+      if (colon === -1) break;
+      headers.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      rest = next;
+    }
+    // Go gives up on the whole input here; nothing can follow anyway.
+    if (truncated) {
+      skipped.push(new PemError(`PEM block "${label}" has no END line`));
+      break;
+    }
+    let endIndex: number;
+    let trailer: number;
+    if (headers.size === 0 && text.startsWith(END.slice(1), rest)) {
+      endIndex = rest;
+      trailer = rest + END.length - 1;
+    } else {
+      endIndex = text.indexOf(END, rest);
+      trailer = endIndex + END.length;
+    }
+    // The END line names the same type, and nothing but spaces and tabs follow it on its line.
+    if (
+      endIndex === -1 || text.slice(trailer, trailer + typeLine.length) !== typeLine ||
+      getLine(text, trailer + typeLine.length)[0] !== ""
+    ) {
+      skipped.push(new PemError(`PEM block "${label}" has no END line`));
+      continue;
+    }
+    // Go drops spaces and tabs, and its base64 decoder skips CR and LF; anything else must be base64.
+    const base64 = text.slice(rest, endIndex).replace(/[ \t\r\n]/g, "");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+      skipped.push(new PemError(`PEM block "${label}" is not valid base64`));
+      continue;
+    }
+    const encrypted = headers.has("DEK-Info") ||
+      /^4,ENCRYPTED$/.test(headers.get("Proc-Type") ?? "");
+    blocks.push({ label, der: Uint8Array.fromBase64(base64), encrypted });
+    rest = getLine(text, endIndex + END.length - 1)[1];
+  }
+  return { blocks, skipped };
+}
+
+/**
+ * The blocks of a file as decodePem finds them; when there are none but something was skipped, throws why (a
+ * truncated or corrupt block is then the likely mistake).
  */
 export function parsePem(text: string): PemBlock[] {
-  const blocks: PemBlock[] = [];
-  BEGIN.lastIndex = 0;
-  let match: RegExpExecArray | null;
-  while ((match = BEGIN.exec(text))) {
-    const label = match[1]!;
-    const endMarker = `-----END ${label}-----`;
-    const end = text.indexOf(endMarker, BEGIN.lastIndex);
-    if (end === -1) throw new PemError(`PEM block "${label}" has no END line`);
-    let body = text.slice(BEGIN.lastIndex, end);
-    let encrypted = false;
-    if (body.includes(":")) {
-      // RFC 1421 headers come first and end at a blank line.
-      encrypted = /Proc-Type:\s*4,ENCRYPTED/.test(body);
-      const blank = body.search(/\r?\n\r?\n/);
-      body = blank === -1 ? "" : body.slice(blank);
-    }
-    const base64 = body.replace(/\s+/g, "");
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
-      throw new PemError(`PEM block "${label}" is not valid base64`);
-    }
-    const der = Uint8Array.fromBase64(base64);
-    if (der.length === 0) throw new PemError(`PEM block "${label}" is empty`);
-    blocks.push({ label, der, encrypted });
-    BEGIN.lastIndex = end + endMarker.length;
-  }
+  const { blocks, skipped } = decodePem(text);
+  if (blocks.length === 0 && skipped.length > 0) throw skipped[0]!;
   return blocks;
+}
+
+/** Go's pem getLine: the line at `from` without its CR LF and trailing spaces and tabs, and where the next begins. */
+function getLine(text: string, from: number): [string, number] {
+  let end = text.indexOf("\n", from);
+  let next: number;
+  if (end === -1) {
+    end = text.length;
+    next = end;
+  } else {
+    next = end + 1;
+    if (end > from && text[end - 1] === "\r") end--;
+  }
+  let stop = end;
+  while (stop > from && (text[stop - 1] === " " || text[stop - 1] === "\t")) stop--;
+  return [text.slice(from, stop), next];
 }
 
 /** Encodes DER as a PEM block with 64-column lines, the form every TLS stack reads. */
