@@ -1,9 +1,11 @@
 import { formatDuration } from "./duration.ts";
-import { jwtExpiry } from "./jwt.ts";
-import { parsePem, type PemBlock, PemError } from "./pem.ts";
+import { jwtTimes } from "./jwt.ts";
+import { decodePem, type PemBlock, type PemError } from "./pem.ts";
+import { hasPosixPermissions, HOST_OS, type Os } from "./platform.ts";
 import { KEY_LABELS, KeyError, parsePrivateKey, type PrivateKey } from "./private_key.ts";
+import { CREDENTIAL_FILE_LIMIT, FileReadError, readRegularFileSync } from "./read_file.ts";
 import { type Certificate, parseCertificate, samePublicKey } from "./x509.ts";
-import { DerError } from "./der.ts";
+import { decodeText, DerError, isAscii } from "./der.ts";
 
 /** Where the credentials live, as absolute paths. */
 export interface CredentialPaths {
@@ -22,12 +24,21 @@ export interface CertificateChain {
 export interface Credentials {
   certificate?: CertificateChain;
   key?: { path: string; key: PrivateKey };
-  token?: { path: string; value: string; expiry?: Date };
+  /** The times are a JWT's `exp`, `nbf` and `iat`, when it is one. */
+  token?: { path: string; value: string; expiry?: Date; notBefore?: Date; issuedAt?: Date };
 }
 
 /** Why a credential cannot be used (or should be renewed); every message is safe to print. */
 export interface Problem {
-  kind: "missing" | "unreadable" | "empty" | "malformed" | "mismatch" | "expired" | "expiring";
+  kind:
+    | "missing"
+    | "unreadable"
+    | "empty"
+    | "malformed"
+    | "mismatch"
+    | "not-yet-valid"
+    | "expired"
+    | "expiring";
   message: string;
 }
 
@@ -67,56 +78,72 @@ function readFile(
   reading: Reading,
   secret: boolean,
 ): Uint8Array | undefined {
+  let bytes: Uint8Array;
   try {
-    const bytes = Deno.readFileSync(path);
-    const info = secret ? Deno.statSync(path) : undefined;
-    if (info?.mode != null && (info.mode & 0o077) !== 0) {
-      const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
-      reading.warnings.push(
-        `${what} ${path} can be read by other users (mode ${mode}); fix it with: chmod 600 ${path}`,
-      );
-    }
-    if (!/[^\s]/.test(new TextDecoder().decode(bytes.subarray(0, 4096)))) {
-      reading.problems.push({ kind: "empty", message: `${what} ${path} is empty` });
-      return undefined;
-    }
-    return bytes;
+    // Only a regular file, up to a limit: a FIFO would block (while the renewal lock is held) and /dev/zero would
+    // grow memory without end.
+    bytes = readRegularFileSync(path, CREDENTIAL_FILE_LIMIT);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      reading.problems.push({ kind: "missing", message: `${what} ${path} does not exist` });
-    } else if (
-      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-    ) {
-      reading.problems.push({
-        kind: "unreadable",
-        message: `${what} ${path} cannot be read: permission denied`,
-      });
-    } else if (error instanceof Deno.errors.IsADirectory) {
-      reading.problems.push({
-        kind: "unreadable",
-        message: `${what} ${path} is a folder, not a file`,
-      });
-    } else {
-      const reason = error instanceof Error ? error.name : "unknown error";
-      reading.problems.push({
-        kind: "unreadable",
-        message: `${what} ${path} cannot be read (${reason})`,
-      });
-    }
+    if (!(error instanceof FileReadError)) throw error;
+    reading.problems.push({
+      kind: error.kind === "missing" ? "missing" : "unreadable",
+      message: `${what} ${path} ${error.message}`,
+    });
     return undefined;
   }
+  if (secret && hasPosixPermissions(HOST_OS)) {
+    let mode: number | null = null;
+    try {
+      mode = Deno.statSync(path).mode;
+    } catch {
+      // Gone since the read: the content is what counts.
+    }
+    const warning = permissionWarning(what, path, mode, HOST_OS);
+    if (warning) reading.warnings.push(warning);
+  }
+  if (isBlank(bytes)) {
+    reading.problems.push({ kind: "empty", message: `${what} ${path} is empty` });
+    return undefined;
+  }
+  return bytes;
+}
+
+/**
+ * The warning for a key or token file that others can read, if any. Only where modes mean something: on Windows
+ * `mode` is null and ACLs protect files (the user's profile folder is private by default).
+ */
+export function permissionWarning(
+  what: string,
+  path: string,
+  mode: number | null,
+  os: Os,
+): string | undefined {
+  if (!hasPosixPermissions(os) || mode === null || (mode & 0o077) === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(4, "0");
+  return `${what} ${path} can be read by other users (mode ${octal}); fix it with: chmod 600 ${path}`;
+}
+
+/** Whether a file holds nothing but ASCII white space, however much of it (the whole file is looked at). */
+function isBlank(bytes: Uint8Array): boolean {
+  for (const byte of bytes) {
+    if (byte !== 0x20 && (byte < 0x09 || byte > 0x0d)) return false;
+  }
+  return true;
 }
 
 function readToken(path: string, bytes: Uint8Array, reading: Reading): void {
-  let value: string;
+  let text: string;
   try {
-    value = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = isAscii(bytes)
+      ? decodeText(bytes)
+      : new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     reading.problems.push({ kind: "malformed", message: `token ${path} is not UTF-8 text` });
     return;
   }
-  value = value.replace(/(\r?\n)+$/, "");
-  if (value.trim() === "") {
+  // client-go reads a tokenFile with strings.TrimSpace: all surrounding white space goes, not just a newline.
+  const value = goTrimSpace(text);
+  if (value === "") {
     reading.problems.push({ kind: "empty", message: `token ${path} holds only white space` });
     return;
   }
@@ -134,7 +161,26 @@ function readToken(path: string, bytes: Uint8Array, reading: Reading): void {
     });
     return;
   }
-  reading.credentials.token = { path, value, expiry: jwtExpiry(value) };
+  reading.credentials.token = { path, value, ...jwtTimes(value) };
+}
+
+/**
+ * Go's strings.TrimSpace: Unicode white space as Go's unicode.IsSpace counts it, which is not
+ * String.prototype.trim's (Go trims U+0085 and keeps U+FEFF; JavaScript does the opposite). A loop, not a
+ * regular expression: `\s+$` backtracks quadratically over a long run of inner spaces.
+ */
+export function goTrimSpace(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isGoSpace(text.charCodeAt(start))) start++;
+  while (end > start && isGoSpace(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+function isGoSpace(code: number): boolean {
+  return (code >= 0x09 && code <= 0x0d) || code === 0x20 || code === 0x85 || code === 0xa0 ||
+    code === 0x1680 || (code >= 0x2000 && code <= 0x200a) || code === 0x2028 || code === 0x2029 ||
+    code === 0x202f || code === 0x205f || code === 0x3000;
 }
 
 async function readCertificateAndKey(
@@ -145,50 +191,50 @@ async function readCertificateAndKey(
   reading: Reading,
 ): Promise<void> {
   const malformed = (message: string) => reading.problems.push({ kind: "malformed", message });
-  let certificates: Certificate[];
-  try {
-    const blocks = parsePem(new TextDecoder().decode(certBytes)).filter((b) =>
-      b.label === "CERTIFICATE"
+  // Blocks are found as Go's pem.Decode finds them; a broken one is skipped, as client-go skips it, and only
+  // explains the failure when nothing usable is left.
+  const certPem = decodePem(decodeText(certBytes));
+  const blocks = certPem.blocks.filter((b) => b.label === "CERTIFICATE");
+  if (blocks.length === 0) {
+    return void malformed(
+      `client certificate ${certPath} ${
+        skippedReason(certPem.skipped) ?? "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+      }`,
     );
-    if (blocks.length === 0) {
+  }
+  const certificates: Certificate[] = [];
+  for (const [index, block] of blocks.entries()) {
+    try {
+      certificates.push(parseCertificate(block.der));
+    } catch (error) {
+      if (!(error instanceof DerError)) throw error;
       return void malformed(
-        `client certificate ${certPath} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+        `client certificate ${certPath}: certificate ${index + 1} is malformed (${error.message})`,
       );
     }
-    certificates = blocks.map((block, index) => {
-      try {
-        return parseCertificate(block.der);
-      } catch (error) {
-        if (error instanceof DerError) {
-          throw new PemError(`certificate ${index + 1} is malformed (${error.message})`);
-        }
-        throw error;
-      }
-    });
-  } catch (error) {
-    if (error instanceof PemError) {
-      return void malformed(`client certificate ${certPath}: ${error.message}`);
-    }
-    throw error;
+  }
+  const keyPem = decodePem(decodeText(keyBytes));
+  const keyBlocks = keyPem.blocks.filter(isKeyBlock);
+  if (keyBlocks.length === 0) {
+    return void malformed(
+      `client key ${keyPath} ${
+        skippedReason(keyPem.skipped) ??
+          "holds no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+      }`,
+    );
+  }
+  if (keyBlocks.length > 1) {
+    return void malformed(
+      `client key ${keyPath} holds ${keyBlocks.length} private keys; expected one`,
+    );
   }
   let key: PrivateKey;
   try {
-    const blocks = parsePem(new TextDecoder().decode(keyBytes)).filter(isKeyBlock);
-    if (blocks.length === 0) {
-      return void malformed(
-        `client key ${keyPath} holds no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)`,
-      );
-    }
-    if (blocks.length > 1) {
-      return void malformed(
-        `client key ${keyPath} holds ${blocks.length} private keys; expected one`,
-      );
-    }
-    key = await parsePrivateKey(blocks[0]!);
+    // The public half is derived from the private parts, never taken from the file: a key must be the one its
+    // certificate names, whatever public key it carries.
+    key = await parsePrivateKey(keyBlocks[0]!);
   } catch (error) {
-    if (error instanceof PemError || error instanceof KeyError) {
-      return void malformed(`client key ${keyPath}: ${error.message}`);
-    }
+    if (error instanceof KeyError) return void malformed(`client key ${keyPath}: ${error.message}`);
     throw error;
   }
   // client-go sends the certificates in order and the server takes the first as the leaf, so the one that
@@ -210,6 +256,10 @@ async function readCertificateAndKey(
   reading.credentials.key = { path: keyPath, key };
 }
 
+function skippedReason(skipped: PemError[]): string | undefined {
+  return skipped[0] && `: ${skipped[0].message}`;
+}
+
 function isKeyBlock(block: PemBlock): boolean {
   return KEY_LABELS.includes(block.label) || block.label === "ENCRYPTED PRIVATE KEY" ||
     block.label.endsWith("PRIVATE KEY");
@@ -223,29 +273,106 @@ export function earliestExpiry(credentials: Credentials): Date | undefined {
   return new Date(Math.min(...times.map((t) => t.getTime())));
 }
 
-/** Problems of time: credentials that expired, or expire within the refresh margin. */
+/** One credential's window of validity, as far as it is known. */
+interface Validity {
+  what: string;
+  path: string;
+  notBefore?: Date;
+  expiry?: Date;
+  /** The whole lifetime: NotAfter - NotBefore, or a JWT's exp - iat (exp - nbf without iat). */
+  lifetimeMs?: number;
+}
+
+function validities(credentials: Credentials): Validity[] {
+  const out: Validity[] = [];
+  const leaf = credentials.certificate?.chain[0];
+  if (leaf && credentials.certificate) {
+    out.push({
+      what: "client certificate",
+      path: credentials.certificate.path,
+      notBefore: leaf.notBefore,
+      expiry: leaf.notAfter,
+      lifetimeMs: leaf.notAfter.getTime() - leaf.notBefore.getTime(),
+    });
+  }
+  const token = credentials.token;
+  if (token) {
+    const start = token.issuedAt ?? token.notBefore;
+    out.push({
+      what: "token",
+      path: token.path,
+      notBefore: token.notBefore,
+      expiry: token.expiry,
+      lifetimeMs: token.expiry && start && token.expiry.getTime() - start.getTime(),
+    });
+  }
+  return out;
+}
+
+/**
+ * The refresh margin for a credential that lives `lifetimeMs` in all: the configured margin, but never more than
+ * a third of the lifetime. A renewal that issues 60 s certificates under the default 1m margin would otherwise
+ * hand out credentials that are "expiring" the moment they exist, and every call would renew and fail.
+ */
+export function effectiveMarginMs(lifetimeMs: number | undefined, marginMs: number): number {
+  if (lifetimeMs === undefined || !(lifetimeMs > 0)) return marginMs;
+  return Math.min(marginMs, Math.floor(lifetimeMs / 3));
+}
+
+/**
+ * Problems of time: credentials not valid yet (NotBefore, a JWT's nbf: usually a clock that is wrong here or at
+ * the issuer), expired, or expiring within their effective refresh margin.
+ */
 export function expiryProblems(credentials: Credentials, now: Date, marginMs: number): Problem[] {
   const problems: Problem[] = [];
-  const check = (what: string, path: string, expiry: Date | undefined) => {
-    if (!expiry) return;
+  for (const { what, path, notBefore, expiry, lifetimeMs } of validities(credentials)) {
+    if (notBefore && notBefore.getTime() > now.getTime()) {
+      problems.push({
+        kind: "not-yet-valid",
+        message: `${what} ${path} is not valid before ${formatTimestamp(notBefore)} (${
+          formatDuration(roundToSecond(notBefore.getTime() - now.getTime()))
+        } from now by this machine's clock); if it was just issued, check the clock here and at the issuer`,
+      });
+      continue;
+    }
+    if (!expiry) continue;
     const at = formatTimestamp(expiry);
+    const margin = effectiveMarginMs(lifetimeMs, marginMs);
     if (expiry.getTime() <= now.getTime()) {
       problems.push({ kind: "expired", message: `${what} ${path} expired at ${at}` });
-    } else if (expiry.getTime() - marginMs <= now.getTime()) {
+    } else if (expiry.getTime() - margin <= now.getTime()) {
+      const lifetime = lifetimeMs !== undefined && lifetimeMs > 0
+        ? ` (its whole lifetime is ${formatDuration(roundToSecond(lifetimeMs))})`
+        : "";
       problems.push({
         kind: "expiring",
         message: `${what} ${path} expires at ${at}, within the refresh margin of ${
-          formatDuration(marginMs)
-        }`,
+          formatDuration(margin)
+        }${lifetime}`,
       });
     }
-  };
-  const leaf = credentials.certificate?.chain[0];
-  if (leaf && credentials.certificate) {
-    check("client certificate", credentials.certificate.path, leaf.notAfter);
   }
-  if (credentials.token) check("token", credentials.token.path, credentials.token.expiry);
   return problems;
+}
+
+/**
+ * The expirationTimestamp to give kubectl: when the first credential reaches its effective refresh margin, so a
+ * long-lived client asks again while there is still time to renew; a credential already inside its margin counts
+ * with its real expiry.
+ */
+export function refreshAt(credentials: Credentials, now: Date, marginMs: number): Date | undefined {
+  let earliest: number | undefined;
+  for (const { expiry, lifetimeMs } of validities(credentials)) {
+    if (!expiry) continue;
+    const early = expiry.getTime() - effectiveMarginMs(lifetimeMs, marginMs);
+    const at = early > now.getTime() ? early : expiry.getTime();
+    if (earliest === undefined || at < earliest) earliest = at;
+  }
+  return earliest === undefined ? undefined : new Date(earliest);
+}
+
+function roundToSecond(ms: number): number {
+  return Math.max(1000, Math.round(ms / 1000) * 1000);
 }
 
 /** RFC 3339 in UTC without fractions, as Kubernetes writes timestamps. */

@@ -5,6 +5,8 @@ export class DerError extends Error {}
 export interface DerNode {
   tag: number;
   bytes: Uint8Array;
+  /** Offset of the tag byte within `bytes`. */
+  offset: number;
   /** Offset of the contents within `bytes`. */
   start: number;
   /** Offset just past the contents. */
@@ -45,7 +47,7 @@ export function readNode(bytes: Uint8Array, offset: number, limit = bytes.length
   }
   const end = start + length;
   if (end > limit) throw new DerError("DER element runs past its container");
-  return { tag, bytes, start, end };
+  return { tag, bytes, offset, start, end };
 }
 
 /** The whole buffer as one element, with nothing after it. */
@@ -77,6 +79,11 @@ export function expect(node: DerNode | undefined, tag: number, what: string): De
 /** The raw contents of an element. */
 export function contents(node: DerNode): Uint8Array {
   return node.bytes.subarray(node.start, node.end);
+}
+
+/** The whole element, tag and length included, to copy it into a new structure. */
+export function encoded(node: DerNode): Uint8Array {
+  return node.bytes.subarray(node.offset, node.end);
 }
 
 /** The bits of a BIT STRING with no unused bits (keys and signatures). */
@@ -200,18 +207,28 @@ export function encodeOid(dotted: string): Uint8Array {
 let utf8: TextDecoder | undefined;
 
 /**
- * Bytes as text: ASCII (times, PrintableString, almost every name) without a TextDecoder, which costs a
- * measurable fraction of a millisecond to set up on every kubectl call.
+ * Bytes as text: ASCII (PEM files, times, PrintableString, almost every name) without a TextDecoder, whose first
+ * use costs a measurable fraction of a millisecond on every kubectl call; anything else as UTF-8, invalid bytes
+ * becoming U+FFFD.
  */
 export function decodeText(bytes: Uint8Array): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i]! >= 0x80) {
-      ascii = false;
-      break;
-    }
+  if (!isAscii(bytes)) {
+    utf8 ??= new TextDecoder();
+    return utf8.decode(bytes);
   }
-  if (ascii && bytes.length < 4096) return String.fromCharCode(...bytes);
-  utf8 ??= new TextDecoder();
-  return utf8.decode(bytes);
+  let out = "";
+  // In slices, to stay far below the argument limit; `apply` takes the bytes as they are, where a spread would
+  // walk an iterator (several times slower on a cold start).
+  for (let i = 0; i < bytes.length; i += 4096) {
+    out += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+  }
+  return out;
+}
+
+/** Whether every byte is 7-bit ASCII, so that each byte is one UTF-16 code unit. */
+export function isAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) return false;
+  }
+  return true;
 }

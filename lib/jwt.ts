@@ -3,11 +3,36 @@
  * expires. Nothing is verified: the API server does that. Undefined for opaque tokens and JWTs without exp.
  */
 export function jwtExpiry(token: string): Date | undefined {
-  const exp = jwtClaims(token)?.exp;
-  if (typeof exp !== "number" || !Number.isFinite(exp) || exp <= 0 || exp > 253402300799) {
+  return jwtTimes(token).expiry;
+}
+
+/** The times a JWT carries (`exp`, `nbf`, `iat`), unverified; each is undefined when absent or not a valid date. */
+export interface JwtTimes {
+  expiry?: Date;
+  notBefore?: Date;
+  issuedAt?: Date;
+}
+
+/**
+ * A JWT's validity window: the broker renews a token that is not valid yet (`nbf`) as it renews an expired one,
+ * and bounds the refresh margin by the token's lifetime (`exp` - `iat`, or `exp` - `nbf`). Empty for opaque tokens.
+ */
+export function jwtTimes(token: string): JwtTimes {
+  const claims = jwtClaims(token);
+  if (!claims) return {};
+  return {
+    expiry: numericDate(claims.exp),
+    notBefore: numericDate(claims.nbf),
+    issuedAt: numericDate(claims.iat),
+  };
+}
+
+/** RFC 7519 NumericDate: seconds since the epoch, up to the year 9999. */
+function numericDate(value: unknown): Date | undefined {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > 253402300799) {
     return undefined;
   }
-  return new Date(exp * 1000);
+  return new Date(value * 1000);
 }
 
 /** Whether the token has the shape of a JWT: a JSON header with `alg` and a JSON claims object. */

@@ -2,11 +2,11 @@ import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./brok
 import { splitCommandLine } from "./command_line.ts";
 import {
   type CredentialPaths,
-  earliestExpiry,
   expiryProblems,
   type Problem,
   readCredentials,
   type Reading,
+  refreshAt,
 } from "./credentials.ts";
 import { CredentialError, UsageError } from "./errors.ts";
 import { buildExecCredential, type ExecInfo, parseExecInfo } from "./exec_credential.ts";
@@ -101,16 +101,16 @@ export async function obtainCredentials(
   const problems = [
     ...reading.problems,
     ...expiryProblems(reading.credentials, now, marginMs).filter((problem) =>
-      // Under `always` a credential inside the margin still works; under `when-invalid` the command just ran to
-      // renew it, and one that stays inside the margin would make every call renew again.
-      options.beforeExecPolicy === "when-invalid" || problem.kind === "expired"
+      // Under `always` a credential inside the margin still works (expired or not yet valid it does not); under
+      // `when-invalid` the command just ran to renew it, and one that stays inside the margin would make every
+      // call renew again.
+      options.beforeExecPolicy === "when-invalid" || problem.kind !== "expiring"
     ),
   ];
   if (problems.length > 0) throw credentialError(problems, command?.[0]);
-  const expiry = earliestExpiry(reading.credentials);
-  // Come back a margin early, so a long-lived client asks again while the broker still has time to renew.
-  const expiration = expiry &&
-    (expiry.getTime() - marginMs > now.getTime() ? new Date(expiry.getTime() - marginMs) : expiry);
+  // Come back a margin early (never more than a third of a credential's lifetime), so a long-lived client asks
+  // again while the broker still has time to renew.
+  const expiration = refreshAt(reading.credentials, now, marginMs);
   return {
     output: buildExecCredential(info.apiVersion, reading.credentials, expiration),
     warnings: reading.warnings,
@@ -119,6 +119,13 @@ export async function obtainCredentials(
 
 function credentialError(problems: Problem[], command: string | undefined): CredentialError {
   const message = problems.map((problem) => problem.message).join("; ");
+  if (command && problems.every((problem) => problem.kind === "expiring")) {
+    // Fresh credentials inside the margin: the margin, not the command, is what fails every call.
+    return new CredentialError(`${message}, after the before-exec command ${command} ran`, {
+      hint:
+        "the renewed credentials already fall inside the refresh margin: lower --refresh-margin, or have the command issue credentials that live longer",
+    });
+  }
   if (command) {
     return new CredentialError(`${message}, after the before-exec command ${command} ran`, {
       hint:

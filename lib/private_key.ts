@@ -1,9 +1,9 @@
 import {
-  bitStringBytes,
   children,
   contents,
   DerError,
   type DerNode,
+  encoded,
   encodeNode,
   encodeOid,
   expect,
@@ -72,7 +72,7 @@ export async function parsePrivateKey(block: PemBlock): Promise<PrivateKey> {
 }
 
 async function pkcs8(der: Uint8Array): Promise<{ type: string; publicKey: PublicKey }> {
-  const [version, algorithm, privateKey, ...optional] = children(
+  const [version, algorithm, privateKey] = children(
     expect(readRoot(der), TAG.sequence, "PKCS#8"),
   );
   smallInteger(version!);
@@ -86,15 +86,15 @@ async function pkcs8(der: Uint8Array): Promise<{ type: string; publicKey: Public
       return { type: `EC ${CURVES[publicKey.curve] ?? publicKey.curve}`, publicKey };
     }
     case OID.ed25519: {
-      // OneAsymmetricKey (RFC 8410) may carry the public key as [1]; otherwise derive it.
-      const embedded = optional.find((node) => node.tag === 0x81);
-      if (embedded) {
-        return {
-          type: "Ed25519",
-          publicKey: { kind: "ed25519", key: contents(embedded).subarray(1) },
-        };
-      }
-      const jwk = await exportJwk(der, { name: "Ed25519" });
+      // Derived from the seed, as Go's ParsePKCS8PrivateKey does: a public key carried beside it (RFC 8410's
+      // OneAsymmetricKey [1]) is not trusted, since client-go ignores it too.
+      const seedOnly = encodeNode(
+        TAG.sequence,
+        encodeNode(TAG.integer, new Uint8Array([0])),
+        encoded(algorithm!),
+        encoded(privateKey!),
+      );
+      const jwk = await exportJwk(seedOnly, { name: "Ed25519" });
       return {
         type: "Ed25519",
         publicKey: {
@@ -110,30 +110,75 @@ async function pkcs8(der: Uint8Array): Promise<{ type: string; publicKey: Public
   }
 }
 
+/**
+ * The public half of a PKCS#1 key, after checking that its private parts belong to it, as Go's
+ * ParsePKCS1PrivateKey does (client-go refuses an inconsistent key): n = p·q, e·d ≡ 1 mod p-1 and q-1, and the CRT
+ * values. Otherwise a key file holding one key's modulus and another key's private parts would pass the match
+ * with its certificate. BigInt work on a 2048-bit key takes well under a millisecond.
+ */
 function rsaPublic(root: DerNode): PublicKey & { kind: "rsa" } {
-  const [version, n, e] = children(expect(root, TAG.sequence, "RSA key"));
+  const [version, n, e, d, p, q, dp, dq, qinv, others] = children(
+    expect(root, TAG.sequence, "RSA key"),
+  );
   smallInteger(version!);
-  return { kind: "rsa", n: unsignedInteger(n!), e: unsignedInteger(e!) };
+  const publicKey = { kind: "rsa" as const, n: unsignedInteger(n!), e: unsignedInteger(e!) };
+  const int = (node: DerNode | undefined) => bigInteger(unsignedInteger(node!));
+  const [N, E, D, P, Q] = [int(n), int(e), int(d), int(p), int(q)];
+  // Multi-prime keys (version 1) list further primes, each with its CRT exponent.
+  const extra = others ? children(others).map((info) => children(info).map(int)) : [];
+  const primes = [P, Q, ...extra.map(([prime]) => prime ?? 0n)];
+  const exponents = [int(dp), int(dq), ...extra.map(([, exponent]) => exponent ?? 0n)];
+  const consistent = primes.every((prime) => prime > 1n) &&
+    primes.reduce((product, prime) => product * prime, 1n) === N &&
+    primes.every((prime, i) =>
+      (E * D) % (prime - 1n) === 1n % (prime - 1n) && exponents[i] === D % (prime - 1n)
+    ) &&
+    (int(qinv) * Q) % P === 1n % P;
+  if (!consistent) {
+    throw new KeyError(
+      "the RSA private key is inconsistent: its private parts do not belong to its public modulus",
+    );
+  }
+  return publicKey;
 }
 
+function bigInteger(bytes: Uint8Array): bigint {
+  return bytes.length === 0 ? 0n : BigInt(`0x${bytes.toHex()}`);
+}
+
+/** Private scalar sizes of the curves client-go accepts, in bytes. */
+const SCALAR_BYTES: Record<string, number> = { [OID.p256]: 32, [OID.p384]: 48, [OID.p521]: 66 };
+
+/**
+ * The public point of a SEC1 key, always derived from the private scalar, as Go's ParseECPrivateKey does: the
+ * optional public key inside the file is not trusted (one that belongs to another key would otherwise make a
+ * key file pass the match with a certificate it cannot sign for, and client-go then fails).
+ */
 async function ecPublic(
   root: DerNode,
   curveFromAlgorithm: string | undefined,
 ): Promise<PublicKey & { kind: "ec" }> {
-  const [version, , ...tagged] = children(expect(root, TAG.sequence, "EC key"));
+  const [version, privateKey, ...tagged] = children(expect(root, TAG.sequence, "EC key"));
   if (smallInteger(version!) !== 1) throw new DerError("unsupported EC key version");
   const parameters = tagged.find((node) => node.tag === 0xa0);
-  const publicKey = tagged.find((node) => node.tag === 0xa1);
   const curve = parameters ? oid(children(parameters)[0]!) : curveFromAlgorithm;
   if (!curve) throw new DerError("EC key without a named curve");
   if (!CURVES[curve]) throw new KeyError(`the EC key's curve ${curve} is not supported by kubectl`);
-  if (publicKey) return { kind: "ec", curve, point: bitStringBytes(children(publicKey)[0]!) };
-  // SEC1 leaves the public key optional; WebCrypto derives it from a PKCS#8 wrapping.
+  // Some writers drop the scalar's leading zero bytes; Go pads them back, WebCrypto wants the full size.
+  const scalar = contents(expect(privateKey, TAG.octetString, "EC private key"));
+  const size = SCALAR_BYTES[curve]!;
+  if (scalar.length > size) throw new DerError("EC private key longer than its curve");
+  const padded = new Uint8Array(size);
+  padded.set(scalar, size - scalar.length);
+  // WebCrypto derives the point from a PKCS#8 wrapping of the scalar alone.
   const wrapped = encodeNode(
     TAG.sequence,
     encodeNode(TAG.integer, new Uint8Array([0])),
     encodeNode(TAG.sequence, encodeOid(OID.ecPublicKey), encodeOid(curve)),
-    encodeNode(TAG.octetString, root.bytes.subarray(0, root.end)),
+    encodeNode(
+      TAG.octetString,
+      encodeNode(TAG.sequence, encoded(version!), encodeNode(TAG.octetString, padded)),
+    ),
   );
   const jwk = await exportJwk(wrapped, { name: "ECDSA", namedCurve: CURVES[curve] });
   const x = Uint8Array.fromBase64(jwk.x!, { alphabet: "base64url" });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isJwt, jwtExpiry } from "../lib/jwt.ts";
+import { isJwt, jwtExpiry, jwtTimes } from "../lib/jwt.ts";
 import { jwtSegment as segment, makeJwt } from "./helpers.ts";
 
 Deno.test("jwtExpiry() reads exp from a JWT without verifying it", () => {
@@ -24,4 +24,19 @@ Deno.test("jwtExpiry() is undefined for opaque tokens and JWTs without a usable 
   for (const [name, token] of cases) {
     await t.step(name, () => assert.equal(jwtExpiry(token), undefined));
   }
+});
+
+Deno.test("jwtTimes() reads exp, nbf and iat, each only when it is a usable date", () => {
+  const now = Math.floor(Date.now() / 1000);
+  assert.deepEqual(jwtTimes(makeJwt({ exp: now + 60, nbf: now, iat: now - 5 })), {
+    expiry: new Date((now + 60) * 1000),
+    notBefore: new Date(now * 1000),
+    issuedAt: new Date((now - 5) * 1000),
+  });
+  assert.deepEqual(jwtTimes(makeJwt({ exp: now, nbf: "soon", iat: -1 })), {
+    expiry: new Date(now * 1000),
+    notBefore: undefined,
+    issuedAt: undefined,
+  });
+  assert.deepEqual(jwtTimes("s.opaque"), {});
 });
