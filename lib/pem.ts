@@ -57,7 +57,7 @@ export function decodePem(text: string): PemDecoding {
     }
     // Go gives up on the whole input here; nothing can follow anyway.
     if (truncated) {
-      skipped.push(new PemError(`PEM block "${label}" has no END line`));
+      skipped.push(new PemError(`${name(label)} has no END line`));
       break;
     }
     let endIndex: number;
@@ -74,13 +74,13 @@ export function decodePem(text: string): PemDecoding {
       endIndex === -1 || text.slice(trailer, trailer + typeLine.length) !== typeLine ||
       getLine(text, trailer + typeLine.length)[0] !== ""
     ) {
-      skipped.push(new PemError(`PEM block "${label}" has no END line`));
+      skipped.push(new PemError(`${name(label)} has no END line`));
       continue;
     }
     // Go drops spaces and tabs, and its base64 decoder skips CR and LF; anything else must be base64.
     const base64 = text.slice(rest, endIndex).replace(/[ \t\r\n]/g, "");
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
-      skipped.push(new PemError(`PEM block "${label}" is not valid base64`));
+      skipped.push(new PemError(`${name(label)} is not valid base64`));
       continue;
     }
     const encrypted = headers.has("DEK-Info") ||
@@ -89,6 +89,11 @@ export function decodePem(text: string): PemDecoding {
     rest = getLine(text, endIndex + END.length - 1)[1];
   }
   return { blocks, skipped };
+}
+
+/** A block's label as messages quote it: only the usual upper-case names, since the line may hold anything. */
+function name(label: string): string {
+  return /^[A-Z0-9 ]{1,40}$/.test(label) ? `PEM block "${label}"` : "a PEM block";
 }
 
 /**

@@ -93,5 +93,10 @@ Deno.test("parsePem() throws why only when nothing usable was found", () => {
   assert.throws(() => parsePem("-----BEGIN A-----\n!!!!\n-----END A-----\n"), /not valid base64/);
   assert.equal(parsePem(`-----BEGIN X-----\n${block("A")}`).length, 1);
   assert.deepEqual(parsePem("no pem here"), []);
+  // A label that is not a usual name is not quoted: the BEGIN line may hold anything.
+  assert.throws(
+    () => parsePem("-----BEGIN s.secret-value-----\nAAA\n"),
+    /^Error: a PEM block has no END line$/,
+  );
   assert.deepEqual(parsePem(encodePem("CERTIFICATE", DER))[0]!.der, DER);
 });
