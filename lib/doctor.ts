@@ -8,7 +8,7 @@
  */
 import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./broker_options.ts";
 import { quoteWord, splitCommandLine } from "./command_line.ts";
-import { formatTimestamp } from "./credentials.ts";
+import { type Credentials, expiryProblems, formatTimestamp, goTrimSpace } from "./credentials.ts";
 import { DerError } from "./der.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { CliError, describeError, UsageError } from "./errors.ts";
@@ -16,7 +16,7 @@ import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "./exec_credential.ts";
 import { type FlagSpec, formatFlagHelp, parseFlags } from "./flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "./io.ts";
-import { jwtExpiry } from "./jwt.ts";
+import { jwtTimes } from "./jwt.ts";
 import { STATIC_CREDENTIAL_KEYS } from "./kubeconfig_edit.ts";
 import { loadUserEntry } from "./kubeconfig_files.ts";
 import { parsePem, PemError } from "./pem.ts";
@@ -604,35 +604,49 @@ export async function checkCertificateAndKey(
   );
   return [
     certResult,
-    checkExpiry("certificate expiry", leaf.notAfter, now, renewal, leaf.notBefore),
+    checkExpiry(
+      "certificate expiry",
+      { certificate: { path: cert.path, chain: [leaf] } },
+      leaf.notAfter,
+      now,
+      renewal,
+    ),
     keyResult,
     ...keyPermissions,
     ...match,
   ];
 }
 
-/** How long a credential stays valid; expired is fatal only when nothing is there to renew it. */
+/**
+ * How long a credential stays valid, by the plugin's own rule (lib/credentials.ts `expiryProblems`: NotBefore and
+ * a JWT's nbf, expiry, the refresh margin capped by the lifetime); doctor adds how long ago or how soon, and
+ * whether a renewal is there to fix it. `credentials` holds the one credential judged.
+ */
 export function checkExpiry(
   name: string,
-  notAfter: Date,
+  credentials: Credentials,
+  expiry: Date | undefined,
   now: Date,
   renewal: RenewalContext,
-  notBefore?: Date,
 ): CheckResult {
-  const at = formatTimestamp(notAfter);
-  const left = notAfter.getTime() - now.getTime();
-  if (notBefore && notBefore.getTime() > now.getTime()) {
-    return result(
-      name,
-      "fail",
-      `not valid before ${formatTimestamp(notBefore)} (in ${
-        formatLeft(notBefore.getTime() - now.getTime())
-      })`,
-      "check this machine's clock, or the issuer's",
-    );
+  const problem = expiryProblems(credentials, now, renewal.marginMs)[0];
+  const renewLater = renewal.renewer && !renewal.ran;
+  if (problem?.kind === "not-yet-valid") {
+    // The plugin renews it when it can, and refuses it otherwise.
+    return renewLater
+      ? result(name, "warn", `${problem.message}; the before-exec command must renew it`)
+      : result(
+        name,
+        "fail",
+        problem.message,
+        "compare this machine's clock (date -u) with the issuer's, or renew it",
+      );
   }
-  if (left <= 0) {
-    if (renewal.renewer && !renewal.ran) {
+  if (!expiry) return result(name, "pass", "no expiry");
+  const at = formatTimestamp(expiry);
+  const left = expiry.getTime() - now.getTime();
+  if (problem?.kind === "expired") {
+    if (renewLater) {
       return result(
         name,
         "warn",
@@ -648,13 +662,11 @@ export function checkExpiry(
         : "renew it, or set --before-exec-command to renew it automatically",
     );
   }
-  if (left <= renewal.marginMs) {
+  if (problem?.kind === "expiring") {
     return result(
       name,
       "warn",
-      `expires at ${at}, in ${formatLeft(left)}, within the refresh margin of ${
-        formatDuration(renewal.marginMs)
-      }`,
+      `${problem.message}, in ${formatLeft(left)}`,
       renewal.renewer ? undefined : "renew it soon",
     );
   }
@@ -672,7 +684,8 @@ export function checkToken(file: FileFacts, now: Date, renewal: RenewalContext):
   } catch {
     return [result("token", "fail", `${file.path} is not UTF-8 text`), ...permissions];
   }
-  value = value.replace(/(\r?\n)+$/, "");
+  // As the plugin reads it: client-go trims all surrounding white space from a token file.
+  value = goTrimSpace(value);
   const fail = (why: string) => [
     result(
       "token",
@@ -689,7 +702,8 @@ export function checkToken(file: FileFacts, now: Date, renewal: RenewalContext):
   if (bad !== -1) {
     return fail(`contains white space or a control character at position ${bad + 1}`);
   }
-  const expiry = jwtExpiry(value);
+  const times = jwtTimes(value);
+  const expiry = times.expiry;
   const results = [
     result(
       "token",
@@ -700,7 +714,10 @@ export function checkToken(file: FileFacts, now: Date, renewal: RenewalContext):
     ),
     ...permissions,
   ];
-  if (expiry) results.push(checkExpiry("token expiry", expiry, now, renewal));
+  if (expiry || times.notBefore) {
+    const token = { path: file.path, value, ...times };
+    results.push(checkExpiry("token expiry", { token }, expiry, now, renewal));
+  }
   return results;
 }
 

@@ -33,6 +33,7 @@ import {
   makeJwt,
   pluginEnv,
   run,
+  runBroker,
   tempDir,
 } from "./helpers.ts";
 import { onPath } from "./release_helpers.ts";
@@ -400,19 +401,43 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
     });
     assert.match(byName(results, "certificate expiry").fix!, /ran but did not renew it/);
   });
-  await t.step("within the refresh margin", async () => {
-    const results = await checkCertificateAndKey(facts(good), facts(key), now, {
-      ...NO_RENEWER,
-      marginMs: 3 * HOUR,
-    });
-    assert.equal(byName(results, "certificate expiry").status, "warn");
-  });
-  await t.step("not yet valid", async () => {
-    const results = await checkCertificateAndKey(facts(future), facts(key), now, NO_RENEWER);
-    const expiry = byName(results, "certificate expiry");
-    assert.equal(expiry.status, "fail");
-    assert.match(expiry.detail, /^not valid before/);
-  });
+  await t.step(
+    "within the refresh margin, capped at a third of the lifetime as the plugin caps it",
+    async () => {
+      // good lives 3h (an hour ago to 2h from now): a 3h margin counts as 1h, so 2h left is fine.
+      let results = await checkCertificateAndKey(facts(good), facts(key), now, {
+        ...NO_RENEWER,
+        marginMs: 3 * HOUR,
+      });
+      assert.equal(byName(results, "certificate expiry").status, "pass");
+      const later = new Date(now.getTime() + 75 * 60_000);
+      results = await checkCertificateAndKey(facts(good), facts(key), later, {
+        ...NO_RENEWER,
+        marginMs: 3 * HOUR,
+      });
+      const expiry = byName(results, "certificate expiry");
+      assert.equal(expiry.status, "warn");
+      assert.match(expiry.detail, /within the refresh margin of 1h\b.*, in 4[45]m\d*s?$/);
+    },
+  );
+  await t.step(
+    "not yet valid: the plugin's rule, a warning while a renewal may fix it",
+    async () => {
+      const results = await checkCertificateAndKey(facts(future), facts(key), now, NO_RENEWER);
+      const expiry = byName(results, "certificate expiry");
+      assert.equal(expiry.status, "fail");
+      assert.match(
+        expiry.detail,
+        new RegExp(`^client certificate ${future} is not valid before .*Z`),
+      );
+      assert.match(expiry.fix!, /clock/);
+      const renewing = await checkCertificateAndKey(facts(future), facts(key), now, {
+        ...NO_RENEWER,
+        renewer: true,
+      });
+      assert.equal(byName(renewing, "certificate expiry").status, "warn");
+    },
+  );
   await t.step("missing, malformed and empty files", async () => {
     Deno.writeTextFileSync(
       `${dir}/junk.crt`,
@@ -473,6 +498,19 @@ Deno.test("checkToken() reads a JWT's expiry and refuses what the broker refuses
     const expiry = byName(checkToken(write("old", jwt), now, NO_RENEWER), "token expiry");
     assert.equal(expiry.status, "fail");
     assert.match(expiry.detail, /^expired at .* \(1m ago\)$/);
+  });
+  await t.step("a JWT not valid yet (nbf) fails as the plugin refuses it", () => {
+    const jwt = makeJwt({
+      nbf: Math.floor(now.getTime() / 1000) + 3600,
+      exp: Math.floor(now.getTime() / 1000) + 7200,
+    });
+    const expiry = byName(checkToken(write("early", jwt), now, NO_RENEWER), "token expiry");
+    assert.equal(expiry.status, "fail");
+    assert.match(expiry.detail, /^token .*early is not valid before /);
+  });
+  await t.step("surrounding white space is trimmed as client-go trims it", () => {
+    const [first] = checkToken(write("spaced", "  tok \n\n"), now, NO_RENEWER);
+    assert.equal(first!.status, "pass", first!.detail);
   });
   await t.step("an opaque token", () => {
     const results = checkToken(write("opaque", "s.MARKER-TOKEN"), now, NO_RENEWER);
@@ -1066,7 +1104,7 @@ Deno.test("doctor refuses an out-of-range --timeout as a usage error", async () 
 });
 
 Deno.test({
-  name: "doctor names a FIFO credential file or kubeconfig in a failed check instead of hanging",
+  name: "doctor names a FIFO credential file in a failed check instead of hanging",
   ignore: !onPath("mkfifo"),
   async fn() {
     await using tmp = await tempDir();
@@ -1079,11 +1117,6 @@ Deno.test({
       token.stdout,
       new RegExp(`\\[FAIL\\] token +${w.token} is a named pipe \\(FIFO\\), not a regular file`),
     );
-    const fifo = `${tmp.path}/config.fifo`;
-    assert.equal((await run("mkfifo", [fifo])).code, 0);
-    const kubeconfig = await doctorBounded(["--skip-run"], tmp.path, { KUBECONFIG: fifo });
-    assert.equal(kubeconfig.code, 1, kubeconfig.stderr);
-    assert.match(kubeconfig.stdout, new RegExp(`\\[FAIL\\] kubeconfig user +.*${fifo}`));
   },
 });
 
@@ -1106,4 +1139,43 @@ Deno.test("doctor looks the exec command up as kubectl does: an empty PATH entry
     result.stdout,
     /\[FAIL\] exec command +kubectl-credentials_broker not found on PATH/,
   );
+});
+
+Deno.test("doctor and the plugin agree that a certificate not valid yet is invalid", async () => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const now = Date.now();
+  await issueCert({
+    dir: tmp.path,
+    ca: w.ca,
+    keyPath: w.key,
+    out: w.cert,
+    notBefore: new Date(now + HOUR),
+    notAfter: new Date(now + 3 * HOUR),
+  });
+  const plugin = await runBroker(
+    [`--client-certificate-path=${w.cert}`, `--client-key-path=${w.key}`],
+    { home: tmp.path },
+  );
+  assert.notEqual(plugin.code, 0, plugin.stdout);
+  assert.match(plugin.stderr, /not valid before/);
+  const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path);
+  assert.equal(result.code, 1, result.stdout);
+  assert.match(
+    result.stdout,
+    /\[FAIL\] certificate expiry +client certificate .* is not valid before /,
+  );
+});
+
+Deno.test({
+  name: "doctor names a FIFO kubeconfig in a failed check instead of hanging",
+  ignore: !onPath("mkfifo"),
+  async fn() {
+    await using tmp = await tempDir();
+    const fifo = `${tmp.path}/config.fifo`;
+    assert.equal((await run("mkfifo", [fifo])).code, 0);
+    const kubeconfig = await doctorBounded(["--skip-run"], tmp.path, { KUBECONFIG: fifo });
+    assert.equal(kubeconfig.code, 1, kubeconfig.stderr);
+    assert.match(kubeconfig.stdout, new RegExp(`\\[FAIL\\] kubeconfig user +.*${fifo}`));
+  },
 });
