@@ -1,5 +1,6 @@
 import { BeforeExecError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
+import { forwardedSignals, hasSeparator, HOST_OS, isWindows, stopProcess } from "./platform.ts";
 
 /** How to run the user's renewal command. */
 export interface BeforeExecRun {
@@ -9,6 +10,8 @@ export interface BeforeExecRun {
   timeoutMs: number;
   /** Where the command's stdout goes: never the broker's stdout, which kubectl parses as JSON. */
   output: WritableStream<Uint8Array>;
+  /** Told the command's pid once it runs, whether it leads a process group of its own, and when it was spawned. */
+  started?: (pid: number, group: boolean, startedAt: number) => void;
 }
 
 const KILL_GRACE_MS = 2000;
@@ -21,6 +24,7 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   const [program, ...args] = run.argv;
   if (!program) throw new BeforeExecError("the before-exec command is empty");
   let child: Deno.ChildProcess;
+  const startedAt = Date.now();
   try {
     child = new Deno.Command(program, {
       args,
@@ -35,14 +39,11 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   } catch (error) {
     throw startError(program, error);
   }
-  const group = run.interactive ? child.pid : -child.pid;
-  const signal = (name: Deno.Signal) => {
-    try {
-      Deno.kill(group, name);
-    } catch {
-      // Already gone.
-    }
-  };
+  // The whole tree: the command's own group (POSIX), or its descendants (Windows, no groups). An interactive command
+  // on POSIX shares kubectl's group, so only the command itself is signalled there.
+  const tree = !run.interactive || isWindows(HOST_OS);
+  const stop = (force: boolean) => stopProcess(child.pid, { tree, force });
+  run.started?.(child.pid, !run.interactive, startedAt);
   // The command's stdout joins our stderr, so a chatty script cannot corrupt the ExecCredential. A grandchild
   // that keeps the pipe open must not keep us waiting once the command itself has exited.
   const copying = new AbortController();
@@ -52,11 +53,12 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   let cancelKill = () => {};
   const cancelTimeout = after(run.timeoutMs, () => {
     timedOut = true;
-    signal("SIGTERM");
-    cancelKill = after(KILL_GRACE_MS, () => signal("SIGKILL"));
+    stop(false);
+    cancelKill = after(KILL_GRACE_MS, () => stop(true));
   });
-  const forward = () => signal("SIGTERM");
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  const forward = () => stop(false);
+  // Only the signals this OS has: Deno on Windows throws for a listener on any but SIGINT and SIGBREAK.
+  const signals = forwardedSignals(HOST_OS);
   if (!run.interactive) { for (const name of signals) Deno.addSignalListener(name, forward); }
   let status: Deno.CommandStatus;
   try {
@@ -67,7 +69,7 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   }
   if (timedOut) {
     // The leader is gone; make sure nothing it started lingers past the grace period.
-    signal("SIGKILL");
+    stop(true);
     cancelKill();
   }
   // Nothing may stay pending: the broker ends when its event loop is empty (see main.ts). While the copy is
@@ -106,11 +108,12 @@ function after(ms: number, fire: () => void): () => void {
 }
 
 function startError(program: string, error: unknown): BeforeExecError {
-  const where = program.includes("/") ? "" : " on PATH";
+  const byPath = hasSeparator(program, HOST_OS);
+  const where = byPath ? "" : " on PATH";
   if (error instanceof Deno.errors.NotFound) {
     return new BeforeExecError(`before-exec command ${program} not found${where}`, {
       cause: error,
-      hint: program.includes("/") ? undefined : "use an absolute path, or check PATH",
+      hint: byPath ? undefined : "use an absolute path, or check PATH",
     });
   }
   if (error instanceof Deno.errors.PermissionDenied) {

@@ -1,6 +1,7 @@
 import { formatDuration, parseDuration } from "./duration.ts";
 import { UsageError } from "./errors.ts";
 import { type FlagSpec, parseFlags } from "./flags.ts";
+import { expandTilde, type Os, resolvePath } from "./platform.ts";
 
 /** When the before-exec command runs: on every call, or only when a credential needs renewing. */
 export type BeforeExecPolicy = "always" | "when-invalid";
@@ -135,6 +136,42 @@ export function checkCredentialFlags(options: BrokerOptions): void {
       { hint: "run with --help for the flags" },
     );
   }
+}
+
+/** The flags that name files or folders, by option field. */
+const PATH_FLAGS = [
+  ["clientCertificatePath", "client-certificate-path"],
+  ["clientKeyPath", "client-key-path"],
+  ["tokenPath", "token-path"],
+  ["cacheDir", "cache-dir"],
+] as const;
+
+/**
+ * `options` with every path flag absolute: a leading `~/` is the home folder (a shell leaves the `~` of
+ * `--flag=~/x` alone, and kubectl never expands it), anything relative is taken from `cwd`, the folder kubectl
+ * runs the plugin in. `home` is asked only when a path starts with `~`.
+ */
+export function resolveBrokerPaths(
+  options: BrokerOptions,
+  where: { cwd: string; home: () => string | undefined; os: Os },
+): BrokerOptions {
+  const resolved = { ...options };
+  for (const [field, flag] of PATH_FLAGS) {
+    let path = options[field];
+    if (path === undefined) continue;
+    // Whether this `~` is one to expand is the platform's rule (`~/`, and `~\` on Windows; not `~user`).
+    if (expandTilde(path, "\0", where.os) !== path) {
+      const home = where.home();
+      if (!home) {
+        throw new UsageError(`--${flag} starts with ~ but the home folder is unknown`, {
+          hint: "set HOME, or give the full path",
+        });
+      }
+      path = expandTilde(path, home, where.os);
+    }
+    resolved[field] = resolvePath(path, where.cwd, where.os);
+  }
+  return resolved;
 }
 
 /** Parses the plugin's own argv (what kubectl passes from exec.args). */

@@ -1,12 +1,13 @@
 import { UsageError } from "./errors.ts";
+import { expandTilde, HOST_OS, type Os } from "./platform.ts";
 
 /**
  * Splits a command line into argv the way a POSIX shell would for a simple command: whitespace separates words,
  * single quotes are literal, double quotes allow \" \\ \$ \`, a backslash outside quotes escapes the next
- * character, and an unquoted leading "~/" becomes the home folder. Nothing else is expanded: no variables, globs,
+ * character, and an unquoted leading "~/" becomes the home folder (by the platform's `~` rule). Nothing else is expanded: no variables, globs,
  * pipes or redirections (write `sh -c '...'` for those), so what the user wrote is exactly what runs.
  */
-export function splitCommandLine(line: string, home?: string): string[] {
+export function splitCommandLine(line: string, home?: string, os: Os = HOST_OS): string[] {
   const words: string[] = [];
   let word = "";
   let inWord = false;
@@ -29,7 +30,7 @@ export function splitCommandLine(line: string, home?: string): string[] {
       continue;
     }
     if (c === " " || c === "\t" || c === "\n" || c === "\r") {
-      if (inWord) words.push(expandHome(word, wordStartUnquoted, home));
+      if (inWord) words.push(wordStartUnquoted ? expandTilde(word, home, os) : word);
       word = "";
       inWord = false;
       continue;
@@ -55,15 +56,8 @@ export function splitCommandLine(line: string, home?: string): string[] {
         `opened at column ${quoteStart + 1}`,
     );
   }
-  if (inWord) words.push(expandHome(word, wordStartUnquoted, home));
+  if (inWord) words.push(wordStartUnquoted ? expandTilde(word, home, os) : word);
   return words;
-}
-
-function expandHome(word: string, unquotedTilde: boolean, home: string | undefined): string {
-  if (!unquotedTilde || !home) return word;
-  if (word === "~") return home;
-  if (word.startsWith("~/")) return home + word.slice(1);
-  return word;
 }
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;

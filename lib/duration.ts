@@ -1,5 +1,11 @@
 import { UsageError } from "./errors.ts";
 
+/**
+ * The longest duration any flag takes: 2^31-1 ms (about 24.8 days), the most a timer (setTimeout,
+ * AbortSignal.timeout) can wait. A longer one would overflow and fire at once: `600h` stopped a renewal after 0.2 s.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 const UNITS: Record<string, number> = {
   ms: 1,
   s: 1000,
@@ -9,7 +15,8 @@ const UNITS: Record<string, number> = {
 
 /**
  * Parses a Go-style duration ("90s", "5m", "1h30m", "500ms", "0"), the form kubectl flags use.
- * Returns milliseconds. Negative and fractional-hour forms are accepted as Go does ("1.5h").
+ * Returns milliseconds. Negative and fractional-hour forms are accepted as Go does ("1.5h"); anything longer than
+ * MAX_DURATION_MS either way is a usage error, for every duration flag.
  */
 export function parseDuration(text: string, flag: string): number {
   const input = text.trim();
@@ -30,7 +37,13 @@ export function parseDuration(text: string, flag: string): number {
     total += Number(match[1]) * UNITS[match[2]!]!;
     position = part.lastIndex;
   }
-  if (!Number.isFinite(total) || total > 1e15) throw invalid(text, flag);
+  if (!(Math.round(total) <= MAX_DURATION_MS)) {
+    throw new UsageError(
+      `duration ${JSON.stringify(text)} for ${flag} is too long: the longest is ${
+        formatDuration(MAX_DURATION_MS)
+      } (about 24 days)`,
+    );
+  }
   return sign * Math.round(total);
 }
 

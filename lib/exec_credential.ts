@@ -10,8 +10,12 @@ export const SUPPORTED_API_VERSIONS: readonly string[] = [V1, V1BETA1];
 /** What kubectl tells the plugin through KUBERNETES_EXEC_INFO. */
 export interface ExecInfo {
   apiVersion: string;
-  /** True only when kubectl handed its stdin (a terminal) to the plugin. */
-  interactive: boolean;
+  /**
+   * spec.interactive: true when kubectl handed its stdin (a terminal) to the plugin. Undefined when the client
+   * did not say: kubectl before 1.22 omits it (and always hands over its stdin), @kubernetes/client-node sets no
+   * KUBERNETES_EXEC_INFO at all.
+   */
+  interactive?: boolean;
   /** spec.cluster.server, with provideClusterInfo: true. */
   server?: string;
 }
@@ -21,7 +25,7 @@ export interface ExecInfo {
  * accepts v1beta1. The variable's content is never echoed: with provideClusterInfo it carries cluster config.
  */
 export function parseExecInfo(raw: string | undefined): ExecInfo {
-  if (raw === undefined || raw.trim() === "") return { apiVersion: V1BETA1, interactive: false };
+  if (raw === undefined || raw.trim() === "") return { apiVersion: V1BETA1 };
   let info: unknown;
   try {
     info = JSON.parse(raw);
@@ -55,7 +59,7 @@ export function parseExecInfo(raw: string | undefined): ExecInfo {
   const cluster = specObject.cluster as Record<string, unknown> | undefined;
   return {
     apiVersion,
-    interactive: specObject.interactive === true,
+    interactive: typeof specObject.interactive === "boolean" ? specObject.interactive : undefined,
     server: typeof cluster?.server === "string" ? cluster.server : undefined,
   };
 }

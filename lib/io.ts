@@ -7,6 +7,11 @@ export interface Io {
   /** Reads one line typed by the user, or null at end of input. */
   readLine(): Promise<string | null>;
   stdinIsTerminal: boolean;
+  /**
+   * Whether stdout is a terminal: a person ran the plugin by hand, since kubectl and every client library read it
+   * through a pipe. Absent (in-process fakes) means not a terminal.
+   */
+  stdoutIsTerminal?: boolean;
   /** Whether stderr may be coloured: a terminal, and NO_COLOR unset. */
   color: boolean;
   /** Whether stdout may be coloured, by the same rule: `doctor | less` gets plain text. */
@@ -41,6 +46,10 @@ export function processIo(): Io {
     // Asked only by the commands that prompt or colour, not on the plugin's path.
     get stdinIsTerminal() {
       return Deno.stdin.isTerminal();
+    },
+    // One isatty on the plugin's path: the ExecCredential holds the private key, not for a terminal's scrollback.
+    get stdoutIsTerminal() {
+      return Deno.stdout.isTerminal();
     },
     get color() {
       return Deno.stderr.isTerminal() && !Deno.env.get("NO_COLOR");

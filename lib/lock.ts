@@ -1,15 +1,27 @@
 import { CliError, LockTimeoutError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
+import {
+  hasPosixPermissions,
+  HOST_OS,
+  hostHomeDir,
+  joinPath,
+  processRuns,
+  stopProcess,
+} from "./platform.ts";
 
 /** The per-user folder for renewal locks, next to kubectl's own ~/.kube/cache/{discovery,http}. */
 export function defaultCacheDir(env: (name: string) => string | undefined): string {
-  const home = env("HOME") ?? env("USERPROFILE");
+  const home = hostHomeDir(env);
   if (!home) {
     throw new CliError("cannot find the home folder for the lock folder: HOME is not set", {
       hint: "set HOME or pass --cache-dir",
     });
   }
-  return `${home}/.kube/cache/credentials-broker`;
+  return joinPath(
+    joinPath(joinPath(home, ".kube", HOST_OS), "cache", HOST_OS),
+    "credentials-broker",
+    HOST_OS,
+  );
 }
 
 /** A held lock; release it by disposing (or it goes when the process exits, since the OS drops flock locks). */
@@ -32,7 +44,7 @@ export async function acquireLock(options: {
   holder?: string;
 }): Promise<HeldLock> {
   ensurePrivateDir(options.dir);
-  const path = `${options.dir}/${options.name}`;
+  const path = joinPath(options.dir, options.name, HOST_OS);
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
@@ -111,7 +123,9 @@ export function ensurePrivateDir(dir: string): void {
     }
     if (!info.isDirectory) throw new CliError(`lock folder ${dir} is not a folder`);
     checkOwner(info, dir, "lock folder");
-    if (info.mode !== null && (info.mode & 0o077) !== 0) Deno.chmodSync(dir, 0o700);
+    if (hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o077) !== 0) {
+      Deno.chmodSync(dir, 0o700);
+    }
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(
@@ -124,7 +138,9 @@ export function ensurePrivateDir(dir: string): void {
   }
 }
 
+/** Refuses what another user owns. Not on Windows: no owner there (ACLs protect the profile folder instead). */
 function checkOwner(info: Deno.FileInfo, path: string, what: string): void {
+  if (!hasPosixPermissions(HOST_OS)) return;
   const uid = Deno.uid();
   if (uid === null || info.uid === null) return;
   if (info.uid !== uid) {
@@ -152,4 +168,84 @@ export function lockName(prefix: string, parts: readonly (string | undefined)[])
   }
   const hex = (n: number) => (n >>> 0).toString(16).padStart(8, "0");
   return `${prefix}-${hex(a)}${hex(b)}.lock`;
+}
+
+/**
+ * A before-exec command as recorded next to the lock while it runs: the next lock holder finds it there when the
+ * broker that started it died (SIGKILL, OOM), since the command, in a session of its own, lives on.
+ */
+export interface RunningCommand {
+  pid: number;
+  /** Whether it leads a process group of its own (a non-interactive command): stop the group, not just it. */
+  group: boolean;
+  /** When it was spawned (epoch ms), so that a later process given the same pid is not mistaken for it. */
+  startedAt: number;
+  /** When its broker would have stopped it (epoch ms). */
+  deadline: number;
+}
+
+const runningPath = (lock: HeldLock) => `${lock.path}.running`;
+
+/**
+ * Records `command` as running under `lock`. Written right after the spawn, one small synchronous write: the
+ * window in which a killed broker leaves no record is as short as it can be.
+ */
+export function recordRunning(lock: HeldLock, command: RunningCommand): void {
+  Deno.writeTextFileSync(runningPath(lock), JSON.stringify(command) + "\n", { mode: 0o600 });
+}
+
+/** Forgets the command recorded under `lock`: it has ended. */
+export function forgetRunning(lock: HeldLock): void {
+  try {
+    Deno.removeSync(runningPath(lock));
+  } catch {
+    // Never written: the command ended before it could be recorded.
+  }
+}
+
+/**
+ * Makes sure no command recorded under `lock` still runs before another starts: one left by a broker that died
+ * is waited for until its own deadline (at most `timeoutMs`), then stopped with its process group, as its broker
+ * would have. Its leader's end is the end of that renewal: what it left behind in the background is left alone,
+ * as after any renewal.
+ */
+export async function settleLeftover(lock: HeldLock, options: {
+  timeoutMs: number;
+  graceMs: number;
+  onWait: (pid: number) => void | Promise<void>;
+}): Promise<void> {
+  let record: RunningCommand;
+  try {
+    record = JSON.parse(Deno.readTextFileSync(runningPath(lock)));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    forgetRunning(lock); // unreadable or torn: nothing to go by
+    return;
+  }
+  const { pid, group, startedAt, deadline } = record ?? {};
+  const valid = Number.isSafeInteger(pid) && pid > 1 && typeof startedAt === "number" &&
+    typeof deadline === "number";
+  const alive = () => processRuns(pid, startedAt);
+  if (valid && alive()) {
+    await options.onWait(pid);
+    const until = Math.min(deadline, Date.now() + options.timeoutMs);
+    await waitWhile(alive, until);
+    if (alive()) {
+      stopProcess(pid, { tree: group === true, force: false });
+      await waitWhile(alive, Date.now() + options.graceMs);
+      if (alive()) stopProcess(pid, { tree: group === true, force: true });
+      await waitWhile(alive, Date.now() + options.graceMs);
+    }
+  }
+  forgetRunning(lock);
+}
+
+async function waitWhile(condition: () => boolean, until: number): Promise<void> {
+  let pause = 10;
+  while (condition() && Date.now() < until) {
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(1, Math.min(pause, until - Date.now())))
+    );
+    pause = Math.min(pause * 2, 100);
+  }
 }

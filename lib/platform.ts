@@ -281,6 +281,47 @@ export function stopProcess(pid: number, options: { tree: boolean; force: boolea
   }
 }
 
+/**
+ * Whether `ps -o stat=,lstart=` output (C locale, UTC) shows a live process started at `startedAt` (epoch ms, taken
+ * just before it was spawned) rather than a later one given the same pid: lstart counts whole seconds, and a
+ * spawn on a loaded machine may take a few of them.
+ */
+export function sameProcessStart(psLine: string, startedAt: number): boolean {
+  const match = /^(\S+)\s+(.+)$/.exec(psLine.trim());
+  if (!match || match[1]!.startsWith("Z")) return false;
+  const started = Date.parse(`${match[2]} UTC`);
+  return started >= startedAt - 1000 && started <= startedAt + 10_000;
+}
+
+/**
+ * Whether the process `pid` spawned at `startedAt` still runs (a zombie counts as gone). POSIX asks `ps` (Deno
+ * lets only --allow-all read /proc); Windows asks tasklist, which gives no start time without PowerShell, so a
+ * reused pid looks alive there. Spawns a process: not for hot paths.
+ */
+export function processRuns(pid: number, startedAt: number): boolean {
+  const argv = isWindows(HOST_OS)
+    ? ["tasklist", "/FI", `PID eq ${pid}`, "/FO", "CSV", "/NH"]
+    : ["ps", "-o", "stat=", "-o", "lstart=", "-p", String(pid)];
+  try {
+    const { success, stdout } = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      // The same text whatever the caller's locale and time zone.
+      env: { LC_ALL: "C", TZ: "UTC" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    const line = new TextDecoder().decode(stdout).trim();
+    if (!success || line === "") return false;
+    // tasklist: "image","pid",...; ps: "S    Tue Dec  1 11:25:31 2026".
+    return isWindows(HOST_OS)
+      ? line.split(",")[1] === `"${pid}"`
+      : sameProcessStart(line, startedAt);
+  } catch {
+    return false;
+  }
+}
+
 /** The host's StatProbe for homeDir. */
 export const statProbe: StatProbe = (path) => {
   try {

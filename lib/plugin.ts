@@ -1,8 +1,15 @@
-import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./broker_options.ts";
+import {
+  BROKER_FLAGS,
+  type BrokerOptions,
+  brokerOptionsFromFlags,
+  resolveBrokerPaths,
+} from "./broker_options.ts";
 import { splitCommandLine } from "./command_line.ts";
 import {
   type CredentialPaths,
+  type Credentials,
   expiryProblems,
+  formatTimestamp,
   type Problem,
   readCredentials,
   type Reading,
@@ -12,7 +19,15 @@ import { CredentialError, UsageError } from "./errors.ts";
 import { buildExecCredential, type ExecInfo, parseExecInfo } from "./exec_credential.ts";
 import { type FlagSpec, formatFlagHelp, parseFlags } from "./flags.ts";
 import type { Io } from "./io.ts";
-import { acquireLock, defaultCacheDir, lockName } from "./lock.ts";
+import {
+  acquireLock,
+  defaultCacheDir,
+  forgetRunning,
+  lockName,
+  recordRunning,
+  settleLeftover,
+} from "./lock.ts";
+import { HOST_OS, hostHomeDir } from "./platform.ts";
 
 const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "help", short: "h", kind: "boolean", help: "show this help" },
@@ -33,70 +48,80 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
   }
   const options = brokerOptionsFromFlags(values);
   const info = parseExecInfo(io.env("KUBERNETES_EXEC_INFO"));
-  const { output, warnings } = await obtainCredentials(options, info, io);
-  for (const warning of warnings) await io.stderr(`warning: ${warning}\n`);
-  await io.stdout(output);
+  const result = await obtainCredentials(options, info, io);
+  for (const warning of result.warnings) await io.stderr(`warning: ${warning}\n`);
+  // Typed by hand to see what happens: the ExecCredential holds the private key and token, which have no business
+  // in a terminal's scrollback. kubectl and every client library read stdout through a pipe, so they never get here.
+  if (io.stdoutIsTerminal) {
+    await io.stdout(describeCredential(info.apiVersion, result.credentials, result.expiration));
+    return 0;
+  }
+  await io.stdout(result.output);
   return 0;
 }
 
-/** The ExecCredential JSON, and warnings for stderr. */
+/** What the plugin would send, for a person at a terminal: kinds, subject, expiry; never key or token bytes. */
+export function describeCredential(
+  apiVersion: string,
+  credentials: Credentials,
+  expiration: Date | undefined,
+): string {
+  const lines = [`apiVersion: ${apiVersion}`];
+  const certificate = credentials.certificate?.chain[0];
+  if (certificate) {
+    const more = credentials.certificate!.chain.length - 1;
+    lines.push(
+      `client certificate: ${certificate.subject}${
+        more > 0 ? ` (and ${more} intermediate${more > 1 ? "s" : ""})` : ""
+      }, expires ${formatTimestamp(certificate.notAfter)}`,
+    );
+  }
+  if (credentials.key) lines.push(`client key: ${credentials.key.key.type}`);
+  if (credentials.token) {
+    const expiry = credentials.token.expiry;
+    lines.push(
+      expiry ? `token: JWT, expires ${formatTimestamp(expiry)}` : "token: opaque, no expiry",
+    );
+  }
+  lines.push(
+    expiration
+      ? `kubectl is told to ask again at ${formatTimestamp(expiration)}`
+      : "kubectl is told no expiry: it keeps these for the life of its process",
+  );
+  return `The credentials are good; not printed, since stdout is a terminal and they hold secrets.
+kubectl would get an ExecCredential with:
+${lines.map((line) => `  ${line}`).join("\n")}
+To see the exact output kubectl reads, pipe it: add | cat (it holds the key and token).
+To check a kubeconfig user end to end: kubectl credentials-broker doctor
+`;
+}
+
+/** The ExecCredential JSON, what it holds, and warnings for stderr. */
 export async function obtainCredentials(
   options: BrokerOptions,
   info: ExecInfo,
-  io: Pick<Io, "env" | "cwd" | "now" | "stderr">,
-): Promise<{ output: string; warnings: string[] }> {
-  const cwd = io.cwd();
-  const paths: CredentialPaths = {
-    clientCertificatePath: absolute(options.clientCertificatePath, cwd),
-    clientKeyPath: absolute(options.clientKeyPath, cwd),
-    tokenPath: absolute(options.tokenPath, cwd),
-  };
-  const command = options.beforeExecCommand === undefined
-    ? undefined
-    : splitCommandLine(options.beforeExecCommand, io.env("HOME"));
-  const dir = options.cacheDir === undefined
-    ? defaultCacheDir(io.env)
-    : absolute(options.cacheDir, cwd)!;
-  const name = lockName("renew", [
-    paths.clientCertificatePath,
-    paths.clientKeyPath,
-    paths.tokenPath,
-    options.beforeExecCommand,
-  ]);
-  // One broker at a time per credential set: check, renew and read happen under the lock, so concurrent kubectl
-  // calls renew once and never see a half-written certificate or a certificate from one renewal next to the key
-  // of another.
-  using _lock = await acquireLock({
-    dir,
-    name,
-    timeoutMs: options.beforeExecTimeoutMs,
-    noticeAfterMs: 2000,
-    holder: "another kubectl-credentials_broker renewing the same credentials",
-    onWait: () =>
-      io.stderr("waiting for another kubectl-credentials_broker renewing the same credentials\n"),
+  io: Pick<Io, "env" | "cwd" | "now" | "stderr" | "stdinIsTerminal">,
+): Promise<{ output: string; warnings: string[]; credentials: Credentials; expiration?: Date }> {
+  const resolved = resolveBrokerPaths(options, {
+    cwd: io.cwd(),
+    home: () => hostHomeDir(io.env),
+    os: HOST_OS,
   });
+  const paths: CredentialPaths = {
+    clientCertificatePath: resolved.clientCertificatePath,
+    clientKeyPath: resolved.clientKeyPath,
+    tokenPath: resolved.tokenPath,
+  };
+  const line = options.beforeExecCommand;
+  const command = line === undefined
+    ? undefined
+    : splitCommandLine(line, line.includes("~") ? hostHomeDir(io.env) : undefined);
   const marginMs = options.refreshMarginMs;
-  let reading: Reading | undefined;
-  if (options.beforeExecPolicy === "when-invalid") {
-    reading = await readCredentials(paths);
-    const problems = [
-      ...reading.problems,
-      ...expiryProblems(reading.credentials, io.now(), marginMs),
-    ];
-    if (problems.length > 0 && !command) throw credentialError(problems, undefined);
-    if (problems.length > 0) reading = undefined;
-  }
-  if (!reading && command) {
-    // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.
-    const { runBeforeExec } = await import("./before_exec.ts");
-    await runBeforeExec({
-      argv: command,
-      interactive: info.interactive,
-      timeoutMs: options.beforeExecTimeoutMs,
-      output: stderrStream(io),
-    });
-  }
-  reading ??= await readCredentials(paths);
+  // Without a command nothing here writes the files, so there is nothing to lock: such a setup needs neither a
+  // home folder nor a writable one.
+  const reading = command
+    ? await renewUnderLock(options, resolved, paths, command, info, io)
+    : await readCredentials(paths);
   const now = io.now();
   const problems = [
     ...reading.problems,
@@ -114,7 +139,81 @@ export async function obtainCredentials(
   return {
     output: buildExecCredential(info.apiVersion, reading.credentials, expiration),
     warnings: reading.warnings,
+    credentials: reading.credentials,
+    expiration,
   };
+}
+
+/**
+ * Checks, renews and reads under the renewal lock. One broker at a time per credential set, so concurrent kubectl
+ * calls renew once and never see a half-written certificate, or a certificate from one renewal next to the key of
+ * another.
+ */
+async function renewUnderLock(
+  options: BrokerOptions,
+  resolved: BrokerOptions,
+  paths: CredentialPaths,
+  command: string[],
+  info: ExecInfo,
+  io: Pick<Io, "env" | "now" | "stderr" | "stdinIsTerminal">,
+): Promise<Reading> {
+  const dir = resolved.cacheDir ?? defaultCacheDir(io.env);
+  const name = lockName("renew", [
+    paths.clientCertificatePath,
+    paths.clientKeyPath,
+    paths.tokenPath,
+    options.beforeExecCommand,
+  ]);
+  using lock = await acquireLock({
+    dir,
+    name,
+    timeoutMs: options.beforeExecTimeoutMs,
+    noticeAfterMs: 2000,
+    holder: "another kubectl-credentials_broker renewing the same credentials",
+    onWait: () =>
+      io.stderr("waiting for another kubectl-credentials_broker renewing the same credentials\n"),
+  });
+  // A broker killed mid-renewal leaves its command running in a session of its own: never run a second beside it.
+  await settleLeftover(lock, {
+    timeoutMs: options.beforeExecTimeoutMs,
+    graceMs: 2000,
+    onWait: (pid) =>
+      io.stderr(
+        `waiting for before-exec command ${
+          command[0]
+        } (pid ${pid}), left running by a kubectl-credentials_broker that ended\n`,
+      ),
+  });
+  if (options.beforeExecPolicy === "when-invalid") {
+    const reading = await readCredentials(paths);
+    const problems = [
+      ...reading.problems,
+      ...expiryProblems(reading.credentials, io.now(), options.refreshMarginMs),
+    ];
+    if (problems.length === 0) return reading;
+  }
+  // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.
+  const { runBeforeExec } = await import("./before_exec.ts");
+  try {
+    await runBeforeExec({
+      argv: command,
+      // A client that does not say (kubectl < 1.22 hands over its stdin anyway, client-node sets nothing): the
+      // terminal goes to the command only when stdin really is one, so it can prompt; never anything else.
+      interactive: info.interactive ?? io.stdinIsTerminal,
+      timeoutMs: options.beforeExecTimeoutMs,
+      output: stderrStream(io),
+      started: (pid, group, startedAt) =>
+        recordRunning(lock, {
+          pid,
+          group,
+          startedAt,
+          deadline: startedAt + options.beforeExecTimeoutMs,
+        }),
+    });
+  } finally {
+    forgetRunning(lock);
+  }
+  return await readCredentials(paths);
 }
 
 function credentialError(problems: Problem[], command: string | undefined): CredentialError {
@@ -135,11 +234,6 @@ function credentialError(problems: Problem[], command: string | undefined): Cred
   return new CredentialError(message, {
     hint: "renew the credentials, or set --before-exec-command to renew them automatically",
   });
-}
-
-function absolute(path: string | undefined, cwd: string): string | undefined {
-  if (path === undefined || path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path)) return path;
-  return `${cwd.replace(/\/$/, "")}/${path}`;
 }
 
 function stderrStream(io: Pick<Io, "stderr">): WritableStream<Uint8Array> {

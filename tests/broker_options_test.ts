@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { brokerArgs, parseBrokerArgs } from "../lib/broker_options.ts";
+import { brokerArgs, parseBrokerArgs, resolveBrokerPaths } from "../lib/broker_options.ts";
 import { UsageError } from "../lib/errors.ts";
 
 Deno.test("parseBrokerArgs() accepts a token, a certificate with its key, or both", () => {
@@ -34,6 +34,11 @@ Deno.test("parseBrokerArgs() says what is missing or wrong", async (t) => {
     ],
     [["--token-path=t", "--before-exec-timeout=0"], /must be longer than 0/],
     [["--token-path=t", "--refresh-margin=soon"], /invalid duration "soon" for --refresh-margin/],
+    [["--token-path=t", "--refresh-margin=600h"], /"600h" for --refresh-margin is too long/],
+    [
+      ["--token-path=t", "--before-exec-timeout=600h"],
+      /"600h" for --before-exec-timeout is too long/,
+    ],
     [["--token-path=t", "--before-exec-command=  "], /blank/],
     [["--token-path=t", "extra"], /unexpected argument "extra"/],
   ];
@@ -73,4 +78,67 @@ Deno.test("brokerArgs() leaves defaults out", () => {
       "--token-path=/t",
     ],
   );
+});
+
+Deno.test("resolveBrokerPaths() expands a leading ~ and resolves against the working folder, per OS", async (t) => {
+  const options = parseBrokerArgs([
+    "--client-certificate-path=~/certs/client.crt",
+    "--client-key-path=client.key",
+    "--token-path=./token",
+    "--cache-dir=~",
+    "--before-exec-command=~/renew.sh",
+  ]);
+  await t.step("linux", () => {
+    const resolved = resolveBrokerPaths(options, {
+      cwd: "/work",
+      home: () => "/home/u",
+      os: "linux",
+    });
+    assert.deepEqual(
+      [
+        resolved.clientCertificatePath,
+        resolved.clientKeyPath,
+        resolved.tokenPath,
+        resolved.cacheDir,
+      ],
+      ["/home/u/certs/client.crt", "/work/client.key", "/work/token", "/home/u"],
+    );
+    // The command line keeps its own rules (splitCommandLine expands an unquoted ~ when it runs).
+    assert.equal(resolved.beforeExecCommand, "~/renew.sh");
+  });
+  await t.step("windows", () => {
+    const resolved = resolveBrokerPaths(options, {
+      cwd: "C:\\work",
+      home: () => "C:\\Users\\u",
+      os: "windows",
+    });
+    assert.deepEqual(
+      [resolved.clientCertificatePath, resolved.clientKeyPath, resolved.tokenPath],
+      ["C:\\Users\\u\\certs/client.crt", "C:\\work\\client.key", "C:\\work\\token"],
+    );
+  });
+  await t.step("home asked only for a ~ path; ~user is a plain name", () => {
+    const plain = parseBrokerArgs(["--token-path=~user/t"]);
+    const resolved = resolveBrokerPaths(plain, {
+      cwd: "/work",
+      home: () => {
+        throw new Error("home asked");
+      },
+      os: "linux",
+    });
+    assert.equal(resolved.tokenPath, "/work/~user/t");
+  });
+  await t.step("no home folder: a usage error naming the flag", () => {
+    assert.throws(
+      () => resolveBrokerPaths(options, { cwd: "/work", home: () => undefined, os: "linux" }),
+      (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(
+          error.message,
+          /^--client-certificate-path starts with ~ but the home folder is unknown$/,
+        );
+        return true;
+      },
+    );
+  });
 });

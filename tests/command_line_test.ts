@@ -46,3 +46,12 @@ Deno.test("joinCommandLine() quotes words so that splitCommandLine() gives them 
     "/opt/renew.sh --role 'dev team'",
   );
 });
+
+Deno.test("splitCommandLine() expands ~ by the platform's rule: a Windows home joins with a backslash", () => {
+  assert.deepEqual(splitCommandLine("~/bin/renew.cmd --x", "C:\\Users\\u", "windows"), [
+    "C:\\Users\\u\\bin/renew.cmd",
+    "--x",
+  ]);
+  assert.deepEqual(splitCommandLine("~/bin/renew", "/home/u/", "linux"), ["/home/u/bin/renew"]);
+  assert.deepEqual(splitCommandLine("~user/x ~", undefined, "linux"), ["~user/x", "~"]);
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatDuration, parseDuration } from "../lib/duration.ts";
+import { formatDuration, MAX_DURATION_MS, parseDuration } from "../lib/duration.ts";
 import { UsageError } from "../lib/errors.ts";
 
 Deno.test("parseDuration() reads Go-style durations as kubectl flags write them", async (t) => {
@@ -36,4 +36,24 @@ Deno.test("formatDuration() output parses back to the same duration", () => {
   }
   assert.equal(formatDuration(90_000), "1m30s");
   assert.equal(formatDuration(120_000), "2m");
+});
+
+Deno.test("parseDuration() refuses durations a timer cannot wait, naming the flag and the limit", async (t) => {
+  for (const text of ["600h", "596h31m24s", "-600h", "100000000h", "9".repeat(400) + "h"]) {
+    await t.step(text, () => {
+      assert.throws(() => parseDuration(text, "--before-exec-timeout"), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.equal(error.exitCode, 2);
+        assert.match(
+          error.message,
+          /^duration ".*" for --before-exec-timeout is too long: the longest is 596h31m23\.647s/,
+        );
+        return true;
+      });
+    });
+  }
+  await t.step("the limit itself is accepted", () => {
+    assert.equal(parseDuration("596h31m23.647s", "--x"), MAX_DURATION_MS);
+    assert.equal(parseDuration(formatDuration(MAX_DURATION_MS), "--x"), 2 ** 31 - 1);
+  });
 });

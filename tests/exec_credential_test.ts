@@ -2,24 +2,38 @@ import assert from "node:assert/strict";
 import { CliError, UsageError } from "../lib/errors.ts";
 import { buildExecCredential, parseExecInfo, V1, V1BETA1 } from "../lib/exec_credential.ts";
 
-Deno.test("parseExecInfo() echoes the apiVersion and interactive flag kubectl sends", async (t) => {
-  const cases: [string | undefined, string, boolean][] = [
-    [undefined, V1BETA1, false],
-    ["", V1BETA1, false],
+Deno.test("parseExecInfo() echoes the apiVersion and interactive flag kubectl sends, and says when it sent none", async (t) => {
+  const cases: [string, string | undefined, string, boolean | undefined][] = [
+    ["unset (client-node)", undefined, V1BETA1, undefined],
+    ["empty", "", V1BETA1, undefined],
     [
+      "interactive false",
       JSON.stringify({ kind: "ExecCredential", apiVersion: V1, spec: { interactive: false } }),
       V1,
       false,
     ],
     [
+      "interactive true",
       JSON.stringify({ kind: "ExecCredential", apiVersion: V1BETA1, spec: { interactive: true } }),
       V1BETA1,
       true,
     ],
-    [JSON.stringify({ apiVersion: V1, spec: {} }), V1, false],
+    [
+      "kubectl 1.21: no spec.interactive",
+      JSON.stringify({ apiVersion: V1BETA1, spec: {} }),
+      V1BETA1,
+      undefined,
+    ],
+    ["no spec", JSON.stringify({ apiVersion: V1 }), V1, undefined],
+    [
+      "not a boolean",
+      JSON.stringify({ apiVersion: V1, spec: { interactive: "yes" } }),
+      V1,
+      undefined,
+    ],
   ];
-  for (const [raw, apiVersion, interactive] of cases) {
-    await t.step(raw ?? "(unset)", () => {
+  for (const [name, raw, apiVersion, interactive] of cases) {
+    await t.step(name, () => {
       const info = parseExecInfo(raw);
       assert.equal(info.apiVersion, apiVersion);
       assert.equal(info.interactive, interactive);

@@ -8,6 +8,7 @@ import { parsePem } from "../lib/pem.ts";
 import { parseCertificate } from "../lib/x509.ts";
 import {
   clientCredentials,
+  DENO_DIR,
   generateKey,
   installedBroker,
   issueCert,
@@ -385,6 +386,11 @@ Deno.test("usage errors exit 2 and say what is missing; --help and --version exi
     ],
     [["--token-path=/t", "--bogus"], 2, /^error: unknown flag --bogus$/],
     [["--token-path=/t", "--before-exec-command=renew 'oops"], 2, /unterminated single quote/],
+    [
+      ["--token-path=/t", "--before-exec-timeout=600h"],
+      2,
+      /^error: duration "600h" for --before-exec-timeout is too long: the longest is 596h31m23\.647s/,
+    ],
   ];
   for (const [args, code, message] of cases) {
     await t.step(args.join(" ") || "(no flags)", async () => {
@@ -447,4 +453,190 @@ Deno.test("a key and token others can read are each warned about once per call, 
     ]);
     assert.match(result.stderr, /^renewed$/m);
   }
+});
+
+/** The util-linux `script` that gives a command a pseudo-terminal, or undefined when it is not installed. */
+async function scriptCommand(): Promise<string | undefined> {
+  const found = await run("sh", ["-c", "command -v script"], { env: pluginEnv("/") });
+  return found.code === 0 ? found.stdout.trim() : undefined;
+}
+
+/**
+ * Runs the installed broker on a pseudo-terminal (stdin and stdout), as a person typing it would; `typed` is sent
+ * to the terminal once it has started. Returns what the terminal showed.
+ */
+async function runOnTerminal(
+  script: string,
+  args: string[],
+  options: { home: string; env?: Record<string, string>; typed?: string },
+): Promise<{ code: number; shown: string }> {
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const line = [await installedBroker(), ...args].map(quote).join(" ");
+  const typed = options.typed ?? "";
+  const result = await run("sh", [
+    "-c",
+    `(sleep 1; printf '%s' ${quote(typed)}; sleep 1) | ${script} -qec ${quote(line)} /dev/null`,
+  ], { env: pluginEnv(options.home, { TERM: "dumb", ...options.env }) });
+  return { code: result.code, shown: result.stdout + result.stderr };
+}
+
+Deno.test("a setup without a before-exec command needs no home folder and writes nothing", async (t) => {
+  await using tmp = await tempDir();
+  const { key, cert, token } = await clientCredentials(tmp.path);
+  const setups: [string, string[]][] = [
+    ["token only", [`--token-path=${token}`]],
+    ["certificate only", [`--client-certificate-path=${cert}`, `--client-key-path=${key}`]],
+  ];
+  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR };
+  for (const [name, args] of setups) {
+    await t.step(`${name}, HOME unset`, async () => {
+      const result = await run(await installedBroker(), args, {
+        cwd: tmp.path,
+        env: { ...env, KUBERNETES_EXEC_INFO: execInfo(V1) },
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      assert.equal(JSON.parse(result.stdout).kind, "ExecCredential");
+    });
+    // /proc refuses a new folder even to root, who can write anywhere a mode says not to.
+    for (const home of ["/proc", ...(Deno.uid() === 0 ? [] : ["read-only"])]) {
+      await t.step(`${name}, HOME ${home}`, async () => {
+        let dir = home;
+        if (home === "read-only") {
+          dir = `${tmp.path}/ro-home`;
+          Deno.mkdirSync(dir, { mode: 0o555 });
+        }
+        const result = await runBroker(args, { home: dir, cwd: tmp.path });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr, "");
+      });
+    }
+    await t.step(`${name}: no lock folder appears in a writable HOME`, async () => {
+      const home = `${tmp.path}/home-${name.replace(" ", "-")}`;
+      Deno.mkdirSync(home);
+      const result = await runBroker(args, { home, cwd: tmp.path });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual([...Deno.readDirSync(home)], []);
+    });
+  }
+});
+
+Deno.test("run by hand on a terminal, the plugin shows a summary instead of the key and token", async (t) => {
+  const script = await scriptCommand();
+  if (!script) {
+    await t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const { key, cert } = await clientCredentials(tmp.path, { token: null });
+  const secret = "s.terminal-secret-token";
+  const token = `${tmp.path}/token`;
+  Deno.writeTextFileSync(token, `${secret}\n`, { mode: 0o600 });
+  const args = [
+    `--client-certificate-path=${cert}`,
+    `--client-key-path=${key}`,
+    `--token-path=${token}`,
+  ];
+  const keyBody = Deno.readTextFileSync(key).split("\n")[1]!;
+  await t.step("on a terminal", async () => {
+    const { code, shown } = await runOnTerminal(script, args, { home: tmp.path });
+    assert.equal(code, 0, shown);
+    for (const leak of [secret, "PRIVATE KEY", "BEGIN CERTIFICATE", keyBody, "clientKeyData"]) {
+      assert.ok(!shown.includes(leak), `the terminal shows ${leak}`);
+    }
+    assert.match(shown, /stdout is a terminal/);
+    assert.match(shown, /apiVersion: client\.authentication\.k8s\.io\/v1beta1/);
+    assert.match(shown, /client certificate: CN=alice, O=dev, expires \d{4}-\d\d-\d\dT/);
+    assert.match(shown, /client key: EC P-256/);
+    assert.match(shown, /token: opaque, no expiry/);
+    assert.match(shown, /kubectl is told to ask again at \d{4}-/);
+    assert.match(shown, /\| cat/);
+    assert.match(shown, /kubectl credentials-broker doctor/);
+  });
+  await t.step("through a pipe, as kubectl reads it", async () => {
+    const result = await runBroker(args, { home: tmp.path });
+    assert.equal(result.code, 0, result.stderr);
+    const status = JSON.parse(result.stdout).status;
+    assert.equal(status.token, secret);
+    assert.match(status.clientKeyData, /PRIVATE KEY/);
+  });
+});
+
+Deno.test("a client that does not say whether it is interactive hands the command the terminal only if stdin is one", async (t) => {
+  await using tmp = await tempDir();
+  const { token } = await clientCredentials(tmp.path);
+  const answer = `${tmp.path}/answer`;
+  const renew = script(tmp.path, "ask.sh", `read answer; printf '%s' "got:$answer" > "${answer}"`);
+  const args = [`--token-path=${token}`, `--before-exec-command=${renew}`];
+  // kubectl 1.20/1.21 send no spec.interactive; @kubernetes/client-node sends no KUBERNETES_EXEC_INFO at all.
+  const infos: [string, string | null][] = [
+    [
+      "no spec.interactive",
+      JSON.stringify({ kind: "ExecCredential", apiVersion: V1BETA1, spec: {} }),
+    ],
+    ["no KUBERNETES_EXEC_INFO", null],
+  ];
+  const pty = await scriptCommand();
+  for (const [name, info] of infos) {
+    const env: Record<string, string> = info === null ? {} : { KUBERNETES_EXEC_INFO: info };
+    await t.step({
+      name: `${name}, stdin a terminal: the command reads it`,
+      ignore: !pty,
+      fn: async () => {
+        try {
+          Deno.removeSync(answer);
+        } catch {
+          // first run
+        }
+        const { code, shown } = await runOnTerminal(pty!, args, {
+          home: tmp.path,
+          env,
+          typed: "123456\n",
+        });
+        assert.equal(code, 0, shown);
+        assert.equal(Deno.readTextFileSync(answer), "got:123456");
+      },
+    });
+    await t.step(`${name}, stdin a pipe: the command gets nothing`, async () => {
+      const result = await run(await installedBroker(), args, {
+        env: pluginEnv(tmp.path, env),
+        stdin: "123456\n",
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(Deno.readTextFileSync(answer), "got:");
+    });
+  }
+});
+
+Deno.test("a leading ~/ in any path flag is the home folder, also after = where the shell leaves it", async (t) => {
+  await using tmp = await tempDir();
+  await clientCredentials(tmp.path);
+  const args = [
+    "--client-certificate-path=~/client.crt",
+    "--client-key-path=~/client.key",
+    "--token-path=~/token",
+    "--cache-dir=~/locks",
+    "--before-exec-command=true",
+  ];
+  await t.step("HOME set", async () => {
+    const result = await runBroker(args, { home: tmp.path, cwd: "/" });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
+    assert.equal(Deno.statSync(`${tmp.path}/locks`).isDirectory, true);
+  });
+  await t.step("no home folder: a usage error naming the flag", async () => {
+    const result = await run(await installedBroker(), args, {
+      cwd: "/",
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        DENO_DIR,
+        KUBERNETES_EXEC_INFO: execInfo(V1),
+      },
+    });
+    assert.equal(result.code, 2, result.stderr);
+    assertOneErrorLine(
+      result.stderr,
+      /^error: --client-certificate-path starts with ~ but the home folder is unknown$/,
+    );
+  });
 });

@@ -333,3 +333,100 @@ Deno.test("a lock file owned by another user inside our own folder is refused", 
   );
   assert.equal(w.runs(), 0);
 });
+
+/** Whether process `pid` still runs (a zombie waiting to be reaped counts as gone). */
+function running(pid: number): boolean {
+  try {
+    return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the installed broker as kubectl would, to be killed: its output goes nowhere. */
+async function spawnBroker(args: string[], home: string): Promise<Deno.ChildProcess> {
+  const { installedBroker, pluginEnv } = await import("./helpers.ts");
+  return new Deno.Command(await installedBroker(), {
+    args,
+    env: pluginEnv(home),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+Deno.test("a renewal left running by a broker killed with SIGKILL is waited for, never overlapped", async () => {
+  await using tmp = await tempDir();
+  const w = await renewalWorld(tmp.path, { sleep: 3 });
+  const holder = await spawnBroker(brokerArgs(w, "--before-exec-timeout=60s"), tmp.path);
+  await until(() => w.runs() === 1);
+  holder.kill("SIGKILL");
+  await holder.status;
+  // The killed broker's command sleeps on in its own session; the next call must not start a second one beside it.
+  const next = await runBroker(brokerArgs(w, "--before-exec-timeout=60s"), { home: tmp.path });
+  assert.equal(next.code, 0, next.stderr);
+  assert.match(
+    next.stderr,
+    /^waiting for before-exec command \/.*renew\.sh \(pid \d+\), left running by a kubectl-credentials_broker that ended$/m,
+  );
+  assert.equal(w.runs(), 2);
+  assert.equal(w.overlaps(), 0);
+});
+
+Deno.test("a left-over renewal that outlives its broker's timeout is stopped with its children, then renewal runs", async () => {
+  await using tmp = await tempDir();
+  const w = await renewalWorld(tmp.path);
+  // The first run hangs with a child, as a stuck renewal would; later runs renew.
+  const renew = `${tmp.path}/renew-once.sh`;
+  Deno.writeTextFileSync(
+    renew,
+    `#!/bin/sh
+if [ ! -e "${tmp.path}/first" ]; then
+  touch "${tmp.path}/first"
+  sleep 60 & echo $! > "${tmp.path}/child.pid"
+  echo $$ > "${tmp.path}/stuck.pid"
+  wait
+fi
+exec "${w.renew}"
+`,
+    { mode: 0o755 },
+  );
+  const args = [
+    `--client-certificate-path=${w.cert}`,
+    `--client-key-path=${w.key}`,
+    `--before-exec-command=${renew}`,
+  ];
+  const holder = await spawnBroker([...args, "--before-exec-timeout=2s"], tmp.path);
+  const pidOf = (name: string) => {
+    try {
+      return Number(Deno.readTextFileSync(`${tmp.path}/${name}`).trim()) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  await until(() => pidOf("stuck.pid") > 0);
+  holder.kill("SIGKILL");
+  await holder.status;
+  const [stuck, child] = [pidOf("stuck.pid"), pidOf("child.pid")];
+  try {
+    const next = await runBroker([...args, "--before-exec-timeout=30s"], { home: tmp.path });
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, /left running by a kubectl-credentials_broker that ended$/m);
+    assert.equal(running(stuck), false, `the stuck renewal ${stuck} lives on`);
+    assert.equal(running(child), false, `its child ${child} lives on`);
+    assert.equal(w.runs(), 1);
+  } finally {
+    for (const pid of [stuck, child]) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // gone, as it should be
+      }
+    }
+  }
+});
