@@ -1,5 +1,6 @@
 import { CliError, LockTimeoutError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
+import { writeAllSync } from "./io.ts";
 import {
   hasPosixPermissions,
   HOST_OS,
@@ -27,6 +28,10 @@ export function defaultCacheDir(env: (name: string) => string | undefined): stri
 /** A held lock; release it by disposing (or it goes when the process exits, since the OS drops flock locks). */
 export interface HeldLock extends Disposable {
   path: string;
+  /** What the lock file holds: a note the holder left for the next one ("" when none). */
+  readNote(): string;
+  /** Replaces the lock file's note ("" clears it). The lock itself does not depend on the content. */
+  writeNote(text: string): void;
 }
 
 /**
@@ -89,6 +94,21 @@ export async function acquireLock(options: {
   }
   return {
     path,
+    // On the open file: reading an empty one costs no thrown error (a first NotFound costs 0.4 ms).
+    readNote: () => {
+      file.seekSync(0, Deno.SeekMode.Start);
+      const chunks: Uint8Array[] = [];
+      const buffer = new Uint8Array(4096);
+      for (let n; (n = file.readSync(buffer)) !== null && n > 0;) {
+        chunks.push(buffer.slice(0, n));
+      }
+      return chunks.length === 0 ? "" : new TextDecoder().decode(concat(chunks));
+    },
+    writeNote: (text) => {
+      file.truncateSync(0);
+      file.seekSync(0, Deno.SeekMode.Start);
+      writeAllSync(file, text);
+    },
     // Synchronous: an async unlock costs a thread hop, and closing the file would drop the lock anyway.
     [Symbol.dispose]: () => {
       try {
@@ -171,7 +191,7 @@ export function lockName(prefix: string, parts: readonly (string | undefined)[])
 }
 
 /**
- * A before-exec command as recorded next to the lock while it runs: the next lock holder finds it there when the
+ * A before-exec command as recorded in the lock file while it runs: the next lock holder finds it there when the
  * broker that started it died (SIGKILL, OOM), since the command, in a session of its own, lives on.
  */
 export interface RunningCommand {
@@ -184,23 +204,17 @@ export interface RunningCommand {
   deadline: number;
 }
 
-const runningPath = (lock: HeldLock) => `${lock.path}.running`;
-
 /**
  * Records `command` as running under `lock`. Written right after the spawn, one small synchronous write: the
  * window in which a killed broker leaves no record is as short as it can be.
  */
 export function recordRunning(lock: HeldLock, command: RunningCommand): void {
-  Deno.writeTextFileSync(runningPath(lock), JSON.stringify(command) + "\n", { mode: 0o600 });
+  lock.writeNote(JSON.stringify(command) + "\n");
 }
 
 /** Forgets the command recorded under `lock`: it has ended. */
 export function forgetRunning(lock: HeldLock): void {
-  try {
-    Deno.removeSync(runningPath(lock));
-  } catch {
-    // Never written: the command ended before it could be recorded.
-  }
+  lock.writeNote("");
 }
 
 /**
@@ -214,12 +228,13 @@ export async function settleLeftover(lock: HeldLock, options: {
   graceMs: number;
   onWait: (pid: number) => void | Promise<void>;
 }): Promise<void> {
+  const note = lock.readNote();
+  if (note === "") return;
   let record: RunningCommand;
   try {
-    record = JSON.parse(Deno.readTextFileSync(runningPath(lock)));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    forgetRunning(lock); // unreadable or torn: nothing to go by
+    record = JSON.parse(note);
+  } catch {
+    forgetRunning(lock); // torn: nothing to go by
     return;
   }
   const { pid, group, startedAt, deadline } = record ?? {};
@@ -248,4 +263,14 @@ async function waitWhile(condition: () => boolean, until: number): Promise<void>
     );
     pause = Math.min(pause * 2, 100);
   }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
