@@ -1,5 +1,6 @@
 import { formatDuration, parseDuration } from "./duration.ts";
 import { UsageError } from "./errors.ts";
+import { formatRenewAhead, parseRenewAhead, type RenewAhead } from "./renew_ahead.ts";
 import { type FlagSpec, parseFlags } from "./flags.ts";
 import { expandTilde, type Os, resolvePath } from "./platform.ts";
 
@@ -16,6 +17,8 @@ export interface BrokerOptions {
   clientKeyPath?: string;
   tokenPath?: string;
   cacheDir?: string;
+  /** Renew in the background this long (or this share of the lifetime) before expiry; off when unset. */
+  renewAhead?: RenewAhead;
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -64,6 +67,13 @@ export const BROKER_FLAGS: readonly FlagSpec[] = [
       "renew credentials that expire within this margin, and expire them early for kubectl (default 1m)",
   },
   {
+    name: "renew-ahead",
+    kind: "string",
+    value: "DURATION|PERCENT",
+    help:
+      "with when-invalid: from this long (10m) or this share of the lifetime (30%) before expiry, answer at once and renew in the background (default off)",
+  },
+  {
     name: "cache-dir",
     kind: "string",
     value: "DIR",
@@ -105,6 +115,28 @@ export function brokerOptionsFromFlags(
     tokenPath: text("token-path"),
     cacheDir: text("cache-dir"),
   };
+  const ahead = text("renew-ahead");
+  if (ahead !== undefined) {
+    options.renewAhead = parseRenewAhead(ahead);
+    if (options.beforeExecPolicy !== "when-invalid" || options.beforeExecCommand === undefined) {
+      throw new UsageError(
+        "--renew-ahead needs --before-exec-policy=when-invalid and a --before-exec-command to run",
+      );
+    }
+    if (
+      options.renewAhead.kind === "duration" && options.renewAhead.ms <= options.refreshMarginMs
+    ) {
+      throw new UsageError(
+        `--renew-ahead ${ahead} is not longer than the refresh margin (${
+          formatDuration(options.refreshMarginMs)
+        }), so it would never start a renewal`,
+        {
+          hint:
+            "renew-ahead counts from expiry, like the margin: make it longer than --refresh-margin",
+        },
+      );
+    }
+  }
   if (options.beforeExecTimeoutMs <= 0) {
     throw new UsageError(`--before-exec-timeout must be longer than 0, got ${timeout}`);
   }
@@ -205,6 +237,7 @@ export function brokerArgs(options: BrokerOptions): string[] {
   if (options.refreshMarginMs !== DEFAULT_REFRESH_MARGIN_MS) {
     add("refresh-margin", formatDuration(options.refreshMarginMs));
   }
+  if (options.renewAhead) add("renew-ahead", formatRenewAhead(options.renewAhead));
   add("cache-dir", options.cacheDir);
   return args;
 }

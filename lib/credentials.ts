@@ -274,7 +274,7 @@ export function earliestExpiry(credentials: Credentials): Date | undefined {
 }
 
 /** One credential's window of validity, as far as it is known. */
-interface Validity {
+export interface Validity {
   what: string;
   path: string;
   notBefore?: Date;
@@ -283,7 +283,8 @@ interface Validity {
   lifetimeMs?: number;
 }
 
-function validities(credentials: Credentials): Validity[] {
+/** Each credential's validity period, for decisions made on all of them (margin, renewal ahead of time). */
+export function validities(credentials: Credentials): Validity[] {
   const out: Validity[] = [];
   const leaf = credentials.certificate?.chain[0];
   if (leaf && credentials.certificate) {

@@ -25,6 +25,28 @@ export function defaultCacheDir(env: (name: string) => string | undefined): stri
   );
 }
 
+/** The renewal lock of a credential set (resolved paths and command): its folder and file name. */
+export function renewalLock(
+  set: {
+    cacheDir?: string;
+    clientCertificatePath?: string;
+    clientKeyPath?: string;
+    tokenPath?: string;
+    beforeExecCommand?: string;
+  },
+  env: (name: string) => string | undefined,
+): { dir: string; name: string } {
+  return {
+    dir: set.cacheDir ?? defaultCacheDir(env),
+    name: lockName("renew", [
+      set.clientCertificatePath,
+      set.clientKeyPath,
+      set.tokenPath,
+      set.beforeExecCommand,
+    ]),
+  };
+}
+
 /** A held lock; release it by disposing (or it goes when the process exits, since the OS drops flock locks). */
 export interface HeldLock extends Disposable {
   path: string;

@@ -1,5 +1,6 @@
 import {
   BROKER_FLAGS,
+  brokerArgs,
   type BrokerOptions,
   brokerOptionsFromFlags,
   resolveBrokerPaths,
@@ -14,6 +15,7 @@ import {
   readCredentials,
   type Reading,
   refreshAt,
+  validities,
 } from "./credentials.ts";
 import { CredentialError, UsageError } from "./errors.ts";
 import { buildExecCredential, type ExecInfo, parseExecInfo } from "./exec_credential.ts";
@@ -21,13 +23,23 @@ import { type FlagSpec, formatFlagHelp, parseFlags } from "./flags.ts";
 import type { Io } from "./io.ts";
 import {
   acquireLock,
-  defaultCacheDir,
+  ensurePrivateDir,
   forgetRunning,
-  lockName,
   recordRunning,
+  renewalLock,
   settleLeftover,
 } from "./lock.ts";
 import { HOST_OS, hostHomeDir } from "./platform.ts";
+import {
+  aheadDecision,
+  aheadFiles,
+  claimBackground,
+  readAheadState,
+  releaseClaim,
+  renewAheadDue,
+  selfCommand,
+  spawnDetached,
+} from "./renew_ahead.ts";
 
 const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "help", short: "h", kind: "boolean", help: "show this help" },
@@ -38,6 +50,12 @@ const GLOBAL_FLAGS: readonly FlagSpec[] = [
 export async function runPlugin(argv: readonly string[], io: Io): Promise<number> {
   if (argv[0] === "help") return printHelp(io);
   if (argv[0] === "version") return printVersion(io);
+  if (argv[0] === BACKGROUND_RENEWAL) {
+    // Started by a call inside the renew-ahead window (see startBackgroundRenewal); never by kubectl.
+    const { values } = parseFlags(argv.slice(1), BROKER_FLAGS);
+    const { renewInBackground } = await import("./background_renewal.ts");
+    return await renewInBackground(brokerOptionsFromFlags(values), io);
+  }
   const { values, positionals } = parseFlags(argv, [...BROKER_FLAGS, ...GLOBAL_FLAGS]);
   if (values.get("help")) return printHelp(io);
   if (values.get("version")) return printVersion(io);
@@ -118,10 +136,19 @@ export async function obtainCredentials(
     : splitCommandLine(line, line.includes("~") ? hostHomeDir(io.env) : undefined);
   const marginMs = options.refreshMarginMs;
   // Without a command nothing here writes the files, so there is nothing to lock: such a setup needs neither a
-  // home folder nor a writable one.
-  const reading = command
-    ? await renewUnderLock(options, resolved, paths, command, info, io)
-    : await readCredentials(paths);
+  // home folder nor a writable one. Under when-invalid the files are read first without the lock: while they are
+  // good beyond the margin no call waits, not even for a renewal running in the background. A reading taken
+  // while a renewal writes fails to parse or fails the key/certificate pair check, and then the call takes the
+  // lock and reads again, after the renewal.
+  let reading = command && options.beforeExecPolicy === "when-invalid"
+    ? await readCredentials(paths)
+    : undefined;
+  if (reading && !usable(reading, io.now(), marginMs)) reading = undefined;
+  if (reading && options.renewAhead) {
+    reading.warnings.push(...renewAheadIfDue(reading.credentials, resolved, io));
+  }
+  if (command) reading ??= await renewUnderLock(options, resolved, paths, command, info, io);
+  reading ??= await readCredentials(paths);
   const now = io.now();
   const problems = [
     ...reading.problems,
@@ -144,6 +171,46 @@ export async function obtainCredentials(
   };
 }
 
+/** Whether a reading can be answered with as it is: nothing wrong, nothing inside the refresh margin. */
+function usable(reading: Reading, now: Date, marginMs: number): boolean {
+  return reading.problems.length === 0 &&
+    expiryProblems(reading.credentials, now, marginMs).length === 0;
+}
+
+/** The first argument of the detached broker a renew-ahead call starts. */
+const BACKGROUND_RENEWAL = "__renew-ahead";
+
+/**
+ * Inside the renew-ahead window (valid beyond the margin, but with less than --renew-ahead left), starts one
+ * renewal in a detached broker, unless one runs or a backoff after a failure does. Returns warnings for stderr.
+ * Outside the window this reads nothing and starts nothing: the hot path pays one comparison.
+ */
+function renewAheadIfDue(
+  credentials: Credentials,
+  resolved: BrokerOptions,
+  io: Pick<Io, "env" | "now">,
+): string[] {
+  const now = io.now();
+  if (!renewAheadDue(validities(credentials), resolved.renewAhead!, now)) return [];
+  const { dir, name } = renewalLock(resolved, io.env);
+  ensurePrivateDir(dir);
+  const files = aheadFiles(dir, name);
+  const decision = aheadDecision({ now, state: readAheadState(files.state), logPath: files.log });
+  const warnings = decision.warning ? [decision.warning] : [];
+  if (!decision.start) return warnings;
+  // Of all the calls inside the window, the one that creates the claim starts the renewal; the claim goes when
+  // that renewal ends, or is taken over when it is older than a renewal could possibly run.
+  const staleMs = 2 * resolved.beforeExecTimeoutMs + 30_000;
+  if (!claimBackground(files.claim, now, staleMs)) return warnings;
+  if (!spawnDetached(selfCommand([BACKGROUND_RENEWAL, ...brokerArgs(resolved)]))) {
+    releaseClaim(files.claim);
+    warnings.push(
+      "could not start a background renewal; the credentials will be renewed at the margin",
+    );
+  }
+  return warnings;
+}
+
 /**
  * Checks, renews and reads under the renewal lock. One broker at a time per credential set, so concurrent kubectl
  * calls renew once and never see a half-written certificate, or a certificate from one renewal next to the key of
@@ -157,13 +224,7 @@ async function renewUnderLock(
   info: ExecInfo,
   io: Pick<Io, "env" | "now" | "stderr" | "stdinIsTerminal">,
 ): Promise<Reading> {
-  const dir = resolved.cacheDir ?? defaultCacheDir(io.env);
-  const name = lockName("renew", [
-    paths.clientCertificatePath,
-    paths.clientKeyPath,
-    paths.tokenPath,
-    options.beforeExecCommand,
-  ]);
+  const { dir, name } = renewalLock(resolved, io.env);
   using lock = await acquireLock({
     dir,
     name,

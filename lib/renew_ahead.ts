@@ -65,6 +65,21 @@ export function backoffMs(failures: number, untilMarginMs: number): number {
   return Math.max(0, Math.min(grown, untilMarginMs));
 }
 
+/**
+ * Whether a call is inside the renew-ahead window of any credential: it has less than the renew-ahead time left
+ * (a duration, or a share of that credential's own lifetime; a share of an unknown lifetime never opens it).
+ */
+export function renewAheadDue(
+  validities: readonly { expiry?: Date; lifetimeMs?: number }[],
+  spec: RenewAhead,
+  now: Date,
+): boolean {
+  return validities.some(({ expiry, lifetimeMs }) => {
+    const ahead = renewAheadMs(spec, lifetimeMs);
+    return expiry !== undefined && ahead !== undefined && expiry.getTime() - now.getTime() <= ahead;
+  });
+}
+
 /** What a call inside the window should do. */
 export interface AheadDecision {
   /** Start a background renewal now. */
@@ -74,28 +89,19 @@ export interface AheadDecision {
 }
 
 /**
- * Decides for a call whose credentials are valid beyond the margin. `expiry` is the earliest expiry; the window
- * is [expiry - aheadMs, expiry - marginMs). A background renewal starts when the call is inside it and no
- * backoff is running; a failure is told on every call until a renewal succeeds.
+ * Decides for a call inside the window whose credentials are valid beyond the margin: start a background
+ * renewal unless a backoff after a failure runs; tell the last failure on every call until a renewal succeeds.
  */
-export function aheadDecision(input: {
-  now: Date;
-  expiry: Date;
-  marginMs: number;
-  aheadMs: number | undefined;
-  state: AheadState;
-  logPath: string;
-}): AheadDecision {
-  const { now, expiry, aheadMs, state } = input;
-  if (aheadMs === undefined || expiry.getTime() - now.getTime() > aheadMs) return { start: false };
+export function aheadDecision(
+  input: { now: Date; state: AheadState; logPath: string },
+): AheadDecision {
+  const { now, state } = input;
+  const waiting = state.nextTryAt !== undefined && Date.parse(state.nextTryAt) > now.getTime();
   const warning = state.failures > 0 && state.lastEndedAt
     ? `background renewal failed at ${state.lastEndedAt} (${state.lastOutcome ?? "failed"}); ${
-      state.nextTryAt && Date.parse(state.nextTryAt) > now.getTime()
-        ? `next try at ${state.nextTryAt}`
-        : "trying again now"
+      waiting ? `next try at ${state.nextTryAt}` : "trying again now"
     }; log: ${input.logPath}`
     : undefined;
-  const waiting = state.nextTryAt !== undefined && Date.parse(state.nextTryAt) > now.getTime();
   return { start: !waiting, warning };
 }
 
@@ -242,8 +248,10 @@ export function spawnDetached(argv: readonly string[]): boolean {
 /** 64 KiB: the log keeps one background renewal's output, cut there. */
 export const LOG_LIMIT = 64 * 1024;
 
-/** A writable stream into the log file, truncated first and cut at LOG_LIMIT bytes. */
-export function logStream(path: string): { stream: WritableStream<Uint8Array>; close(): void } {
+/** The log file, truncated first and cut at LOG_LIMIT bytes: a stream for the command's output, and lines. */
+export function logStream(
+  path: string,
+): { stream: WritableStream<Uint8Array>; line(text: string): void; close(): void } {
   const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
   let written = 0;
   let cut = false;
@@ -263,6 +271,7 @@ export function logStream(path: string): { stream: WritableStream<Uint8Array>; c
   };
   return {
     stream: new WritableStream({ write }),
+    line: (text) => write(new TextEncoder().encode(`${text}\n`)),
     close: () => file.close(),
   };
 }

@@ -9,6 +9,7 @@ import {
   parseRenewAhead,
   readAheadState,
   releaseClaim,
+  renewAheadDue,
   renewAheadMs,
   writeAheadState,
 } from "../lib/renew_ahead.ts";
@@ -52,36 +53,38 @@ Deno.test("backoffMs() doubles from 30 s and never waits past the refresh margin
   assert.equal(backoffMs(1, -5), 0);
 });
 
-Deno.test("aheadDecision() starts a renewal inside the window unless a backoff runs, and tells a failure", async (t) => {
+Deno.test("renewAheadDue() opens the window by duration, or by a share of each credential's lifetime", () => {
   const now = new Date("2026-12-01T12:00:00Z");
-  const base = {
-    now,
-    expiry: new Date("2026-12-01T12:05:00Z"),
-    marginMs: 60_000,
-    logPath: "/c/renew.ahead.log",
-  };
-  await t.step("outside the window: nothing", () => {
-    assert.deepEqual(aheadDecision({ ...base, aheadMs: 120_000, state: { failures: 0 } }), {
-      start: false,
-    });
-  });
-  await t.step("inside the window: start", () => {
-    assert.deepEqual(aheadDecision({ ...base, aheadMs: 600_000, state: { failures: 0 } }), {
+  const inFive = { expiry: new Date("2026-12-01T12:05:00Z"), lifetimeMs: 3_600_000 };
+  assert.equal(renewAheadDue([inFive], { kind: "duration", ms: 120_000 }, now), false);
+  assert.equal(renewAheadDue([inFive], { kind: "duration", ms: 300_000 }, now), true);
+  // 10% of an hour is 6 minutes: 5 minutes left is inside.
+  assert.equal(renewAheadDue([inFive], { kind: "percent", percent: 10 }, now), true);
+  assert.equal(renewAheadDue([inFive], { kind: "percent", percent: 5 }, now), false);
+  // A token without iat/nbf has no known lifetime: a share never opens it; a duration does.
+  const opaque = { expiry: new Date("2026-12-01T12:05:00Z") };
+  assert.equal(renewAheadDue([opaque], { kind: "percent", percent: 90 }, now), false);
+  assert.equal(renewAheadDue([opaque], { kind: "duration", ms: 600_000 }, now), true);
+  // Any credential of the set opens it; one without expiry never does.
+  assert.equal(renewAheadDue([{}, inFive], { kind: "duration", ms: 600_000 }, now), true);
+  assert.equal(renewAheadDue([{}], { kind: "duration", ms: 600_000 }, now), false);
+});
+
+Deno.test("aheadDecision() starts unless a backoff runs, and tells the last failure", async (t) => {
+  const now = new Date("2026-12-01T12:00:00Z");
+  const logPath = "/c/renew.ahead.log";
+  await t.step("no failure: start, no warning", () => {
+    assert.deepEqual(aheadDecision({ now, state: { failures: 0 }, logPath }), {
       start: true,
       warning: undefined,
-    });
-  });
-  await t.step("a share of an unknown lifetime: nothing", () => {
-    assert.deepEqual(aheadDecision({ ...base, aheadMs: undefined, state: { failures: 0 } }), {
-      start: false,
     });
   });
   await t.step(
     "during a backoff: no start, one warning line with the time, outcome and log",
     () => {
       const decision = aheadDecision({
-        ...base,
-        aheadMs: 600_000,
+        now,
+        logPath,
         state: {
           failures: 2,
           lastEndedAt: "2026-12-01T11:59:00Z",
@@ -99,8 +102,8 @@ Deno.test("aheadDecision() starts a renewal inside the window unless a backoff r
   );
   await t.step("after the backoff: start again, still telling the failure", () => {
     const decision = aheadDecision({
-      ...base,
-      aheadMs: 600_000,
+      now,
+      logPath,
       state: {
         failures: 1,
         lastEndedAt: "2026-12-01T11:58:00Z",
