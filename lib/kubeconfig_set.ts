@@ -4,12 +4,11 @@
  */
 import { brokerArgs, brokerOptionsFromFlags } from "./broker_options.ts";
 import { splitCommandLine } from "./command_line.ts";
-import { unifiedDiff } from "./diff.ts";
 import { KubeconfigError, UsageError } from "./errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "./exec_credential.ts";
 import { formatFlagHelp, parseFlags } from "./flags.ts";
 import type { Io } from "./io.ts";
-import { setUserExec } from "./kubeconfig_edit.ts";
+import { setUserExec, spliceBytes } from "./kubeconfig_edit.ts";
 import {
   checkWritable,
   type KubeconfigFile,
@@ -27,7 +26,7 @@ import {
   PLUGIN_COMMAND,
 } from "./kubeconfig_set_flags.ts";
 import { confirm } from "./prompt.ts";
-import { redactKubeconfig } from "./redact.ts";
+import { redactedDiff } from "./redact.ts";
 
 /** Where users without the plugin get it; shown by kubectl only when the command is not found. */
 export const RELEASES_URL =
@@ -187,6 +186,11 @@ export interface SetPlan {
   selection: UserSelection;
   oldText: string | null;
   newText: string;
+  /**
+   * What to write: the bytes read with only the edited span replaced, so bytes that are not UTF-8 outside it are
+   * kept (`newText` would turn them into U+FFFD).
+   */
+  newBytes: Uint8Array;
   changed: boolean;
   created: boolean;
   removed: string[];
@@ -203,13 +207,15 @@ export function planSet(
 ): SetPlan {
   const file = files.find((candidate) => candidate.path === selection.file);
   const oldText = file?.text ?? null;
+  // The bytes `text` was decoded from, once the file reader keeps them.
+  const bytes = (file as { bytes?: Uint8Array | null } | undefined)?.bytes;
   const result = setUserExec(oldText ?? "", selection.file, {
     user: selection.name,
     exec: request.exec,
     create: !selection.exists,
   });
   const diff = result.changed
-    ? unifiedDiff(redactKubeconfig(oldText ?? ""), redactKubeconfig(result.text), {
+    ? redactedDiff(oldText ?? "", result.text, {
       oldName: oldText === null ? "/dev/null" : selection.file,
       newName: selection.file,
       color,
@@ -220,6 +226,9 @@ export function planSet(
     selection,
     oldText,
     newText: result.text,
+    newBytes: bytes && oldText !== null && result.changed
+      ? spliceBytes(bytes, oldText, result.text, selection.file)
+      : new TextEncoder().encode(result.text),
     changed: result.changed,
     created: result.created,
     removed: result.removed,
