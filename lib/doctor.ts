@@ -6,7 +6,14 @@
  * Nothing here prints secret material: exec env values, token and key bytes, the before-exec command's arguments
  * and the ExecCredential produced by the run are read and judged, never shown.
  */
-import { BROKER_FLAGS, type BrokerOptions, brokerOptionsFromFlags } from "./broker_options.ts";
+import {
+  BROKER_FLAGS,
+  type BrokerOptions,
+  brokerOptionsFromFlags,
+  resolveBrokerPaths,
+} from "./broker_options.ts";
+import { renewalLock } from "./lock.ts";
+import { aheadFiles, type AheadState, formatRenewAhead, readAheadState } from "./renew_ahead.ts";
 import { quoteWord, splitCommandLine } from "./command_line.ts";
 import { type Credentials, expiryProblems, formatTimestamp, goTrimSpace } from "./credentials.ts";
 import { DerError } from "./der.ts";
@@ -415,6 +422,39 @@ export function checkBeforeExec(facts: BeforeExecFacts): CheckResult {
     `${facts.program}${
       lookup?.resolved && lookup.resolved !== facts.program ? ` is ${lookup.resolved}` : ""
     }, runs ${facts.policy === "always" ? "on every call" : "when a credential needs renewing"}`,
+  );
+}
+
+/**
+ * With --renew-ahead: how the last background renewal went, from the state file it left next to the renewal
+ * lock (never its output, which stays in the log).
+ */
+export function checkBackgroundRenewal(
+  spec: string,
+  state: AheadState | undefined,
+  logPath: string,
+): CheckResult {
+  const name = "background renewal";
+  if (!state?.lastEndedAt) {
+    return result(name, "pass", `renew-ahead ${spec}; no background renewal has run yet`);
+  }
+  if (state.failures === 0) {
+    return result(
+      name,
+      "pass",
+      `renew-ahead ${spec}; the last one ended at ${state.lastEndedAt}: ${
+        state.lastOutcome ?? "ok"
+      }`,
+    );
+  }
+  return result(
+    name,
+    "warn",
+    `renew-ahead ${spec}; the last one failed at ${state.lastEndedAt} (${
+      state.lastOutcome ?? "failed"
+    }), ${state.failures} in a row${state.nextTryAt ? `; next try at ${state.nextTryAt}` : ""}`,
+    `read its log: ${logPath}; a renewal that needs you (a prompt, a browser login) cannot run in the ` +
+      "background: drop --renew-ahead, and it renews at the refresh margin with your terminal",
   );
 }
 
@@ -1141,6 +1181,24 @@ export async function diagnose(
       facts.splitError = error.message;
     }
     checks.push(checkBeforeExec(facts));
+    if (options.renewAhead) {
+      try {
+        const resolved = resolveBrokerPaths(options, {
+          cwd: host.cwd(),
+          home: () => hostHomeDir(env),
+          os: HOST_OS,
+        });
+        const { dir, name } = renewalLock(resolved, env);
+        const files = aheadFiles(dir, name);
+        const state = statOrNull(files.state) ? readAheadState(files.state) : undefined;
+        checks.push(
+          checkBackgroundRenewal(formatRenewAhead(options.renewAhead), state, files.log),
+        );
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        checks.push(result("background renewal", "skip", error.message));
+      }
+    }
   }
   // Run first, read the files after: a before-exec command renews them during the run, and the files are then
   // what the next kubectl call will get.
@@ -1308,4 +1366,12 @@ function kindOf(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
   return `a ${typeof value}`;
+}
+
+function statOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return null;
+  }
 }

@@ -3,8 +3,11 @@
  * a user runs it against a kubeconfig in a temp folder.
  */
 import assert from "node:assert/strict";
+import { renewalLock } from "../lib/lock.ts";
+import { aheadFiles } from "../lib/renew_ahead.ts";
 import {
   brokerInvocation,
+  checkBackgroundRenewal,
   checkBeforeExec,
   checkBrokerArgs,
   checkCertificateAndKey,
@@ -1178,4 +1181,82 @@ Deno.test({
     assert.equal(kubeconfig.code, 1, kubeconfig.stderr);
     assert.match(kubeconfig.stdout, new RegExp(`\\[FAIL\\] kubeconfig user +.*${fifo}`));
   },
+});
+
+Deno.test("checkBackgroundRenewal() tells how the last background renewal went, never its output", () => {
+  assert.deepEqual(checkBackgroundRenewal("10m", undefined, "/c/x.ahead.log"), {
+    check: "background renewal",
+    status: "pass",
+    detail: "renew-ahead 10m; no background renewal has run yet",
+  });
+  assert.deepEqual(
+    checkBackgroundRenewal("30%", {
+      failures: 0,
+      lastEndedAt: "2026-12-01T12:00:00Z",
+      lastOutcome: "ok",
+    }, "/c/x.ahead.log"),
+    {
+      check: "background renewal",
+      status: "pass",
+      detail: "renew-ahead 30%; the last one ended at 2026-12-01T12:00:00Z: ok",
+    },
+  );
+  const failed = checkBackgroundRenewal("10m", {
+    failures: 2,
+    lastEndedAt: "2026-12-01T12:00:00Z",
+    lastOutcome: "before-exec command /r.sh failed with exit status 1",
+    nextTryAt: "2026-12-01T12:01:00Z",
+  }, "/c/x.ahead.log");
+  assert.equal(failed.status, "warn");
+  assert.equal(
+    failed.detail,
+    "renew-ahead 10m; the last one failed at 2026-12-01T12:00:00Z (before-exec command /r.sh failed " +
+      "with exit status 1), 2 in a row; next try at 2026-12-01T12:01:00Z",
+  );
+  assert.match(failed.fix ?? "", /^read its log: \/c\/x\.ahead\.log; a renewal that needs you/);
+});
+
+Deno.test("doctor shows the last background renewal of a --renew-ahead user from its state file", async () => {
+  await using tmp = await tempDir();
+  const cert = `${tmp.path}/client.crt`;
+  const key = `${tmp.path}/client.key`;
+  const cache = `${tmp.path}/cache`;
+  const args = [
+    `--client-certificate-path=${cert}`,
+    `--client-key-path=${key}`,
+    "--before-exec-command=/bin/true",
+    "--before-exec-policy=when-invalid",
+    "--renew-ahead=10m",
+    `--cache-dir=${cache}`,
+  ];
+  const w = await world(tmp.path, { args });
+  const before = await doctor(["--skip-run"], tmp.path, { KUBECONFIG: w.kubeconfig });
+  assert.match(
+    before.stdout,
+    /background renewal +renew-ahead 10m; no background renewal has run yet/,
+  );
+  // The state a failed background renewal leaves, where the plugin keeps it for these credentials.
+  const { name } = renewalLock({
+    cacheDir: cache,
+    clientCertificatePath: cert,
+    clientKeyPath: key,
+    beforeExecCommand: "/bin/true",
+  }, () => undefined);
+  const files = aheadFiles(cache, name);
+  Deno.mkdirSync(cache, { recursive: true, mode: 0o700 });
+  Deno.writeTextFileSync(
+    files.state,
+    JSON.stringify({
+      failures: 1,
+      lastEndedAt: "2026-12-01T12:00:00Z",
+      lastOutcome: "before-exec command /bin/true failed with exit status 1",
+      nextTryAt: "2026-12-01T12:00:30Z",
+    }),
+  );
+  const after = await doctor(["--skip-run"], tmp.path, { KUBECONFIG: w.kubeconfig });
+  assert.match(
+    after.stdout,
+    /background renewal +renew-ahead 10m; the last one failed at 2026-12-01T12:00:00Z \(before-exec command \/bin\/true failed with exit status 1\), 1 in a row; next try at 2026-12-01T12:00:30Z/,
+  );
+  assert.ok(after.stdout.includes(files.log), after.stdout);
 });
