@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parse } from "yaml";
+import fc from "fast-check";
+import { parse, stringify } from "yaml";
 import { KubeconfigError } from "../lib/errors.ts";
 import {
   kubeconfigView,
@@ -572,4 +573,43 @@ Deno.test("setUserExec() on 5,000 users changes one entry and reads back as a wh
       assert.ok(result.text.endsWith(text.slice(next)));
     });
   }
+});
+
+Deno.test("the item-by-item path reads and edits like a whole-document parse (property)", () => {
+  // Users with arbitrary names and values, written by the yaml library in kubectl's layout or indented.
+  const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null));
+  const user = fc.dictionary(fc.constantFrom("token", "as", "x-a", "username"), value);
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 8 }),
+      fc.array(user, { minLength: 8, maxLength: 8 }),
+      fc.boolean(),
+      fc.nat(8),
+      (names, users, indentSeq, pick) => {
+        const config = {
+          apiVersion: "v1",
+          users: names.map((name, i) => ({ name, user: users[i] })),
+          kind: "Config",
+        };
+        const text = stringify(config, { version: "1.1", indentSeq });
+        const whole = parse(text, { version: "1.1" }) as typeof config;
+        assert.deepEqual(
+          kubeconfigView(text, "/k").users,
+          whole.users.map((entry) => ({ name: String(entry.name), user: entry.user ?? {} })),
+        );
+        const name = names[pick] ?? "new user";
+        const result = setUserExec(text, "/k", { user: name, exec: EXEC, create: true });
+        const after = parse(result.text, { version: "1.1" }) as typeof config;
+        const entry = after.users.find((candidate) => candidate.name === name)!;
+        assert.deepEqual(entry.user?.exec, EXEC);
+        assert.equal(after.users.length, names.length + (pick < names.length ? 0 : 1));
+        for (const other of after.users) {
+          if (other.name !== name) {
+            assert.deepEqual(other, whole.users.find((candidate) => candidate.name === other.name));
+          }
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
 });
