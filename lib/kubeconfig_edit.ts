@@ -930,7 +930,14 @@ export function spliceBytes(
   out.set(oldBytes.subarray(0, from));
   out.set(encoded, from);
   out.set(oldBytes.subarray(to), from! + encoded.length);
-  if (new TextDecoder().decode(out) !== newText) {
+  // The span found in the bytes must decode to the span of the text, or the offsets are wrong. The result then
+  // decodes as its parts do (so a 20 MB file is not decoded again), unless a continuation byte now follows the
+  // kept prefix: a dangling lead byte before it could take it in. Only then is the whole result decoded.
+  const joined = out[from!];
+  const spanOk = new TextDecoder().decode(oldBytes.subarray(from, to)) ===
+    oldText.slice(prefix, oldText.length - suffix);
+  const mayJoin = joined !== undefined && joined >= 0x80 && joined <= 0xbf;
+  if (!spanOk || (mayJoin && new TextDecoder().decode(out) !== newText)) {
     throw new KubeconfigError(
       `cannot keep the bytes of kubeconfig ${path} outside the edit exactly, so nothing was written`,
     );

@@ -613,3 +613,49 @@ Deno.test("the item-by-item path reads and edits like a whole-document parse (pr
     { numRuns: 150 },
   );
 });
+
+Deno.test("spliceBytes() agrees with TextDecoder on any bytes and keeps those outside the edit (property)", () => {
+  // Bytes biased towards UTF-8 lead and continuation bytes, so that broken sequences are common.
+  const byte = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0x80, max: 0xf4 }));
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 40 }).chain((base) =>
+        fc.tuple(
+          fc.array(byte, { maxLength: 40 }).map((bytes) => Uint8Array.from([...base, ...bytes])),
+          fc.nat(),
+          fc.nat(),
+          fc.string({ unit: "grapheme", maxLength: 6 }),
+        )
+      ),
+      ([bytes, a, b, insert]) => {
+        const text = new TextDecoder().decode(bytes);
+        const start = Math.min(a, b) % (text.length + 1);
+        const end = Math.min(start + Math.abs(a - b) % 5, text.length);
+        if (/[\uD800-\uDFFF]/.test(text.slice(start - 1, end + 1))) return; // not inside a surrogate pair
+        const next = text.slice(0, start) + insert.replaceAll("\uFFFD", "") + text.slice(end);
+        let out: Uint8Array;
+        try {
+          out = spliceBytes(bytes, text, next, "/k");
+        } catch (error) {
+          // Only a refusal: to write U+FFFD over bytes that are not UTF-8, or a splice that would join a
+          // dangling lead byte to a continuation byte (the bytes could not decode to `next`).
+          assert.match(
+            String(error),
+            /is not valid UTF-8 and lies in the part that changes|cannot keep the bytes/,
+          );
+          return;
+        }
+        assert.equal(new TextDecoder().decode(out), next);
+        // No byte that was not UTF-8 came back as the bytes of U+FFFD.
+        const replacements = (data: Uint8Array) =>
+          data.reduce(
+            (n, _, i) =>
+              n + (data[i] === 0xef && data[i + 1] === 0xbf && data[i + 2] === 0xbd ? 1 : 0),
+            0,
+          );
+        assert.ok(replacements(out) <= replacements(bytes));
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
