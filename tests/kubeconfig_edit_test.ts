@@ -443,9 +443,12 @@ Deno.test("kubeconfig set refuses, naming the line, to rewrite bytes that are no
     bytesOf("}}]\n"),
   );
   await Deno.writeFile(path, original, { mode: 0o600 });
-  const { code, err } = await setExec(path, "alice", tmp.path);
-  assert.notEqual(code, 0);
-  assert.match(err, new RegExp(`kubeconfig ${path} line 3 is not valid UTF-8`));
+  await assert.rejects(
+    () => setExec(path, "alice", tmp.path),
+    (error: unknown) =>
+      error instanceof KubeconfigError &&
+      error.message.startsWith(`kubeconfig ${path} line 3 is not valid UTF-8`),
+  );
   assert.deepEqual(await Deno.readFile(path), original, "nothing written");
 });
 
