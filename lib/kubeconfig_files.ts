@@ -4,7 +4,20 @@
  */
 import { CliError, KubeconfigError } from "./errors.ts";
 import { type KubeconfigView, kubeconfigView } from "./kubeconfig_edit.ts";
-import { acquireLock, defaultCacheDir, type HeldLock, lockName } from "./lock.ts";
+import {
+  basename,
+  dirname,
+  expandTilde,
+  hasPosixPermissions,
+  homeDir,
+  HOST_OS,
+  joinPath,
+  type Os,
+  resolvePath,
+  splitPathList,
+  statProbe,
+} from "./platform.ts";
+import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "./read_file.ts";
 
 /** The files kubectl would read, in precedence order, and whether one was named explicitly. */
 export interface KubeconfigPaths {
@@ -13,56 +26,79 @@ export interface KubeconfigPaths {
 }
 
 /**
- * kubectl's loading rules: `--kubeconfig FILE` alone, else the KUBECONFIG list (':' separated, duplicates and
- * empty entries dropped), else ~/.kube/config. Relative paths are made absolute against `cwd`.
+ * kubectl's loading rules: `--kubeconfig FILE` alone (a leading `~/` expanded: the shell leaves `--kubeconfig=~/x`
+ * alone), else the KUBECONFIG list (split by the platform's rule, duplicates and empty entries dropped), else
+ * `.kube/config` in the home folder. Relative paths are made absolute against `cwd`.
  */
 export function kubeconfigPaths(options: {
   explicit?: string;
   env: (name: string) => string | undefined;
   cwd: string;
+  os?: Os;
 }): KubeconfigPaths {
-  const absolute = (path: string) =>
-    path.startsWith("/") ? path : `${options.cwd.replace(/\/$/, "")}/${path}`;
+  const os = options.os ?? HOST_OS;
+  const home = () => homeDir(os, options.env, statProbe);
+  const absolute = (path: string) => resolvePath(path, options.cwd, os);
   if (options.explicit !== undefined) {
-    return { paths: [absolute(options.explicit)], explicit: true };
+    const explicit = options.explicit.startsWith("~")
+      ? expandTilde(options.explicit, home(), os)
+      : options.explicit;
+    return { paths: [absolute(explicit)], explicit: true };
   }
-  const list = (options.env("KUBECONFIG") ?? "").split(":").filter((path) => path !== "");
+  const list = splitPathList(options.env("KUBECONFIG"), os);
   if (list.length > 0) return { paths: [...new Set(list.map(absolute))], explicit: false };
-  const home = options.env("HOME");
-  if (!home) {
+  const dir = home();
+  if (!dir) {
     throw new KubeconfigError("cannot find the kubeconfig: HOME and KUBECONFIG are not set", {
       hint: "pass --kubeconfig FILE",
     });
   }
-  return { paths: [`${home.replace(/\/$/, "")}/.kube/config`], explicit: false };
+  return { paths: [joinPath(joinPath(dir, ".kube", os), "config", os)], explicit: false };
 }
 
-/** One kubeconfig file as read: `text` is null when the file does not exist. */
+/**
+ * One kubeconfig file as read: `bytes` and `text` are null when the file does not exist. `bytes` are exactly what
+ * is on disk (an edit must keep bytes that are not valid UTF-8, and the final check compares them); `text` is
+ * their UTF-8 decoding.
+ */
 export interface KubeconfigFile {
   path: string;
+  bytes: Uint8Array | null;
   text: string | null;
   view: KubeconfigView;
 }
 
-/** Reads and parses each file; a missing file is kept (kubectl skips it), an unreadable or malformed one is an error. */
-export async function readKubeconfigFiles(paths: readonly string[]): Promise<KubeconfigFile[]> {
-  const files: KubeconfigFile[] = [];
-  for (const path of paths) {
-    let text: string | null;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) text = null;
-      else {
-        throw new KubeconfigError(`cannot read kubeconfig ${path}: ${errorName(error)}`, {
-          cause: error,
-        });
-      }
-    }
-    const empty = { currentContext: "", contexts: [], users: [] };
-    files.push({ path, text, view: text === null ? empty : kubeconfigView(text, path) });
+/**
+ * Reads and parses each file; a missing file is kept (kubectl skips it), anything that is not a regular file
+ * (a FIFO would block, `/dev/zero` never ends), larger than KUBECONFIG_FILE_LIMIT, unreadable or malformed is an
+ * error naming the file.
+ */
+export function readKubeconfigFiles(paths: readonly string[]): Promise<KubeconfigFile[]> {
+  try {
+    return Promise.resolve(paths.map((path) => {
+      const bytes = readKubeconfigBytes(path);
+      const text = bytes === null ? null : new TextDecoder().decode(bytes);
+      const view = text === null
+        ? { currentContext: "", contexts: [], users: [] }
+        : kubeconfigView(text, path);
+      return { path, bytes, text, view };
+    }));
+  } catch (error) {
+    return Promise.reject(error);
   }
-  return files;
+}
+
+/** The bytes of one kubeconfig, or null when it does not exist; refuses what is not a bounded regular file. */
+export function readKubeconfigBytes(path: string): Uint8Array | null {
+  try {
+    return readRegularFileSync(path, KUBECONFIG_FILE_LIMIT);
+  } catch (error) {
+    if (error instanceof FileReadError) {
+      if (error.kind === "missing") return null;
+      throw new KubeconfigError(`kubeconfig ${path} ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** The merged view kubectl works with: for each name the first file that defines it wins, whole. */
@@ -116,12 +152,25 @@ export function selectUser(
   merged: MergedKubeconfig,
   choice: { user?: string; context?: string },
 ): UserSelection {
-  const where = merged.files.map((file) => file.path).join(", ");
+  const where = merged.files.map((file) =>
+    file.text === null ? `${file.path} (missing)` : file.path
+  )
+    .join(", ");
   if (choice.user !== undefined) {
     const found = merged.users.get(choice.user);
     return found
       ? { name: choice.user, file: found.file, exists: true, user: found.user }
       : { name: choice.user, file: merged.defaultFile, exists: false, user: {} };
+  }
+  if (merged.files.every((file) => file.text === null)) {
+    // A mistyped --kubeconfig or KUBECONFIG: say so before anything about contexts.
+    const paths = merged.files.map((file) => file.path);
+    throw new KubeconfigError(
+      paths.length === 1
+        ? `kubeconfig ${paths[0]} does not exist`
+        : `none of the kubeconfig files exist: ${paths.join(", ")}`,
+      { hint: "check the path; to create it with a new user entry, pass --user NAME" },
+    );
   }
   let contextName = choice.context;
   if (contextName === undefined) {
@@ -166,23 +215,94 @@ export async function loadUserEntry(options: {
   return { ...selectUser(merged, options), paths };
 }
 
+/** How long a write waits for kubectl's `<file>.lock` to go away: kubectl holds it for milliseconds. */
+export const KUBECTL_LOCK_WAIT_MS = 5000;
+
+/** kubectl's lock on one kubeconfig, held; disposing removes the lock files. */
+export interface KubectlLock extends Disposable {
+  files: string[];
+}
+
 /**
- * Takes the lock for editing `path`, keyed by its real path so that a symlink and its target share one lock, and
- * held across read, diff, prompt and write so that concurrent edits cannot lose each other's change.
+ * Takes the lock kubectl itself honours: client-go's ModifyConfig creates `<file>.lock` with O_CREATE|O_EXCL
+ * before it rewrites a kubeconfig and removes it afterwards (a kubectl that finds one fails at once with "file
+ * exists"). Both the path as named and the real file behind a symlink are locked, in sorted order as client-go
+ * does, since either may be the name another kubectl uses. An existing lock is waited for at most `timeoutMs`,
+ * then the error names it: a kubectl killed while writing leaves it behind, and only a person can tell.
+ * Never held while a person is asked anything: kubectl would fail meanwhile.
  */
-export async function lockKubeconfig(
+export async function lockLikeKubectl(
   path: string,
-  env: (name: string) => string | undefined,
-  onWait?: () => void | Promise<void>,
-): Promise<HeldLock> {
-  return await acquireLock({
-    dir: defaultCacheDir(env),
-    name: lockName("kubeconfig", [await realPathOf(path)]),
-    timeoutMs: 60_000,
-    noticeAfterMs: 1000,
-    onWait,
-    holder: `another kubectl credentials-broker editing ${path}`,
-  });
+  options: { timeoutMs?: number; onWait?: (lockFile: string) => void | Promise<void> } = {},
+): Promise<KubectlLock> {
+  const targets = [...new Set([path, await realPathOf(path)])].sort();
+  const held: string[] = [];
+  const release = () => {
+    for (const file of held.splice(0).reverse()) {
+      try {
+        Deno.removeSync(file);
+      } catch {
+        // Already gone: someone removed a lock they thought stale.
+      }
+    }
+  };
+  const timeoutMs = options.timeoutMs ?? KUBECTL_LOCK_WAIT_MS;
+  try {
+    for (const target of targets) {
+      const lockFile = `${target}.lock`;
+      const deadline = Date.now() + timeoutMs;
+      let noticed = false;
+      let pause = 5;
+      for (;;) {
+        try {
+          Deno.openSync(lockFile, { write: true, createNew: true, mode: 0o600 }).close();
+          held.push(lockFile);
+          break;
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AlreadyExists)) {
+            throw new KubeconfigError(
+              `cannot create the lock file ${lockFile} of kubeconfig ${path}: ${errorName(error)}`,
+              { cause: error, hint: "the folder of the kubeconfig must be writable" },
+            );
+          }
+        }
+        if (Date.now() >= deadline) {
+          throw new KubeconfigError(
+            `kubeconfig ${path} is locked by ${lockFile}: still there after ${timeoutMs / 1000}s`,
+            {
+              hint:
+                `kubectl creates it while it writes the file; if no kubectl is running, it is stale ` +
+                `(left by a killed kubectl): remove it with rm ${lockFile}`,
+            },
+          );
+        }
+        if (!noticed) {
+          noticed = true;
+          await options.onWait?.(lockFile);
+        }
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(pause, Math.max(1, deadline - Date.now())))
+        );
+        pause = Math.min(pause * 2, 100);
+      }
+    }
+  } catch (error) {
+    release();
+    throw error;
+  }
+  return { files: [...held], [Symbol.dispose]: release };
+}
+
+/** Whether every file still holds exactly the bytes (or the absence) it had when `files` were read. */
+export function unchangedSince(files: readonly KubeconfigFile[]): boolean {
+  return files.every((file) => sameBytes(readKubeconfigBytes(file.path), file.bytes));
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The file a write to `path` really changes: symlinks followed, even to a target that does not exist yet. */
@@ -192,12 +312,15 @@ export async function realPathOf(path: string): Promise<string> {
     try {
       const info = await Deno.lstat(current);
       if (!info.isSymlink) return await Deno.realPath(current);
-      const target = await Deno.readLink(current);
-      current = target.startsWith("/") ? target : `${dirname(current)}/${target}`;
+      current = resolvePath(await Deno.readLink(current), dirname(current, HOST_OS), HOST_OS);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       try {
-        return `${await Deno.realPath(dirname(current))}/${basename(current)}`;
+        return joinPath(
+          await Deno.realPath(dirname(current, HOST_OS)),
+          basename(current, HOST_OS),
+          HOST_OS,
+        );
       } catch {
         return current;
       }
@@ -208,7 +331,8 @@ export async function realPathOf(path: string): Promise<string> {
 
 /**
  * Refuses, before anyone is asked anything, a kubeconfig that cannot be replaced: a read-only file (no write
- * permission bits; root could otherwise overwrite it) or a read-only folder, where the temporary file must go.
+ * permission bits; root could otherwise overwrite it) or a read-only folder, where the temporary file and
+ * kubectl's lock file must go.
  */
 export async function checkWritable(path: string): Promise<void> {
   const real = await realPathOf(path);
@@ -219,10 +343,10 @@ export async function checkWritable(path: string): Promise<void> {
       hint: "make it writable (chmod u+w) or pass --kubeconfig with another file",
     });
   }
-  let dir = dirname(real);
+  let dir = dirname(real, HOST_OS);
   let info = await statOrNull(dir);
-  while (!info && dir !== "/" && dir !== "") {
-    dir = dirname(dir);
+  while (!info && dirname(dir, HOST_OS) !== dir) {
+    dir = dirname(dir, HOST_OS);
     info = await statOrNull(dir);
   }
   if (info && !writable(info)) {
@@ -232,38 +356,71 @@ export async function checkWritable(path: string): Promise<void> {
   }
 }
 
+/** What writeFileAtomic did: replaced the file by a rename, or rewrote it in place (see there). */
+export type WriteMethod = "renamed" | "in-place";
+
 /**
- * Replaces `path` atomically: writes a temporary file in the same folder, syncs it and renames it over the real
- * target, so a crash or a failed write leaves the old file whole. The old mode is kept (0600 for a new file), and
- * a symlink stays a symlink: its target is what changes.
+ * Replaces `path` so that a crash or a failed write never leaves a broken or lost kubeconfig: the new content is
+ * written to a temporary file in the same folder and synced first. Then, normally, that file is renamed over the
+ * target (atomic; on Windows Deno's rename is MoveFileEx with MOVEFILE_REPLACE_EXISTING, which replaces an
+ * existing file too). The new file gets the old mode (0600 for a new file) and, where modes and owners exist, the
+ * old owner and group: root editing another user's kubeconfig (`sudo -E`) must not leave it root-owned and, at
+ * 0600, unreadable to its owner. A symlink stays a symlink: its target is what changes.
+ *
+ * A rename would split a file with more than one hard link (the other names keep the old text) and cannot keep an
+ * owner this process may not give away. There the file is rewritten IN PLACE, as kubectl itself does
+ * (os.WriteFile keeps the inode, so links and owner survive). An in-place write is not atomic, so the synced
+ * temporary file is kept until the rewrite is synced: if it fails half-way, the error names that file, which holds
+ * the complete new text, and nothing is lost. Callers hold kubectl's lock around this.
  */
 export async function writeFileAtomic(
   path: string,
-  text: string,
-  hooks: { beforeRename?: (tmp: string) => void | Promise<void> } = {},
-): Promise<void> {
+  data: string | Uint8Array,
+  hooks: { beforeReplace?: (tmp: string, method: WriteMethod) => void | Promise<void> } = {},
+): Promise<WriteMethod> {
   const real = await realPathOf(path);
-  const dir = dirname(real);
+  const dir = dirname(real, HOST_OS);
   const existing = await statOrNull(real);
+  const posix = hasPosixPermissions(HOST_OS);
   const mode = existing?.mode != null ? existing.mode & 0o7777 : 0o600;
   if (!existing) await Deno.mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => {});
-  const tmp = `${dir}/.${basename(real)}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const tmp = joinPath(
+    dir,
+    `.${basename(real, HOST_OS)}.${crypto.randomUUID().slice(0, 8)}.tmp`,
+    HOST_OS,
+  );
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  let method: WriteMethod = existing?.nlink != null && existing.nlink > 1 ? "in-place" : "renamed";
   let created = false;
   try {
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
     created = true;
     try {
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await Deno.chmod(tmp, mode);
+      await writeAll(file, bytes);
+      if (posix && existing?.uid != null && existing.gid != null) {
+        // Compared with the new file itself: its group may come from a set-gid folder, not from this process.
+        const made = await file.stat();
+        if (existing.uid !== made.uid || existing.gid !== made.gid) {
+          try {
+            await Deno.chown(tmp, existing.uid, existing.gid);
+          } catch {
+            // Only root may give a file away: keep the old file (and so its owner) by writing in place.
+            method = "in-place";
+          }
+        }
+      }
+      // After chown, which clears set-id bits.
+      if (posix) await Deno.chmod(tmp, mode);
       await file.syncData();
     } finally {
       file.close();
     }
-    await hooks.beforeRename?.(tmp);
-    await Deno.rename(tmp, real);
-    created = false;
+    await hooks.beforeReplace?.(tmp, method);
+    if (method === "renamed") {
+      await Deno.rename(tmp, real);
+      created = false;
+      return method;
+    }
   } catch (error) {
     if (created) await Deno.remove(tmp).catch(() => {});
     if (error instanceof CliError) throw error;
@@ -272,6 +429,40 @@ export async function writeFileAtomic(
       { cause: error },
     );
   }
+  // In place: the temporary file stays until the target is whole again.
+  let target: Deno.FsFile;
+  try {
+    target = await Deno.open(real, { write: true });
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new KubeconfigError(
+      `cannot write kubeconfig ${path}: ${errorName(error)}; the file was left as it was`,
+      { cause: error },
+    );
+  }
+  try {
+    // Overwrite, then cut: the file is never shorter than the new text while it is written.
+    await writeAll(target, bytes);
+    await target.truncate(bytes.length);
+    await target.syncData();
+  } catch (error) {
+    throw new KubeconfigError(
+      `cannot rewrite kubeconfig ${path} in place: ${
+        errorName(error)
+      }; it may be incomplete, and its ` +
+        `complete new text is in ${tmp}`,
+      { cause: error, hint: `copy it over the kubeconfig: cp ${tmp} ${real}` },
+    );
+  } finally {
+    target.close();
+  }
+  await Deno.remove(tmp).catch(() => {});
+  return method;
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }
 
 function writable(info: Deno.FileInfo): boolean {
@@ -289,15 +480,6 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-}
-
-function dirname(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash <= 0 ? "/" : path.slice(0, slash);
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 function errorName(error: unknown): string {

@@ -2,7 +2,7 @@
  * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request),
  * plan (files -> new text and a redacted diff), apply (lock, confirm, atomic write).
  */
-import { brokerArgs, brokerOptionsFromFlags } from "./broker_options.ts";
+import { BROKER_FLAGS, brokerArgs, brokerOptionsFromFlags } from "./broker_options.ts";
 import { splitCommandLine } from "./command_line.ts";
 import { KubeconfigError, UsageError } from "./errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "./exec_credential.ts";
@@ -13,10 +13,11 @@ import {
   checkWritable,
   type KubeconfigFile,
   kubeconfigPaths,
-  lockKubeconfig,
+  lockLikeKubectl,
   mergeKubeconfigs,
   readKubeconfigFiles,
   selectUser,
+  unchangedSince,
   type UserSelection,
   writeFileAtomic,
 } from "./kubeconfig_files.ts";
@@ -25,6 +26,17 @@ import {
   KUBECONFIG_SET_FLAGS_WITH_HELP,
   PLUGIN_COMMAND,
 } from "./kubeconfig_set_flags.ts";
+import {
+  basename,
+  dirname,
+  executableProbe,
+  expandTilde,
+  hasSeparator,
+  HOST_OS,
+  hostHomeDir,
+  lookPath,
+  resolvePath,
+} from "./platform.ts";
 import { confirm } from "./prompt.ts";
 import { redactedDiff } from "./redact.ts";
 
@@ -42,6 +54,10 @@ export interface SetRequest {
   envNames: string[];
   /** The command was left to PATH lookup, so it is worth checking that it is there. */
   commandOnPath?: string;
+  /** The credential files, by flag, to warn about one nobody will create. */
+  credentialFiles: { flag: string; path: string }[];
+  /** Whether a --before-exec-command may create missing credential files. */
+  beforeExecCommand: boolean;
   kubeconfig?: string;
   context?: string;
   user?: string;
@@ -90,15 +106,21 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
     return value;
   };
   const options = brokerOptionsFromFlags(values);
+  const home = () => hostHomeDir(io.env);
   if (options.beforeExecCommand !== undefined) {
-    splitCommandLine(options.beforeExecCommand, io.env("HOME"));
+    splitCommandLine(options.beforeExecCommand, home());
   }
   // kubectl runs the plugin in the caller's folder, which changes: store paths that mean the same from anywhere.
+  // A leading `~/` is the home folder: the shell leaves the `~` of `--flag=~/x` alone, and kubectl never expands it.
   const cwd = io.cwd();
-  options.clientCertificatePath = absolute(options.clientCertificatePath, cwd);
-  options.clientKeyPath = absolute(options.clientKeyPath, cwd);
-  options.tokenPath = absolute(options.tokenPath, cwd);
-  options.cacheDir = absolute(options.cacheDir, cwd);
+  const path = (value: string | undefined) =>
+    value === undefined
+      ? undefined
+      : resolvePath(expandTilde(value, home(), HOST_OS), cwd, HOST_OS);
+  options.clientCertificatePath = path(options.clientCertificatePath);
+  options.clientKeyPath = path(options.clientKeyPath);
+  options.tokenPath = path(options.tokenPath);
+  options.cacheDir = path(options.cacheDir);
 
   let apiVersion = text("exec-api-version") ?? V1BETA1;
   if (apiVersion === "v1" || apiVersion === "v1beta1") {
@@ -119,8 +141,8 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
 
   let command = text("exec-command") ?? PLUGIN_COMMAND;
   // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
-  if (command.includes("/")) command = absolute(command, cwd)!;
-  const viaKubectl = basename(command) === "kubectl";
+  if (hasSeparator(command, HOST_OS)) command = path(command)!;
+  const viaKubectl = /^kubectl(\.exe)?$/i.test(basename(command, HOST_OS));
   const args = [...(viaKubectl ? ["credentials-broker"] : []), ...brokerArgs(options)];
 
   const exec: Record<string, unknown> = { apiVersion, args, command };
@@ -138,8 +160,14 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
   return {
     exec,
     envNames: env.map((variable) => variable.name),
-    commandOnPath: command.includes("/") ? undefined : command,
-    kubeconfig: text("kubeconfig"),
+    commandOnPath: hasSeparator(command, HOST_OS) ? undefined : command,
+    credentialFiles: [
+      { flag: "client-certificate-path", path: options.clientCertificatePath },
+      { flag: "client-key-path", path: options.clientKeyPath },
+      { flag: "token-path", path: options.tokenPath },
+    ].flatMap(({ flag, path }) => path === undefined ? [] : [{ flag, path }]),
+    beforeExecCommand: options.beforeExecCommand !== undefined,
+    kubeconfig: path(text("kubeconfig")),
     context,
     user,
     dryRun: values.get("dry-run") === true,
@@ -165,19 +193,30 @@ export function parseEnv(flags: readonly string[]): { name: string; value: strin
     entries.push(current);
   }
   const seen = new Set<string>();
-  return entries.map((entry) => {
+  return entries.map((entry, index) => {
     const eq = entry.indexOf("=");
     const name = eq === -1 ? entry : entry.slice(0, eq);
     if (eq <= 0 || /[\s\0]/.test(name)) {
-      // Only the name: the value may be a secret.
-      throw new UsageError(
-        `invalid --env ${JSON.stringify(name)}: use NAME=VALUE`,
-      );
+      throw new UsageError(`invalid --env ${describeEnvEntry(entry, index)}: use NAME=VALUE`);
     }
     if (seen.has(name)) throw new UsageError(`--env ${name} is given more than once`);
     seen.add(name);
     return { name, value: entry.slice(eq + 1) };
   });
+}
+
+/**
+ * Names a malformed --env entry without its value, which may be a secret (`VAULT_TOKEN:s.xxx` typed for
+ * `VAULT_TOKEN=s.xxx`): its position, and the text before the first `=` or `:` only if that looks like a
+ * variable name. An entry with neither is all value as far as anyone can tell.
+ */
+function describeEnvEntry(entry: string, index: number): string {
+  const position = `entry ${index + 1}`;
+  const cut = entry.search(/[=:]/);
+  if (cut <= 0) return position;
+  const name = entry.slice(0, cut);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return position;
+  return `${position} (${name})`;
 }
 
 /** What the edit would do to one file: the texts, and the redacted diff a person sees. */
@@ -207,8 +246,8 @@ export function planSet(
 ): SetPlan {
   const file = files.find((candidate) => candidate.path === selection.file);
   const oldText = file?.text ?? null;
-  // The bytes `text` was decoded from, once the file reader keeps them.
-  const bytes = (file as { bytes?: Uint8Array | null } | undefined)?.bytes;
+  // The bytes `text` was decoded from.
+  const bytes = file?.bytes;
   const result = setUserExec(oldText ?? "", selection.file, {
     user: selection.name,
     exec: request.exec,
@@ -238,62 +277,103 @@ export function planSet(
   };
 }
 
-/** Plans, asks and writes: the effects of `kubeconfig set`. */
-export async function kubeconfigSet(request: SetRequest, io: Io): Promise<number> {
+/** Test seam: runs under kubectl's lock right before the write (a test starts a real kubectl there). */
+export interface SetHooks {
+  beforeWrite?: (file: string) => void | Promise<void>;
+}
+
+/** How often -f plans again when the file keeps changing under it before giving up. */
+const MAX_ATTEMPTS = 20;
+
+/**
+ * Plans, asks and writes: the effects of `kubeconfig set`. No lock is held while planning or asking; the write
+ * happens under kubectl's own `<file>.lock` and only if every kubeconfig still holds exactly the bytes the shown
+ * diff was computed from. Otherwise it plans again from what is there now: with -f it applies that, on a terminal
+ * it shows the new diff and asks again. So nothing kubectl (or another run) wrote meanwhile is lost.
+ */
+export async function kubeconfigSet(
+  request: SetRequest,
+  io: Io,
+  hooks: SetHooks = {},
+): Promise<number> {
   const { paths } = kubeconfigPaths({ explicit: request.kubeconfig, env: io.env, cwd: io.cwd() });
-  const choose = async () => {
+  const planNow = async () => {
     const files = await readKubeconfigFiles(paths);
-    return { files, selection: selectUser(mergeKubeconfigs(files), request) };
+    const selection = selectUser(mergeKubeconfigs(files), request);
+    return { files, plan: planSet(files, selection, request, !request.dryRun && io.color) };
   };
-  const first = await choose();
-  // Plan once before taking the lock: every error shows before anything (even the lock file) is touched.
-  const draft = planSet(first.files, first.selection, request);
-  if (request.dryRun || !draft.changed) {
-    await notes(request, draft, io);
-    if (!draft.changed) return await upToDate(draft, io);
-    await io.stdout(draft.diff);
-    return 0;
-  }
-  await checkWritable(first.selection.file);
-  using _lock = await lockKubeconfig(
-    first.selection.file,
-    io.env,
-    () =>
-      io.stderr(`waiting for another kubectl credentials-broker editing ${first.selection.file}\n`),
-  );
-  // Re-read under the lock: another run may have changed the files while this one waited.
-  const { files, selection } = await choose();
-  if (selection.file !== first.selection.file) {
-    throw new KubeconfigError(
-      `user "${selection.name}" moved to ${selection.file} while waiting to edit ${first.selection.file}`,
-      { hint: "run the command again" },
-    );
-  }
-  const plan = planSet(files, selection, request, io.color);
+  let { files, plan } = await planNow();
   await notes(request, plan, io);
   if (!plan.changed) return await upToDate(plan, io);
-  await checkWritable(plan.file);
-  await io.stderr(plan.diff);
-  if (!request.force) {
-    if (!io.stdinIsTerminal) {
+  if (request.dryRun) {
+    await io.stdout(plan.diff);
+    return 0;
+  }
+  for (let attempt = 1;; attempt++) {
+    await checkWritable(plan.file);
+    await io.stderr(plan.diff);
+    if (!request.force) {
+      if (!io.stdinIsTerminal) {
+        throw new KubeconfigError(
+          `not changing ${plan.file}: confirmation needed, and standard input is not a terminal`,
+          {
+            hint: "pass -f (--force) to apply without asking, or --dry-run to only print the diff",
+          },
+        );
+      }
+      if (!await confirm(io, `Apply these changes to ${plan.file}?`)) {
+        await io.stderr(`nothing written to ${plan.file}\n`);
+        return 1;
+      }
+    }
+    if (await writeIfUnchanged(files, plan, io, hooks)) break;
+    if (attempt >= MAX_ATTEMPTS) {
       throw new KubeconfigError(
-        `not changing ${plan.file}: confirmation needed, and standard input is not a terminal`,
-        { hint: "pass -f (--force) to apply without asking, or --dry-run to only print the diff" },
+        `kubeconfig ${plan.file} changed ${attempt} times while this edit was being written; nothing written`,
+        { hint: "run the command again when nothing else is editing it" },
       );
     }
-    if (!await confirm(io, `Apply these changes to ${plan.file}?`)) {
-      await io.stderr(`nothing written to ${plan.file}\n`);
-      return 1;
-    }
+    const changed = plan.file;
+    ({ files, plan } = await planNow());
+    await io.stderr(
+      `note: ${changed} changed since the diff above was made (kubectl or another program wrote it); ` +
+        `planned again from its new content\n`,
+    );
+    await notes(request, plan, io);
+    if (!plan.changed) return await upToDate(plan, io);
   }
-  await writeFileAtomic(plan.file, plan.newText);
+  if (plan.oldText === null) await io.stderr(`created ${plan.file}\n`);
   const verb = plan.created ? "added user" : "updated user";
-  await io.stderr(`${verb} "${selection.name}" in ${plan.file}\n`);
+  await io.stderr(`${verb} "${plan.selection.name}" in ${plan.file}\n`);
   return 0;
+}
+
+/**
+ * The check-and-write, under kubectl's lock on the target file for milliseconds: false, with nothing written,
+ * when any kubeconfig no longer holds the bytes the plan was computed from.
+ */
+async function writeIfUnchanged(
+  files: readonly KubeconfigFile[],
+  plan: SetPlan,
+  io: Io,
+  hooks: SetHooks,
+): Promise<boolean> {
+  // The lock file goes next to the kubeconfig, so its folder must exist first (kubectl creates it too).
+  await Deno.mkdir(dirname(plan.file, HOST_OS), { recursive: true, mode: 0o700 });
+  using _lock = await lockLikeKubectl(plan.file, {
+    onWait: (lockFile) => io.stderr(`waiting for ${lockFile}: kubectl is writing ${plan.file}\n`),
+  });
+  if (!unchangedSince(files)) return false;
+  await hooks.beforeWrite?.(plan.file);
+  await writeFileAtomic(plan.file, plan.newBytes);
+  return true;
 }
 
 async function notes(request: SetRequest, plan: SetPlan, io: Io): Promise<void> {
   const messages: string[] = [];
+  if (plan.oldText === null && plan.changed) {
+    messages.push(`note: kubeconfig ${plan.file} does not exist yet; it will be created`);
+  }
   if (request.envNames.length > 0) {
     messages.push(
       `note: --env values (${
@@ -308,18 +388,104 @@ async function notes(request: SetRequest, plan: SetPlan, io: Io): Promise<void> 
       } from user "${plan.selection.name}": kubectl never calls an exec plugin while static credentials are set`,
     );
   }
+  const dropped = droppedSettings(plan.selection.user.exec, request.exec);
+  if (dropped.length > 0 && plan.changed) {
+    messages.push(
+      `note: user "${plan.selection.name}" had ${
+        listing(dropped)
+      } in its exec block; this run leaves ${dropped.length === 1 ? "it" : "them"} out (pass ${
+        dropped.length === 1 ? "it" : "them"
+      } again to keep ${dropped.length === 1 ? "it" : "them"})`,
+    );
+  }
   if (!plan.layoutKept) {
     messages.push(
       `note: the layout of ${plan.file} could not be kept exactly; the diff shows every line that changes`,
     );
   }
-  if (request.commandOnPath && !await onPath(request.commandOnPath, io.env("PATH"))) {
+  if (!request.beforeExecCommand) {
+    for (const { flag, path } of request.credentialFiles) {
+      if (await exists(path)) continue;
+      messages.push(
+        `warning: --${flag} ${path} does not exist, and no --before-exec-command is given to create it: ` +
+          `kubectl will fail to get credentials until it does`,
+      );
+    }
+  }
+  if (
+    request.commandOnPath &&
+    lookPath(request.commandOnPath, io.cwd(), HOST_OS, io.env, executableProbe).problem
+  ) {
     messages.push(
       `warning: ${request.commandOnPath} is not on PATH, so kubectl will not find it; install it, or pass ` +
         `--exec-command with its absolute path`,
     );
   }
   if (messages.length > 0) await io.stderr(messages.join("\n") + "\n");
+}
+
+/**
+ * What the user's previous exec block set that the new one leaves out: the broker's flags (when it ran the
+ * broker) and env variables, by name only (values may be secrets). Re-running `kubeconfig set` replaces the
+ * whole block, so a forgotten --before-exec-command would silently stop renewals.
+ */
+export function droppedSettings(previous: unknown, exec: Record<string, unknown>): string[] {
+  if (!isRecord(previous)) return [];
+  const dropped: string[] = [];
+  if (runsBroker(previous)) {
+    const after = brokerFlagsIn(exec.args);
+    for (const flag of brokerFlagsIn(previous.args)) {
+      if (!after.has(flag)) dropped.push(`--${flag}`);
+    }
+  }
+  const envNames = (value: unknown) =>
+    Array.isArray(value)
+      ? value.flatMap((entry) =>
+        isRecord(entry) && typeof entry.name === "string" ? [entry.name] : []
+      )
+      : [];
+  const kept = new Set(envNames(exec.env));
+  for (const name of envNames(previous.env)) if (!kept.has(name)) dropped.push(`env ${name}`);
+  return dropped;
+}
+
+const BROKER_FLAG_NAMES = new Set(BROKER_FLAGS.map((flag) => flag.name));
+
+function brokerFlagsIn(args: unknown): Set<string> {
+  const found = new Set<string>();
+  if (!Array.isArray(args)) return found;
+  for (const arg of args) {
+    const match = typeof arg === "string" ? /^--([a-z-]+)(=|$)/.exec(arg) : null;
+    if (match && BROKER_FLAG_NAMES.has(match[1]!)) found.add(match[1]!);
+  }
+  return found;
+}
+
+function runsBroker(exec: Record<string, unknown>): boolean {
+  if (typeof exec.command !== "string") return false;
+  const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
+  if (name === PLUGIN_COMMAND) return true;
+  return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
+}
+
+function listing(items: readonly string[]): string {
+  return items.length <= 1
+    ? items.join("")
+    : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    // Only a clear "not there" warns; a permission problem is doctor's to explain.
+    return !(error instanceof Deno.errors.NotFound);
+  }
 }
 
 async function upToDate(plan: SetPlan, io: Io): Promise<number> {
@@ -329,34 +495,12 @@ async function upToDate(plan: SetPlan, io: Io): Promise<number> {
   return 0;
 }
 
-async function onPath(command: string, path: string | undefined): Promise<boolean> {
-  for (const dir of (path ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      const info = await Deno.stat(`${dir}/${command}`);
-      if (info.isFile && (info.mode === null || (info.mode & 0o111) !== 0)) return true;
-    } catch {
-      // not here
-    }
-  }
-  return false;
-}
-
 function installHint(command: string, viaKubectl: boolean): string {
   const what = viaKubectl ? "the kubectl plugin credentials-broker" : command;
   return `${what} is needed to get credentials for this user. Install it with:
   kubectl krew install credentials-broker
 or download it from ${RELEASES_URL}
 `;
-}
-
-function absolute(path: string | undefined, cwd: string): string | undefined {
-  if (path === undefined || path.startsWith("/")) return path;
-  return `${cwd.replace(/\/$/, "")}/${path.replace(/^\.\//, "")}`;
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 function usage(): string {

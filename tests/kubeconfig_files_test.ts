@@ -213,7 +213,7 @@ Deno.test("writeFileAtomic() leaves the old file whole when the write fails befo
   let seen = "";
   await assert.rejects(
     writeFileAtomic(path, "new\n", {
-      beforeRename: async (tmpFile) => {
+      beforeReplace: async (tmpFile) => {
         seen = await Deno.readTextFile(tmpFile);
         throw new Error("disk full");
       },

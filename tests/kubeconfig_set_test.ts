@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { type CliError, KubeconfigError, UsageError } from "../lib/errors.ts";
-import { KUBECONFIG_SET_FLAGS, kubeconfigCommand, parseEnv } from "../lib/kubeconfig_set.ts";
+import {
+  KUBECONFIG_SET_FLAGS,
+  kubeconfigCommand,
+  kubeconfigSet,
+  parseEnv,
+  parseSetArgs,
+} from "../lib/kubeconfig_set.ts";
+import { executableProbe, HOST_OS, lookPath } from "../lib/platform.ts";
 import { fakeIo, run, runMain, tempDir } from "./helpers.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
@@ -461,7 +468,7 @@ Deno.test("kubeconfig set leaves every file byte for byte on errors", async (t) 
       name: "bad --env",
       args: ["--env", "NOEQUALS"],
       error: UsageError,
-      message: /^invalid --env "NOEQUALS": use NAME=VALUE$/,
+      message: /^invalid --env entry 1: use NAME=VALUE$/,
     },
     {
       name: "bad --interactive-mode",
@@ -678,15 +685,9 @@ Deno.test("parseEnv() splits comma lists only before NAME=", async (t) => {
   });
 });
 
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if ((await Deno.stat(`${dir}/${name}`)).isFile) return `${dir}/${name}`;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+function which(name: string): Promise<string | undefined> {
+  const found = lookPath(name, "/", HOST_OS, (key) => Deno.env.get(key), executableProbe);
+  return Promise.resolve(found.problem ? undefined : found.resolved);
 }
 
 Deno.test("the plugin and the completion flag list never load the YAML or diff libraries", async (t) => {
@@ -708,4 +709,504 @@ Deno.test("the plugin and the completion flag list never load the YAML or diff l
     const modules = (JSON.parse(info.stdout) as { modules: { specifier: string }[] }).modules;
     assert.ok(modules.some((m) => m.specifier.startsWith("npm:/yaml@")));
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Living next to kubectl: its lock, its writes, owner and links
+
+/** The fixture with base64 where kubectl expects it (it refuses to load the file otherwise). */
+const FOR_KUBECTL = SECRETS.reduce(
+  (text, secret) => text.replaceAll(secret, btoa(secret)),
+  KUBECONFIG,
+);
+
+/** A real kubectl: a versioned binary runs once per command; the gcloud dispatcher is the fallback. */
+async function realKubectl(): Promise<string | undefined> {
+  for (const path of ["/usr/lib/google-cloud-sdk/bin/kubectl.1.32", "/usr/bin/kubectl"]) {
+    if (executableProbe(path) === "executable") return path;
+  }
+  return await which("kubectl");
+}
+
+function kubectl(bin: string, home: string, args: string[]) {
+  return run(bin, args, { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: home } });
+}
+
+async function contextNames(path: string): Promise<string[]> {
+  const config = parse(await Deno.readTextFile(path)) as { contexts?: { name: string }[] };
+  return (config.contexts ?? []).map((context) => context.name);
+}
+
+/** The broker from source, as a shell word list for `script -c`. */
+function brokerCommand(args: string[]): string {
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    "--config",
+    new URL("../deno.json", import.meta.url).pathname,
+    new URL("../main.ts", import.meta.url).pathname,
+    ...args,
+  ].map((word) => `'${word}'`).join(" ");
+}
+
+Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the prompt, and asks again", async (t) => {
+  const script = await which("script");
+  const bin = await realKubectl();
+  if (!script || !bin) {
+    await t.step({ name: "needs util-linux script and kubectl", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const child = new Deno.Command(script, {
+    args: [
+      "-qec",
+      brokerCommand(["kubeconfig", "set", "--kubeconfig", path, "--token-path=/t"]),
+      "/dev/null",
+    ],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: tmp.path,
+      DENO_DIR: (await import("./helpers.ts")).DENO_DIR,
+      TERM: "dumb",
+      NO_COLOR: "1",
+    },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let screen = "";
+  /** Reads the terminal until `pattern` has appeared `count` times (no sleeping: the prompt is the signal). */
+  const until = async (pattern: string, count: number) => {
+    while (screen.split(pattern).length - 1 < count) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the broker ended before ${pattern} x${count}:\n${screen}`);
+      screen += value;
+    }
+  };
+  try {
+    await until("[y/N]", 1);
+    assert.match(screen, /^\+ {4}exec:/m);
+    // kubectl changes the file while the broker waits for the answer; the broker holds no lock, so it succeeds.
+    const added = await kubectl(bin, tmp.path, [
+      "--kubeconfig",
+      path,
+      "config",
+      "set-context",
+      "added-meanwhile",
+      "--cluster=prod",
+      "--user=bob",
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    await writer.write(new TextEncoder().encode("y\n"));
+    await until("[y/N]", 2);
+    const second = screen.slice(screen.indexOf("[y/N]") + 5);
+    assert.match(second, new RegExp(`note: ${path} changed since the diff above was made`));
+    assert.match(second, new RegExp(`^--- ${path}$`, "m"), "the new diff is shown");
+    assert.match(second, /^\+ {4}exec:$/m);
+    assert.equal(
+      await readUser(path, "alice").then((user) => user!.exec),
+      undefined,
+      "not written yet",
+    );
+    await writer.write(new TextEncoder().encode("y\n"));
+    await writer.close();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      screen += value;
+    }
+    const status = await child.status;
+    assert.equal(status.code, 0, screen);
+  } finally {
+    await writer.close().catch(() => {});
+    await reader.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    try {
+      child.kill();
+    } catch {
+      // already ended
+    }
+    await child.status;
+  }
+  assert.ok((await contextNames(path)).includes("added-meanwhile"), "kubectl's context survived");
+  assert.ok((await readUser(path, "alice"))!.exec, "and the broker's edit is there");
+  await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
+});
+
+Deno.test("kubeconfig set -f in a loop next to a kubectl set-context loop loses none of kubectl's contexts", async (t) => {
+  const bin = await realKubectl();
+  if (!bin) {
+    await t.step({ name: "needs kubectl", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const N = 20;
+  // kubectl fails at once ("file exists") when it meets the broker's lock: retry as a person would.
+  const kubectlLoop = run("sh", [
+    "-c",
+    `i=0; while [ $i -lt ${N} ]; do i=$((i+1)); n=0; ` +
+    `until '${bin}' --kubeconfig '${path}' config set-context k$i --cluster=prod --user=bob >/dev/null 2>err; do ` +
+    `n=$((n+1)); grep -q 'lock' err || { cat err >&2; exit 1; }; [ $n -lt 500 ] || exit 1; done; done`,
+  ], { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: tmp.path }, cwd: tmp.path });
+  const brokerLoop = (async () => {
+    for (let i = 1; i <= N; i++) {
+      const io = ioFor(tmp.path);
+      const code = await kubeconfigCommand(
+        ["set", "-f", "--kubeconfig", path, "--user", `b${i}`, `--token-path=/t/b${i}`],
+        io,
+      );
+      assert.equal(code, 0, io.err);
+    }
+  })();
+  const [kubectlResult] = await Promise.all([kubectlLoop, brokerLoop]);
+  assert.equal(kubectlResult.code, 0, kubectlResult.stderr);
+  const contexts = await contextNames(path);
+  for (let i = 1; i <= N; i++) assert.ok(contexts.includes(`k${i}`), `kubectl's context k${i}`);
+  // The other direction is kubectl's to keep: it reads the file before taking its lock and then deletes what it
+  // did not see, so an entry anyone (another kubectl too) writes in that window can go. What is there is whole.
+  for (let i = 1; i <= N; i++) {
+    const user = await readUser(path, `b${i}`);
+    if (user) assert.deepEqual(user.exec?.args, [`--token-path=/t/b${i}`], `b${i}`);
+  }
+});
+
+Deno.test("kubeconfig set waits for an existing <file>.lock, then fails naming it", async (t) => {
+  await t.step("a lock that stays: fails with its path, the file untouched", async () => {
+    await using tmp = await tempDir();
+    const path = await setup(tmp.path);
+    await Deno.writeTextFile(`${path}.lock`, "");
+    const io = ioFor(tmp.path);
+    await assert.rejects(
+      kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+      (error: unknown) => {
+        assert.ok(error instanceof KubeconfigError);
+        assert.match(
+          error.message,
+          new RegExp(`^kubeconfig ${path} is locked by ${path}\\.lock: still there after `),
+        );
+        assert.match(error.hint ?? "", /stale/);
+        assert.match(error.hint ?? "", new RegExp(`rm ${path}\\.lock`));
+        return true;
+      },
+    );
+    assert.match(io.err, new RegExp(`waiting for ${path}\\.lock: kubectl is writing ${path}`));
+    assert.equal(await Deno.readTextFile(path), KUBECONFIG);
+    assert.ok((await Deno.lstat(`${path}.lock`)).isFile, "someone else's lock is left alone");
+  });
+  await t.step("a lock that goes away: the write goes ahead", async () => {
+    await using tmp = await tempDir();
+    const path = await setup(tmp.path);
+    await Deno.writeTextFile(`${path}.lock`, "");
+    const io = ioFor(tmp.path);
+    const running = kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io);
+    while (!io.err.includes("waiting for")) await new Promise((resolve) => setTimeout(resolve, 10));
+    await Deno.remove(`${path}.lock`);
+    assert.equal(await running, 0, io.err);
+    assert.ok((await readUser(path, "alice"))!.exec);
+  });
+});
+
+Deno.test("a kubectl that runs while kubeconfig set writes meets the lock and fails without effect", async (t) => {
+  const bin = await realKubectl();
+  if (!bin) {
+    await t.step({ name: "needs kubectl", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const io = ioFor(tmp.path);
+  let during: { code: number; stderr: string } | undefined;
+  const code = await kubeconfigSet(
+    parseSetArgs(["-f", "--kubeconfig", path, "--token-path=/t"], io),
+    io,
+    {
+      beforeWrite: async () => {
+        during = await kubectl(bin, tmp.path, [
+          "--kubeconfig",
+          path,
+          "config",
+          "set-context",
+          "during",
+          "--cluster=prod",
+        ]);
+      },
+    },
+  );
+  assert.equal(code, 0, io.err);
+  assert.ok(during);
+  assert.notEqual(during.code, 0);
+  assert.match(during.stderr, new RegExp(`${path}\\.lock: file exists`));
+  assert.ok(!(await contextNames(path)).includes("during"));
+  assert.ok((await readUser(path, "alice"))!.exec);
+  await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound, "the lock is removed");
+  // And kubectl works again right after.
+  const after = await kubectl(bin, tmp.path, [
+    "--kubeconfig",
+    path,
+    "config",
+    "set-context",
+    "after",
+  ]);
+  assert.equal(after.code, 0, after.stderr);
+});
+
+Deno.test("kubeconfig set run by root keeps the owner, group and mode of another user's kubeconfig", async (t) => {
+  if (Deno.uid() !== 0) {
+    await t.step({ name: "needs root", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  await Deno.chown(path, 1234, 1234);
+  await Deno.chmod(path, 0o600);
+  const io = ioFor(tmp.path);
+  assert.equal(
+    await kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+    0,
+    io.err,
+  );
+  const info = await Deno.stat(path);
+  assert.deepEqual([info.uid, info.gid, info.mode! & 0o7777], [1234, 1234, 0o600]);
+  assert.ok((await readUser(path, "alice"))!.exec);
+});
+
+Deno.test("kubeconfig set keeps hard links in step: the file is rewritten in place, as kubectl does", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const other = `${tmp.path}/other-name`;
+  await Deno.link(path, other);
+  const before = await Deno.stat(path);
+  const io = ioFor(tmp.path);
+  assert.equal(
+    await kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+    0,
+    io.err,
+  );
+  const after = await Deno.stat(path);
+  assert.equal(after.ino, before.ino, "same file");
+  assert.equal(after.nlink, 2);
+  assert.equal(await Deno.readTextFile(other), await Deno.readTextFile(path));
+  assert.ok((await readUser(other, "alice"))!.exec, "the other name sees the edit");
+  assert.equal(after.mode! & 0o777, 0o600);
+  const leftovers = [];
+  for await (const entry of Deno.readDir(tmp.path)) leftovers.push(entry.name);
+  assert.deepEqual(leftovers.sort(), ["config", "other-name"], "no temporary or lock file left");
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages for the person at the keyboard
+
+Deno.test("kubeconfig set says first that a mistyped --kubeconfig does not exist", async (t) => {
+  await using tmp = await tempDir();
+  const nope = `${tmp.path}/nope/config`;
+  await t.step("without --user: the missing file, not a missing context", async () => {
+    const io = ioFor(tmp.path);
+    await assert.rejects(
+      kubeconfigCommand(["set", "-f", "--kubeconfig", nope, "--token-path=/t"], io),
+      (error: unknown) =>
+        error instanceof KubeconfigError && error.message === `kubeconfig ${nope} does not exist` &&
+        /--user NAME/.test(error.hint ?? ""),
+    );
+    await assert.rejects(Deno.lstat(`${tmp.path}/nope`), Deno.errors.NotFound, "no folder made");
+  });
+  await t.step("KUBECONFIG naming only missing files", async () => {
+    const io = ioFor(tmp.path, { env: { KUBECONFIG: `${tmp.path}/a:${tmp.path}/b` } });
+    await assert.rejects(
+      kubeconfigCommand(["set", "-f", "--context", "prod", "--token-path=/t"], io),
+      { message: `none of the kubeconfig files exist: ${tmp.path}/a, ${tmp.path}/b` },
+    );
+  });
+  await t.step(
+    "a context looked for in a list with a missing file says which is missing",
+    async () => {
+      const present = await setup(tmp.path);
+      const io = ioFor(tmp.path, { env: { KUBECONFIG: `${present}:${tmp.path}/typo` } });
+      await assert.rejects(
+        kubeconfigCommand(["set", "-f", "--context", "other", "--token-path=/t"], io),
+        { message: `context "other" not found in ${present}, ${tmp.path}/typo (missing)` },
+      );
+    },
+  );
+  await t.step("with --user -f: says it will create it, and that it did", async () => {
+    const io = ioFor(tmp.path);
+    const code = await kubeconfigCommand(
+      ["set", "-f", "--kubeconfig", nope, "--user", "me", "--token-path=/t"],
+      io,
+    );
+    assert.equal(code, 0, io.err);
+    assert.match(
+      io.err,
+      new RegExp(`^note: kubeconfig ${nope} does not exist yet; it will be created$`, "m"),
+    );
+    assert.match(io.err, new RegExp(`^created ${nope}$`, "m"));
+    assert.ok((await readUser(nope, "me"))!.exec);
+  });
+});
+
+Deno.test("kubeconfig set warns about a credential file nothing will create", async (t) => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  await Deno.writeTextFile(`${tmp.path}/present`, "tok");
+  const cases = [
+    { name: "missing token, no command", args: ["--token-path=missing"], warned: ["token-path"] },
+    {
+      name: "missing certificate and key, no command",
+      args: ["--client-certificate-path=c.crt", "--client-key-path=present"],
+      warned: ["client-certificate-path"],
+    },
+    { name: "present token", args: ["--token-path=present"], warned: [] },
+    {
+      name: "missing token, a command to create it",
+      args: ["--token-path=missing", "--before-exec-command=/opt/renew"],
+      warned: [],
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const io = ioFor(tmp.path);
+      await kubeconfigCommand(["set", "--dry-run", "--kubeconfig", path, ...c.args], io);
+      const warnings = [
+        ...io.err.matchAll(
+          /^warning: --(\S+) (\S+) does not exist, and no --before-exec-command/gm,
+        ),
+      ];
+      assert.deepEqual(warnings.map((m) => m[1]), c.warned, io.err);
+      for (const m of warnings) assert.ok(m[2]!.startsWith(`${tmp.path}/`), m[2]);
+    });
+  }
+});
+
+Deno.test("kubeconfig set notes what a re-run drops from the previous exec block, also with -f", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const first = ioFor(tmp.path);
+  await kubeconfigCommand([
+    "set",
+    "-f",
+    "--kubeconfig",
+    path,
+    "--token-path=/t",
+    "--before-exec-command=/opt/renew --secret-arg",
+    "--before-exec-policy=when-invalid",
+    "--env=VAULT_ADDR=https://vault",
+    "--env=KEEP=1",
+  ], first);
+  assert.doesNotMatch(first.err, /had .* in its exec block/, "nothing to drop the first time");
+  const again = ioFor(tmp.path);
+  const code = await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--token-path=/t", "--env=KEEP=2"],
+    again,
+  );
+  assert.equal(code, 0, again.err);
+  assert.match(
+    again.err,
+    /^note: user "alice" had --before-exec-command, --before-exec-policy and env VAULT_ADDR in its exec block; this run leaves them out \(pass them again to keep them\)$/m,
+  );
+  assert.ok(
+    !again.err.includes("https://vault") && !again.err.includes("--secret-arg="),
+    "names only",
+  );
+});
+
+Deno.test("--env errors name the entry, never its value", async (t) => {
+  const cases: [string[], string][] = [
+    [["VAULT_TOKEN:s.secret-value"], "invalid --env entry 1 (VAULT_TOKEN): use NAME=VALUE"],
+    [["A=1", "s.secret-value"], "invalid --env entry 2: use NAME=VALUE"],
+    [["A=1", "=s.secret-value"], "invalid --env entry 2: use NAME=VALUE"],
+    [["MY VAR=s.secret-value"], "invalid --env entry 1: use NAME=VALUE"],
+    [["x.y:s.secret-value"], "invalid --env entry 1: use NAME=VALUE"],
+  ];
+  for (const [flags, message] of cases) {
+    await t.step(JSON.stringify(flags), () => {
+      assert.throws(() => parseEnv(flags), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.equal(error.message, message);
+        assert.ok(!error.message.includes("secret"));
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("kubeconfig set expands a leading ~/ in every path flag", async () => {
+  await using tmp = await tempDir();
+  const io = ioFor("/somewhere/else", { env: { HOME: tmp.path } });
+  const request = parseSetArgs([
+    "--kubeconfig=~/.kube/other",
+    "--client-certificate-path=~/certs/me.crt",
+    "--client-key-path=~/certs/me.key",
+    "--token-path=~/token",
+    "--cache-dir=~/cache",
+    "--exec-command=~/bin/kubectl-credentials_broker",
+  ], io);
+  assert.equal(request.kubeconfig, `${tmp.path}/.kube/other`);
+  assert.deepEqual(request.exec.args, [
+    `--client-certificate-path=${tmp.path}/certs/me.crt`,
+    `--client-key-path=${tmp.path}/certs/me.key`,
+    `--token-path=${tmp.path}/token`,
+    `--cache-dir=${tmp.path}/cache`,
+  ]);
+  assert.equal(request.exec.command, `${tmp.path}/bin/kubectl-credentials_broker`);
+  // `~user` is not ours to expand; a relative path is the caller's folder's.
+  const other = parseSetArgs(["--token-path=~bob/t", "--cache-dir=c"], io);
+  assert.deepEqual(other.exec.args, [
+    "--token-path=/somewhere/else/~bob/t",
+    "--cache-dir=/somewhere/else/c",
+  ]);
+});
+
+Deno.test("a FIFO or a device as kubeconfig is a one-line error naming it, with no hang", async (t) => {
+  await using tmp = await tempDir();
+  const fifo = `${tmp.path}/fifo`;
+  const made = await run("mkfifo", [fifo]);
+  assert.equal(made.code, 0, made.stderr);
+  const cases = [
+    {
+      name: "FIFO",
+      path: fifo,
+      message: `error: kubeconfig ${fifo} is a named pipe (FIFO), not a regular file`,
+    },
+    {
+      name: "/dev/zero",
+      path: "/dev/zero",
+      message: "error: kubeconfig /dev/zero is a device, not a regular file",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      // `timeout` turns a hang into a failure instead of a stuck test run.
+      const result = await run("timeout", [
+        "60",
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--quiet",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        new URL("../main.ts", import.meta.url).pathname,
+        "kubeconfig",
+        "set",
+        "-f",
+        "--kubeconfig",
+        c.path,
+        "--user=me",
+        "--token-path=/t",
+      ], {
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HOME: tmp.path,
+          DENO_DIR: (await import("./helpers.ts")).DENO_DIR,
+        },
+      });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.split("\n")[0], c.message);
+    });
+  }
 });

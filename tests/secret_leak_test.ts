@@ -325,6 +325,18 @@ Deno.test("kubeconfig set shows redacted diffs and errors without the secrets of
     assert.equal(result.code, 2);
     assertNoSecret(w, "bad --env", result.stdout, result.stderr);
   });
+  await t.step("an --env written NAME:VALUE names the variable, not the value", async () => {
+    const result = await set([
+      "--user",
+      "alice",
+      `--token-path=${w.token}`,
+      `--env=VAULT_TOKEN:${ENV}`,
+      "--dry-run",
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /invalid --env entry 1 \(VAULT_TOKEN\)/);
+    assertNoSecret(w, "--env NAME:VALUE", result.stdout, result.stderr);
+  });
 });
 
 Deno.test("doctor never prints a secret, passing or failing, as text or JSON", async (t) => {
