@@ -339,6 +339,8 @@ export interface RenewalScriptOptions {
   lifetimeSeconds?: number;
   /** Make the script fail: it prints this on stderr and exits 7 without issuing anything. */
   failWith?: string;
+  /** Seconds the script sleeps before issuing, like a slow CA round trip (a renewal a caller could wait for). */
+  sleepSeconds?: number;
 }
 
 /** A renewal script and the files it writes: the client certificate and key, a run log, the exec info it saw. */
@@ -387,7 +389,9 @@ echo "$$" >> "$dir/runs"
 { printf '%s' "\${KUBERNETES_EXEC_INFO:-}" | tr -d '\\n'; echo; } >> "$dir/exec-info.log"
 printf '%s\\n' "\${E2E_MARKER:-}" >> "$dir/marker.log"
 pwd >> "$dir/cwd.log"
-${failure}stamp() { date -u -d "@$1" +%Y%m%d%H%M%SZ 2>/dev/null || date -u -r "$1" +%Y%m%d%H%M%SZ; }
+${failure}${
+    options.sleepSeconds ? `sleep ${options.sleepSeconds}\n` : ""
+  }stamp() { date -u -d "@$1" +%Y%m%d%H%M%SZ 2>/dev/null || date -u -r "$1" +%Y%m%d%H%M%SZ; }
 now=$(date +%s)
 start=$(stamp $((now - 5)))
 end=$(stamp $((now + ${options.lifetimeSeconds ?? 3600})))
@@ -908,6 +912,7 @@ export interface BrokerFlags {
   command?: string;
   policy?: "always" | "when-invalid";
   refreshMargin?: string;
+  renewAhead?: string;
   cacheDir?: string;
 }
 
@@ -921,6 +926,7 @@ export function brokerFlags(flags: BrokerFlags): string[] {
   if (flags.command) args.push(`--before-exec-command=${flags.command}`);
   if (flags.policy) args.push(`--before-exec-policy=${flags.policy}`);
   if (flags.refreshMargin) args.push(`--refresh-margin=${flags.refreshMargin}`);
+  if (flags.renewAhead) args.push(`--renew-ahead=${flags.renewAhead}`);
   if (flags.cacheDir) args.push(`--cache-dir=${flags.cacheDir}`);
   return args;
 }
