@@ -34,11 +34,13 @@ export async function renewInBackground(
   });
   const { dir, name } = renewalLock(resolved, io.env);
   const files = aheadFiles(dir, name);
-  const log = logStream(files.log);
   const startedAt = io.now();
   let outcome = "ok";
   let ok = true;
+  // Nothing may happen before the try: whatever fails, the outcome is recorded and the claim given back.
+  let log: ReturnType<typeof logStream> | undefined;
   try {
+    const out = log = logStream(files.log);
     const command = splitCommandLine(resolved.beforeExecCommand!, hostHomeDir(io.env));
     const paths = {
       clientCertificatePath: resolved.clientCertificatePath,
@@ -54,7 +56,7 @@ export async function renewInBackground(
     await settleLeftover(lock, {
       timeoutMs: resolved.beforeExecTimeoutMs,
       graceMs: 2000,
-      onWait: (pid) => log.line(`waiting for pid ${pid}, left running by a broker that ended`),
+      onWait: (pid) => out.line(`waiting for pid ${pid}, left running by a broker that ended`),
     });
     // Checked again under the lock: a foreground call may have renewed meanwhile.
     const before = await readCredentials(paths);
@@ -65,13 +67,13 @@ export async function renewInBackground(
       outcome = "ok (already renewed)";
       return 0;
     }
-    log.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
+    out.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
     try {
       await runBeforeExec({
         argv: command,
         interactive: false,
         timeoutMs: resolved.beforeExecTimeoutMs,
-        output: log.stream,
+        output: out.stream,
         started: (pid, group, at) =>
           recordRunning(lock, {
             pid,
@@ -122,9 +124,9 @@ export async function renewInBackground(
         files.state,
         nextState(readAheadState(files.state), { startedAt, endedAt, outcome, ok, untilMarginMs }),
       );
-      log.line(`background renewal ended at ${iso(endedAt)}: ${outcome}`);
+      log?.line(`background renewal ended at ${iso(endedAt)}: ${outcome}`);
     } finally {
-      log.close();
+      log?.close();
       releaseClaim(files.claim);
     }
   }
