@@ -4,9 +4,11 @@ import {
   checkWritable,
   kubeconfigPaths,
   loadUserEntry,
+  lockLikeKubectl,
   mergeKubeconfigs,
   readKubeconfigFiles,
   selectUser,
+  unchangedSince,
   writeFileAtomic,
 } from "../lib/kubeconfig_files.ts";
 import { tempDir } from "./helpers.ts";
@@ -260,3 +262,164 @@ async function names(dir: string): Promise<string[]> {
   for await (const entry of Deno.readDir(dir)) out.push(entry.name);
   return out.sort();
 }
+
+Deno.test("kubeconfigPaths() expands ~/ in --kubeconfig and follows Windows list and home rules", async (t) => {
+  await t.step("~/ in --kubeconfig is the home folder", () => {
+    const result = kubeconfigPaths({
+      explicit: "~/k/config",
+      env: env({ HOME: "/h" }),
+      cwd: "/work",
+    });
+    assert.deepEqual(result.paths, ["/h/k/config"]);
+  });
+  await t.step("windows: ; list, drive paths, relative ones from cwd", () => {
+    const result = kubeconfigPaths({
+      env: env({ KUBECONFIG: "C:\\a\\config;rel\\b;;C:\\a\\config" }),
+      cwd: "C:\\work",
+      os: "windows",
+    });
+    assert.deepEqual(result.paths, ["C:\\a\\config", "C:\\work\\rel\\b"]);
+  });
+  await t.step("windows: USERPROFILE when HOME is unset", () => {
+    const result = kubeconfigPaths({
+      env: env({ USERPROFILE: "C:\\Users\\me" }),
+      cwd: "C:\\work",
+      os: "windows",
+    });
+    assert.deepEqual(result.paths, ["C:\\Users\\me\\.kube\\config"]);
+  });
+});
+
+Deno.test("readKubeconfigFiles() keeps the exact bytes and refuses what is not a regular file", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("bytes as on disk, invalid UTF-8 included", async () => {
+    const path = `${tmp.path}/latin1`;
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode("# caf"),
+      0xe9,
+      0x0a,
+      ...new TextEncoder().encode("apiVersion: v1\n"),
+    ]);
+    await Deno.writeFile(path, bytes);
+    const [file] = await readKubeconfigFiles([path]);
+    assert.deepEqual(file!.bytes, bytes);
+    assert.equal(file!.text, "# caf\ufffd\napiVersion: v1\n");
+  });
+  await t.step("a missing file is null, as kubectl skips it", async () => {
+    const [file] = await readKubeconfigFiles([`${tmp.path}/missing`]);
+    assert.equal(file!.bytes, null);
+    assert.equal(file!.text, null);
+  });
+  await t.step("a folder, a FIFO, a device", async () => {
+    const fifo = `${tmp.path}/fifo`;
+    assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    for (
+      const [path, message] of [
+        [tmp.path, `kubeconfig ${tmp.path} is a folder, not a file`],
+        [fifo, `kubeconfig ${fifo} is a named pipe (FIFO), not a regular file`],
+        ["/dev/zero", "kubeconfig /dev/zero is a device, not a regular file"],
+      ]
+    ) {
+      await assert.rejects(
+        readKubeconfigFiles([path!]),
+        (error: unknown) => error instanceof KubeconfigError && error.message === message,
+      );
+    }
+  });
+});
+
+Deno.test("lockLikeKubectl() creates <file>.lock exclusively and removes it; waits, then names a stale one", async (t) => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  await Deno.writeTextFile(path, "x\n");
+  await t.step("taken and released", async () => {
+    {
+      using lock = await lockLikeKubectl(path);
+      assert.deepEqual(lock.files, [`${path}.lock`]);
+      assert.ok((await Deno.lstat(`${path}.lock`)).isFile);
+      await assert.rejects(lockLikeKubectl(path, { timeoutMs: 30 }), KubeconfigError, "exclusive");
+    }
+    await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
+  });
+  await t.step("a symlink locks its own name and its target's", async () => {
+    const link = `${tmp.path}/link`;
+    await Deno.symlink(path, link);
+    using lock = await lockLikeKubectl(link);
+    assert.deepEqual(lock.files, [`${path}.lock`, `${link}.lock`].sort());
+  });
+  await t.step("an existing lock: waited for, then named", async () => {
+    await Deno.writeTextFile(`${path}.lock`, "");
+    const waited: string[] = [];
+    await assert.rejects(
+      lockLikeKubectl(path, { timeoutMs: 50, onWait: (file) => void waited.push(file) }),
+      (error: unknown) =>
+        error instanceof KubeconfigError &&
+        error.message === `kubeconfig ${path} is locked by ${path}.lock: still there after 0.05s` &&
+        /stale/.test(error.hint ?? ""),
+    );
+    assert.deepEqual(waited, [`${path}.lock`]);
+    assert.ok((await Deno.lstat(`${path}.lock`)).isFile, "not ours to remove");
+    await Deno.remove(`${path}.lock`);
+  });
+});
+
+Deno.test("unchangedSince() compares bytes, and a file appearing or going counts as a change", async () => {
+  await using tmp = await tempDir();
+  const a = `${tmp.path}/a`;
+  await Deno.writeTextFile(a, "apiVersion: v1\n");
+  const files = await readKubeconfigFiles([a, `${tmp.path}/b`]);
+  assert.ok(unchangedSince(files));
+  await Deno.writeTextFile(a, "apiVersion: v2\n");
+  assert.ok(!unchangedSince(files), "same length, other bytes");
+  await Deno.writeTextFile(a, "apiVersion: v1\n");
+  await Deno.writeTextFile(`${tmp.path}/b`, "");
+  assert.ok(!unchangedSince(files), "a file that appeared");
+});
+
+Deno.test("writeFileAtomic() writes bytes exactly, and rewrites a hard-linked file in place", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("bytes", async () => {
+    const path = `${tmp.path}/bytes`;
+    const bytes = new Uint8Array([0x23, 0xe9, 0x0a, 0xff]);
+    assert.equal(await writeFileAtomic(path, bytes), "renamed");
+    assert.deepEqual(await Deno.readFile(path), bytes);
+  });
+  await t.step("hard links stay one file", async () => {
+    const path = `${tmp.path}/linked`;
+    await Deno.writeTextFile(path, "a much longer old text than the new one\n");
+    await Deno.link(path, `${tmp.path}/linked-too`);
+    assert.equal(await writeFileAtomic(path, "new\n"), "in-place");
+    assert.equal(
+      await Deno.readTextFile(`${tmp.path}/linked-too`),
+      "new\n",
+      "truncated to the new length",
+    );
+    assert.equal((await Deno.stat(path)).nlink, 2);
+  });
+  await t.step(
+    "a failure before the in-place write leaves the file and no temporary file",
+    async () => {
+      const path = `${tmp.path}/linked`;
+      await assert.rejects(
+        writeFileAtomic(path, "other\n", {
+          beforeReplace: (_tmp, method) => {
+            assert.equal(method, "in-place");
+            throw new Error("disk full");
+          },
+        }),
+        { message: `cannot write kubeconfig ${path}: disk full; the file was left as it was` },
+      );
+      assert.equal(await Deno.readTextFile(path), "new\n");
+      assert.deepEqual(await names(tmp.path), ["bytes", "linked", "linked-too"]);
+    },
+  );
+  await t.step("root keeps another user's owner and group", async () => {
+    if (Deno.uid() !== 0) return;
+    const path = `${tmp.path}/owned`;
+    await Deno.writeTextFile(path, "old\n", { mode: 0o600 });
+    await Deno.chown(path, 1234, 4321);
+    assert.equal(await writeFileAtomic(path, "new\n"), "renamed");
+    const info = await Deno.stat(path);
+    assert.deepEqual([info.uid, info.gid, info.mode! & 0o777], [1234, 4321, 0o600]);
+  });
+});
