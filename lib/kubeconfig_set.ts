@@ -2,7 +2,12 @@
  * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request),
  * plan (files -> new text and a redacted diff), apply (lock, confirm, atomic write).
  */
-import { BROKER_FLAGS, brokerArgs, brokerOptionsFromFlags } from "./broker_options.ts";
+import {
+  BROKER_FLAGS,
+  brokerArgs,
+  brokerOptionsFromFlags,
+  resolveBrokerPaths,
+} from "./broker_options.ts";
 import { splitCommandLine } from "./command_line.ts";
 import { KubeconfigError, UsageError } from "./errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "./exec_credential.ts";
@@ -105,22 +110,18 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
     if (typeof value !== "string" || value === "") throw new UsageError(`flag --${name} is empty`);
     return value;
   };
-  const options = brokerOptionsFromFlags(values);
   const home = () => hostHomeDir(io.env);
+  // kubectl runs the plugin in the caller's folder, which changes: store paths that mean the same from anywhere,
+  // by the plugin's own rule (a leading `~/` is the home folder; the shell leaves the `~` of `--flag=~/x` alone).
+  const cwd = io.cwd();
+  const options = resolveBrokerPaths(brokerOptionsFromFlags(values), { cwd, home, os: HOST_OS });
   if (options.beforeExecCommand !== undefined) {
     splitCommandLine(options.beforeExecCommand, home());
   }
-  // kubectl runs the plugin in the caller's folder, which changes: store paths that mean the same from anywhere.
-  // A leading `~/` is the home folder: the shell leaves the `~` of `--flag=~/x` alone, and kubectl never expands it.
-  const cwd = io.cwd();
   const path = (value: string | undefined) =>
     value === undefined
       ? undefined
       : resolvePath(expandTilde(value, home(), HOST_OS), cwd, HOST_OS);
-  options.clientCertificatePath = path(options.clientCertificatePath);
-  options.clientKeyPath = path(options.clientKeyPath);
-  options.tokenPath = path(options.tokenPath);
-  options.cacheDir = path(options.cacheDir);
 
   let apiVersion = text("exec-api-version") ?? V1BETA1;
   if (apiVersion === "v1" || apiVersion === "v1beta1") {
