@@ -2,10 +2,10 @@
  * kubectl-credentials_broker: a client-go exec credential plugin that renews short-lived client certificates and
  * tokens with a user command, and prints them as an ExecCredential for kubectl.
  */
-import { CliError } from "./lib/errors.ts";
-import { processIo } from "./lib/io.ts";
-import { runPlugin } from "./lib/plugin.ts";
-import { reportError } from "./lib/report.ts";
+import { CliError } from "./lib/shared/errors.ts";
+import { processIo } from "./lib/shared/io.ts";
+import { runPlugin } from "./lib/plugin/plugin.ts";
+import { reportError } from "./lib/shared/report.ts";
 
 /** First words that name a subcommand (lib/commands.ts); anything else is the plugin's own flags. */
 const SUBCOMMANDS = new Set(["kubeconfig", "doctor", "completion", "__complete"]);

@@ -5,11 +5,11 @@
  * (see scripts/bundle.ts), with their own copies of the error classes.
  */
 import { completionCommand } from "./completion.ts";
-import { doctorCommand } from "./doctor.ts";
-import { UsageError } from "./errors.ts";
-import type { Io } from "./io.ts";
-import { kubeconfigCommand } from "./kubeconfig_set.ts";
-import { reportError } from "./report.ts";
+import { doctorCommand } from "./doctor/doctor.ts";
+import { UsageError } from "./shared/errors.ts";
+import type { Io } from "./shared/io.ts";
+import { kubeconfigCommand } from "./kubeconfig/kubeconfig_set.ts";
+import { reportError } from "./shared/report.ts";
 
 /** Runs the subcommand named by argv[0] and returns the exit code; errors are printed, never thrown. */
 export async function runCommand(argv: readonly string[], io: Io): Promise<number> {

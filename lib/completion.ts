@@ -5,14 +5,18 @@
  * "candidate<TAB>description"), then `:<directive>`, the bit set below. The kubeconfig (and its YAML library) is
  * read only to complete a `--context` or `--user` value, as kubectl's own completion does.
  */
-import { BROKER_FLAGS, POLICIES } from "./broker_options.ts";
-import { UsageError } from "./errors.ts";
-import type { FlagSpec } from "./flags.ts";
-import type { Io } from "./io.ts";
-import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
-import { DOCTOR_FLAGS } from "./doctor_flags.ts";
-import { SUPPORTED_API_VERSIONS } from "./exec_credential.ts";
-import { kubeconfigPaths, mergeKubeconfigs, readKubeconfigFiles } from "./kubeconfig_files.ts";
+import { BROKER_FLAGS, POLICIES } from "./plugin/broker_options.ts";
+import { UsageError } from "./shared/errors.ts";
+import type { FlagSpec } from "./shared/flags.ts";
+import type { Io } from "./shared/io.ts";
+import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS } from "./kubeconfig/kubeconfig_set_flags.ts";
+import { DOCTOR_FLAGS } from "./doctor/doctor_flags.ts";
+import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
+import {
+  kubeconfigPaths,
+  mergeKubeconfigs,
+  readKubeconfigFiles,
+} from "./kubeconfig/kubeconfig_files.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
 export const Directive = {

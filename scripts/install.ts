@@ -14,7 +14,7 @@ import {
   joinPath,
   type Os,
   splitPathList,
-} from "../lib/platform.ts";
+} from "../lib/shared/platform.ts";
 
 const projectDir = new URL("../", import.meta.url).pathname;
 

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { basename, HOST_OS } from "../lib/platform.ts";
+import { basename, HOST_OS } from "../lib/shared/platform.ts";
 import { type Target, TARGETS } from "./targets.ts";
 
 /** The krew plugin name: `kubectl krew install credentials-broker`, run as `kubectl credentials-broker`. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BROKER_FLAGS } from "../lib/broker_options.ts";
+import { BROKER_FLAGS } from "../lib/plugin/broker_options.ts";
 import {
   complete,
   completionCommand,
@@ -8,10 +8,10 @@ import {
   Directive,
   formatCompletions,
 } from "../lib/completion.ts";
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "../lib/shared/errors.ts";
 import { installCompletion } from "../scripts/install.ts";
 import { DENO_DIR, fakeIo, installedBroker } from "./helpers.ts";
-import { onPath, run, tempDir } from "./release_helpers.ts";
+import { onPath, run, tempDir } from "./release/release_helpers.ts";
 
 const libDir = new URL("../lib/", import.meta.url).pathname;
 
@@ -130,7 +130,7 @@ async function fakePlugin(dir: string): Promise<string> {
   await Deno.writeTextFile(
     entry,
     `import { completionCommand } from ${JSON.stringify(join(libDir, "completion.ts"))};\n` +
-      `import { processIo } from ${JSON.stringify(join(libDir, "io.ts"))};\n` +
+      `import { processIo } from ${JSON.stringify(join(libDir, "shared/io.ts"))};\n` +
       "Deno.exit(await completionCommand(Deno.args, processIo()));\n",
   );
   const plugin = join(bin, "kubectl-credentials_broker");

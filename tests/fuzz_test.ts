@@ -6,17 +6,21 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parse } from "yaml";
-import { joinCommandLine, splitCommandLine } from "../lib/command_line.ts";
-import { children, DerError, type DerNode, readRoot } from "../lib/der.ts";
-import { formatDuration, MAX_DURATION_MS, parseDuration } from "../lib/duration.ts";
-import { CliError, KubeconfigError, UsageError } from "../lib/errors.ts";
-import { parseExecInfo, SUPPORTED_API_VERSIONS } from "../lib/exec_credential.ts";
-import { isJwt, jwtExpiry } from "../lib/jwt.ts";
-import { kubeconfigView, setUserExec, STATIC_CREDENTIAL_KEYS } from "../lib/kubeconfig_edit.ts";
-import { parseEnv } from "../lib/kubeconfig_set.ts";
-import { decodePem, encodePem, parsePem, PemError } from "../lib/pem.ts";
-import { KeyError, parsePrivateKey } from "../lib/private_key.ts";
-import { parseCertificate } from "../lib/x509.ts";
+import { joinCommandLine, splitCommandLine } from "../lib/shared/command_line.ts";
+import { children, DerError, type DerNode, readRoot } from "../lib/credentials/der.ts";
+import { formatDuration, MAX_DURATION_MS, parseDuration } from "../lib/shared/duration.ts";
+import { CliError, KubeconfigError, UsageError } from "../lib/shared/errors.ts";
+import { parseExecInfo, SUPPORTED_API_VERSIONS } from "../lib/credentials/exec_credential.ts";
+import { isJwt, jwtExpiry } from "../lib/credentials/jwt.ts";
+import {
+  kubeconfigView,
+  setUserExec,
+  STATIC_CREDENTIAL_KEYS,
+} from "../lib/kubeconfig/kubeconfig_edit.ts";
+import { parseEnv } from "../lib/kubeconfig/kubeconfig_set.ts";
+import { decodePem, encodePem, parsePem, PemError } from "../lib/credentials/pem.ts";
+import { KeyError, parsePrivateKey } from "../lib/credentials/private_key.ts";
+import { parseCertificate } from "../lib/credentials/x509.ts";
 import { generateKey, issueCert, jwtSegment, makeCa, openssl, tempDir } from "./helpers.ts";
 
 const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 200);

@@ -1,6 +1,6 @@
 /** Shared test helpers: temp folders, test certificates made with openssl, and running the broker as kubectl does. */
 import { fileURLToPath } from "node:url";
-import type { Io } from "../lib/io.ts";
+import type { Io } from "../lib/shared/io.ts";
 import {
   executableProbe,
   HOST_OS,
@@ -8,7 +8,7 @@ import {
   isWindows,
   joinPath,
   resolvePath,
-} from "../lib/platform.ts";
+} from "../lib/shared/platform.ts";
 import { installCompletion, installPlugin } from "../scripts/install.ts";
 import { PLUGIN_EXECUTABLE } from "../scripts/permissions.ts";
 import { networkEnv } from "./e2e/network_env.ts";

@@ -6,13 +6,13 @@
  * message updates the README sample, and this test says where.
  */
 import assert from "node:assert/strict";
-import { splitCommandLine } from "../lib/command_line.ts";
+import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
-import type { Io } from "../lib/io.ts";
+import type { Io } from "../lib/shared/io.ts";
 import { createCa, issueCertificate } from "./e2e/world.ts";
 import { fakeIo, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
 import { installPlugin } from "../scripts/install.ts";
-import { dirname, HOST_OS } from "../lib/platform.ts";
+import { dirname, HOST_OS } from "../lib/shared/platform.ts";
 
 const README = await Deno.readTextFile(`${ROOT}README.md`);
 

@@ -3,7 +3,7 @@
  * `kubectl-credentials_broker` shim on PATH), writes an exec block that `kubectl config view` reads back.
  */
 import assert from "node:assert/strict";
-import { dirname, HOST_OS } from "../../lib/platform.ts";
+import { dirname, HOST_OS } from "../../lib/shared/platform.ts";
 import { DENO_DIR, installBroker, run, tempDir } from "../helpers.ts";
 
 const KUBECTL = "/usr/bin/kubectl";

@@ -5,8 +5,8 @@
  * background, one per lifetime, and leave no process behind.
  */
 import assert from "node:assert/strict";
-import { parsePem } from "../../lib/pem.ts";
-import { parseCertificate } from "../../lib/x509.ts";
+import { parsePem } from "../../lib/credentials/pem.ts";
+import { parseCertificate } from "../../lib/credentials/x509.ts";
 import { delay, e2eTest, findKubectls, preferredKubectl, renewingExec, World } from "./world.ts";
 
 const kubectls = await findKubectls();

@@ -7,7 +7,13 @@
  */
 import { stringify as toYaml } from "yaml";
 import { installBroker } from "../helpers.ts";
-import { dirname, executableProbe, HOST_OS, joinPath, lookPath } from "../../lib/platform.ts";
+import {
+  dirname,
+  executableProbe,
+  HOST_OS,
+  joinPath,
+  lookPath,
+} from "../../lib/shared/platform.ts";
 import { networkEnv } from "./network_env.ts";
 
 /** Under CI a missing tool is a failure; elsewhere the e2e tests skip and say what is missing. */

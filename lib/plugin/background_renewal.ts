@@ -1,0 +1,146 @@
+/**
+ * The detached broker a renew-ahead call starts (`__renew-ahead` + the broker's own flags). It has no terminal
+ * and no one to answer: it takes the renewal lock, checks again, runs the command with the usual timeout, and
+ * leaves its outcome in the state file (for later calls' warnings and their backoff, and for `doctor`) and the
+ * command's output in the log. Loaded only in that process.
+ */
+import { type BrokerOptions, resolveBrokerPaths } from "./broker_options.ts";
+import { runBeforeExec } from "./before_exec.ts";
+import { splitCommandLine } from "../shared/command_line.ts";
+import {
+  expiryProblems,
+  readCredentials,
+  refreshAt,
+  validities,
+} from "../credentials/credentials.ts";
+import { CliError } from "../shared/errors.ts";
+import type { Io } from "../shared/io.ts";
+import { acquireLock, forgetRunning, recordRunning, renewalLock, settleLeftover } from "./lock.ts";
+import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
+import {
+  aheadFiles,
+  logStream,
+  nextState,
+  readAheadState,
+  releaseClaim,
+  renewAheadDue,
+  writeAheadState,
+} from "./renew_ahead.ts";
+
+/** Runs one background renewal and returns the process's exit code (0 when it renewed or had nothing to do). */
+export async function renewInBackground(
+  options: BrokerOptions,
+  io: Pick<Io, "env" | "cwd" | "now">,
+): Promise<number> {
+  const resolved = resolveBrokerPaths(options, {
+    cwd: io.cwd(),
+    home: () => hostHomeDir(io.env),
+    os: HOST_OS,
+  });
+  const { dir, name } = renewalLock(resolved, io.env);
+  const files = aheadFiles(dir, name);
+  const startedAt = io.now();
+  let outcome = "ok";
+  let ok = true;
+  // Nothing may happen before the try: whatever fails, the outcome is recorded and the claim given back.
+  let log: ReturnType<typeof logStream> | undefined;
+  try {
+    const out = log = logStream(files.log);
+    const command = splitCommandLine(resolved.beforeExecCommand!, hostHomeDir(io.env));
+    const paths = {
+      clientCertificatePath: resolved.clientCertificatePath,
+      clientKeyPath: resolved.clientKeyPath,
+      tokenPath: resolved.tokenPath,
+    };
+    using lock = await acquireLock({
+      dir,
+      name,
+      timeoutMs: resolved.beforeExecTimeoutMs,
+      holder: "another kubectl-credentials_broker renewing the same credentials",
+    });
+    await settleLeftover(lock, {
+      timeoutMs: resolved.beforeExecTimeoutMs,
+      graceMs: 2000,
+      onWait: (pid) => out.line(`waiting for pid ${pid}, left running by a broker that ended`),
+    });
+    // Checked again under the lock: a foreground call may have renewed meanwhile.
+    const before = await readCredentials(paths);
+    if (
+      before.problems.length === 0 &&
+      !renewAheadDue(validities(before.credentials), resolved.renewAhead!, io.now())
+    ) {
+      outcome = "ok (already renewed)";
+      return 0;
+    }
+    out.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
+    try {
+      await runBeforeExec({
+        argv: command,
+        interactive: false,
+        timeoutMs: resolved.beforeExecTimeoutMs,
+        output: out.stream,
+        started: (pid, group, at) =>
+          recordRunning(lock, {
+            pid,
+            group,
+            startedAt: at,
+            deadline: at + resolved.beforeExecTimeoutMs,
+          }),
+      });
+    } finally {
+      forgetRunning(lock);
+    }
+    const after = await readCredentials(paths);
+    const now = io.now();
+    const problems = [
+      ...after.problems,
+      ...expiryProblems(after.credentials, now, resolved.refreshMarginMs),
+    ];
+    if (problems.length > 0) {
+      throw new CliError(
+        `the command succeeded but the credentials are not usable: ${
+          problems.map((problem) => problem.message).join("; ")
+        }`,
+      );
+    }
+    if (renewAheadDue(validities(after.credentials), resolved.renewAhead!, now)) {
+      // Otherwise every call would start the same renewal again, which renews nothing.
+      throw new CliError(
+        "the command succeeded but the credentials still expire inside the --renew-ahead window; does it " +
+          "renew only when they have expired?",
+      );
+    }
+    return 0;
+  } catch (error) {
+    ok = false;
+    outcome = error instanceof CliError ? error.message : `internal error (${errorName(error)})`;
+    return error instanceof CliError ? error.exitCode : 1;
+  } finally {
+    const endedAt = io.now();
+    try {
+      const current = await readCredentials({
+        clientCertificatePath: resolved.clientCertificatePath,
+        clientKeyPath: resolved.clientKeyPath,
+        tokenPath: resolved.tokenPath,
+      });
+      const refresh = refreshAt(current.credentials, endedAt, resolved.refreshMarginMs);
+      const untilMarginMs = refresh ? refresh.getTime() - endedAt.getTime() : 0;
+      writeAheadState(
+        files.state,
+        nextState(readAheadState(files.state), { startedAt, endedAt, outcome, ok, untilMarginMs }),
+      );
+      log?.line(`background renewal ended at ${iso(endedAt)}: ${outcome}`);
+    } finally {
+      log?.close();
+      releaseClaim(files.claim);
+    }
+  }
+}
+
+function iso(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}

@@ -1,0 +1,137 @@
+import { BeforeExecError } from "../shared/errors.ts";
+import { formatDuration } from "../shared/duration.ts";
+import {
+  forwardedSignals,
+  hasSeparator,
+  HOST_OS,
+  isWindows,
+  stopProcess,
+} from "../shared/platform.ts";
+
+/** How to run the user's renewal command. */
+export interface BeforeExecRun {
+  argv: readonly string[];
+  /** Hand the caller's stdin (kubectl's terminal) to the command; otherwise it gets /dev/null. */
+  interactive: boolean;
+  timeoutMs: number;
+  /** Where the command's stdout goes: never the broker's stdout, which kubectl parses as JSON. */
+  output: WritableStream<Uint8Array>;
+  /** Told the command's pid once it runs, whether it leads a process group of its own, and when it was spawned. */
+  started?: (pid: number, group: boolean, startedAt: number) => void;
+}
+
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Runs the before-exec command and resolves when it succeeded; throws BeforeExecError naming the command (never
+ * its arguments, which may hold secrets) when it cannot start, fails, is killed or runs past the timeout.
+ */
+export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
+  const [program, ...args] = run.argv;
+  if (!program) throw new BeforeExecError("the before-exec command is empty");
+  let child: Deno.ChildProcess;
+  const startedAt = Date.now();
+  try {
+    child = new Deno.Command(program, {
+      args,
+      stdin: run.interactive ? "inherit" : "null",
+      stdout: "piped",
+      stderr: "inherit",
+      // Non-interactive commands get their own session, so that on timeout the whole group (the script and
+      // whatever it started) can be stopped. An interactive one stays in the terminal's foreground group so
+      // that it can read the terminal (and /dev/tty) and Ctrl-C reaches it.
+      detached: !run.interactive,
+    }).spawn();
+  } catch (error) {
+    throw startError(program, error);
+  }
+  // The whole tree: the command's own group (POSIX), or its descendants (Windows, no groups). An interactive command
+  // on POSIX shares kubectl's group, so only the command itself is signalled there.
+  const tree = !run.interactive || isWindows(HOST_OS);
+  const stop = (force: boolean) => stopProcess(child.pid, { tree, force });
+  run.started?.(child.pid, !run.interactive, startedAt);
+  // The command's stdout joins our stderr, so a chatty script cannot corrupt the ExecCredential. A grandchild
+  // that keeps the pipe open must not keep us waiting once the command itself has exited.
+  const copying = new AbortController();
+  const copied = child.stdout.pipeTo(run.output, { preventClose: true, signal: copying.signal })
+    .catch(() => {});
+  let timedOut = false;
+  let cancelKill = () => {};
+  const cancelTimeout = after(run.timeoutMs, () => {
+    timedOut = true;
+    stop(false);
+    cancelKill = after(KILL_GRACE_MS, () => stop(true));
+  });
+  const forward = () => stop(false);
+  // Only the signals this OS has: Deno on Windows throws for a listener on any but SIGINT and SIGBREAK.
+  const signals = forwardedSignals(HOST_OS);
+  if (!run.interactive) { for (const name of signals) Deno.addSignalListener(name, forward); }
+  let status: Deno.CommandStatus;
+  try {
+    status = await child.status;
+  } finally {
+    cancelTimeout();
+    if (!run.interactive) { for (const name of signals) Deno.removeSignalListener(name, forward); }
+  }
+  if (timedOut) {
+    // The leader is gone; make sure nothing it started lingers past the grace period.
+    stop(true);
+    cancelKill();
+  }
+  // Nothing may stay pending: the broker ends when its event loop is empty (see main.ts). While the copy is
+  // pending its read keeps the process alive for the grace timer.
+  let cancelGrace = () => {};
+  await Promise.race([copied, new Promise<void>((resolve) => cancelGrace = after(100, resolve))]);
+  cancelGrace();
+  copying.abort();
+  if (timedOut) {
+    throw new BeforeExecError(
+      `before-exec command ${program} did not finish within ${
+        formatDuration(run.timeoutMs)
+      }; it was stopped`,
+      { hint: "raise --before-exec-timeout if renewals legitimately take longer" },
+    );
+  }
+  if (status.signal) {
+    throw new BeforeExecError(`before-exec command ${program} was killed by ${status.signal}`);
+  }
+  if (!status.success) {
+    throw new BeforeExecError(
+      `before-exec command ${program} failed with exit status ${status.code}`,
+    );
+  }
+}
+
+/**
+ * Calls `fire` after `ms` unless the returned function is called first. An AbortSignal.timeout, not setTimeout:
+ * the first setTimeout in a Deno process costs about 5 ms, and this runs on every renewal. Its timer does not
+ * keep the process alive, so it may only wait alongside an operation that does (the command, its output).
+ */
+function after(ms: number, fire: () => void): () => void {
+  const signal = AbortSignal.timeout(ms);
+  signal.addEventListener("abort", fire, { once: true });
+  return () => signal.removeEventListener("abort", fire);
+}
+
+function startError(program: string, error: unknown): BeforeExecError {
+  const byPath = hasSeparator(program, HOST_OS);
+  const where = byPath ? "" : " on PATH";
+  if (error instanceof Deno.errors.NotFound) {
+    return new BeforeExecError(`before-exec command ${program} not found${where}`, {
+      cause: error,
+      hint: byPath ? undefined : "use an absolute path, or check PATH",
+    });
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new BeforeExecError(`before-exec command ${program} cannot be run: permission denied`, {
+      cause: error,
+      hint: `make it executable: chmod +x ${program}`,
+    });
+  }
+  return new BeforeExecError(
+    `before-exec command ${program} could not be started (${
+      error instanceof Error ? error.message : error
+    })`,
+    { cause: error },
+  );
+}

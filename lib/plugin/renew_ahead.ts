@@ -1,0 +1,278 @@
+/**
+ * Renewal ahead of time (`--renew-ahead`): a call that finds credentials still valid beyond the refresh margin,
+ * but inside the renew-ahead window, answers at once and leaves the renewal to a detached broker process. The
+ * decisions are pure functions of (now, expiry, state); the effects (a claim file, a state file, a log, the
+ * detached process) are below them. The plugin imports it whole (a few small functions), but outside the window
+ * a call only compares two times: no file is read and nothing is started.
+ */
+import { formatDuration, parseDuration } from "../shared/duration.ts";
+import { UsageError } from "../shared/errors.ts";
+
+/** How long before expiry to renew: a fixed duration, or a share of the credential's whole lifetime. */
+export type RenewAhead = { kind: "duration"; ms: number } | { kind: "percent"; percent: number };
+
+/** Parses `10m` or `30%`; a usage error names the flag. */
+export function parseRenewAhead(text: string, flag = "--renew-ahead"): RenewAhead {
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (percent) {
+    const value = Number(percent[1]);
+    if (!(value > 0 && value < 100)) {
+      throw new UsageError(`${flag} ${text}: a percentage must be above 0% and below 100%`);
+    }
+    return { kind: "percent", percent: value };
+  }
+  if (/%/.test(text)) {
+    throw new UsageError(
+      `${flag} ${JSON.stringify(text)}: use a duration like 10m or a share like 30%`,
+    );
+  }
+  const ms = parseDuration(text, flag);
+  if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got ${text}`);
+  return { kind: "duration", ms };
+}
+
+/** The flag's text for a spec (what `kubeconfig set` stores). */
+export function formatRenewAhead(spec: RenewAhead): string {
+  return spec.kind === "percent" ? `${spec.percent}%` : formatDuration(spec.ms);
+}
+
+/** The window in ms for credentials of `lifetimeMs` (undefined: a percentage of an unknown lifetime). */
+export function renewAheadMs(spec: RenewAhead, lifetimeMs: number | undefined): number | undefined {
+  if (spec.kind === "duration") return spec.ms;
+  return lifetimeMs === undefined ? undefined : Math.floor((lifetimeMs * spec.percent) / 100);
+}
+
+/** What the background renewals left for later calls to read: their outcome and when to try again. */
+export interface AheadState {
+  /** Background renewals that failed in a row since the last success. */
+  failures: number;
+  lastStartedAt?: string;
+  lastEndedAt?: string;
+  /** "ok", or how it failed: "exit status 3", "stopped after 2m" ... (never the command's output). */
+  lastOutcome?: string;
+  /** No background renewal before this time (after a failure). */
+  nextTryAt?: string;
+}
+
+/** The base of the backoff after a failed background renewal; it doubles with each failure in a row. */
+export const BACKOFF_BASE_MS = 30_000;
+
+/**
+ * How long to wait after `failures` failures in a row: 30 s, 1 m, 2 m, ... but never past the moment the
+ * credentials reach the refresh margin (`untilMarginMs` from now), when a foreground call renews anyway.
+ */
+export function backoffMs(failures: number, untilMarginMs: number): number {
+  const grown = BACKOFF_BASE_MS * 2 ** Math.min(Math.max(failures - 1, 0), 20);
+  return Math.max(0, Math.min(grown, untilMarginMs));
+}
+
+/**
+ * Whether a call is inside the renew-ahead window of any credential: it has less than the renew-ahead time left
+ * (a duration, or a share of that credential's own lifetime; a share of an unknown lifetime never opens it).
+ */
+export function renewAheadDue(
+  validities: readonly { expiry?: Date; lifetimeMs?: number }[],
+  spec: RenewAhead,
+  now: Date,
+): boolean {
+  return validities.some(({ expiry, lifetimeMs }) => {
+    const ahead = renewAheadMs(spec, lifetimeMs);
+    return expiry !== undefined && ahead !== undefined && expiry.getTime() - now.getTime() <= ahead;
+  });
+}
+
+/** What a call inside the window should do. */
+export interface AheadDecision {
+  /** Start a background renewal now. */
+  start: boolean;
+  /** One line for stderr about the last failure, when there is one to tell. */
+  warning?: string;
+}
+
+/**
+ * Decides for a call inside the window whose credentials are valid beyond the margin: start a background
+ * renewal unless a backoff after a failure runs; tell the last failure on every call until a renewal succeeds.
+ */
+export function aheadDecision(
+  input: { now: Date; state: AheadState; logPath: string },
+): AheadDecision {
+  const { now, state } = input;
+  const waiting = state.nextTryAt !== undefined && Date.parse(state.nextTryAt) > now.getTime();
+  const warning = state.failures > 0 && state.lastEndedAt
+    ? `background renewal failed at ${state.lastEndedAt} (${state.lastOutcome ?? "failed"}); ${
+      waiting ? `next try at ${state.nextTryAt}` : "trying again now"
+    }; log: ${input.logPath}`
+    : undefined;
+  return { start: !waiting, warning };
+}
+
+/** The state after a background renewal ended. */
+export function nextState(
+  previous: AheadState,
+  run: { startedAt: Date; endedAt: Date; outcome: string; ok: boolean; untilMarginMs: number },
+): AheadState {
+  const base = {
+    lastStartedAt: iso(run.startedAt),
+    lastEndedAt: iso(run.endedAt),
+    lastOutcome: run.outcome,
+  };
+  if (run.ok) return { failures: 0, ...base };
+  const failures = previous.failures + 1;
+  const wait = backoffMs(failures, run.untilMarginMs);
+  return { failures, ...base, nextTryAt: iso(new Date(run.endedAt.getTime() + wait)) };
+}
+
+function iso(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Effects: files next to the renewal lock, and the detached process.
+
+/** The files of one credential set's background renewals, next to its renewal lock `<dir>/<name>.lock`. */
+export function aheadFiles(
+  dir: string,
+  lockFile: string,
+): { state: string; log: string; claim: string } {
+  const stem = lockFile.replace(/\.lock$/, "");
+  return {
+    state: `${dir}/${stem}.ahead.json`,
+    log: `${dir}/${stem}.ahead.log`,
+    claim: `${dir}/${stem}.ahead.claim`,
+  };
+}
+
+/** Reads the state; a missing or damaged file is an empty state (it only ever delays or warns). */
+export function readAheadState(path: string): AheadState {
+  try {
+    const value = JSON.parse(Deno.readTextFileSync(path));
+    if (value && typeof value === "object" && typeof value.failures === "number") {
+      return value as AheadState;
+    }
+  } catch {
+    // missing or damaged
+  }
+  return { failures: 0 };
+}
+
+/** Writes the state whole, through a rename, so a reader never sees half of it. */
+export function writeAheadState(path: string, state: AheadState): void {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(state) + "\n", { mode: 0o600 });
+  Deno.renameSync(tmp, path);
+}
+
+/**
+ * Claims the right to start the one background renewal of a credential set: the claim file is created with
+ * O_EXCL, so of many concurrent calls exactly one wins. A claim older than `staleMs` (its process died before it
+ * could remove it) is taken over.
+ */
+export function claimBackground(path: string, now: Date, staleMs: number): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+      file.writeSync(new TextEncoder().encode(`${Deno.pid} ${iso(now)}\n`));
+      file.close();
+      return true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) return false;
+      let mtime: Date | null = null;
+      try {
+        mtime = Deno.statSync(path).mtime;
+      } catch {
+        continue; // removed meanwhile: try again
+      }
+      if (mtime && now.getTime() - mtime.getTime() > staleMs) {
+        try {
+          Deno.removeSync(path);
+        } catch {
+          // someone else took it over
+        }
+        continue;
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+/** Gives the claim back (the background renewal ended, or it could not be started). */
+export function releaseClaim(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** The Deno permissions the broker runs with (the installed shim and compiled binaries use the same list). */
+export const BROKER_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys=uid",
+  "--deny-net",
+];
+
+/**
+ * The argv that runs this same broker again with `args`: a compiled binary is its own program; from a bundle or
+ * the source it is Deno with the broker's permissions and the same entry module.
+ */
+export function selfCommand(args: readonly string[]): string[] {
+  if (Deno.build.standalone) return [Deno.execPath(), ...args];
+  const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+  return [Deno.execPath(), "run", "--no-config", ...BROKER_PERMISSIONS, "--quiet", main, ...args];
+}
+
+/**
+ * Starts a detached broker: its own session (no terminal, so it cannot prompt), stdin, stdout and stderr closed
+ * (it writes its own log), not waited for. Returns false when it could not be started.
+ */
+export function spawnDetached(argv: readonly string[]): boolean {
+  const [program, ...args] = argv;
+  try {
+    const child = new Deno.Command(program!, {
+      args,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    child.unref();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** 64 KiB: the log keeps one background renewal's output, cut there. */
+export const LOG_LIMIT = 64 * 1024;
+
+/** The log file, truncated first and cut at LOG_LIMIT bytes: a stream for the command's output, and lines. */
+export function logStream(
+  path: string,
+): { stream: WritableStream<Uint8Array>; line(text: string): void; close(): void } {
+  const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+  let written = 0;
+  let cut = false;
+  const write = (bytes: Uint8Array) => {
+    const room = LOG_LIMIT - written;
+    if (room <= 0) {
+      if (!cut) {
+        cut = true;
+        file.writeSync(new TextEncoder().encode("\n[log cut at 64 KiB]\n"));
+      }
+      return;
+    }
+    const part = bytes.subarray(0, room);
+    let offset = 0;
+    while (offset < part.length) offset += file.writeSync(part.subarray(offset));
+    written += part.length;
+  };
+  return {
+    stream: new WritableStream({ write }),
+    line: (text) => write(new TextEncoder().encode(`${text}\n`)),
+    close: () => file.close(),
+  };
+}

@@ -1,0 +1,664 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { parse, stringify } from "yaml";
+import { KubeconfigError } from "../../lib/shared/errors.ts";
+import {
+  kubeconfigView,
+  parseKubeconfig,
+  setUserExec,
+  spliceBytes,
+  STATIC_CREDENTIAL_KEYS,
+} from "../../lib/kubeconfig/kubeconfig_edit.ts";
+import { kubeconfigCommand } from "../../lib/kubeconfig/kubeconfig_set.ts";
+import { PLUGIN_COMMAND } from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
+import { fakeIo, run, tempDir } from "../helpers.ts";
+
+const EXEC = {
+  apiVersion: "client.authentication.k8s.io/v1beta1",
+  args: ["--token-path=/t/token", "--before-exec-command=/opt/renew.sh --role 'dev team'"],
+  command: "kubectl-credentials_broker",
+  interactiveMode: "IfAvailable",
+};
+
+const KUBECTL_STYLE = `# written by hand, then by kubectl
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0FEQVRB
+    server: https://prod.example:6443   # the load balancer
+  name: prod
+contexts:
+- context:
+    cluster: prod
+    user: alice
+  name: prod
+current-context: prod
+kind: Config
+preferences: {}
+users:
+# alice is the human
+- name: alice
+  user:
+    client-certificate-data: Q0VSVA==
+    x-vendor-field: keep   # unknown to kubectl
+    client-key-data: S0VZ
+    as: admin
+- name: bob
+  user:
+    token: bob-token   # bob's
+x-unknown-top-level:
+  nested: [1, 2]
+`;
+
+function users(text: string): Record<string, Record<string, unknown>> {
+  const config = parse(text) as { users: { name: string; user: Record<string, unknown> }[] };
+  return Object.fromEntries(config.users.map((entry) => [entry.name, entry.user]));
+}
+
+/** The lines of `after` that are not in `before`, and the reverse. */
+function lineDelta(before: string, after: string) {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  return {
+    added: b.filter((line) => !a.includes(line)),
+    gone: a.filter((line) => !b.includes(line)),
+  };
+}
+
+Deno.test("setUserExec() keeps comments, order and unknown fields byte for byte outside the user", () => {
+  const result = setUserExec(KUBECTL_STYLE, "/k/config", {
+    user: "alice",
+    exec: EXEC,
+    create: false,
+  });
+  assert.equal(result.changed, true);
+  assert.equal(result.layoutKept, true);
+  assert.deepEqual(result.removed, ["client-certificate-data", "client-key-data"]);
+  const aliceStart = KUBECTL_STYLE.indexOf("- name: alice");
+  const bobStart = KUBECTL_STYLE.indexOf("- name: bob");
+  assert.ok(result.text.startsWith(KUBECTL_STYLE.slice(0, aliceStart)), "everything before alice");
+  assert.ok(result.text.endsWith(KUBECTL_STYLE.slice(bobStart)), "everything after alice");
+  const { gone } = lineDelta(KUBECTL_STYLE, result.text);
+  assert.deepEqual(gone, ["    client-certificate-data: Q0VSVA==", "    client-key-data: S0VZ"]);
+  assert.deepEqual(users(result.text).alice, {
+    "x-vendor-field": "keep",
+    as: "admin",
+    exec: EXEC,
+  });
+  // kubectl's unindented list style is followed inside the new block too.
+  assert.match(result.text, /\n {4}exec:\n {6}apiVersion: [^\n]+\n {6}args:\n {6}- --token-path/);
+});
+
+Deno.test("setUserExec() replaces an existing exec block in place and keeps the pairs around it", () => {
+  const text = `users:
+  - name: a
+    user:
+      exec:
+        command: old-plugin
+        args: ["x"]
+      as: admin # impersonate
+`;
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.deepEqual(parse(result.text).users[0].user, { exec: EXEC, as: "admin" });
+  assert.ok(result.text.endsWith("      as: admin # impersonate\n"));
+  // Indented list style is followed.
+  assert.match(result.text, /\n {8}args:\n {10}- --token-path/);
+  assert.deepEqual(result.previousExec, { command: "old-plugin", args: ["x"] });
+});
+
+Deno.test("setUserExec() removes every static credential and auth-provider, with their nested values", () => {
+  const text = `users:
+- name: a
+  user:
+    token: t
+    tokenFile: /f
+    client-certificate: /c
+    client-certificate-data: |
+      Q0VSVA==
+      Q0VSVA==
+    client-key: /k
+    client-key-data: S0VZ
+    username: u
+    password: p
+    auth-provider:
+      name: oidc
+      config:
+        id-token: x
+        refresh-token: y
+    extensions:
+    - name: kept
+      extension: {}
+`;
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.deepEqual(result.removed, STATIC_CREDENTIAL_KEYS);
+  assert.deepEqual(parse(result.text).users[0].user, {
+    extensions: [{ name: "kept", extension: {} }],
+    exec: EXEC,
+  });
+});
+
+Deno.test("setUserExec() reports no change when the user already has this exec block", () => {
+  const first = setUserExec(KUBECTL_STYLE, "/k", { user: "alice", exec: EXEC, create: false });
+  const second = setUserExec(first.text, "/k", { user: "alice", exec: EXEC, create: false });
+  assert.equal(second.changed, false);
+  assert.equal(second.text, first.text);
+});
+
+Deno.test("setUserExec() adds a missing user where the users list is", async (t) => {
+  const cases: { name: string; text: string; expectTail: string }[] = [
+    {
+      name: "block list, kubectl style",
+      text: "apiVersion: v1\nusers:\n- name: a\n  user: {}\nkind: Config # end\n",
+      expectTail: "kind: Config # end\n",
+    },
+    {
+      name: "block list, indented",
+      text: "users:\n  - name: a\n    user:\n      token: x\n# trailing comment\n",
+      expectTail: "# trailing comment\n",
+    },
+    { name: "no users key", text: "apiVersion: v1\nkind: Config\n", expectTail: "" },
+    { name: "users: null", text: "apiVersion: v1\nusers: null\nkind: Config\n", expectTail: "" },
+    { name: "users: []", text: "apiVersion: v1\nusers: []\nkind: Config\n", expectTail: "" },
+    { name: "users:", text: "users:\nkind: Config\n", expectTail: "kind: Config\n" },
+    { name: "no final newline", text: "users:\n- name: a\n  user: {}", expectTail: "" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const result = setUserExec(c.text, "/k", { user: "new", exec: EXEC, create: true });
+      assert.equal(result.created, true);
+      assert.equal(result.layoutKept, true);
+      assert.deepEqual(users(result.text).new, { exec: EXEC });
+      assert.ok(result.text.endsWith(c.expectTail));
+      const before = parse(c.text) as Record<string, unknown>;
+      const after = parse(result.text) as Record<string, unknown>;
+      for (const key of Object.keys(before)) {
+        if (key !== "users") assert.deepEqual(after[key], before[key], key);
+      }
+    });
+  }
+});
+
+Deno.test("setUserExec() replaces a flow-style, empty or missing user map whole", async (t) => {
+  const cases = [
+    {
+      name: "flow map",
+      text: "users:\n- name: a\n  user: {token: x, as: admin}\n",
+      kept: { as: "admin" },
+    },
+    { name: "empty", text: "users:\n- name: a\n  user:\n- name: b\n", kept: {} },
+    { name: "missing user key", text: "users:\n- name: a\n- name: b\n", kept: {} },
+    { name: "user first in the item", text: "users:\n- user: {}\n  name: a\n", kept: {} },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const result = setUserExec(c.text, "/k", { user: "a", exec: EXEC, create: false });
+      assert.equal(result.layoutKept, true);
+      assert.deepEqual(users(result.text).a, { ...c.kept, exec: EXEC });
+    });
+  }
+});
+
+Deno.test("setUserExec() falls back to the Document API for a flow-style users list, still verified", () => {
+  const text = "# top\nusers: [{name: a, user: {token: x}}, {name: b}]\nkind: Config\n";
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.equal(result.layoutKept, false);
+  assert.deepEqual(users(result.text).a, { exec: EXEC });
+  assert.ok(result.text.startsWith("# top\n"));
+});
+
+Deno.test("setUserExec() turns an empty or comment-only file into a minimal kubeconfig", async (t) => {
+  for (const text of ["", "\n\n", "# just a comment\n"]) {
+    await t.step(JSON.stringify(text), () => {
+      const result = setUserExec(text, "/k", { user: "me", exec: EXEC, create: true });
+      assert.equal(result.newFile, true);
+      const config = parse(result.text);
+      assert.equal(config.apiVersion, "v1");
+      assert.equal(config.kind, "Config");
+      assert.deepEqual(config.users, [{ name: "me", user: { exec: EXEC } }]);
+      if (text.startsWith("#")) assert.ok(result.text.startsWith(text));
+    });
+  }
+});
+
+Deno.test("setUserExec() quotes strings that kubectl's YAML 1.1 would read as something else", () => {
+  const exec = { ...EXEC, env: [{ name: "A", value: "yes" }, { name: "B", value: "0755" }] };
+  const result = setUserExec("users: []\n", "/k", { user: "u", exec, create: true });
+  assert.match(result.text, /value: "yes"/);
+  assert.match(result.text, /value: "0755"/);
+});
+
+Deno.test("setUserExec() refuses what it cannot change safely, naming the file", async (t) => {
+  const cases: { name: string; text: string; user?: string; create?: boolean; message: RegExp }[] =
+    [
+      {
+        name: "exec plus a token from a merge key",
+        text:
+          "base: &creds\n  token: t\nusers:\n- name: a\n  user:\n    <<: *creds\n    exec: {command: x}\n",
+        message: /user "a" in kubeconfig \/k gets token from a YAML merge key/,
+      },
+      {
+        name: "user shared through an alias",
+        text: "users:\n- name: a\n  user: &u\n    token: t\n- name: b\n  user: *u\n",
+        message: /defines the YAML anchor &u that other entries use/,
+      },
+      {
+        name: "user that is an alias",
+        text: "x: &u {token: t}\nusers:\n- name: a\n  user: *u\n",
+        message: /is the YAML alias \*u/,
+      },
+      {
+        name: "removed value anchored and used elsewhere",
+        text:
+          "users:\n- name: a\n  user:\n    token: &t secret\n- name: b\n  user:\n    token: *t\n",
+        message: /token defines the YAML anchor &t/,
+      },
+      {
+        name: "user that is not a mapping",
+        text: "users:\n- name: a\n  user: [1]\n",
+        message: /user "a" in kubeconfig \/k: user is a list, not a mapping/,
+      },
+      {
+        name: "users that is a mapping",
+        text: "users: {a: 1}\n",
+        message: /users in kubeconfig \/k is a mapping, not a list/,
+      },
+      {
+        name: "duplicate user",
+        text: "users:\n- name: a\n- name: a\n",
+        message: /user "a" is defined 2 times in kubeconfig \/k/,
+      },
+      {
+        name: "missing user without create",
+        text: "users: []\n",
+        create: false,
+        message: /user "a" not found in kubeconfig \/k/,
+      },
+    ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      assert.throws(
+        () =>
+          setUserExec(c.text, "/k", { user: c.user ?? "a", exec: EXEC, create: c.create ?? true }),
+        (error: unknown) => error instanceof KubeconfigError && c.message.test(error.message),
+      );
+    });
+  }
+});
+
+Deno.test("parseKubeconfig() rejects malformed YAML with its line and column, without quoting it", async (t) => {
+  const cases = [
+    {
+      name: "bad indentation",
+      text: "apiVersion: v1\nusers:\n- name: a\n  user:\n    token: s3cret\n   bad: [\n",
+      message: /^kubeconfig \/k is not valid YAML at line 6, column \d+: /,
+    },
+    {
+      name: "duplicate key",
+      text: "users: []\nusers: []\n",
+      message: /^kubeconfig \/k is not valid YAML at line 2, column 1: /,
+    },
+    {
+      name: "alias before its anchor",
+      text: "users:\n- name: a\n  user:\n    token: *nope\n",
+      message: /^kubeconfig \/k is not valid YAML: Unresolved alias .*: nope$/,
+    },
+    {
+      name: "two documents",
+      text: "a: 1\n---\nb: 2\n",
+      message: /^kubeconfig \/k holds 2 YAML documents; a kubeconfig is one document$/,
+    },
+    {
+      name: "top level list",
+      text: "- a\n- b\n",
+      message: /^kubeconfig \/k is not a kubeconfig: its top level is a list, not a mapping$/,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      assert.throws(() => parseKubeconfig(c.text, "/k"), (error: unknown) => {
+        assert.ok(error instanceof KubeconfigError);
+        assert.match(error.message, c.message);
+        assert.doesNotMatch(error.message, /s3cret/);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("kubeconfigView() lists contexts and users in file order with the current context", () => {
+  const view = kubeconfigView(KUBECTL_STYLE, "/k");
+  assert.equal(view.currentContext, "prod");
+  assert.deepEqual(view.contexts, [{ name: "prod", context: { cluster: "prod", user: "alice" } }]);
+  assert.deepEqual(view.users.map((u) => u.name), ["alice", "bob"]);
+  assert.deepEqual(view.users[1]!.user, { token: "bob-token" });
+});
+
+Deno.test("setUserExec() keeps YAML 1.1 values it does not touch (binary, timestamps)", () => {
+  const text = "blob: !!binary aGVsbG8=\nwhen: 2001-12-14\nusers:\n- name: a\n  user: {}\n";
+  const result = setUserExec(text, "/k", { user: "a", exec: EXEC, create: false });
+  assert.ok(result.text.startsWith("blob: !!binary aGVsbG8=\nwhen: 2001-12-14\nusers:\n"));
+});
+
+// --- Bytes, line breaks and JSON, through the real `kubeconfig set -f` and read back by kubectl (issue 11 item 2)
+
+const KUBECTL = "/usr/bin/kubectl";
+
+/** `kubeconfig set -f --user NAME --token-path T` on `path`, in-process as main.ts runs it. */
+async function setExec(path: string, user: string, home: string) {
+  const io = fakeIo({ cwd: home, env: { HOME: home, PATH: Deno.env.get("PATH") ?? "" } });
+  const code = await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--user", user, "--token-path", `${home}/token`],
+    io,
+  );
+  return { code, err: io.err };
+}
+
+/** kubectl's own reading of a kubeconfig: `config view --raw -o json`, parsed. */
+async function kubectlView(path: string, home: string) {
+  const result = await run(
+    KUBECTL,
+    ["--kubeconfig", path, "config", "view", "--raw", "-o", "json"],
+    {
+      env: { HOME: home, PATH: Deno.env.get("PATH") ?? "" },
+    },
+  );
+  return {
+    ...result,
+    users: result.code === 0
+      ? Object.fromEntries(
+        (JSON.parse(result.stdout).users as { name: string; user: Record<string, unknown> }[])
+          .map((entry) => [entry.name, entry.user]),
+      )
+      : {},
+  };
+}
+
+const bytesOf = (text: string) => new TextEncoder().encode(text);
+const latin1 = (text: string) => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+Deno.test("kubeconfig set keeps bytes that are not UTF-8 outside the edited user exactly", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  // A Latin-1 comment before and after the user: 0xE9 is "é" in Latin-1 and not UTF-8.
+  const head = concat(
+    bytesOf("apiVersion: v1\nkind: Config\n"),
+    latin1("# caf\xe9 du matin\n"),
+    bytesOf('current-context: ""\nusers:\n- name: alice\n  user:\n'),
+  );
+  const entry = bytesOf("    token: ALICE-SECRET\n");
+  const tail = concat(bytesOf("- name: bob\n  user:\n    token: x # "), latin1("r\xe9sum\xe9\n"));
+  await Deno.writeFile(path, concat(head, entry, tail), { mode: 0o600 });
+  const kubectlBefore = await kubectlView(path, tmp.path);
+
+  const { code, err } = await setExec(path, "alice", tmp.path);
+  assert.equal(code, 0, err);
+  const after = await Deno.readFile(path);
+  assert.deepEqual(after.subarray(0, head.length), head, "every byte before the edit");
+  assert.deepEqual(after.subarray(after.length - tail.length), tail, "every byte after the edit");
+  assert.equal(indexOfBytes(after, bytesOf("\uFFFD")), -1, "no U+FFFD written anywhere");
+  assert.ok(!err.includes("ALICE-SECRET"));
+  // kubectl refuses a file that is not UTF-8, before and after alike; once the comments are fixed it reads the edit.
+  const kubectlAfter = await kubectlView(path, tmp.path);
+  assert.notEqual(kubectlBefore.code, 0);
+  assert.equal(kubectlAfter.stderr, kubectlBefore.stderr);
+  const fixed = after.map((byte) => byte === 0xe9 ? 0x65 : byte);
+  await Deno.writeFile(path, fixed);
+  const view = await kubectlView(path, tmp.path);
+  assert.equal(view.code, 0, view.stderr);
+  assert.equal(
+    (view.users.alice!.exec as { command: string }).command,
+    "kubectl-credentials_broker",
+  );
+  assert.equal(view.users.alice!.token, undefined);
+  assert.equal(view.users.bob!.token, "x");
+});
+
+Deno.test("kubeconfig set refuses, naming the line, to rewrite bytes that are not UTF-8 inside the edit", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  // A flow-style users list is re-serialized whole: the Latin-1 byte in it would become U+FFFD.
+  const original = concat(
+    bytesOf(
+      "apiVersion: v1\nusers: [{name: alice, user: {token: x}},\n  {name: b, user: {username: ",
+    ),
+    latin1("j\xe9r\xf4me"),
+    bytesOf("}}]\n"),
+  );
+  await Deno.writeFile(path, original, { mode: 0o600 });
+  await assert.rejects(
+    () => setExec(path, "alice", tmp.path),
+    (error: unknown) =>
+      error instanceof KubeconfigError &&
+      error.message.startsWith(`kubeconfig ${path} line 3 is not valid UTF-8`),
+  );
+  assert.deepEqual(await Deno.readFile(path), original, "nothing written");
+});
+
+Deno.test("spliceBytes() keeps a byte order mark and bytes around the span, and refuses U+FFFD over bad bytes", () => {
+  const old = concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 2\n"));
+  const text = new TextDecoder().decode(old);
+  const out = spliceBytes(old, text, text.replace("b: 2", "b: 3"), "/k");
+  assert.deepEqual(out, concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 3\n")));
+  assert.throws(
+    // The span is " \uFFFD" (the 0xFF byte), and U+FFFD would be written back in its place.
+    () => spliceBytes(old, text, text.replace("# \uFFFD\n", "#\n# \uFFFD!\n"), "/k"),
+    /^KubeconfigError: kubeconfig \/k line 2 is not valid UTF-8/,
+  );
+});
+
+Deno.test("kubeconfig set writes CRLF lines into a CRLF kubeconfig", async (t) => {
+  const cases = [
+    { name: "existing user", user: "alice" },
+    { name: "new user", user: "carol" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      const path = `${tmp.path}/config`;
+      const text = KUBECTL_STYLE.replaceAll("\n", "\r\n");
+      await Deno.writeTextFile(path, text, { mode: 0o600 });
+      const { code, err } = await setExec(path, c.user, tmp.path);
+      assert.equal(code, 0, err);
+      const after = await Deno.readTextFile(path);
+      assert.equal(after.replaceAll("\r\n", "").includes("\n"), false, "no bare LF");
+      assert.ok(after.startsWith(text.slice(0, text.indexOf("- name: alice"))));
+      const view = await kubectlView(path, tmp.path);
+      assert.equal(view.code, 0, view.stderr);
+      assert.ok(view.users[c.user]!.exec);
+      assert.equal(view.users.bob!.token, "bob-token");
+    });
+  }
+});
+
+Deno.test("kubeconfig set keeps a JSON kubeconfig JSON", async (t) => {
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "prod", cluster: { server: "https://prod.example:6443" } }],
+    contexts: [{ name: "prod", context: { cluster: "prod", user: "alice" } }],
+    "current-context": "prod",
+    users: [
+      { name: "alice", user: { token: "ALICE-SECRET" } },
+      { name: "bob", user: { token: "bob-token" } },
+    ],
+  };
+  const cases = [
+    { name: "existing user, indented", text: JSON.stringify(config, null, 4), user: "alice" },
+    { name: "new user, indented", text: JSON.stringify(config, null, 2), user: "carol" },
+    { name: "existing user, one line", text: JSON.stringify(config), user: "bob" },
+    {
+      name: "no users key",
+      text: JSON.stringify({ ...config, users: undefined }, null, 2),
+      user: "carol",
+    },
+    { name: "empty users", text: JSON.stringify({ ...config, users: [] }, null, 2), user: "d" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      const path = `${tmp.path}/config`;
+      await Deno.writeTextFile(path, c.text + "\n", { mode: 0o600 });
+      const { code, err } = await setExec(path, c.user, tmp.path);
+      assert.equal(code, 0, err);
+      assert.ok(!err.includes("ALICE-SECRET"));
+      const after = JSON.parse(await Deno.readTextFile(path)) as typeof config;
+      const user = after.users.find((entry) => entry.name === c.user)!.user as Record<
+        string,
+        unknown
+      >;
+      assert.deepEqual(Object.keys(user), ["exec"]);
+      assert.deepEqual(after.clusters, config.clusters);
+      const view = await kubectlView(path, tmp.path);
+      assert.equal(view.code, 0, view.stderr);
+      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_COMMAND);
+    });
+  }
+});
+
+// --- Big files (issue 11 item 4): the item-by-item path, checked against a whole-document parse
+
+/** A kubectl-style kubeconfig with `count` users, some with odd but valid entries. */
+function manyUsers(count: number): string {
+  const lines = ["apiVersion: v1\nkind: Config\ncurrent-context: ctx\n# the users\nusers:\n"];
+  for (let i = 0; i < count; i++) {
+    if (i % 997 === 1) {
+      lines.push(`- name: u${i}\n  user:\n    token: |\n      block-${i}\n\n    # inside\n`);
+    } else if (i % 1009 === 2) lines.push(`- {name: u${i}, user: {token: flow-${i}}}\n`);
+    else if (i % 1013 === 3) lines.push(`- name: "u${i}"\n  user: {}\n# between\n`);
+    else lines.push(`- name: u${i}\n  user:\n    token: tok-${i} # c\n`);
+  }
+  lines.push("contexts:\n- context:\n    user: u1\n  name: ctx\npreferences: {}\n");
+  return lines.join("");
+}
+
+Deno.test("setUserExec() on 5,000 users changes one entry and reads back as a whole document", async (t) => {
+  const text = manyUsers(5000);
+  const whole = parse(text, { version: "1.1" }) as Record<string, unknown>;
+  assert.deepEqual(kubeconfigView(text, "/k").users.length, 5000);
+  assert.deepEqual(
+    kubeconfigView(text, "/k").users.map((entry) => entry.user),
+    (whole.users as { user: unknown }[]).map((entry) => entry.user),
+  );
+  for (const name of ["u2500", "u1", "u2", "u4999", "new"]) {
+    await t.step(name, () => {
+      const result = setUserExec(text, "/k", { user: name, exec: EXEC, create: true });
+      assert.equal(result.changed, true);
+      const after = parse(result.text, { version: "1.1" }) as Record<string, unknown>;
+      const expected = structuredClone(whole) as { users: { name: string; user: unknown }[] };
+      const entry = expected.users.find((user) => user.name === name);
+      if (entry) entry.user = { exec: EXEC };
+      else expected.users.push({ name, user: { exec: EXEC } });
+      assert.deepEqual(after, expected);
+      // Bytes before and after the entry are the file's.
+      const start = name === "new"
+        ? text.indexOf("contexts:")
+        : text.search(new RegExp(`^- (?:\\{name: |name: "?)${name}[,"\n]`, "m"));
+      const next = name === "new" ? start : text.indexOf("\n- ", start + 1) + 1;
+      assert.ok(result.text.startsWith(text.slice(0, start)));
+      assert.ok(result.text.endsWith(text.slice(next)));
+    });
+  }
+});
+
+Deno.test("the item-by-item path reads and edits like a whole-document parse (property)", () => {
+  // Users with arbitrary names and values, written by the yaml library in kubectl's layout or indented.
+  const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null));
+  const user = fc.dictionary(fc.constantFrom("token", "as", "x-a", "username"), value);
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 8 }),
+      fc.array(user, { minLength: 8, maxLength: 8 }),
+      fc.boolean(),
+      fc.nat(8),
+      (names, users, indentSeq, pick) => {
+        const config = {
+          apiVersion: "v1",
+          users: names.map((name, i) => ({ name, user: users[i] })),
+          kind: "Config",
+        };
+        const text = stringify(config, { version: "1.1", indentSeq });
+        const whole = parse(text, { version: "1.1" }) as typeof config;
+        assert.deepEqual(
+          kubeconfigView(text, "/k").users,
+          whole.users.map((entry) => ({ name: String(entry.name), user: entry.user ?? {} })),
+        );
+        const name = names[pick] ?? "new user";
+        const result = setUserExec(text, "/k", { user: name, exec: EXEC, create: true });
+        const after = parse(result.text, { version: "1.1" }) as typeof config;
+        const entry = after.users.find((candidate) => candidate.name === name)!;
+        assert.deepEqual(entry.user?.exec, EXEC);
+        assert.equal(after.users.length, names.length + (pick < names.length ? 0 : 1));
+        for (const other of after.users) {
+          if (other.name !== name) {
+            assert.deepEqual(other, whole.users.find((candidate) => candidate.name === other.name));
+          }
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+Deno.test("spliceBytes() agrees with TextDecoder on any bytes and keeps those outside the edit (property)", () => {
+  // Bytes biased towards UTF-8 lead and continuation bytes, so that broken sequences are common.
+  const byte = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0x80, max: 0xf4 }));
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 40 }).chain((base) =>
+        fc.tuple(
+          fc.array(byte, { maxLength: 40 }).map((bytes) => Uint8Array.from([...base, ...bytes])),
+          fc.nat(),
+          fc.nat(),
+          fc.string({ unit: "grapheme", maxLength: 6 }),
+        )
+      ),
+      ([bytes, a, b, insert]) => {
+        const text = new TextDecoder().decode(bytes);
+        const start = Math.min(a, b) % (text.length + 1);
+        const end = Math.min(start + Math.abs(a - b) % 5, text.length);
+        if (/[\uD800-\uDFFF]/.test(text.slice(start - 1, end + 1))) return; // not inside a surrogate pair
+        const next = text.slice(0, start) + insert.replaceAll("\uFFFD", "") + text.slice(end);
+        let out: Uint8Array;
+        try {
+          out = spliceBytes(bytes, text, next, "/k");
+        } catch (error) {
+          // Only a refusal: to write U+FFFD over bytes that are not UTF-8, or a splice that would join a
+          // dangling lead byte to a continuation byte (the bytes could not decode to `next`).
+          assert.match(
+            String(error),
+            /is not valid UTF-8 and lies in the part that changes|cannot keep the bytes/,
+          );
+          return;
+        }
+        assert.equal(new TextDecoder().decode(out), next);
+        // No byte that was not UTF-8 came back as the bytes of U+FFFD.
+        const replacements = (data: Uint8Array) =>
+          data.reduce(
+            (n, _, i) =>
+              n + (data[i] === 0xef && data[i + 1] === 0xbf && data[i + 2] === 0xbd ? 1 : 0),
+            0,
+          );
+        assert.ok(replacements(out) <= replacements(bytes));
+      },
+    ),
+    { numRuns: 500 },
+  );
+});

@@ -1,0 +1,425 @@
+import assert from "node:assert/strict";
+import { KubeconfigError } from "../../lib/shared/errors.ts";
+import {
+  checkWritable,
+  kubeconfigPaths,
+  loadUserEntry,
+  lockLikeKubectl,
+  mergeKubeconfigs,
+  readKubeconfigFiles,
+  selectUser,
+  unchangedSince,
+  writeFileAtomic,
+} from "../../lib/kubeconfig/kubeconfig_files.ts";
+import { tempDir } from "../helpers.ts";
+
+const env = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("kubeconfigPaths() follows kubectl's loading rules", async (t) => {
+  const cases: {
+    name: string;
+    explicit?: string;
+    vars: Record<string, string>;
+    paths: string[];
+    explicitResult: boolean;
+  }[] = [
+    {
+      name: "--kubeconfig wins over KUBECONFIG",
+      explicit: "k.yaml",
+      vars: { KUBECONFIG: "/a", HOME: "/h" },
+      paths: ["/work/k.yaml"],
+      explicitResult: true,
+    },
+    {
+      name: "KUBECONFIG list, empty entries and duplicates dropped, relative made absolute",
+      vars: { KUBECONFIG: "/a::rel/b:/a", HOME: "/h" },
+      paths: ["/a", "/work/rel/b"],
+      explicitResult: false,
+    },
+    {
+      name: "empty KUBECONFIG means the default",
+      vars: { KUBECONFIG: "", HOME: "/h" },
+      paths: ["/h/.kube/config"],
+      explicitResult: false,
+    },
+    { name: "default", vars: { HOME: "/h/" }, paths: ["/h/.kube/config"], explicitResult: false },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const result = kubeconfigPaths({ explicit: c.explicit, env: env(c.vars), cwd: "/work" });
+      assert.deepEqual(result, { paths: c.paths, explicit: c.explicitResult });
+    });
+  }
+});
+
+const FIRST = `apiVersion: v1
+kind: Config
+contexts:
+- name: dev
+  context: {cluster: c, user: dev-user}
+users:
+- name: shared
+  user: {token: from-first}
+`;
+const SECOND = `apiVersion: v1
+kind: Config
+current-context: prod
+contexts:
+- name: prod
+  context: {cluster: c, user: prod-user}
+- name: dev
+  context: {cluster: c, user: ignored}
+- name: nouser
+  context: {cluster: c}
+users:
+- name: prod-user
+  user: {token: t}
+- name: shared
+  user: {token: from-second}
+`;
+
+Deno.test("selectUser() finds the file that defines the user, the first one winning", async (t) => {
+  await using tmp = await tempDir();
+  const a = `${tmp.path}/a`;
+  const b = `${tmp.path}/b`;
+  const missing = `${tmp.path}/missing`;
+  await Deno.writeTextFile(a, FIRST);
+  await Deno.writeTextFile(b, SECOND);
+  const merged = mergeKubeconfigs(await readKubeconfigFiles([missing, a, b]));
+  assert.equal(merged.defaultFile, a, "new entries go to the first existing file");
+  const cases: {
+    name: string;
+    choice: { user?: string; context?: string };
+    expect: { name: string; file: string; exists: boolean };
+  }[] = [
+    {
+      name: "current context from the second file",
+      choice: {},
+      expect: { name: "prod-user", file: b, exists: true },
+    },
+    {
+      name: "context defined twice: the first file's",
+      choice: { context: "dev" },
+      expect: { name: "dev-user", file: a, exists: false },
+    },
+    {
+      name: "user defined twice: the first file's",
+      choice: { user: "shared" },
+      expect: { name: "shared", file: a, exists: true },
+    },
+    {
+      name: "new user goes to the first existing file",
+      choice: { user: "brand-new" },
+      expect: { name: "brand-new", file: a, exists: false },
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const selection = selectUser(merged, c.choice);
+      assert.deepEqual(
+        { name: selection.name, file: selection.file, exists: selection.exists },
+        c.expect,
+      );
+    });
+  }
+  await t.step("the user entry is the one kubectl uses", () => {
+    assert.deepEqual(selectUser(merged, { user: "shared" }).user, { token: "from-first" });
+  });
+});
+
+Deno.test("selectUser() explains a missing, dangling or userless context", async (t) => {
+  await using tmp = await tempDir();
+  const b = `${tmp.path}/b`;
+  await Deno.writeTextFile(b, SECOND);
+  const dangling = `${tmp.path}/dangling`;
+  await Deno.writeTextFile(dangling, "current-context: gone\ncontexts: []\n");
+  const none = `${tmp.path}/none`;
+  await Deno.writeTextFile(none, "apiVersion: v1\n");
+  const cases: { name: string; files: string[]; context?: string; message: string }[] = [
+    { name: "no current context", files: [none], message: `no current context is set in ${none}` },
+    {
+      name: "dangling current context",
+      files: [dangling],
+      message: `current context "gone" (set in ${dangling}) not found in ${dangling}`,
+    },
+    {
+      name: "unknown --context",
+      files: [b],
+      context: "nope",
+      message: `context "nope" not found in ${b}`,
+    },
+    {
+      name: "context without a user",
+      files: [b],
+      context: "nouser",
+      message: `context "nouser" in ${b} has no user`,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const merged = mergeKubeconfigs(await readKubeconfigFiles(c.files));
+      assert.throws(
+        () => selectUser(merged, { context: c.context }),
+        (error: unknown) => error instanceof KubeconfigError && error.message === c.message,
+      );
+    });
+  }
+});
+
+Deno.test("loadUserEntry() gives doctor the current context's user, its file and fields", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(`${tmp.path}/b`, SECOND);
+  const entry = await loadUserEntry({
+    env: env({ KUBECONFIG: `${tmp.path}/b` }),
+    cwd: tmp.path,
+  });
+  assert.equal(entry.name, "prod-user");
+  assert.equal(entry.file, `${tmp.path}/b`);
+  assert.equal(entry.context, "prod");
+  assert.deepEqual(entry.user, { token: "t" });
+});
+
+Deno.test("writeFileAtomic() keeps the mode, and writes 0600 for a new file", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  await Deno.writeTextFile(path, "old\n", { mode: 0o640 });
+  await Deno.chmod(path, 0o640);
+  await writeFileAtomic(path, "new\n");
+  assert.equal(await Deno.readTextFile(path), "new\n");
+  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o640);
+  const fresh = `${tmp.path}/sub/dir/fresh`;
+  await writeFileAtomic(fresh, "x\n");
+  assert.equal((await Deno.stat(fresh)).mode! & 0o777, 0o600);
+  assert.deepEqual(await names(tmp.path), ["config", "sub"], "no temporary file left");
+});
+
+Deno.test("writeFileAtomic() updates a symlink's target and leaves the link a link", async () => {
+  await using tmp = await tempDir();
+  await Deno.mkdir(`${tmp.path}/real`);
+  await Deno.mkdir(`${tmp.path}/kube`);
+  const target = `${tmp.path}/real/config`;
+  const link = `${tmp.path}/kube/config`;
+  await Deno.writeTextFile(target, "old\n");
+  await Deno.symlink("../real/config", link);
+  await writeFileAtomic(link, "new\n");
+  assert.ok((await Deno.lstat(link)).isSymlink);
+  assert.equal(await Deno.readLink(link), "../real/config");
+  assert.equal(await Deno.readTextFile(target), "new\n");
+  assert.deepEqual(await names(`${tmp.path}/real`), ["config"]);
+});
+
+Deno.test("writeFileAtomic() leaves the old file whole when the write fails before the rename", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  await Deno.writeTextFile(path, "old\n");
+  let seen = "";
+  await assert.rejects(
+    writeFileAtomic(path, "new\n", {
+      beforeReplace: async (tmpFile) => {
+        seen = await Deno.readTextFile(tmpFile);
+        throw new Error("disk full");
+      },
+    }),
+    (error: unknown) =>
+      error instanceof KubeconfigError &&
+      error.message === `cannot write kubeconfig ${path}: disk full; the file was left as it was`,
+  );
+  assert.equal(seen, "new\n", "the new content was complete in the temporary file");
+  assert.equal(await Deno.readTextFile(path), "old\n");
+  assert.deepEqual(await names(tmp.path), ["config"], "the temporary file was removed");
+});
+
+Deno.test("checkWritable() refuses a read-only file or folder", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("read-only file", async () => {
+    const path = `${tmp.path}/ro-file`;
+    await Deno.writeTextFile(path, "x\n");
+    await Deno.chmod(path, 0o400);
+    await assert.rejects(checkWritable(path), { message: `kubeconfig ${path} is read-only` });
+  });
+  await t.step("read-only folder", async () => {
+    const dir = `${tmp.path}/ro-dir`;
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(`${dir}/config`, "x\n");
+    await Deno.chmod(dir, 0o555);
+    try {
+      await assert.rejects(checkWritable(`${dir}/config`), {
+        message: `folder ${dir} of kubeconfig ${dir}/config is read-only`,
+      });
+    } finally {
+      await Deno.chmod(dir, 0o755);
+    }
+  });
+  await t.step("writable file, and a new file in a writable folder", async () => {
+    await Deno.writeTextFile(`${tmp.path}/ok`, "x\n");
+    await checkWritable(`${tmp.path}/ok`);
+    await checkWritable(`${tmp.path}/not/yet/there`);
+  });
+});
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(dir)) out.push(entry.name);
+  return out.sort();
+}
+
+Deno.test("kubeconfigPaths() expands ~/ in --kubeconfig and follows Windows list and home rules", async (t) => {
+  await t.step("~/ in --kubeconfig is the home folder", () => {
+    const result = kubeconfigPaths({
+      explicit: "~/k/config",
+      env: env({ HOME: "/h" }),
+      cwd: "/work",
+    });
+    assert.deepEqual(result.paths, ["/h/k/config"]);
+  });
+  await t.step("windows: ; list, drive paths, relative ones from cwd", () => {
+    const result = kubeconfigPaths({
+      env: env({ KUBECONFIG: "C:\\a\\config;rel\\b;;C:\\a\\config" }),
+      cwd: "C:\\work",
+      os: "windows",
+    });
+    assert.deepEqual(result.paths, ["C:\\a\\config", "C:\\work\\rel\\b"]);
+  });
+  await t.step("windows: USERPROFILE when HOME is unset", () => {
+    const result = kubeconfigPaths({
+      env: env({ USERPROFILE: "C:\\Users\\me" }),
+      cwd: "C:\\work",
+      os: "windows",
+    });
+    assert.deepEqual(result.paths, ["C:\\Users\\me\\.kube\\config"]);
+  });
+});
+
+Deno.test("readKubeconfigFiles() keeps the exact bytes and refuses what is not a regular file", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("bytes as on disk, invalid UTF-8 included", async () => {
+    const path = `${tmp.path}/latin1`;
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode("# caf"),
+      0xe9,
+      0x0a,
+      ...new TextEncoder().encode("apiVersion: v1\n"),
+    ]);
+    await Deno.writeFile(path, bytes);
+    const [file] = await readKubeconfigFiles([path]);
+    assert.deepEqual(file!.bytes, bytes);
+    assert.equal(file!.text, "# caf\ufffd\napiVersion: v1\n");
+  });
+  await t.step("a missing file is null, as kubectl skips it", async () => {
+    const [file] = await readKubeconfigFiles([`${tmp.path}/missing`]);
+    assert.equal(file!.bytes, null);
+    assert.equal(file!.text, null);
+  });
+  await t.step("a folder, a FIFO, a device", async () => {
+    const fifo = `${tmp.path}/fifo`;
+    assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    for (
+      const [path, message] of [
+        [tmp.path, `kubeconfig ${tmp.path} is a folder, not a file`],
+        [fifo, `kubeconfig ${fifo} is a named pipe (FIFO), not a regular file`],
+        ["/dev/zero", "kubeconfig /dev/zero is a device, not a regular file"],
+      ]
+    ) {
+      await assert.rejects(
+        readKubeconfigFiles([path!]),
+        (error: unknown) => error instanceof KubeconfigError && error.message === message,
+      );
+    }
+  });
+});
+
+Deno.test("lockLikeKubectl() creates <file>.lock exclusively and removes it; waits, then names a stale one", async (t) => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/config`;
+  await Deno.writeTextFile(path, "x\n");
+  await t.step("taken and released", async () => {
+    {
+      using lock = await lockLikeKubectl(path);
+      assert.deepEqual(lock.files, [`${path}.lock`]);
+      assert.ok((await Deno.lstat(`${path}.lock`)).isFile);
+      await assert.rejects(lockLikeKubectl(path, { timeoutMs: 30 }), KubeconfigError, "exclusive");
+    }
+    await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
+  });
+  await t.step("a symlink locks its own name and its target's", async () => {
+    const link = `${tmp.path}/link`;
+    await Deno.symlink(path, link);
+    using lock = await lockLikeKubectl(link);
+    assert.deepEqual(lock.files, [`${path}.lock`, `${link}.lock`].sort());
+  });
+  await t.step("an existing lock: waited for, then named", async () => {
+    await Deno.writeTextFile(`${path}.lock`, "");
+    const waited: string[] = [];
+    await assert.rejects(
+      lockLikeKubectl(path, { timeoutMs: 50, onWait: (file) => void waited.push(file) }),
+      (error: unknown) =>
+        error instanceof KubeconfigError &&
+        error.message === `kubeconfig ${path} is locked by ${path}.lock: still there after 0.05s` &&
+        /stale/.test(error.hint ?? ""),
+    );
+    assert.deepEqual(waited, [`${path}.lock`]);
+    assert.ok((await Deno.lstat(`${path}.lock`)).isFile, "not ours to remove");
+    await Deno.remove(`${path}.lock`);
+  });
+});
+
+Deno.test("unchangedSince() compares bytes, and a file appearing or going counts as a change", async () => {
+  await using tmp = await tempDir();
+  const a = `${tmp.path}/a`;
+  await Deno.writeTextFile(a, "apiVersion: v1\n");
+  const files = await readKubeconfigFiles([a, `${tmp.path}/b`]);
+  assert.ok(unchangedSince(files));
+  await Deno.writeTextFile(a, "apiVersion: v2\n");
+  assert.ok(!unchangedSince(files), "same length, other bytes");
+  await Deno.writeTextFile(a, "apiVersion: v1\n");
+  await Deno.writeTextFile(`${tmp.path}/b`, "");
+  assert.ok(!unchangedSince(files), "a file that appeared");
+});
+
+Deno.test("writeFileAtomic() writes bytes exactly, and rewrites a hard-linked file in place", async (t) => {
+  await using tmp = await tempDir();
+  await t.step("bytes", async () => {
+    const path = `${tmp.path}/bytes`;
+    const bytes = new Uint8Array([0x23, 0xe9, 0x0a, 0xff]);
+    assert.equal(await writeFileAtomic(path, bytes), "renamed");
+    assert.deepEqual(await Deno.readFile(path), bytes);
+  });
+  await t.step("hard links stay one file", async () => {
+    const path = `${tmp.path}/linked`;
+    await Deno.writeTextFile(path, "a much longer old text than the new one\n");
+    await Deno.link(path, `${tmp.path}/linked-too`);
+    assert.equal(await writeFileAtomic(path, "new\n"), "in-place");
+    assert.equal(
+      await Deno.readTextFile(`${tmp.path}/linked-too`),
+      "new\n",
+      "truncated to the new length",
+    );
+    assert.equal((await Deno.stat(path)).nlink, 2);
+  });
+  await t.step(
+    "a failure before the in-place write leaves the file and no temporary file",
+    async () => {
+      const path = `${tmp.path}/linked`;
+      await assert.rejects(
+        writeFileAtomic(path, "other\n", {
+          beforeReplace: (_tmp, method) => {
+            assert.equal(method, "in-place");
+            throw new Error("disk full");
+          },
+        }),
+        { message: `cannot write kubeconfig ${path}: disk full; the file was left as it was` },
+      );
+      assert.equal(await Deno.readTextFile(path), "new\n");
+      assert.deepEqual(await names(tmp.path), ["bytes", "linked", "linked-too"]);
+    },
+  );
+  await t.step("root keeps another user's owner and group", async () => {
+    if (Deno.uid() !== 0) return;
+    const path = `${tmp.path}/owned`;
+    await Deno.writeTextFile(path, "old\n", { mode: 0o600 });
+    await Deno.chown(path, 1234, 4321);
+    assert.equal(await writeFileAtomic(path, "new\n"), "renamed");
+    const info = await Deno.stat(path);
+    assert.deepEqual([info.uid, info.gid, info.mode! & 0o777], [1234, 4321, 0o600]);
+  });
+});

@@ -1,0 +1,1216 @@
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { type CliError, KubeconfigError, UsageError } from "../../lib/shared/errors.ts";
+import {
+  KUBECONFIG_SET_FLAGS,
+  kubeconfigCommand,
+  kubeconfigSet,
+  parseEnv,
+  parseSetArgs,
+} from "../../lib/kubeconfig/kubeconfig_set.ts";
+import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
+import { fakeIo, run, runMain, tempDir } from "../helpers.ts";
+
+const V1 = "client.authentication.k8s.io/v1";
+const V1BETA1 = "client.authentication.k8s.io/v1beta1";
+
+/** A kubectl-written kubeconfig with comments, unknown fields and other users' secrets. */
+const KUBECONFIG = `# managed by hand: keep this comment
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0FEQVRB
+    server: https://prod.example:6443 # behind the mTLS proxy
+  name: prod
+contexts:
+- context:
+    cluster: prod
+    user: alice
+  name: prod
+- context:
+    cluster: prod
+    user: bob
+  name: bob-ctx
+current-context: prod
+kind: Config
+preferences: {}
+users:
+- name: alice
+  user:
+    client-certificate-data: ALICE-CERT-SECRET
+    client-key-data: ALICE-KEY-SECRET
+    x-vendor: keep-me # unknown field
+- name: bob
+  user:
+    token: BOB-TOKEN-SECRET
+    auth-provider:
+      name: oidc
+      config:
+        refresh-token: BOB-REFRESH-SECRET
+x-unknown-top: {nested: [1, 2]}
+`;
+const SECRETS = [
+  "ALICE-CERT-SECRET",
+  "ALICE-KEY-SECRET",
+  "BOB-TOKEN-SECRET",
+  "BOB-REFRESH-SECRET",
+];
+
+interface Config {
+  users: { name: string; user: Record<string, unknown> & { exec?: Exec } }[];
+}
+interface Exec {
+  apiVersion: string;
+  command: string;
+  args: string[];
+  env?: { name: string; value: string }[];
+  installHint?: string;
+  interactiveMode?: string;
+  provideClusterInfo?: boolean;
+}
+
+async function readUser(path: string, name: string) {
+  const config = parse(await Deno.readTextFile(path)) as Config;
+  return config.users.find((entry) => entry.name === name)?.user;
+}
+
+/** Every file, folder and link under `dir` with content and mode, to prove that nothing changed. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (path: string) => {
+    for await (const entry of Deno.readDir(path)) {
+      const full = `${path}/${entry.name}`;
+      const info = await Deno.lstat(full);
+      const mode = (info.mode! & 0o7777).toString(8);
+      if (entry.isSymlink) out[full] = `link -> ${await Deno.readLink(full)}`;
+      else if (entry.isDirectory) {
+        out[full] = `dir ${mode}`;
+        await walk(full);
+      } else out[full] = `${mode} ${await Deno.readTextFile(full)}`;
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+async function setup(tmp: string, text = KUBECONFIG) {
+  const path = `${tmp}/config`;
+  await Deno.writeTextFile(path, text, { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
+  return path;
+}
+
+const ioFor = (home: string, options: Parameters<typeof fakeIo>[0] = {}) =>
+  fakeIo({ cwd: home, ...options, env: { HOME: home, ...options.env } });
+
+Deno.test("kubeconfig set -f configures the current context's user, changing only that entry", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const io = ioFor(tmp.path);
+  const code = await kubeconfigCommand([
+    "set",
+    "-f",
+    "--kubeconfig",
+    path,
+    "--client-certificate-path=certs/me.crt",
+    "--client-key-path",
+    "certs/me.key",
+    "--cache-dir=cache",
+  ], io);
+  assert.equal(code, 0, io.err);
+  const text = await Deno.readTextFile(path);
+  const aliceStart = KUBECONFIG.indexOf("- name: alice");
+  const bobStart = KUBECONFIG.indexOf("- name: bob");
+  assert.ok(text.startsWith(KUBECONFIG.slice(0, aliceStart)), "before alice: byte for byte");
+  assert.ok(text.endsWith(KUBECONFIG.slice(bobStart)), "after alice: byte for byte");
+  const alice = await readUser(path, "alice");
+  assert.deepEqual(Object.keys(alice!), ["x-vendor", "exec"]);
+  assert.equal(alice!["x-vendor"], "keep-me");
+  assert.deepEqual(alice!.exec!.args, [
+    `--client-certificate-path=${tmp.path}/certs/me.crt`,
+    `--client-key-path=${tmp.path}/certs/me.key`,
+    `--cache-dir=${tmp.path}/cache`,
+  ]);
+  assert.equal(alice!.exec!.command, "kubectl-credentials_broker");
+  assert.equal(alice!.exec!.apiVersion, V1BETA1);
+  assert.equal(alice!.exec!.interactiveMode, "IfAvailable");
+  assert.match(alice!.exec!.installHint!, /kubectl krew install credentials-broker/);
+  assert.match(alice!.exec!.installHint!, /releases/);
+  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600, "mode kept");
+  // The diff went to stderr, with the removed fields, and without a secret anywhere.
+  assert.equal(io.out, "");
+  assert.match(io.err, new RegExp(`^--- ${path}\n\\+\\+\\+ ${path}\n@@ `, "m"));
+  assert.match(io.err, /^- {4}client-certificate-data: <redacted>$/m);
+  assert.match(io.err, /^- {4}client-key-data: <redacted>$/m);
+  assert.match(io.err, /^\+ {4}exec:$/m);
+  assert.match(io.err, /^ {5}token: <redacted>$/m, "another user's context line is redacted");
+  for (const secret of SECRETS) assert.ok(!io.err.includes(secret), secret);
+  assert.match(io.err, /note: removing client-certificate-data, client-key-data from user "alice"/);
+  assert.match(io.err, new RegExp(`updated user "alice" in ${path}`));
+  assert.ok(!io.err.includes("\x1b["), "no colour without io.color");
+});
+
+Deno.test("kubeconfig set removes a token and auth-provider from the --context's user", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const io = ioFor(tmp.path, { color: true });
+  await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--context", "bob-ctx", "--token-path=/t/token"],
+    io,
+  );
+  assert.deepEqual(Object.keys((await readUser(path, "bob"))!), ["exec"]);
+  assert.ok(io.err.includes("\x1b[31m-    token: <redacted>\x1b[0m"), "coloured, redacted");
+  assert.ok(io.err.includes("\x1b[31m-        refresh-token: <redacted>\x1b[0m"));
+  for (const secret of SECRETS) assert.ok(!io.err.includes(secret), secret);
+});
+
+Deno.test("kubeconfig set writes the exec block the flags ask for", async (t) => {
+  const cases: {
+    name: string;
+    args: string[];
+    expect: Partial<Exec>;
+    absent?: (keyof Exec)[];
+  }[] = [
+    {
+      name: "v1 gets interactiveMode IfAvailable",
+      args: ["--exec-api-version", V1],
+      expect: { apiVersion: V1, interactiveMode: "IfAvailable" },
+      absent: ["provideClusterInfo", "env"],
+    },
+    {
+      name: "v1 with --interactive-mode Never and cluster info",
+      args: ["--exec-api-version=v1", "--interactive-mode=Never", "--provide-cluster-info"],
+      expect: { apiVersion: V1, interactiveMode: "Never", provideClusterInfo: true },
+    },
+    {
+      name: "--exec-command kubectl runs the plugin through kubectl",
+      args: ["--exec-command", "kubectl"],
+      expect: { command: "kubectl", args: ["credentials-broker", "--token-path=/t/token"] },
+    },
+    {
+      name: "--exec-command with a relative path is stored absolute",
+      args: ["--exec-command", "bin/kubectl-credentials_broker"],
+      expect: { command: "@TMP/bin/kubectl-credentials_broker", args: ["--token-path=/t/token"] },
+    },
+    {
+      name: "broker options other than the defaults go into args",
+      args: [
+        "--before-exec-policy=when-invalid",
+        "--before-exec-timeout=2m",
+        "--refresh-margin=5m",
+      ],
+      expect: {
+        args: ["--token-path=/t/token", "--before-exec-policy=when-invalid", "--refresh-margin=5m"],
+      },
+    },
+    {
+      name: "--env, repeated and comma-separated",
+      args: ["--env", "A=1,B=x,y", "--env=C=yes"],
+      expect: {
+        env: [{ name: "A", value: "1" }, { name: "B", value: "x,y" }, { name: "C", value: "yes" }],
+      },
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      const path = await setup(tmp.path);
+      const io = ioFor(tmp.path);
+      const code = await kubeconfigCommand(
+        ["set", "-f", "--kubeconfig", path, "--token-path=/t/token", ...c.args],
+        io,
+      );
+      assert.equal(code, 0, io.err);
+      const exec = (await readUser(path, "alice"))!.exec!;
+      const expected = JSON.parse(JSON.stringify(c.expect).replaceAll("@TMP", tmp.path));
+      for (const [key, value] of Object.entries(expected)) {
+        assert.deepEqual(exec[key as keyof Exec], value, key);
+      }
+      for (const key of c.absent ?? []) assert.equal(exec[key], undefined, key);
+    });
+  }
+});
+
+Deno.test("kubeconfig set --env warns that values are stored in plain text and never shows them", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const io = ioFor(tmp.path);
+  await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--token-path=/t", "--env", "API_KEY=hunter2-secret"],
+    io,
+  );
+  assert.match(io.err, /--env values \(API_KEY\) are stored in plain text in /);
+  assert.match(io.err, /^\+ {8}value: <redacted>$/m);
+  assert.ok(!io.err.includes("hunter2-secret"));
+  // Changing only the value still says something changed, without showing it.
+  const again = ioFor(tmp.path);
+  await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--token-path=/t", "--env", "API_KEY=other-secret"],
+    again,
+  );
+  assert.match(again.err, /only redacted values change/);
+  assert.ok(!again.err.includes("other-secret"));
+  assert.equal((await readUser(path, "alice"))!.exec!.env![0]!.value, "other-secret");
+});
+
+Deno.test("kubeconfig set follows KUBECONFIG: edits the file defining the user, adds new users to the first", async () => {
+  await using tmp = await tempDir();
+  const contexts = `${tmp.path}/contexts.yaml`;
+  const users = `${tmp.path}/users.yaml`;
+  const contextsText =
+    "# contexts only\napiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {cluster: c, user: alice}\n";
+  await Deno.writeTextFile(contexts, contextsText);
+  await Deno.writeTextFile(
+    users,
+    KUBECONFIG.replace("current-context: prod", "current-context: x"),
+  );
+  const env = { KUBECONFIG: `${tmp.path}/missing.yaml:${contexts}:${users}` };
+
+  const io = ioFor(tmp.path, { env });
+  assert.equal(await kubeconfigCommand(["set", "-f", "--token-path=/t"], io), 0, io.err);
+  assert.equal(await Deno.readTextFile(contexts), contextsText, "the contexts file is untouched");
+  assert.ok((await readUser(users, "alice"))!.exec);
+
+  const before = await Deno.readTextFile(users);
+  const created = ioFor(tmp.path, { env });
+  await kubeconfigCommand(["set", "-f", "--user", "carol", "--token-path=/t"], created);
+  assert.equal(await Deno.readTextFile(users), before, "the users file is untouched");
+  assert.ok((await readUser(contexts, "carol"))!.exec, "new user in the first existing file");
+  assert.ok((await Deno.readTextFile(contexts)).startsWith(contextsText));
+  assert.match(created.err, new RegExp(`added user "carol" in ${contexts}`));
+  await assert.rejects(Deno.stat(`${tmp.path}/missing.yaml`), Deno.errors.NotFound);
+});
+
+Deno.test("kubeconfig set creates ~/.kube/config 0600 when there is none", async () => {
+  await using tmp = await tempDir();
+  const io = ioFor(tmp.path);
+  assert.equal(await kubeconfigCommand(["set", "-f", "--user", "me", "--token-path=/t"], io), 0);
+  const path = `${tmp.path}/.kube/config`;
+  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+  const config = parse(await Deno.readTextFile(path));
+  assert.equal(config.apiVersion, "v1");
+  assert.equal(config.kind, "Config");
+  assert.equal(config.users[0].name, "me");
+  assert.match(io.err, /^--- \/dev\/null$/m);
+});
+
+Deno.test("kubeconfig set keeps a symlinked kubeconfig a symlink", async () => {
+  await using tmp = await tempDir();
+  const target = await setup(tmp.path);
+  const link = `${tmp.path}/link`;
+  await Deno.symlink(target, link);
+  await kubeconfigCommand(["set", "-f", "--kubeconfig", link, "--token-path=/t"], ioFor(tmp.path));
+  assert.ok((await Deno.lstat(link)).isSymlink);
+  assert.ok((await readUser(target, "alice"))!.exec);
+});
+
+Deno.test("kubeconfig set says up to date and does not touch the file when nothing changes", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const args = ["set", "-f", "--kubeconfig", path, "--token-path=/t"];
+  await kubeconfigCommand(args, ioFor(tmp.path));
+  const before = await Deno.stat(path);
+  const text = await Deno.readTextFile(path);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const io = ioFor(tmp.path);
+  assert.equal(await kubeconfigCommand(args, io), 0);
+  assert.match(io.err, new RegExp(`kubeconfig ${path} is up to date`));
+  assert.doesNotMatch(io.err, /^---/m);
+  assert.equal(await Deno.readTextFile(path), text);
+  assert.equal((await Deno.stat(path)).mtime!.getTime(), before.mtime!.getTime());
+});
+
+Deno.test("kubeconfig set --dry-run prints the diff on stdout and writes nothing", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const before = await snapshot(tmp.path);
+  const io = ioFor(tmp.path);
+  assert.equal(
+    await kubeconfigCommand(["set", "--dry-run", "--kubeconfig", path, "--token-path=/t"], io),
+    0,
+  );
+  assert.match(io.out, /^\+ {4}exec:$/m);
+  assert.deepEqual(await snapshot(tmp.path), before);
+});
+
+Deno.test("kubeconfig set asks on a terminal and applies only on yes", async (t) => {
+  const cases: { input: string[]; applied: boolean }[] = [
+    { input: ["y"], applied: true },
+    { input: ["Yes"], applied: true },
+    { input: ["n"], applied: false },
+    { input: [""], applied: false },
+    { input: [], applied: false }, // end of input
+  ];
+  for (const c of cases) {
+    await t.step(JSON.stringify(c.input), async () => {
+      await using tmp = await tempDir();
+      const path = await setup(tmp.path);
+      const io = ioFor(tmp.path, { terminal: true, input: c.input });
+      const code = await kubeconfigCommand(["set", "--kubeconfig", path, "--token-path=/t"], io);
+      assert.match(io.err, new RegExp(`Apply these changes to ${path}\\? \\[y/N\\] `));
+      assert.ok(io.err.indexOf("+    exec:") < io.err.indexOf("Apply these"), "diff first");
+      assert.equal(code, c.applied ? 0 : 1);
+      assert.equal(await Deno.readTextFile(path) === KUBECONFIG, !c.applied);
+    });
+  }
+});
+
+Deno.test("kubeconfig set refuses without a terminal and without -f, and never reads stdin", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const io = ioFor(tmp.path, { terminal: false, input: ["y"] });
+  await assert.rejects(
+    kubeconfigCommand(["set", "--kubeconfig", path, "--token-path=/t"], io),
+    (error: unknown) =>
+      error instanceof KubeconfigError &&
+      error.message ===
+        `not changing ${path}: confirmation needed, and standard input is not a terminal` &&
+      /-f/.test(error.hint ?? ""),
+  );
+  assert.equal(io.prompts, 0);
+  assert.equal(await Deno.readTextFile(path), KUBECONFIG);
+});
+
+Deno.test("kubeconfig set spawned with piped stdin refuses with exit 1 and writes nothing", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const result = await runMain(["kubeconfig", "set", "--kubeconfig", path, "--token-path=/t"], {
+    env: { HOME: tmp.path },
+    stdin: "y\n",
+  });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /error: not changing .*standard input is not a terminal/);
+  assert.equal(await Deno.readTextFile(path), KUBECONFIG);
+});
+
+Deno.test("kubeconfig set leaves every file byte for byte on errors", async (t) => {
+  const cases: {
+    name: string;
+    text?: string;
+    args: string[];
+    prepare?: (dir: string, path: string) => Promise<void>;
+    error: typeof CliError;
+    message: RegExp;
+  }[] = [
+    {
+      name: "malformed YAML",
+      text: KUBECONFIG.replace("kind: Config", "kind: [Config"),
+      args: [],
+      error: KubeconfigError,
+      message: /^kubeconfig \S+ is not valid YAML at line \d+, column \d+: /,
+    },
+    {
+      name: "no current context",
+      text: KUBECONFIG.replace("current-context: prod", 'current-context: ""'),
+      args: [],
+      error: KubeconfigError,
+      message: /^no current context is set in /,
+    },
+    {
+      name: "dangling current context",
+      text: KUBECONFIG.replace("current-context: prod", "current-context: gone"),
+      args: [],
+      error: KubeconfigError,
+      message: /^current context "gone" \(set in \S+\) not found in /,
+    },
+    {
+      name: "context without a user",
+      text: KUBECONFIG.replace("    user: alice\n", ""),
+      args: [],
+      error: KubeconfigError,
+      message: /^context "prod" in \S+ has no user$/,
+    },
+    {
+      name: "exec next to a token the broker cannot remove",
+      text: KUBECONFIG.replace("preferences: {}", "preferences: {}\nbase: &creds {token: SHARED}")
+        .replace(
+          "    client-certificate-data: ALICE-CERT-SECRET\n",
+          "    <<: *creds\n    exec: {command: other}\n",
+        ),
+      args: [],
+      error: KubeconfigError,
+      message: /^user "alice" in kubeconfig \S+ gets token from a YAML merge key \(<<\)/,
+    },
+    {
+      name: "two documents",
+      text: KUBECONFIG + "---\nkind: Other\n",
+      args: [],
+      error: KubeconfigError,
+      message: /holds 2 YAML documents/,
+    },
+    {
+      name: "read-only file",
+      args: [],
+      prepare: (_dir, path) => Deno.chmod(path, 0o400),
+      error: KubeconfigError,
+      message: /^kubeconfig \S+ is read-only$/,
+    },
+    {
+      name: "read-only folder",
+      args: [],
+      prepare: async (dir) => await Deno.chmod(`${dir}/kube`, 0o555),
+      error: KubeconfigError,
+      message: /^folder \S+ of kubeconfig \S+ is read-only$/,
+    },
+    {
+      name: "unterminated quote in the before-exec command",
+      args: ["--before-exec-command", "/opt/renew.sh 'dev team"],
+      error: UsageError,
+      message: /^before-exec command has an unterminated single quote opened at column 15$/,
+    },
+    {
+      name: "certificate without key",
+      args: ["--client-certificate-path=/c"],
+      error: UsageError,
+      message: /^--client-certificate-path is set but --client-key-path is missing$/,
+    },
+    {
+      name: "bad --env",
+      args: ["--env", "NOEQUALS"],
+      error: UsageError,
+      message: /^invalid --env entry 1: use NAME=VALUE$/,
+    },
+    {
+      name: "bad --interactive-mode",
+      args: ["--interactive-mode", "Sometimes"],
+      error: UsageError,
+      message: /^invalid --interactive-mode "Sometimes"/,
+    },
+    {
+      name: "unknown exec apiVersion",
+      args: ["--exec-api-version", "client.authentication.k8s.io/v1alpha1"],
+      error: UsageError,
+      message: /^invalid --exec-api-version/,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using tmp = await tempDir();
+      await Deno.mkdir(`${tmp.path}/kube`);
+      const path = await setup(`${tmp.path}/kube`, c.text ?? KUBECONFIG);
+      await c.prepare?.(tmp.path, path);
+      const before = await snapshot(tmp.path);
+      const io = ioFor(tmp.path, { terminal: true, input: ["y"] });
+      const args = c.args.some((arg) => arg.includes("-path")) ? c.args : [
+        "--token-path=/t",
+        ...c.args,
+      ];
+      try {
+        await assert.rejects(
+          kubeconfigCommand(["set", "-f", "--kubeconfig", path, ...args], io),
+          (error: unknown) => {
+            assert.ok(error instanceof c.error, `${error}`);
+            assert.match((error as Error).message, c.message);
+            return true;
+          },
+        );
+        assert.deepEqual(await snapshot(tmp.path), before);
+        for (const secret of [...SECRETS, "SHARED"]) {
+          assert.ok(!io.err.includes(secret), secret);
+        }
+      } finally {
+        await Deno.chmod(`${tmp.path}/kube`, 0o755);
+      }
+    });
+  }
+});
+
+Deno.test("kubeconfig set runs at the same time do not lose each other's change", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const names = ["u1", "u2", "u3", "u4", "u5", "u6"];
+  const codes = await Promise.all(
+    names.map((name) =>
+      kubeconfigCommand(
+        ["set", "-f", "--kubeconfig", path, "--user", name, `--token-path=/t/${name}`],
+        ioFor(tmp.path),
+      )
+    ),
+  );
+  assert.deepEqual(codes, names.map(() => 0));
+  for (const name of names) {
+    assert.deepEqual((await readUser(path, name))!.exec!.args, [`--token-path=/t/${name}`], name);
+  }
+});
+
+Deno.test("a quoted before-exec command round-trips: the stored args run the same argv", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const record = `${tmp.path}/argv.txt`;
+  const script = `${tmp.path}/renew.sh`;
+  await Deno.writeTextFile(
+    script,
+    `#!/bin/sh\nfor a in "$@"; do printf '[%s]\\n' "$a"; done > '${record}'\nprintf tok-123 > '${tmp.path}/token'\n`,
+  );
+  await Deno.chmod(script, 0o755);
+  const command = `${script} --role 'dev team' "it's" a\\ b`;
+  const set = await runMain([
+    "kubeconfig",
+    "set",
+    "-f",
+    "--kubeconfig",
+    path,
+    "--token-path=token",
+    "--before-exec-command",
+    command,
+  ], { env: { HOME: tmp.path }, cwd: tmp.path });
+  assert.equal(set.code, 0, set.stderr);
+  const exec = (await readUser(path, "alice"))!.exec!;
+  assert.deepEqual(exec.args, [
+    `--token-path=${tmp.path}/token`,
+    `--before-exec-command=${command}`,
+  ]);
+  // Run the stored args as kubectl would: from another folder, with KUBERNETES_EXEC_INFO.
+  await Deno.mkdir(`${tmp.path}/elsewhere`);
+  const plugin = await runMain(exec.args, {
+    env: {
+      HOME: tmp.path,
+      KUBERNETES_EXEC_INFO: JSON.stringify({
+        kind: "ExecCredential",
+        apiVersion: exec.apiVersion,
+        spec: { interactive: false },
+      }),
+    },
+    cwd: `${tmp.path}/elsewhere`,
+  });
+  assert.equal(plugin.code, 0, plugin.stderr);
+  assert.equal(await Deno.readTextFile(record), "[--role]\n[dev team]\n[it's]\n[a b]\n");
+  const credential = JSON.parse(plugin.stdout);
+  assert.equal(credential.apiVersion, V1BETA1);
+  assert.equal(credential.status.token, "tok-123");
+});
+
+Deno.test("kubeconfig set prompts on a real terminal and applies only on y", async (t) => {
+  const script = await which("script");
+  if (!script) {
+    t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
+    return;
+  }
+  const cases = [
+    { name: "y", typed: "y\\n", applied: true },
+    { name: "n", typed: "n\\n", applied: false },
+    { name: "Ctrl-C", typed: "\\003", applied: false },
+  ];
+  for (const { name, typed, applied } of cases) {
+    await t.step(`answer ${name}`, async () => {
+      await using tmp = await tempDir();
+      const path = await setup(tmp.path);
+      const broker = [
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--quiet",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        new URL("../../main.ts", import.meta.url).pathname,
+        "kubeconfig",
+        "set",
+        "--kubeconfig",
+        path,
+        "--token-path=/t",
+      ].map((word) => `'${word}'`).join(" ");
+      // script gives the broker a pseudo-terminal; the answer is typed once the prompt is up (sleep).
+      const result = await run("sh", [
+        "-c",
+        `(sleep 2; printf '${typed}'; sleep 0.5) | ${script} -qec "${broker}" /dev/null`,
+      ], {
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HOME: tmp.path,
+          DENO_DIR: (await import("../helpers.ts")).DENO_DIR,
+          TERM: "dumb",
+          NO_COLOR: "1",
+        },
+      });
+      assert.match(result.stdout, new RegExp(`Apply these changes to ${path}\\? \\[y/N\\]`));
+      if (applied) assert.equal(result.code, 0, result.stdout);
+      else assert.notEqual(result.code, 0, result.stdout);
+      assert.equal((await readUser(path, "alice"))!.exec !== undefined, applied);
+    });
+  }
+});
+
+Deno.test("kubeconfig --help and kubeconfig set --help print usage on stdout", async (t) => {
+  for (const args of [["--help"], ["set", "--help"], ["set", "-h"], ["help"]]) {
+    await t.step(args.join(" "), async () => {
+      const io = ioFor("/nonexistent");
+      assert.equal(await kubeconfigCommand(args, io), 0);
+      assert.match(io.out, /kubectl credentials-broker kubeconfig set \[flags\]/);
+      assert.match(io.out, /--before-exec-command COMMAND/);
+      assert.match(io.out, /-f, --force/);
+    });
+  }
+});
+
+Deno.test("KUBECONFIG_SET_FLAGS holds the broker's flags and the kubeconfig ones, each once, no --help", () => {
+  const names = KUBECONFIG_SET_FLAGS.map((flag) => flag.name);
+  assert.equal(new Set(names).size, names.length);
+  assert.ok(!names.includes("help"), "completion adds --help itself");
+  for (
+    const name of [
+      "client-certificate-path",
+      "before-exec-command",
+      "env",
+      "exec-api-version",
+      "interactive-mode",
+      "provide-cluster-info",
+      "exec-command",
+      "kubeconfig",
+      "context",
+      "user",
+      "dry-run",
+      "force",
+    ]
+  ) assert.ok(names.includes(name), name);
+});
+
+Deno.test("parseEnv() splits comma lists only before NAME=", async (t) => {
+  const cases: [string[], [string, string][]][] = [
+    [["A=1"], [["A", "1"]]],
+    [["A=1,B=2"], [["A", "1"], ["B", "2"]]],
+    [["A=x,y", "B="], [["A", "x,y"], ["B", ""]]],
+    [["URL=http://h/?a=1,b=2"], [["URL", "http://h/?a=1"], ["b", "2"]]],
+    [["A=1=2"], [["A", "1=2"]]],
+  ];
+  for (const [input, expected] of cases) {
+    await t.step(JSON.stringify(input), () => {
+      assert.deepEqual(
+        parseEnv(input),
+        expected.map(([name, value]) => ({ name, value })),
+      );
+    });
+  }
+  await t.step("duplicates are an error", () => {
+    assert.throws(() => parseEnv(["A=1", "A=2"]), /--env A is given more than once/);
+  });
+});
+
+function which(name: string): Promise<string | undefined> {
+  const found = lookPath(name, "/", HOST_OS, (key) => Deno.env.get(key), executableProbe);
+  return Promise.resolve(found.problem ? undefined : found.resolved);
+}
+
+Deno.test("the plugin and the completion flag list never load the YAML or diff libraries", async (t) => {
+  for (const root of ["lib/plugin/plugin.ts", "lib/kubeconfig/kubeconfig_set_flags.ts"]) {
+    await t.step(root, async () => {
+      const info = await run(Deno.execPath(), ["info", "--json", root], {
+        cwd: new URL("../..", import.meta.url).pathname,
+      });
+      assert.equal(info.code, 0, info.stderr);
+      const modules = (JSON.parse(info.stdout) as { modules: { specifier: string }[] }).modules;
+      const npm = modules.map((m) => m.specifier).filter((s) => s.startsWith("npm:"));
+      assert.deepEqual(npm, []);
+    });
+  }
+  await t.step("but kubeconfig set does", async () => {
+    const info = await run(
+      Deno.execPath(),
+      ["info", "--json", "lib/kubeconfig/kubeconfig_set.ts"],
+      {
+        cwd: new URL("../..", import.meta.url).pathname,
+      },
+    );
+    const modules = (JSON.parse(info.stdout) as { modules: { specifier: string }[] }).modules;
+    assert.ok(modules.some((m) => m.specifier.startsWith("npm:/yaml@")));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Living next to kubectl: its lock, its writes, owner and links
+
+/** The fixture with base64 where kubectl expects it (it refuses to load the file otherwise). */
+const FOR_KUBECTL = SECRETS.reduce(
+  (text, secret) => text.replaceAll(secret, btoa(secret)),
+  KUBECONFIG,
+);
+
+/** A real kubectl: a versioned binary runs once per command; the gcloud dispatcher is the fallback. */
+async function realKubectl(): Promise<string | undefined> {
+  for (const path of ["/usr/lib/google-cloud-sdk/bin/kubectl.1.32", "/usr/bin/kubectl"]) {
+    if (executableProbe(path) === "executable") return path;
+  }
+  return await which("kubectl");
+}
+
+function kubectl(bin: string, home: string, args: string[]) {
+  return run(bin, args, { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: home } });
+}
+
+async function contextNames(path: string): Promise<string[]> {
+  const config = parse(await Deno.readTextFile(path)) as { contexts?: { name: string }[] };
+  return (config.contexts ?? []).map((context) => context.name);
+}
+
+/** The broker from source, as a shell word list for `script -c`. */
+function brokerCommand(args: string[]): string {
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    "--config",
+    new URL("../../deno.json", import.meta.url).pathname,
+    new URL("../../main.ts", import.meta.url).pathname,
+    ...args,
+  ].map((word) => `'${word}'`).join(" ");
+}
+
+Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the prompt, and asks again", async (t) => {
+  const script = await which("script");
+  const bin = await realKubectl();
+  if (!script || !bin) {
+    await t.step({ name: "needs util-linux script and kubectl", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const child = new Deno.Command(script, {
+    args: [
+      "-qec",
+      brokerCommand(["kubeconfig", "set", "--kubeconfig", path, "--token-path=/t"]),
+      "/dev/null",
+    ],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: tmp.path,
+      DENO_DIR: (await import("../helpers.ts")).DENO_DIR,
+      TERM: "dumb",
+      NO_COLOR: "1",
+    },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let screen = "";
+  /** Reads the terminal until `pattern` has appeared `count` times (no sleeping: the prompt is the signal). */
+  const until = async (pattern: string, count: number) => {
+    while (screen.split(pattern).length - 1 < count) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the broker ended before ${pattern} x${count}:\n${screen}`);
+      screen += value;
+    }
+  };
+  try {
+    await until("[y/N]", 1);
+    assert.match(screen, /^\+ {4}exec:/m);
+    // kubectl changes the file while the broker waits for the answer; the broker holds no lock, so it succeeds.
+    const added = await kubectl(bin, tmp.path, [
+      "--kubeconfig",
+      path,
+      "config",
+      "set-context",
+      "added-meanwhile",
+      "--cluster=prod",
+      "--user=bob",
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    await writer.write(new TextEncoder().encode("y\n"));
+    await until("[y/N]", 2);
+    const second = screen.slice(screen.indexOf("[y/N]") + 5);
+    assert.match(second, new RegExp(`note: ${path} changed since the diff above was made`));
+    assert.match(second, new RegExp(`^--- ${path}$`, "m"), "the new diff is shown");
+    assert.match(second, /^\+ {4}exec:$/m);
+    assert.equal(
+      await readUser(path, "alice").then((user) => user!.exec),
+      undefined,
+      "not written yet",
+    );
+    await writer.write(new TextEncoder().encode("y\n"));
+    await writer.close();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      screen += value;
+    }
+    const status = await child.status;
+    assert.equal(status.code, 0, screen);
+  } finally {
+    await writer.close().catch(() => {});
+    await reader.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    try {
+      child.kill();
+    } catch {
+      // already ended
+    }
+    await child.status;
+  }
+  assert.ok((await contextNames(path)).includes("added-meanwhile"), "kubectl's context survived");
+  assert.ok((await readUser(path, "alice"))!.exec, "and the broker's edit is there");
+  await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
+});
+
+Deno.test("kubeconfig set -f in a loop next to a kubectl set-context loop loses none of kubectl's contexts", async (t) => {
+  const bin = await realKubectl();
+  if (!bin) {
+    await t.step({ name: "needs kubectl", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const N = 20;
+  // kubectl fails at once ("file exists") when it meets the broker's lock: retry as a person would.
+  const kubectlLoop = run("sh", [
+    "-c",
+    `i=0; while [ $i -lt ${N} ]; do i=$((i+1)); n=0; ` +
+    `until '${bin}' --kubeconfig '${path}' config set-context k$i --cluster=prod --user=bob >/dev/null 2>err; do ` +
+    `n=$((n+1)); grep -q 'lock' err || { cat err >&2; exit 1; }; [ $n -lt 500 ] || exit 1; done; done`,
+  ], { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: tmp.path }, cwd: tmp.path });
+  const brokerLoop = (async () => {
+    for (let i = 1; i <= N; i++) {
+      const io = ioFor(tmp.path);
+      const code = await kubeconfigCommand(
+        ["set", "-f", "--kubeconfig", path, "--user", `b${i}`, `--token-path=/t/b${i}`],
+        io,
+      );
+      assert.equal(code, 0, io.err);
+    }
+  })();
+  const [kubectlResult] = await Promise.all([kubectlLoop, brokerLoop]);
+  assert.equal(kubectlResult.code, 0, kubectlResult.stderr);
+  const contexts = await contextNames(path);
+  for (let i = 1; i <= N; i++) assert.ok(contexts.includes(`k${i}`), `kubectl's context k${i}`);
+  // The other direction is kubectl's to keep: it reads the file before taking its lock and then deletes what it
+  // did not see, so an entry anyone (another kubectl too) writes in that window can go. What is there is whole.
+  for (let i = 1; i <= N; i++) {
+    const user = await readUser(path, `b${i}`);
+    if (user) assert.deepEqual(user.exec?.args, [`--token-path=/t/b${i}`], `b${i}`);
+  }
+});
+
+Deno.test("kubeconfig set waits for an existing <file>.lock, then fails naming it", async (t) => {
+  await t.step("a lock that stays: fails with its path, the file untouched", async () => {
+    await using tmp = await tempDir();
+    const path = await setup(tmp.path);
+    await Deno.writeTextFile(`${path}.lock`, "");
+    const io = ioFor(tmp.path);
+    await assert.rejects(
+      kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+      (error: unknown) => {
+        assert.ok(error instanceof KubeconfigError);
+        assert.match(
+          error.message,
+          new RegExp(`^kubeconfig ${path} is locked by ${path}\\.lock: still there after `),
+        );
+        assert.match(error.hint ?? "", /stale/);
+        assert.match(error.hint ?? "", new RegExp(`rm ${path}\\.lock`));
+        return true;
+      },
+    );
+    assert.match(io.err, new RegExp(`waiting for ${path}\\.lock: kubectl is writing ${path}`));
+    assert.equal(await Deno.readTextFile(path), KUBECONFIG);
+    assert.ok((await Deno.lstat(`${path}.lock`)).isFile, "someone else's lock is left alone");
+  });
+  await t.step("a lock that goes away: the write goes ahead", async () => {
+    await using tmp = await tempDir();
+    const path = await setup(tmp.path);
+    await Deno.writeTextFile(`${path}.lock`, "");
+    const io = ioFor(tmp.path);
+    const running = kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io);
+    while (!io.err.includes("waiting for")) await new Promise((resolve) => setTimeout(resolve, 10));
+    await Deno.remove(`${path}.lock`);
+    assert.equal(await running, 0, io.err);
+    assert.ok((await readUser(path, "alice"))!.exec);
+  });
+});
+
+Deno.test("a kubectl that runs while kubeconfig set writes meets the lock and fails without effect", async (t) => {
+  const bin = await realKubectl();
+  if (!bin) {
+    await t.step({ name: "needs kubectl", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const io = ioFor(tmp.path);
+  let during: { code: number; stderr: string } | undefined;
+  const code = await kubeconfigSet(
+    parseSetArgs(["-f", "--kubeconfig", path, "--token-path=/t"], io),
+    io,
+    {
+      beforeWrite: async () => {
+        during = await kubectl(bin, tmp.path, [
+          "--kubeconfig",
+          path,
+          "config",
+          "set-context",
+          "during",
+          "--cluster=prod",
+        ]);
+      },
+    },
+  );
+  assert.equal(code, 0, io.err);
+  assert.ok(during);
+  assert.notEqual(during.code, 0);
+  assert.match(during.stderr, new RegExp(`${path}\\.lock: file exists`));
+  assert.ok(!(await contextNames(path)).includes("during"));
+  assert.ok((await readUser(path, "alice"))!.exec);
+  await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound, "the lock is removed");
+  // And kubectl works again right after.
+  const after = await kubectl(bin, tmp.path, [
+    "--kubeconfig",
+    path,
+    "config",
+    "set-context",
+    "after",
+  ]);
+  assert.equal(after.code, 0, after.stderr);
+});
+
+Deno.test("kubeconfig set run by root keeps the owner, group and mode of another user's kubeconfig", async (t) => {
+  if (Deno.uid() !== 0) {
+    await t.step({ name: "needs root", ignore: true, fn: () => {} });
+    return;
+  }
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  await Deno.chown(path, 1234, 1234);
+  await Deno.chmod(path, 0o600);
+  const io = ioFor(tmp.path);
+  assert.equal(
+    await kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+    0,
+    io.err,
+  );
+  const info = await Deno.stat(path);
+  assert.deepEqual([info.uid, info.gid, info.mode! & 0o7777], [1234, 1234, 0o600]);
+  assert.ok((await readUser(path, "alice"))!.exec);
+});
+
+Deno.test("kubeconfig set keeps hard links in step: the file is rewritten in place, as kubectl does", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const other = `${tmp.path}/other-name`;
+  await Deno.link(path, other);
+  const before = await Deno.stat(path);
+  const io = ioFor(tmp.path);
+  assert.equal(
+    await kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+    0,
+    io.err,
+  );
+  const after = await Deno.stat(path);
+  assert.equal(after.ino, before.ino, "same file");
+  assert.equal(after.nlink, 2);
+  assert.equal(await Deno.readTextFile(other), await Deno.readTextFile(path));
+  assert.ok((await readUser(other, "alice"))!.exec, "the other name sees the edit");
+  assert.equal(after.mode! & 0o777, 0o600);
+  const leftovers = [];
+  for await (const entry of Deno.readDir(tmp.path)) leftovers.push(entry.name);
+  assert.deepEqual(leftovers.sort(), ["config", "other-name"], "no temporary or lock file left");
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages for the person at the keyboard
+
+Deno.test("kubeconfig set says first that a mistyped --kubeconfig does not exist", async (t) => {
+  await using tmp = await tempDir();
+  const nope = `${tmp.path}/nope/config`;
+  await t.step("without --user: the missing file, not a missing context", async () => {
+    const io = ioFor(tmp.path);
+    await assert.rejects(
+      kubeconfigCommand(["set", "-f", "--kubeconfig", nope, "--token-path=/t"], io),
+      (error: unknown) =>
+        error instanceof KubeconfigError && error.message === `kubeconfig ${nope} does not exist` &&
+        /--user NAME/.test(error.hint ?? ""),
+    );
+    await assert.rejects(Deno.lstat(`${tmp.path}/nope`), Deno.errors.NotFound, "no folder made");
+  });
+  await t.step("KUBECONFIG naming only missing files", async () => {
+    const io = ioFor(tmp.path, { env: { KUBECONFIG: `${tmp.path}/a:${tmp.path}/b` } });
+    await assert.rejects(
+      kubeconfigCommand(["set", "-f", "--context", "prod", "--token-path=/t"], io),
+      { message: `none of the kubeconfig files exist: ${tmp.path}/a, ${tmp.path}/b` },
+    );
+  });
+  await t.step(
+    "a context looked for in a list with a missing file says which is missing",
+    async () => {
+      const present = await setup(tmp.path);
+      const io = ioFor(tmp.path, { env: { KUBECONFIG: `${present}:${tmp.path}/typo` } });
+      await assert.rejects(
+        kubeconfigCommand(["set", "-f", "--context", "other", "--token-path=/t"], io),
+        { message: `context "other" not found in ${present}, ${tmp.path}/typo (missing)` },
+      );
+    },
+  );
+  await t.step("with --user -f: says it will create it, and that it did", async () => {
+    const io = ioFor(tmp.path);
+    const code = await kubeconfigCommand(
+      ["set", "-f", "--kubeconfig", nope, "--user", "me", "--token-path=/t"],
+      io,
+    );
+    assert.equal(code, 0, io.err);
+    assert.match(
+      io.err,
+      new RegExp(`^note: kubeconfig ${nope} does not exist yet; it will be created$`, "m"),
+    );
+    assert.match(io.err, new RegExp(`^created ${nope}$`, "m"));
+    assert.ok((await readUser(nope, "me"))!.exec);
+  });
+});
+
+Deno.test("kubeconfig set warns about a credential file nothing will create", async (t) => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  await Deno.writeTextFile(`${tmp.path}/present`, "tok");
+  const cases = [
+    { name: "missing token, no command", args: ["--token-path=missing"], warned: ["token-path"] },
+    {
+      name: "missing certificate and key, no command",
+      args: ["--client-certificate-path=c.crt", "--client-key-path=present"],
+      warned: ["client-certificate-path"],
+    },
+    { name: "present token", args: ["--token-path=present"], warned: [] },
+    {
+      name: "missing token, a command to create it",
+      args: ["--token-path=missing", "--before-exec-command=/opt/renew"],
+      warned: [],
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const io = ioFor(tmp.path);
+      await kubeconfigCommand(["set", "--dry-run", "--kubeconfig", path, ...c.args], io);
+      const warnings = [
+        ...io.err.matchAll(
+          /^warning: --(\S+) (\S+) does not exist, and no --before-exec-command/gm,
+        ),
+      ];
+      assert.deepEqual(warnings.map((m) => m[1]), c.warned, io.err);
+      for (const m of warnings) assert.ok(m[2]!.startsWith(`${tmp.path}/`), m[2]);
+    });
+  }
+});
+
+Deno.test("kubeconfig set notes what a re-run drops from the previous exec block, also with -f", async () => {
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path);
+  const first = ioFor(tmp.path);
+  await kubeconfigCommand([
+    "set",
+    "-f",
+    "--kubeconfig",
+    path,
+    "--token-path=/t",
+    "--before-exec-command=/opt/renew --secret-arg",
+    "--before-exec-policy=when-invalid",
+    "--env=VAULT_ADDR=https://vault",
+    "--env=KEEP=1",
+  ], first);
+  assert.doesNotMatch(first.err, /had .* in its exec block/, "nothing to drop the first time");
+  const again = ioFor(tmp.path);
+  const code = await kubeconfigCommand(
+    ["set", "-f", "--kubeconfig", path, "--token-path=/t", "--env=KEEP=2"],
+    again,
+  );
+  assert.equal(code, 0, again.err);
+  assert.match(
+    again.err,
+    /^note: user "alice" had --before-exec-command, --before-exec-policy and env VAULT_ADDR in its exec block; this run leaves them out \(pass them again to keep them\)$/m,
+  );
+  assert.ok(
+    !again.err.includes("https://vault") && !again.err.includes("--secret-arg="),
+    "names only",
+  );
+});
+
+Deno.test("--env errors name the entry, never its value", async (t) => {
+  const cases: [string[], string][] = [
+    [["VAULT_TOKEN:s.secret-value"], "invalid --env entry 1 (VAULT_TOKEN): use NAME=VALUE"],
+    [["A=1", "s.secret-value"], "invalid --env entry 2: use NAME=VALUE"],
+    [["A=1", "=s.secret-value"], "invalid --env entry 2: use NAME=VALUE"],
+    [["MY VAR=s.secret-value"], "invalid --env entry 1: use NAME=VALUE"],
+    [["x.y:s.secret-value"], "invalid --env entry 1: use NAME=VALUE"],
+  ];
+  for (const [flags, message] of cases) {
+    await t.step(JSON.stringify(flags), () => {
+      assert.throws(() => parseEnv(flags), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.equal(error.message, message);
+        assert.ok(!error.message.includes("secret"));
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("kubeconfig set expands a leading ~/ in every path flag", async () => {
+  await using tmp = await tempDir();
+  const io = ioFor("/somewhere/else", { env: { HOME: tmp.path } });
+  const request = parseSetArgs([
+    "--kubeconfig=~/.kube/other",
+    "--client-certificate-path=~/certs/me.crt",
+    "--client-key-path=~/certs/me.key",
+    "--token-path=~/token",
+    "--cache-dir=~/cache",
+    "--exec-command=~/bin/kubectl-credentials_broker",
+  ], io);
+  assert.equal(request.kubeconfig, `${tmp.path}/.kube/other`);
+  assert.deepEqual(request.exec.args, [
+    `--client-certificate-path=${tmp.path}/certs/me.crt`,
+    `--client-key-path=${tmp.path}/certs/me.key`,
+    `--token-path=${tmp.path}/token`,
+    `--cache-dir=${tmp.path}/cache`,
+  ]);
+  assert.equal(request.exec.command, `${tmp.path}/bin/kubectl-credentials_broker`);
+  // `~user` is not ours to expand; a relative path is the caller's folder's.
+  const other = parseSetArgs(["--token-path=~bob/t", "--cache-dir=c"], io);
+  assert.deepEqual(other.exec.args, [
+    "--token-path=/somewhere/else/~bob/t",
+    "--cache-dir=/somewhere/else/c",
+  ]);
+});
+
+Deno.test("a FIFO or a device as kubeconfig is a one-line error naming it, with no hang", async (t) => {
+  await using tmp = await tempDir();
+  const fifo = `${tmp.path}/fifo`;
+  const made = await run("mkfifo", [fifo]);
+  assert.equal(made.code, 0, made.stderr);
+  const cases = [
+    {
+      name: "FIFO",
+      path: fifo,
+      message: `error: kubeconfig ${fifo} is a named pipe (FIFO), not a regular file`,
+    },
+    {
+      name: "/dev/zero",
+      path: "/dev/zero",
+      message: "error: kubeconfig /dev/zero is a device, not a regular file",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      // `timeout` turns a hang into a failure instead of a stuck test run.
+      const result = await run("timeout", [
+        "60",
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--quiet",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        new URL("../../main.ts", import.meta.url).pathname,
+        "kubeconfig",
+        "set",
+        "-f",
+        "--kubeconfig",
+        c.path,
+        "--user=me",
+        "--token-path=/t",
+      ], {
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HOME: tmp.path,
+          DENO_DIR: (await import("../helpers.ts")).DENO_DIR,
+        },
+      });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.split("\n")[0], c.message);
+    });
+  }
+});

@@ -1,0 +1,285 @@
+/**
+ * `--renew-ahead` with real processes: the broker as installed, a renewal script that takes seconds, short-lived
+ * certificates issued ahead of time as "generations", and calls in a loop across several lifetimes.
+ */
+import assert from "node:assert/strict";
+import { parsePem } from "../../lib/credentials/pem.ts";
+import { parseCertificate } from "../../lib/credentials/x509.ts";
+import { clientCredentials, generateKey, issueCert, runBroker, tempDir } from "../helpers.ts";
+
+const SECOND = 1000;
+
+/**
+ * Generation n of the credentials is gen-n.crt/key (CN gen-n), valid until `start + n * step`. The renewal
+ * script installs the next generation after `sleep` seconds, writing in place (certificate first, so a reader
+ * outside the lock can see a new certificate next to an old key), and records which generation it replaced.
+ */
+async function generations(
+  dir: string,
+  options: { count: number; stepMs: number; sleep: number },
+) {
+  const { ca } = await clientCredentials(dir, { token: null });
+  const start = Date.now();
+  for (let n = 1; n <= options.count; n++) {
+    const key = await generateKey(dir, `gen-${n}.key`, "ec");
+    await issueCert({
+      dir,
+      ca,
+      keyPath: key,
+      out: `gen-${n}.crt`,
+      subject: `/CN=gen-${n}`,
+      notAfter: new Date(start + n * options.stepMs),
+    });
+  }
+  Deno.copyFileSync(`${dir}/gen-1.crt`, `${dir}/client.crt`);
+  Deno.copyFileSync(`${dir}/gen-1.key`, `${dir}/client.key`);
+  Deno.writeTextFileSync(`${dir}/generation`, "1\n");
+  const renew = `${dir}/renew.sh`;
+  Deno.writeTextFileSync(
+    renew,
+    `#!/bin/sh
+set -e
+[ ! -e "${dir}/fail" ] || { echo "renewal refused (test)"; echo attempt >> "${dir}/attempts"; exit 1; }
+echo attempt >> "${dir}/attempts"
+mkdir "${dir}/running" 2>/dev/null || echo overlap >> "${dir}/overlaps"
+n=$(cat "${dir}/generation")
+echo "$n" >> "${dir}/replaced"
+sleep ${options.sleep}
+next=$((n + 1))
+cat "${dir}/gen-$next.crt" > "${dir}/client.crt"
+sleep 0.2
+cat "${dir}/gen-$next.key" > "${dir}/client.key"
+echo "$next" > "${dir}/generation"
+rmdir "${dir}/running"
+`,
+    { mode: 0o755 },
+  );
+  const lines = (name: string) => {
+    try {
+      return Deno.readTextFileSync(`${dir}/${name}`).split("\n").filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  return { renew, lines, start };
+}
+
+const args = (dir: string, renew: string, ...extra: string[]) => [
+  `--client-certificate-path=${dir}/client.crt`,
+  `--client-key-path=${dir}/client.key`,
+  `--before-exec-command=${renew}`,
+  "--before-exec-policy=when-invalid",
+  "--refresh-margin=1s",
+  ...extra,
+];
+
+/** The generation a call's ExecCredential holds, checking that its certificate and key are one pair. */
+function generationOf(stdout: string, dir: string): number {
+  const status = JSON.parse(stdout).status;
+  const blocks = parsePem(status.clientCertificateData);
+  const subject = parseCertificate(blocks[0]!.der).subject;
+  const n = Number(/gen-(\d+)/.exec(subject)?.[1]);
+  assert.ok(n > 0, `unexpected subject ${subject}`);
+  const key = Deno.readTextFileSync(`${dir}/gen-${n}.key`);
+  assert.equal(status.clientKeyData, key, `the certificate of gen-${n} came with another key`);
+  return n;
+}
+
+/** Waits (bounded) until no background renewal claims the credentials: its claim file is gone. */
+async function backgroundSettled(cacheDir: string, limitMs = 30 * SECOND): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    const claims = [...Deno.readDirSync(cacheDir)].filter((entry) => entry.name.endsWith(".claim"));
+    if (claims.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("a background renewal still holds its claim");
+}
+
+/** Processes whose command line mentions `marker` (the broker's children carry the test folder in argv). */
+function processesMentioning(marker: string): string[] {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
+      if (cmdline.includes(marker)) found.push(`${entry.name}: ${cmdline}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+Deno.test({
+  name:
+    "renew-ahead: calls in a loop across lifetimes never wait for a renewal, renew once per lifetime, never mix pairs",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    // Each generation lives 8 s more than the last; the window opens 5 s before expiry, a renewal takes 2 s.
+    const { renew, lines } = await generations(dir, { count: 8, stepMs: 8 * SECOND, sleep: 2 });
+    const cache = `${dir}/cache`;
+    const deadline = Date.now() + 26 * SECOND;
+    const durations: number[] = [];
+    const seen = new Set<number>();
+    while (Date.now() < deadline) {
+      const began = performance.now();
+      const result = await runBroker(args(dir, renew, "--renew-ahead=5s", `--cache-dir=${cache}`), {
+        home: dir,
+      });
+      durations.push(performance.now() - began);
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, /warning|waiting/);
+      seen.add(generationOf(result.stdout, dir));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    await backgroundSettled(cache);
+    const replaced = lines("replaced");
+    // One renewal per lifetime: no generation was replaced twice, and renewals did happen along the way.
+    assert.deepEqual(
+      replaced,
+      [...new Set(replaced)],
+      `a generation was renewed twice: ${replaced}`,
+    );
+    assert.ok(replaced.length >= 2, `only ${replaced.length} renewals in 26 s`);
+    assert.ok(seen.size >= 3, `calls saw generations ${[...seen]}`);
+    assert.deepEqual(lines("overlaps"), []);
+    // No call paid for a renewal: each one takes 2 s, and every call was shorter.
+    const slowest = Math.max(...durations);
+    assert.ok(slowest < 2 * SECOND, `a call took ${Math.round(slowest)} ms`);
+    assert.deepEqual(processesMentioning(dir), []);
+  },
+});
+
+Deno.test({
+  name: "renew-ahead: 32 concurrent calls inside the window start one background renewal",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const { renew, lines } = await generations(dir, { count: 2, stepMs: 60 * SECOND, sleep: 1 });
+    const cache = `${dir}/cache`;
+    // gen-1 has 60 s left (inside the 90 s window), gen-2 has 120 s (outside it).
+    const results = await Promise.all(
+      Array.from(
+        { length: 32 },
+        () =>
+          runBroker(args(dir, renew, "--renew-ahead=90s", `--cache-dir=${cache}`), { home: dir }),
+      ),
+    );
+    for (const result of results) {
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(generationOf(result.stdout, dir), 1);
+    }
+    await backgroundSettled(cache);
+    assert.deepEqual(lines("attempts"), ["attempt"]);
+    assert.equal(Deno.readTextFileSync(`${dir}/generation`).trim(), "2");
+    // The background broker and its command are gone: no stray or zombie process mentions the test folder.
+    assert.deepEqual(processesMentioning(dir), []);
+    const log = Deno.readTextFileSync(
+      `${cache}/${[...Deno.readDirSync(cache)].find((e) => e.name.endsWith(".ahead.log"))!.name}`,
+    );
+    assert.match(log, /background renewal started at .*renew\.sh/);
+    assert.match(log, /background renewal ended at \S+: ok/);
+  },
+});
+
+Deno.test({
+  name:
+    "renew-ahead: a failing background renewal backs off, warns on later calls, and the margin still renews in the foreground",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const { renew, lines } = await generations(dir, { count: 3, stepMs: 120 * SECOND, sleep: 0 });
+    const cache = `${dir}/cache`;
+    Deno.writeTextFileSync(`${dir}/fail`, "");
+    const call = () =>
+      runBroker(args(dir, renew, "--renew-ahead=10m", `--cache-dir=${cache}`), { home: dir });
+    const first = await call();
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr, "");
+    await backgroundSettled(cache);
+    // Later calls in the backoff: the credentials still work, one warning line each, no new attempt.
+    for (let i = 0; i < 5; i++) {
+      const later = await call();
+      assert.equal(later.code, 0, later.stderr);
+      assert.match(
+        later.stderr,
+        /^warning: background renewal failed at \S+Z \(before-exec command \S+renew\.sh failed with exit status 1\); next try at \S+Z; log: \S+\.ahead\.log\n$/,
+      );
+      assert.doesNotMatch(later.stderr, /renewal refused/); // the command's output stays in the log
+    }
+    await backgroundSettled(cache);
+    assert.equal(lines("attempts").length, 1);
+    const stateFile = [...Deno.readDirSync(cache)].find((e) => e.name.endsWith(".ahead.json"))!;
+    const statePath = `${cache}/${stateFile.name}`;
+    const state = JSON.parse(Deno.readTextFileSync(statePath));
+    assert.equal(state.failures, 1);
+    assert.equal(Date.parse(state.nextTryAt) - Date.parse(state.lastEndedAt), 30 * SECOND);
+    const log = Deno.readTextFileSync(statePath.replace(/\.json$/, ".log"));
+    assert.match(log, /renewal refused \(test\)/);
+    // Once the backoff is over the next call tries again, and a second failure doubles the wait.
+    Deno.writeTextFileSync(statePath, JSON.stringify({ ...state, nextTryAt: state.lastEndedAt }));
+    assert.equal((await call()).code, 0);
+    await backgroundSettled(cache);
+    assert.equal(lines("attempts").length, 2);
+    const second = JSON.parse(Deno.readTextFileSync(statePath));
+    assert.equal(second.failures, 2);
+    assert.equal(Date.parse(second.nextTryAt) - Date.parse(second.lastEndedAt), 60 * SECOND);
+    // At the margin the foreground call renews as without --renew-ahead, whatever the backoff says.
+    Deno.removeSync(`${dir}/fail`);
+    const ca = { cert: `${dir}/ca.crt`, key: `${dir}/ca.key` };
+    await issueCert({
+      dir,
+      ca,
+      keyPath: `${dir}/gen-1.key`,
+      out: "client.crt",
+      subject: "/CN=gen-1",
+      notAfter: new Date(Date.now() - SECOND),
+    });
+    const renewed = await call();
+    assert.equal(renewed.code, 0, renewed.stderr);
+    assert.equal(generationOf(renewed.stdout, dir), 2);
+    assert.equal(lines("attempts").length, 3);
+  },
+});
+
+Deno.test("--renew-ahead is refused where it cannot work, and named in the error", async (t) => {
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  const cases: [string, string[], RegExp][] = [
+    [
+      "without when-invalid",
+      ["--before-exec-command=true", "--renew-ahead=10m"],
+      /needs --before-exec-policy=when-invalid/,
+    ],
+    [
+      "without a command",
+      ["--before-exec-policy=when-invalid", "--renew-ahead=10m"],
+      /a --before-exec-command/,
+    ],
+    [
+      "not longer than the margin",
+      ["--before-exec-command=true", "--before-exec-policy=when-invalid", "--renew-ahead=30s"],
+      /--renew-ahead 30s is not longer than the refresh margin \(1m\)/,
+    ],
+    ["a bad share", [
+      "--before-exec-command=true",
+      "--before-exec-policy=when-invalid",
+      "--renew-ahead=100%",
+    ], /--renew-ahead 100%/],
+  ];
+  for (const [name, extra, message] of cases) {
+    await t.step(name, async () => {
+      const result = await runBroker(
+        [`--client-certificate-path=${dir}/c.crt`, `--client-key-path=${dir}/c.key`, ...extra],
+        { home: dir },
+      );
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, message);
+    });
+  }
+});

@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import {
+  aheadDecision,
+  backoffMs,
+  claimBackground,
+  LOG_LIMIT,
+  logStream,
+  nextState,
+  parseRenewAhead,
+  readAheadState,
+  releaseClaim,
+  renewAheadDue,
+  renewAheadMs,
+  writeAheadState,
+} from "../../lib/plugin/renew_ahead.ts";
+import { UsageError } from "../../lib/shared/errors.ts";
+import { tempDir } from "../helpers.ts";
+
+Deno.test("parseRenewAhead() takes a duration or a share of the lifetime, and refuses the rest", async (t) => {
+  await t.step("durations", () => {
+    assert.deepEqual(parseRenewAhead("10m"), { kind: "duration", ms: 600_000 });
+    assert.deepEqual(parseRenewAhead("1h30m"), { kind: "duration", ms: 5_400_000 });
+  });
+  await t.step("percentages", () => {
+    assert.deepEqual(parseRenewAhead("30%"), { kind: "percent", percent: 30 });
+    assert.deepEqual(parseRenewAhead("12.5%"), { kind: "percent", percent: 12.5 });
+  });
+  for (const bad of ["0%", "100%", "150%", "-5%", "%", "0", "0s", "ten minutes", "10x", "5%m"]) {
+    await t.step(`refuses ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => parseRenewAhead(bad), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, /--renew-ahead/);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("renewAheadMs() turns a share into time only when the lifetime is known", () => {
+  assert.equal(renewAheadMs({ kind: "duration", ms: 5000 }, undefined), 5000);
+  assert.equal(renewAheadMs({ kind: "percent", percent: 30 }, 86_400_000), 25_920_000);
+  assert.equal(renewAheadMs({ kind: "percent", percent: 30 }, undefined), undefined);
+});
+
+Deno.test("backoffMs() doubles from 30 s and never waits past the refresh margin", () => {
+  assert.deepEqual([1, 2, 3, 4].map((n) => backoffMs(n, 3_600_000)), [
+    30_000,
+    60_000,
+    120_000,
+    240_000,
+  ]);
+  assert.equal(backoffMs(10, 90_000), 90_000);
+  assert.equal(backoffMs(1, -5), 0);
+});
+
+Deno.test("renewAheadDue() opens the window by duration, or by a share of each credential's lifetime", () => {
+  const now = new Date("2026-12-01T12:00:00Z");
+  const inFive = { expiry: new Date("2026-12-01T12:05:00Z"), lifetimeMs: 3_600_000 };
+  assert.equal(renewAheadDue([inFive], { kind: "duration", ms: 120_000 }, now), false);
+  assert.equal(renewAheadDue([inFive], { kind: "duration", ms: 300_000 }, now), true);
+  // 10% of an hour is 6 minutes: 5 minutes left is inside.
+  assert.equal(renewAheadDue([inFive], { kind: "percent", percent: 10 }, now), true);
+  assert.equal(renewAheadDue([inFive], { kind: "percent", percent: 5 }, now), false);
+  // A token without iat/nbf has no known lifetime: a share never opens it; a duration does.
+  const opaque = { expiry: new Date("2026-12-01T12:05:00Z") };
+  assert.equal(renewAheadDue([opaque], { kind: "percent", percent: 90 }, now), false);
+  assert.equal(renewAheadDue([opaque], { kind: "duration", ms: 600_000 }, now), true);
+  // Any credential of the set opens it; one without expiry never does.
+  assert.equal(renewAheadDue([{}, inFive], { kind: "duration", ms: 600_000 }, now), true);
+  assert.equal(renewAheadDue([{}], { kind: "duration", ms: 600_000 }, now), false);
+});
+
+Deno.test("aheadDecision() starts unless a backoff runs, and tells the last failure", async (t) => {
+  const now = new Date("2026-12-01T12:00:00Z");
+  const logPath = "/c/renew.ahead.log";
+  await t.step("no failure: start, no warning", () => {
+    assert.deepEqual(aheadDecision({ now, state: { failures: 0 }, logPath }), {
+      start: true,
+      warning: undefined,
+    });
+  });
+  await t.step(
+    "during a backoff: no start, one warning line with the time, outcome and log",
+    () => {
+      const decision = aheadDecision({
+        now,
+        logPath,
+        state: {
+          failures: 2,
+          lastEndedAt: "2026-12-01T11:59:00Z",
+          lastOutcome: "exit status 1",
+          nextTryAt: "2026-12-01T12:00:30Z",
+        },
+      });
+      assert.equal(decision.start, false);
+      assert.equal(
+        decision.warning,
+        "background renewal failed at 2026-12-01T11:59:00Z (exit status 1); next try at " +
+          "2026-12-01T12:00:30Z; log: /c/renew.ahead.log",
+      );
+    },
+  );
+  await t.step("after the backoff: start again, still telling the failure", () => {
+    const decision = aheadDecision({
+      now,
+      logPath,
+      state: {
+        failures: 1,
+        lastEndedAt: "2026-12-01T11:58:00Z",
+        lastOutcome: "exit status 1",
+        nextTryAt: "2026-12-01T11:59:00Z",
+      },
+    });
+    assert.equal(decision.start, true);
+    assert.match(decision.warning ?? "", /trying again now/);
+  });
+});
+
+Deno.test("nextState() counts failures in a row and clears them on success", () => {
+  const startedAt = new Date("2026-12-01T12:00:00Z");
+  const endedAt = new Date("2026-12-01T12:00:02Z");
+  const failed = nextState({ failures: 1 }, {
+    startedAt,
+    endedAt,
+    outcome: "exit status 3",
+    ok: false,
+    untilMarginMs: 3_600_000,
+  });
+  assert.deepEqual(failed, {
+    failures: 2,
+    lastStartedAt: "2026-12-01T12:00:00Z",
+    lastEndedAt: "2026-12-01T12:00:02Z",
+    lastOutcome: "exit status 3",
+    nextTryAt: "2026-12-01T12:01:02Z",
+  });
+  const ok = nextState(failed, { startedAt, endedAt, outcome: "ok", ok: true, untilMarginMs: 0 });
+  assert.deepEqual(ok, {
+    failures: 0,
+    lastStartedAt: "2026-12-01T12:00:00Z",
+    lastEndedAt: "2026-12-01T12:00:02Z",
+    lastOutcome: "ok",
+  });
+});
+
+Deno.test("the state file round-trips, and a damaged one reads as empty", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/x.ahead.json`;
+  assert.deepEqual(readAheadState(path), { failures: 0 });
+  writeAheadState(path, { failures: 3, lastOutcome: "exit status 1" });
+  assert.deepEqual(readAheadState(path), { failures: 3, lastOutcome: "exit status 1" });
+  assert.equal((Deno.statSync(path).mode ?? 0) & 0o777, 0o600);
+  Deno.writeTextFileSync(path, "{not json");
+  assert.deepEqual(readAheadState(path), { failures: 0 });
+});
+
+Deno.test("of many processes claiming at once exactly one wins; a stale claim is taken over", async () => {
+  await using tmp = await tempDir();
+  const claim = `${tmp.path}/x.ahead.claim`;
+  const module = new URL("../../lib/plugin/renew_ahead.ts", import.meta.url).href;
+  const script = `import { claimBackground } from ${JSON.stringify(module)};
+    console.log(claimBackground(${JSON.stringify(claim)}, new Date(), 60_000) ? "won" : "lost");`;
+  const runs = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--no-config", script],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output()),
+  );
+  const outcomes = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+  assert.equal(outcomes.filter((outcome) => outcome === "won").length, 1, outcomes.join(","));
+  assert.equal(outcomes.filter((outcome) => outcome === "lost").length, 11);
+  // A claim left by a process that died is taken over once it is older than the stale limit.
+  const later = new Date(Date.now() + 120_000);
+  assert.equal(claimBackground(claim, later, 60_000), true);
+  releaseClaim(claim);
+  assert.equal(claimBackground(claim, new Date(), 60_000), true);
+});
+
+Deno.test("the background log keeps one run and is cut at 64 KiB", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.path}/x.ahead.log`;
+  Deno.writeTextFileSync(path, "an earlier run's output\n");
+  const log = logStream(path);
+  const writer = log.stream.getWriter();
+  const chunk = new Uint8Array(10_000).fill(0x61);
+  for (let i = 0; i < 10; i++) await writer.write(chunk);
+  await writer.close();
+  log.close();
+  const text = Deno.readTextFileSync(path);
+  assert.ok(!text.includes("earlier run"));
+  assert.ok(text.endsWith("\n[log cut at 64 KiB]\n"));
+  assert.equal(text.length, LOG_LIMIT + "\n[log cut at 64 KiB]\n".length);
+});

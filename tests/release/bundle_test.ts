@@ -1,0 +1,385 @@
+/**
+ * The bundle that `deno task install` runs and `deno task build` compiles: what it holds, what the plugin's path
+ * loads of it, and the guards that keep npm packages off that path.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  BUNDLE_COMMANDS,
+  BUNDLE_ENTRY,
+  bundleBroker,
+  BundleError,
+  PORTABLE_FLAGS,
+  RUNTIME_FLAGS,
+  staticNodeImport,
+  V8_FLAGS,
+} from "../../scripts/bundle.ts";
+import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE } from "../../scripts/permissions.ts";
+import {
+  InstallError,
+  installPlugin,
+  npxCacheFolder,
+  RUNTIME_STAMP,
+} from "../../scripts/install.ts";
+import { VERSION } from "../../lib/shared/version.ts";
+import {
+  BROKER_BIN_VARIABLE,
+  DENO_DIR,
+  generateKey,
+  issueCert,
+  makeCa,
+  ROOT,
+  run,
+  tempDir,
+} from "../helpers.ts";
+
+async function listDir(dir: string): Promise<string[]> {
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+Deno.test("the bundle is main.js alone on the plugin's path, and commands.js for the subcommands", async () => {
+  await using tmp = await tempDir();
+  const out = join(tmp.path, "app");
+  const entry = await bundleBroker(ROOT, out);
+  assert.equal(entry, join(out, BUNDLE_ENTRY));
+  assert.deepEqual(await listDir(out), [BUNDLE_COMMANDS, BUNDLE_ENTRY].sort());
+  const main = await Deno.readTextFile(entry);
+  // One module: esbuild wrote no static import of another chunk.
+  assert.doesNotMatch(main, /^import\s[^;]*from\s+"\.\//m);
+  const commands = await Deno.readTextFile(join(out, BUNDLE_COMMANDS));
+  // esbuild heads every bundled module with its path. The plugin's path is the folders below it: lib/plugin,
+  // lib/credentials and lib/shared, and main.ts; nothing of kubeconfig editing, doctor or the command table.
+  const modules = (text: string) => [...text.matchAll(/^\/\/ (\S+\.ts)$/gm)].map((m) => m[1]!);
+  assert.ok(modules(main).includes("lib/plugin/plugin.ts"), modules(main).join(", "));
+  for (const module of modules(main)) {
+    assert.match(module, /^(main\.ts|lib\/(plugin|credentials|shared)\/[a-z0-9_]+\.ts)$/);
+  }
+  assert.doesNotMatch(main, /^\/\/ .*(registry\.npmjs\.org|node_modules)\//m);
+  assert.ok(modules(commands).includes("lib/kubeconfig/kubeconfig_set.ts"));
+  assert.ok(modules(commands).includes("lib/doctor/doctor.ts"));
+  assert.match(commands, /^\/\/ .*registry\.npmjs\.org\/yaml\//m);
+  assert.match(main, /"\.\/commands\.js"/);
+  assert.doesNotMatch(main + commands, /from\s+"node:module"/);
+});
+
+Deno.test("the bundle runs anywhere with no configuration, subcommands included", async () => {
+  await using tmp = await tempDir();
+  const entry = await bundleBroker(ROOT, join(tmp.path, "app"));
+  const deno = (...args: string[]) =>
+    run(Deno.execPath(), ["run", ...RUNTIME_FLAGS, ...BROKER_PERMISSIONS, entry, ...args], {
+      cwd: tmp.path,
+      env: { PATH: Deno.env.get("PATH") ?? "", HOME: tmp.path, DENO_DIR },
+    });
+  const version = await deno("--version");
+  assert.equal(version.stdout, `kubectl-credentials_broker ${VERSION}\n`, version.stderr);
+  const completion = await deno("completion", "bash");
+  assert.equal(completion.code, 0, completion.stderr);
+  assert.match(completion.stdout, /^# bash completion for kubectl-credentials_broker/);
+  const doctor = await deno("doctor", "--kubeconfig", join(tmp.path, "missing"));
+  assert.equal(doctor.code, 1, doctor.stderr);
+  assert.match(doctor.stderr + doctor.stdout, /missing/);
+});
+
+Deno.test("a kubectl call never reads commands.js: the plugin works without it, subcommands say it is gone", async () => {
+  await using tmp = await tempDir();
+  const entry = await bundleBroker(ROOT, join(tmp.path, "app"));
+  await Deno.remove(join(tmp.path, "app", BUNDLE_COMMANDS));
+  const ca = await makeCa(tmp.path);
+  const key = await generateKey(tmp.path, "client.key", "ec");
+  const cert = await issueCert({
+    dir: tmp.path,
+    ca,
+    keyPath: key,
+    out: "client.crt",
+    notAfter: new Date(Date.now() + 3600_000),
+  });
+  const deno = (...args: string[]) =>
+    run(Deno.execPath(), ["run", ...RUNTIME_FLAGS, ...BROKER_PERMISSIONS, entry, ...args], {
+      cwd: tmp.path,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "",
+        HOME: tmp.path,
+        DENO_DIR,
+        KUBERNETES_EXEC_INFO: JSON.stringify({
+          kind: "ExecCredential",
+          apiVersion: "client.authentication.k8s.io/v1",
+          spec: { interactive: false },
+        }),
+      },
+    });
+  const plugin = await deno(
+    `--client-certificate-path=${cert}`,
+    `--client-key-path=${key}`,
+    "--before-exec-policy=when-invalid",
+    "--before-exec-command=false",
+  );
+  assert.equal(plugin.code, 0, plugin.stderr);
+  assert.match(
+    JSON.parse(plugin.stdout).status.clientCertificateData,
+    /^-----BEGIN CERTIFICATE-----/,
+  );
+  const completion = await deno("completion", "bash");
+  assert.equal(completion.code, 1);
+  assert.equal(
+    completion.stderr,
+    `error: cannot load the subcommands from ${
+      join(tmp.path, "app", BUNDLE_COMMANDS)
+    }: the installation is incomplete\nhint: install kubectl-credentials-broker again\n`,
+  );
+});
+
+Deno.test("bundling again replaces the whole folder and leaves nothing beside it", async () => {
+  await using tmp = await tempDir();
+  const out = join(tmp.path, "app");
+  await bundleBroker(ROOT, out);
+  await Deno.writeTextFile(join(out, "chunk-OLD.js"), "// from an older bundle\n");
+  await bundleBroker(ROOT, out);
+  assert.deepEqual(await listDir(out), [BUNDLE_COMMANDS, BUNDLE_ENTRY].sort());
+  assert.deepEqual(await listDir(tmp.path), ["app"]);
+});
+
+Deno.test("bundleBroker() refuses a main.ts that would load an npm package on every call", async () => {
+  await using tmp = await tempDir();
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  await Deno.writeTextFile(
+    join(tmp.path, "deno.json"),
+    JSON.stringify({ imports: { yaml: config.imports.yaml } }),
+  );
+  await Deno.mkdir(join(tmp.path, "lib"));
+  await Deno.writeTextFile(join(tmp.path, "lib", "commands.ts"), "export const none = 1;\n");
+  await Deno.writeTextFile(
+    join(tmp.path, "main.ts"),
+    'import { parse } from "yaml";\nconsole.log(parse("a: 1"));\n' +
+      'const m = "./lib/commands.ts";\nawait import(m);\n',
+  );
+  const out = join(tmp.path, "app");
+  await assert.rejects(
+    bundleBroker(tmp.path, out),
+    (error) =>
+      error instanceof BundleError &&
+      /^the bundle loads the npm package yaml at start-up \(in main\.js\); npm packages must only be imported lazily/
+        .test(error.message),
+  );
+  // Nothing is left of a refused bundle.
+  assert.deepEqual((await listDir(tmp.path)).filter((name) => name.startsWith("app")), []);
+});
+
+Deno.test("bundleBroker() refuses a main.ts that does not name lib/commands.ts", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(join(tmp.path, "deno.json"), "{}\n");
+  await Deno.writeTextFile(join(tmp.path, "main.ts"), 'console.log("no subcommands");\n');
+  await assert.rejects(
+    bundleBroker(tmp.path, join(tmp.path, "app")),
+    (error) =>
+      error instanceof BundleError &&
+      error.message === 'the bundled main.ts does not hold "./lib/commands.ts" exactly once',
+  );
+});
+
+Deno.test("bundleBroker() refuses a main.ts that imports a node: module on every call", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(join(tmp.path, "deno.json"), "{}\n");
+  await Deno.mkdir(join(tmp.path, "lib"));
+  // The subcommands may use node: modules: only main.js is refused.
+  await Deno.writeTextFile(
+    join(tmp.path, "lib", "commands.ts"),
+    'import { join } from "node:path";\nexport const where = join("a", "b");\n',
+  );
+  await Deno.writeTextFile(
+    join(tmp.path, "main.ts"),
+    'import { readFileSync } from "node:fs";\nconsole.log(readFileSync);\n' +
+      'const m = "./lib/commands.ts";\nawait import(m);\n',
+  );
+  await assert.rejects(
+    bundleBroker(tmp.path, join(tmp.path, "app")),
+    (error) =>
+      error instanceof BundleError &&
+      error.message ===
+        "the bundle loads node:fs at start-up (in main.js); node: modules must only be imported lazily, " +
+          "by the subcommands that use them",
+  );
+  // A lazy import() of a node: module in main.js is allowed: it costs only the call that takes that branch.
+  await Deno.writeTextFile(
+    join(tmp.path, "main.ts"),
+    'if (Deno.args[0] === "x") console.log(await import("node:os"));\n' +
+      'const m = "./lib/commands.ts";\nawait import(m);\n',
+  );
+  await bundleBroker(tmp.path, join(tmp.path, "app"));
+});
+
+Deno.test("staticNodeImport() finds static imports and re-exports of node: modules, not import()", async (t) => {
+  const cases: [string, string, string | undefined][] = [
+    ["named", 'import { join } from "node:path";', "node:path"],
+    ["namespace", 'import * as fs from "node:fs";', "node:fs"],
+    ["over lines", 'import {\n  a,\n  b\n} from "node:util";', "node:util"],
+    ["side effect", 'import "node:process";', "node:process"],
+    ["re-export", 'export { x } from "node:os";', "node:os"],
+    ["dynamic", 'const os = await import("node:os");', undefined],
+    ["in a string", 'console.log("import from node:fs");', undefined],
+    ["relative", 'import { a } from "./commands.js";', undefined],
+  ];
+  for (const [name, text, expected] of cases) {
+    await t.step(name, () => assert.equal(staticNodeImport(text), expected));
+  }
+});
+
+Deno.test("the installed plugin loads no node: module and no npm package on a kubectl call", async () => {
+  await using tmp = await tempDir();
+  const main = await Deno.readTextFile(await bundleBroker(ROOT, join(tmp.path, "app")));
+  assert.equal(staticNodeImport(main), undefined);
+});
+
+Deno.test("deno task install writes a shim that runs the bundle by absolute deno path", async () => {
+  await using tmp = await tempDir();
+  const shim = await installPlugin(join(tmp.path, "root"));
+  const bin = join(tmp.path, "root", "bin");
+  assert.equal(shim, join(bin, "kubectl-credentials_broker"));
+  assert.deepEqual(
+    await listDir(bin),
+    [".kubectl-credentials_broker", COMPLETION_EXECUTABLE, "kubectl-credentials_broker"].sort(),
+  );
+  assert.deepEqual(
+    await listDir(join(bin, ".kubectl-credentials_broker")),
+    [BUNDLE_COMMANDS, BUNDLE_ENTRY, RUNTIME_STAMP].sort(),
+  );
+  const text = await Deno.readTextFile(shim);
+  assert.ok(text.startsWith("#!/bin/sh\n"));
+  assert.ok(text.includes(`deno=${Deno.execPath()}\n`), text);
+  assert.equal((await Deno.stat(shim)).mode! & 0o777, 0o755);
+  // Run with a bare PATH, as GUI tools start kubectl: the shim does not need deno on PATH.
+  const version = await run(shim, ["version"], {
+    env: { PATH: "/nonexistent", HOME: tmp.path, DENO_DIR },
+  });
+  assert.equal(version.stdout, `kubectl-credentials_broker ${VERSION}\n`, version.stderr);
+});
+
+/** A stand-in `deno` that logs each start and prints its arguments; `rejectV8` makes it refuse --v8-flags as a
+ * Deno with another V8 does. */
+function standInDeno(log: string, name: string, rejectV8: boolean): string {
+  return `#!/bin/sh
+echo start >> '${log}'
+${
+    rejectV8
+      ? `case "$*" in *--v8-flags=*) echo "error: V8 did not recognize flag '--no-lazy'" >&2; exit 1;; esac\n`
+      : ""
+  }echo "${name}: $*"
+`;
+}
+
+Deno.test("the shim runs the V8 flags only with the Deno it was installed with: an upgraded Deno that rejects them still works", async () => {
+  await using tmp = await tempDir();
+  const deno = join(tmp.path, "deno-home", "deno");
+  const log = join(tmp.path, "starts");
+  await Deno.mkdir(join(deno, ".."));
+  await Deno.writeTextFile(deno, standInDeno(log, "old deno", false), { mode: 0o755 });
+  // An install of a while ago: the upgrade below gets another modification time.
+  await Deno.utime(deno, 1_700_000_000, 1_700_000_000);
+  const shim = await installPlugin(join(tmp.path, "root"), { deno });
+  const entry = join(tmp.path, "root", "bin", ".kubectl-credentials_broker", BUNDLE_ENTRY);
+  const words = (flags: readonly string[]) =>
+    ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry, "version"].join(" ");
+
+  const before = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
+  assert.equal(before.stdout, `old deno: ${words(RUNTIME_FLAGS)}\n`, before.stderr);
+
+  // An upgrade replaces the file (npm, deno upgrade, a package manager) with a Deno whose V8 lacks the flags.
+  await Deno.writeTextFile(`${deno}.new`, standInDeno(log, "new deno", true), { mode: 0o755 });
+  await Deno.rename(`${deno}.new`, deno);
+  const after = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
+  assert.equal(after.code, 0, after.stderr);
+  assert.equal(after.stdout, `new deno: ${words(PORTABLE_FLAGS)}\n`);
+  assert.ok(!PORTABLE_FLAGS.includes(V8_FLAGS));
+  // Each call started Deno once: the broker never runs twice for one kubectl call.
+  assert.equal(await Deno.readTextFile(log), "start\nstart\n");
+
+  // Installing again with the new Deno brings the flags back (and the new Deno refuses them, as it should).
+  await installPlugin(join(tmp.path, "root"), { deno });
+  const reinstalled = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
+  assert.equal(reinstalled.code, 1);
+  assert.match(reinstalled.stderr, /V8 did not recognize flag/);
+});
+
+Deno.test("deno task install refuses to bind the shim to a Deno in npm's temporary npx cache", async () => {
+  await using tmp = await tempDir();
+  const deno = "/home/u/.npm/_npx/6a9f1c2b/node_modules/deno/deno";
+  await assert.rejects(
+    installPlugin(join(tmp.path, "root"), { deno }),
+    (error) =>
+      error instanceof InstallError &&
+      error.message ===
+        `the running deno ${deno} is in npm's temporary npx cache (/home/u/.npm/_npx), which npm empties ` +
+          "at will, and the installed plugin would then stop working: install Deno for good " +
+          "(npm install -g deno@2.9.6, or https://deno.land) and run deno task install with it",
+  );
+  assert.deepEqual(await listDir(tmp.path), [], "nothing was installed");
+});
+
+Deno.test("npxCacheFolder() finds npm's _npx folder on every OS", async (t) => {
+  const cases: [string, Parameters<typeof npxCacheFolder>[1], string, string | undefined][] = [
+    ["linux npx", "linux", "/root/.npm/_npx/1a/node_modules/deno/deno", "/root/.npm/_npx"],
+    [
+      "darwin npx",
+      "darwin",
+      "/Users/u/.npm/_npx/2b/node_modules/@deno/darwin-arm64/deno",
+      "/Users/u/.npm/_npx",
+    ],
+    [
+      "windows npx",
+      "windows",
+      "C:\\Users\\u\\AppData\\Local\\npm-cache\\_npx\\3c\\node_modules\\deno\\deno.exe",
+      "C:\\Users\\u\\AppData\\Local\\npm-cache\\_npx",
+    ],
+    ["global npm", "linux", "/usr/lib/node_modules/deno/deno", undefined],
+    ["a folder merely named like it", "linux", "/opt/my_npx/deno", undefined],
+    ["deno's installer", "darwin", "/Users/u/.deno/bin/deno", undefined],
+  ];
+  for (const [name, os, path, expected] of cases) {
+    await t.step(name, () => assert.equal(npxCacheFolder(path, os), expected));
+  }
+});
+
+Deno.test("KUBECTL_CREDENTIALS_BROKER_BIN makes the test helpers run that executable instead of the source", async () => {
+  await using tmp = await tempDir();
+  const given = join(tmp.path, "given-broker");
+  await Deno.writeTextFile(given, '#!/bin/sh\necho "given broker: $*"\n', { mode: 0o755 });
+  // In a process of its own: installedBroker() keeps its answer for the life of a test process.
+  const script = `
+    import { installBroker, installedBroker, runBroker, runMain } from "${ROOT}tests/helpers.ts";
+    const home = Deno.args[0];
+    console.log(await installedBroker());
+    console.log((await runBroker(["a"], { home })).stdout.trim());
+    console.log((await runMain(["kubeconfig", "set"], { env: { HOME: home } })).stdout.trim());
+    const linked = await installBroker(home + "/root");
+    console.log(linked);
+    console.log(new TextDecoder().decode((await new Deno.Command(linked, { args: ["b"] }).output()).stdout).trim());
+  `;
+  const result = await run(Deno.execPath(), ["eval", "--quiet", script, tmp.path], {
+    env: { [BROKER_BIN_VARIABLE]: given },
+    inheritEnv: true,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    [
+      given,
+      "given broker: a",
+      "given broker: kubeconfig set",
+      join(tmp.path, "root", "bin", "kubectl-credentials_broker"),
+      "given broker: b",
+      "",
+    ].join("\n"),
+  );
+  const missing = await run(Deno.execPath(), ["eval", "--quiet", script, tmp.path], {
+    env: { [BROKER_BIN_VARIABLE]: join(tmp.path, "nope") },
+    inheritEnv: true,
+  });
+  assert.notEqual(missing.code, 0);
+  assert.match(
+    missing.stderr,
+    new RegExp(
+      `KUBECTL_CREDENTIALS_BROKER_BIN ${join(tmp.path, "nope")} is not an executable file`,
+    ),
+  );
+});
