@@ -235,6 +235,8 @@ export async function lockLikeKubectl(
   path: string,
   options: { timeoutMs?: number; onWait?: (lockFile: string) => void | Promise<void> } = {},
 ): Promise<KubectlLock> {
+  // The lock file goes next to the kubeconfig, so its folder must exist first (kubectl creates it too).
+  await Deno.mkdir(dirname(path, HOST_OS), { recursive: true, mode: 0o700 });
   const targets = [...new Set([path, await realPathOf(path)])].sort();
   const held: string[] = [];
   const release = () => {

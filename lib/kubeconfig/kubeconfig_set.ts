@@ -33,7 +33,6 @@ import {
 } from "./kubeconfig_set_flags.ts";
 import {
   basename,
-  dirname,
   executableProbe,
   expandTilde,
   hasSeparator,
@@ -359,8 +358,6 @@ async function writeIfUnchanged(
   io: Io,
   hooks: SetHooks,
 ): Promise<boolean> {
-  // The lock file goes next to the kubeconfig, so its folder must exist first (kubectl creates it too).
-  await Deno.mkdir(dirname(plan.file, HOST_OS), { recursive: true, mode: 0o700 });
   using _lock = await lockLikeKubectl(plan.file, {
     onWait: (lockFile) => io.stderr(`waiting for ${lockFile}: kubectl is writing ${plan.file}\n`),
   });

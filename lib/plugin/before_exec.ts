@@ -135,3 +135,50 @@ function startError(program: string, error: unknown): BeforeExecError {
     { cause: error },
   );
 }
+
+/**
+ * The Deno permissions the broker runs with, baked into the installed shim and the compiled binaries, and given
+ * to the detached background renewal. read: credential files, kubeconfigs; write: the lock folder and
+ * kubeconfigs; run: the before-exec command and (doctor) the exec command; env: KUBERNETES_EXEC_INFO, HOME,
+ * KUBECONFIG, PATH; sys=uid: refuse lock folders owned by another user. No network: the broker never talks to a
+ * server.
+ */
+export const BROKER_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys=uid",
+  "--deny-net",
+];
+
+/**
+ * The argv that runs this same broker again with `args`: a compiled binary is its own program; from a bundle or
+ * the source it is Deno with the broker's permissions and the same entry module.
+ */
+export function selfCommand(args: readonly string[]): string[] {
+  if (Deno.build.standalone) return [Deno.execPath(), ...args];
+  const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+  return [Deno.execPath(), "run", "--no-config", ...BROKER_PERMISSIONS, "--quiet", main, ...args];
+}
+
+/**
+ * Starts a detached broker: its own session (no terminal, so it cannot prompt), stdin, stdout and stderr closed
+ * (it writes its own log), not waited for. Returns false when it could not be started.
+ */
+export function spawnDetached(argv: readonly string[]): boolean {
+  const [program, ...args] = argv;
+  try {
+    const child = new Deno.Command(program!, {
+      args,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    child.unref();
+    return true;
+  } catch {
+    return false;
+  }
+}

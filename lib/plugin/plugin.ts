@@ -41,8 +41,6 @@ import {
   readAheadState,
   releaseClaim,
   renewAheadDue,
-  selfCommand,
-  spawnDetached,
 } from "./renew_ahead.ts";
 
 const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -149,7 +147,7 @@ export async function obtainCredentials(
     : undefined;
   if (reading && !usable(reading, io.now(), marginMs)) reading = undefined;
   if (reading && options.renewAhead) {
-    reading.warnings.push(...renewAheadIfDue(reading.credentials, resolved, io));
+    reading.warnings.push(...await renewAheadIfDue(reading.credentials, resolved, io));
   }
   if (command) reading ??= await renewUnderLock(options, resolved, paths, command, info, io);
   reading ??= await readCredentials(paths);
@@ -189,11 +187,11 @@ const BACKGROUND_RENEWAL = "__renew-ahead";
  * renewal in a detached broker, unless one runs or a backoff after a failure does. Returns warnings for stderr.
  * Outside the window this reads nothing and starts nothing: the hot path pays one comparison.
  */
-function renewAheadIfDue(
+async function renewAheadIfDue(
   credentials: Credentials,
   resolved: BrokerOptions,
   io: Pick<Io, "env" | "now">,
-): string[] {
+): Promise<string[]> {
   const now = io.now();
   if (!renewAheadDue(validities(credentials), resolved.renewAhead!, now)) return [];
   const { dir, name } = renewalLock(resolved, io.env);
@@ -206,6 +204,8 @@ function renewAheadIfDue(
   // that renewal ends, or is taken over when it is older than a renewal could possibly run.
   const staleMs = 2 * resolved.beforeExecTimeoutMs + 30_000;
   if (!claimBackground(files.claim, now, staleMs)) return warnings;
+  // Loaded only here, as for a renewal in the foreground: the process-spawning module.
+  const { selfCommand, spawnDetached } = await import("./before_exec.ts");
   if (!spawnDetached(selfCommand([BACKGROUND_RENEWAL, ...brokerArgs(resolved)]))) {
     releaseClaim(files.claim);
     warnings.push(

@@ -205,47 +205,6 @@ export function releaseClaim(path: string): void {
   }
 }
 
-/** The Deno permissions the broker runs with (the installed shim and compiled binaries use the same list). */
-export const BROKER_PERMISSIONS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-sys=uid",
-  "--deny-net",
-];
-
-/**
- * The argv that runs this same broker again with `args`: a compiled binary is its own program; from a bundle or
- * the source it is Deno with the broker's permissions and the same entry module.
- */
-export function selfCommand(args: readonly string[]): string[] {
-  if (Deno.build.standalone) return [Deno.execPath(), ...args];
-  const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
-  return [Deno.execPath(), "run", "--no-config", ...BROKER_PERMISSIONS, "--quiet", main, ...args];
-}
-
-/**
- * Starts a detached broker: its own session (no terminal, so it cannot prompt), stdin, stdout and stderr closed
- * (it writes its own log), not waited for. Returns false when it could not be started.
- */
-export function spawnDetached(argv: readonly string[]): boolean {
-  const [program, ...args] = argv;
-  try {
-    const child = new Deno.Command(program!, {
-      args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      detached: true,
-    }).spawn();
-    child.unref();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** 64 KiB: the log keeps one background renewal's output, cut there. */
 export const LOG_LIMIT = 64 * 1024;
 

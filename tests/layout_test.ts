@@ -1,0 +1,137 @@
+/**
+ * The architecture as rules a change cannot break silently: which folder of lib/ may import which, and which
+ * modules may touch processes and files (the design's "modules scoped by what they touch").
+ */
+import assert from "node:assert/strict";
+import { join, relative } from "node:path";
+import { ROOT } from "./helpers.ts";
+
+/** Every .ts file under lib/, as paths relative to the project ("lib/plugin/plugin.ts"). */
+function libFiles(): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) walk(path);
+      else if (entry.name.endsWith(".ts")) files.push(relative(ROOT, path));
+    }
+  };
+  walk(join(ROOT, "lib"));
+  return files.sort();
+}
+
+/** The code of a module without its comments, so that a comment naming an API is no use of it. */
+function code(path: string): string[] {
+  const text = Deno.readTextFileSync(join(ROOT, path)).replace(
+    /\/\*[\s\S]*?\*\//g,
+    (c) => c.replace(/[^\n]/g, " "),
+  );
+  return text.split("\n").map((line) => line.replace(/(^|[^:"'`\\])\/\/.*$/, "$1"));
+}
+
+/** The folder a lib module belongs to: "shared", "plugin" ..., or "top" for lib/commands.ts and lib/completion.ts. */
+function folderOf(path: string): string {
+  const parts = path.split("/");
+  return parts.length === 2 ? "top" : parts[1]!;
+}
+
+/** What each folder may import: the ones below it. Only the top (the command table, completion) knows them all. */
+const MAY_IMPORT: Record<string, string[]> = {
+  shared: ["shared"],
+  credentials: ["shared", "credentials"],
+  plugin: ["shared", "credentials", "plugin"],
+  kubeconfig: ["shared", "credentials", "plugin", "kubeconfig"],
+  doctor: ["shared", "credentials", "plugin", "kubeconfig", "doctor"],
+  top: ["shared", "credentials", "plugin", "kubeconfig", "doctor", "top"],
+};
+
+/** Folders on kubectl's path (what main.js bundles): no npm package and no Node compatibility layer. */
+const PLUGIN_PATH = ["shared", "credentials", "plugin"];
+
+Deno.test("lib/ folders import only the folders below them, and the plugin's path no npm: or node: module", () => {
+  const problems: string[] = [];
+  for (const file of libFiles()) {
+    const from = folderOf(file);
+    for (const [index, line] of code(file).entries()) {
+      for (const match of line.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)) {
+        const specifier = match[1]!;
+        const where = `${file}:${index + 1}`;
+        if (specifier.startsWith("npm:") || specifier.startsWith("node:")) {
+          if (PLUGIN_PATH.includes(from)) problems.push(`${where} imports ${specifier}`);
+          continue;
+        }
+        if (!specifier.startsWith(".")) continue;
+        const target = relative(ROOT, join(ROOT, file, "..", specifier));
+        // Outside lib/, only the project's own version (lib/shared/version.ts reads deno.json).
+        if (!target.startsWith("lib/")) {
+          if (target !== "deno.json") problems.push(`${where} imports ${target}`);
+          continue;
+        }
+        const to = folderOf(target);
+        if (!MAY_IMPORT[from]!.includes(to)) {
+          problems.push(`${where}: lib/${from === "top" ? "" : from + "/"} imports ${target}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+/** Effects and the only modules that may have them; everything else gets them through these modules. */
+const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] = [
+  {
+    what: "starts or signals a process",
+    api: /new Deno\.Command\b|\bDeno\.(kill|run)\b/,
+    allowed: {
+      "lib/plugin/before_exec.ts": "the before-exec command, and the detached background renewal",
+      "lib/doctor/doctor.ts": "doctor runs the kubeconfig's exec command once",
+      "lib/shared/platform.ts": "the OS's own ways to stop a process tree or tell a process apart",
+    },
+  },
+  {
+    what: "writes, moves or removes files",
+    api:
+      /\bDeno\.(writeFile|writeTextFile|rename|remove|mkdir|chmod|chown|symlink|link|truncate|copyFile|makeTempFile|makeTempDir|utime)(Sync)?\b/,
+    allowed: {
+      "lib/kubeconfig/kubeconfig_files.ts": "the user's kubeconfig, locked and atomic",
+      "lib/plugin/lock.ts": "the broker's own lock folder",
+      "lib/plugin/renew_ahead.ts": "the broker's own state, claim and log next to the lock",
+    },
+  },
+  {
+    what: "opens or reads files",
+    api:
+      /\bDeno\.(open|readFile|readTextFile|readDir|readLink)(Sync)?\b|\breadRegular(Text)?FileSync\b/,
+    allowed: {
+      "lib/shared/read_file.ts": "the one bounded, regular-files-only reader",
+      "lib/credentials/credentials.ts": "credential files",
+      "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
+      "lib/doctor/doctor.ts": "doctor's own reading of credential files (to be replaced by credentials.ts's)",
+      "lib/plugin/lock.ts": "the broker's own lock files",
+      "lib/plugin/renew_ahead.ts": "the broker's own state and log",
+    },
+  },
+];
+
+Deno.test("only the modules scoped to an effect have it: processes, file writes, file reads", async (t) => {
+  for (const scope of SCOPES) {
+    await t.step(scope.what, () => {
+      const problems: string[] = [];
+      for (const file of libFiles()) {
+        if (file in scope.allowed) continue;
+        for (const [index, line] of code(file).entries()) {
+          const match = scope.api.exec(line);
+          if (match) problems.push(`${file}:${index + 1} ${scope.what} (${match[0]})`);
+        }
+      }
+      assert.deepEqual(problems, []);
+    });
+  }
+});
+
+Deno.test("the layout rules name modules that exist", () => {
+  const files = new Set(libFiles());
+  for (const scope of SCOPES) {
+    for (const file of Object.keys(scope.allowed)) assert.ok(files.has(file), file);
+  }
+});
