@@ -106,7 +106,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/shared/read_file.ts": "the one bounded, regular-files-only reader",
       "lib/credentials/credentials.ts": "credential files",
       "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
-      "lib/doctor/doctor.ts": "doctor's own reading of credential files (to be replaced by credentials.ts's)",
+      "lib/doctor/doctor.ts":
+        "doctor's own reading of credential files (to be replaced by credentials.ts's)",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
     },
