@@ -28,8 +28,14 @@ export interface Credentials {
   token?: { path: string; value: string; expiry?: Date; notBefore?: Date; issuedAt?: Date };
 }
 
+/** The credential files the plugin reads, as its messages name them. */
+export type CredentialFile = "client certificate" | "client key" | "token";
+
 /** Why a credential cannot be used (or should be renewed); every message is safe to print. */
 export interface Problem {
+  /** The file it is about (for a key that does not match its certificate: the key). */
+  about: CredentialFile;
+  path: string;
   kind:
     | "missing"
     | "unreadable"
@@ -39,7 +45,24 @@ export interface Problem {
     | "not-yet-valid"
     | "expired"
     | "expiring";
+  /** `<about> <path> ...`: the whole sentence. */
   message: string;
+}
+
+/**
+ * What was learned of one configured file on the way, whatever became of it: `doctor` explains the verdict from
+ * these facts instead of reading and parsing again. Nothing here costs the plugin more than it does anyway.
+ */
+export interface FileReading {
+  path: string;
+  /** The content was read (whether or not it parses). */
+  read: boolean;
+  /** Permission bits, when they were looked at (key and token files, where modes mean something). */
+  mode?: number;
+  /** Every certificate of the file, in file order, when all of them parsed. */
+  certificates?: Certificate[];
+  /** The key's type ("EC P-256", "RSA"...), when it parsed. */
+  keyType?: string;
 }
 
 /** The result of reading every configured credential file. */
@@ -48,11 +71,13 @@ export interface Reading {
   problems: Problem[];
   /** Non-fatal findings for stderr, such as a key file others can read. */
   warnings: string[];
+  /** Each configured file, by what it holds. */
+  files: Partial<Record<CredentialFile, FileReading>>;
 }
 
 /** Reads and parses every configured credential file; never throws for a bad file, it reports a Problem. */
 export async function readCredentials(paths: CredentialPaths): Promise<Reading> {
-  const reading: Reading = { credentials: {}, problems: [], warnings: [] };
+  const reading: Reading = { credentials: {}, problems: [], warnings: [], files: {} };
   // Synchronous reads, in a fixed order: three small files on every kubectl call, where each async operation
   // costs a thread hop, and warnings come out in the same order every time.
   const certText = paths.clientCertificatePath &&
@@ -60,24 +85,26 @@ export async function readCredentials(paths: CredentialPaths): Promise<Reading> 
   const keyText = paths.clientKeyPath && readFile("client key", paths.clientKeyPath, reading, true);
   const tokenBytes = paths.tokenPath && readFile("token", paths.tokenPath, reading, true);
   if (paths.tokenPath && tokenBytes) readToken(paths.tokenPath, tokenBytes, reading);
-  if (paths.clientCertificatePath && paths.clientKeyPath && certText && keyText) {
-    await readCertificateAndKey(
-      paths.clientCertificatePath,
-      certText,
-      paths.clientKeyPath,
-      keyText,
-      reading,
-    );
-  }
+  // Each file is parsed even when the other is unusable, so every problem is reported at once; a good pair costs
+  // what it always did.
+  const certificates = paths.clientCertificatePath && certText
+    ? readCertificates(paths.clientCertificatePath, certText, reading)
+    : undefined;
+  const key = paths.clientKeyPath && keyText
+    ? await readKey(paths.clientKeyPath, keyText, reading)
+    : undefined;
+  if (certificates && key) matchKey(certificates, key, reading);
   return reading;
 }
 
 function readFile(
-  what: string,
+  what: CredentialFile,
   path: string,
   reading: Reading,
   secret: boolean,
 ): Uint8Array | undefined {
+  const file: FileReading = { path, read: false };
+  reading.files[what] = file;
   let bytes: Uint8Array;
   try {
     // Only a regular file, up to a limit: a FIFO would block (while the renewal lock is held) and /dev/zero would
@@ -86,11 +113,14 @@ function readFile(
   } catch (error) {
     if (!(error instanceof FileReadError)) throw error;
     reading.problems.push({
+      about: what,
+      path,
       kind: error.kind === "missing" ? "missing" : "unreadable",
       message: `${what} ${path} ${error.message}`,
     });
     return undefined;
   }
+  file.read = true;
   if (secret && hasPosixPermissions(HOST_OS)) {
     let mode: number | null = null;
     try {
@@ -98,11 +128,17 @@ function readFile(
     } catch {
       // Gone since the read: the content is what counts.
     }
+    if (mode !== null) file.mode = mode;
     const warning = permissionWarning(what, path, mode, HOST_OS);
     if (warning) reading.warnings.push(warning);
   }
   if (isBlank(bytes)) {
-    reading.problems.push({ kind: "empty", message: `${what} ${path} is empty` });
+    reading.problems.push({
+      about: what,
+      path,
+      kind: "empty",
+      message: `${what} ${path} is empty`,
+    });
     return undefined;
   }
   return bytes;
@@ -132,33 +168,32 @@ function isBlank(bytes: Uint8Array): boolean {
 }
 
 function readToken(path: string, bytes: Uint8Array, reading: Reading): void {
+  const problem = (kind: Problem["kind"], why: string) =>
+    reading.problems.push({ about: "token", path, kind, message: `token ${path} ${why}` });
   let text: string;
   try {
     text = isAscii(bytes)
       ? decodeText(bytes)
       : new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    reading.problems.push({ kind: "malformed", message: `token ${path} is not UTF-8 text` });
+    problem("malformed", "is not UTF-8 text");
     return;
   }
   // client-go reads a tokenFile with strings.TrimSpace: all surrounding white space goes, not just a newline.
   const value = goTrimSpace(text);
   if (value === "") {
-    reading.problems.push({ kind: "empty", message: `token ${path} holds only white space` });
+    problem("empty", "holds only white space");
     return;
   }
   // A token becomes an HTTP header value; Go rejects control characters there with an obscure error.
   if (/[\r\n]/.test(value)) {
-    reading.problems.push({ kind: "malformed", message: `token ${path} holds more than one line` });
+    problem("malformed", "holds more than one line");
     return;
   }
   // deno-lint-ignore no-control-regex -- control characters are exactly what this looks for
   const bad = value.search(/[\s\x00-\x1f\x7f]/);
   if (bad !== -1) {
-    reading.problems.push({
-      kind: "malformed",
-      message: `token ${path} contains white space or a control character at position ${bad + 1}`,
-    });
+    problem("malformed", `contains white space or a control character at position ${bad + 1}`);
     return;
   }
   reading.credentials.token = { path, value, ...jwtTimes(value) };
@@ -183,21 +218,26 @@ function isGoSpace(code: number): boolean {
     code === 0x202f || code === 0x205f || code === 0x3000;
 }
 
-async function readCertificateAndKey(
+/** The certificates of a file, in file order, or undefined after a Problem. */
+function readCertificates(
   certPath: string,
   certBytes: Uint8Array,
-  keyPath: string,
-  keyBytes: Uint8Array,
   reading: Reading,
-): Promise<void> {
-  const malformed = (message: string) => reading.problems.push({ kind: "malformed", message });
+): Certificate[] | undefined {
+  const malformed = (message: string) =>
+    void reading.problems.push({
+      about: "client certificate",
+      path: certPath,
+      kind: "malformed",
+      message: `client certificate ${certPath}${message}`,
+    });
   // Blocks are found as Go's pem.Decode finds them; a broken one is skipped, as client-go skips it, and only
   // explains the failure when nothing usable is left.
   const certPem = decodePem(decodeText(certBytes));
   const blocks = certPem.blocks.filter((b) => b.label === "CERTIFICATE");
   if (blocks.length === 0) {
-    return void malformed(
-      `client certificate ${certPath} ${
+    return malformed(
+      ` ${
         skippedReason(certPem.skipped) ?? "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
       }`,
     );
@@ -208,25 +248,38 @@ async function readCertificateAndKey(
       certificates.push(parseCertificate(block.der));
     } catch (error) {
       if (!(error instanceof DerError)) throw error;
-      return void malformed(
-        `client certificate ${certPath}: certificate ${index + 1} is malformed (${error.message})`,
-      );
+      return malformed(`: certificate ${index + 1} is malformed (${error.message})`);
     }
   }
+  reading.files["client certificate"]!.certificates = certificates;
+  return certificates;
+}
+
+/** The one private key of a file, or undefined after a Problem. */
+async function readKey(
+  keyPath: string,
+  keyBytes: Uint8Array,
+  reading: Reading,
+): Promise<PrivateKey | undefined> {
+  const malformed = (message: string) =>
+    void reading.problems.push({
+      about: "client key",
+      path: keyPath,
+      kind: "malformed",
+      message: `client key ${keyPath}${message}`,
+    });
   const keyPem = decodePem(decodeText(keyBytes));
   const keyBlocks = keyPem.blocks.filter(isKeyBlock);
   if (keyBlocks.length === 0) {
-    return void malformed(
-      `client key ${keyPath} ${
+    return malformed(
+      ` ${
         skippedReason(keyPem.skipped) ??
           "holds no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
       }`,
     );
   }
   if (keyBlocks.length > 1) {
-    return void malformed(
-      `client key ${keyPath} holds ${keyBlocks.length} private keys; expected one`,
-    );
+    return malformed(` holds ${keyBlocks.length} private keys; expected one`);
   }
   let key: PrivateKey;
   try {
@@ -234,14 +287,23 @@ async function readCertificateAndKey(
     // certificate names, whatever public key it carries.
     key = await parsePrivateKey(keyBlocks[0]!);
   } catch (error) {
-    if (error instanceof KeyError) return void malformed(`client key ${keyPath}: ${error.message}`);
+    if (error instanceof KeyError) return malformed(`: ${error.message}`);
     throw error;
   }
+  reading.files["client key"]!.keyType = key.type;
+  return key;
+}
+
+function matchKey(certificates: Certificate[], key: PrivateKey, reading: Reading): void {
+  const certPath = reading.files["client certificate"]!.path;
+  const keyPath = reading.files["client key"]!.path;
   // client-go sends the certificates in order and the server takes the first as the leaf, so the one that
   // belongs to the key goes first whatever order the issuer wrote them in.
   const leaf = certificates.findIndex((cert) => samePublicKey(cert.publicKey, key.publicKey));
   if (leaf === -1) {
     reading.problems.push({
+      about: "client key",
+      path: keyPath,
       kind: "mismatch",
       message: `client key ${keyPath} (${key.type}) does not match ${
         certificates.length === 1
@@ -275,7 +337,7 @@ export function earliestExpiry(credentials: Credentials): Date | undefined {
 
 /** One credential's window of validity, as far as it is known. */
 export interface Validity {
-  what: string;
+  what: "client certificate" | "token";
   path: string;
   notBefore?: Date;
   expiry?: Date;
@@ -329,6 +391,8 @@ export function expiryProblems(credentials: Credentials, now: Date, marginMs: nu
   for (const { what, path, notBefore, expiry, lifetimeMs } of validities(credentials)) {
     if (notBefore && notBefore.getTime() > now.getTime()) {
       problems.push({
+        about: what,
+        path,
         kind: "not-yet-valid",
         message: `${what} ${path} is not valid before ${formatTimestamp(notBefore)} (${
           formatDuration(roundToSecond(notBefore.getTime() - now.getTime()))
@@ -340,12 +404,19 @@ export function expiryProblems(credentials: Credentials, now: Date, marginMs: nu
     const at = formatTimestamp(expiry);
     const margin = effectiveMarginMs(lifetimeMs, marginMs);
     if (expiry.getTime() <= now.getTime()) {
-      problems.push({ kind: "expired", message: `${what} ${path} expired at ${at}` });
+      problems.push({
+        about: what,
+        path,
+        kind: "expired",
+        message: `${what} ${path} expired at ${at}`,
+      });
     } else if (expiry.getTime() - margin <= now.getTime()) {
       const lifetime = lifetimeMs !== undefined && lifetimeMs > 0
         ? ` (its whole lifetime is ${formatDuration(roundToSecond(lifetimeMs))})`
         : "";
       problems.push({
+        about: what,
+        path,
         kind: "expiring",
         message: `${what} ${path} expires at ${at}, within the refresh margin of ${
           formatDuration(margin)

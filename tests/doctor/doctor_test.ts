@@ -5,27 +5,30 @@
 import assert from "node:assert/strict";
 import { renewalLock } from "../../lib/plugin/lock.ts";
 import { aheadFiles } from "../../lib/plugin/renew_ahead.ts";
+import { readCredentials, type Reading } from "../../lib/credentials/credentials.ts";
+import {
+  checkCertificateAndKey,
+  checkPermissions,
+  checkToken,
+  type RenewalContext,
+} from "../../lib/doctor/credential_checks.ts";
 import {
   brokerInvocation,
   checkBackgroundRenewal,
   checkBeforeExec,
   checkBrokerArgs,
-  checkCertificateAndKey,
+  checkExecCommand,
+  lookupExecutable,
+} from "../../lib/doctor/exec_checks.ts";
+import { formatReport } from "../../lib/doctor/report.ts";
+import type { CheckResult } from "../../lib/doctor/result.ts";
+import { manualCommandLine, type RunFacts } from "../../lib/doctor/run.ts";
+import { checkRun } from "../../lib/doctor/run_check.ts";
+import {
   checkCompetingCredentials,
   checkExecBlock,
-  checkExecCommand,
-  checkPermissions,
-  type CheckResult,
-  checkRun,
-  checkToken,
   type ExecConfig,
-  type FileFacts,
-  formatReport,
-  lookupExecutable,
-  manualCommandLine,
-  type RenewalContext,
-  type RunFacts,
-} from "../../lib/doctor/doctor.ts";
+} from "../../lib/doctor/user.ts";
 import {
   clientCredentials,
   DENO_DIR,
@@ -52,13 +55,11 @@ const byName = (results: CheckResult[], name: string) => {
   return found;
 };
 
-const facts = (path: string): FileFacts => {
-  try {
-    return { path, bytes: Deno.readFileSync(path), mode: Deno.statSync(path).mode ?? undefined };
-  } catch {
-    return { path, error: "missing" };
-  }
-};
+/** The plugin's own reading of a certificate and key, which doctor explains. */
+const pair = (clientCertificatePath: string, clientKeyPath: string): Promise<Reading> =>
+  readCredentials({ clientCertificatePath, clientKeyPath });
+/** The plugin's own reading of a token file. */
+const tokenReading = (tokenPath: string): Promise<Reading> => readCredentials({ tokenPath });
 
 /** An env with only PATH set, for lookups. */
 const pathEnv = (path: string) => (name: string) => name === "PATH" ? path : undefined;
@@ -361,7 +362,7 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
     notAfter: new Date(now.getTime() + 3 * HOUR),
   });
   await t.step("a good pair", async () => {
-    const results = await checkCertificateAndKey(facts(good), facts(key), now, NO_RENEWER);
+    const results = checkCertificateAndKey(await pair(good, key), now, NO_RENEWER);
     assert.deepEqual(results.map((r) => [r.check, r.status]), [
       ["client certificate", "pass"],
       ["certificate expiry", "pass"],
@@ -380,24 +381,24 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
     assert.equal(byName(results, "client key").detail, `${key}: EC P-256`);
   });
   await t.step("a key from another pair", async () => {
-    const results = await checkCertificateAndKey(facts(good), facts(other), now, NO_RENEWER);
+    const results = checkCertificateAndKey(await pair(good, other), now, NO_RENEWER);
     const match = byName(results, "key matches certificate");
     assert.equal(match.status, "fail");
     assert.match(match.detail, /\(RSA\) does not match the certificate in/);
   });
   await t.step("expired: fatal without a renewer, a warning before the renewer runs", async () => {
-    let results = await checkCertificateAndKey(facts(expired), facts(key), now, NO_RENEWER);
+    let results = checkCertificateAndKey(await pair(expired, key), now, NO_RENEWER);
     let expiry = byName(results, "certificate expiry");
     assert.equal(expiry.status, "fail");
     assert.match(expiry.detail, /^expired at .*Z \(1h\d*s? ago\)$/);
     assert.match(expiry.fix!, /--before-exec-command/);
-    results = await checkCertificateAndKey(facts(expired), facts(key), now, {
+    results = checkCertificateAndKey(await pair(expired, key), now, {
       ...NO_RENEWER,
       renewer: true,
     });
     expiry = byName(results, "certificate expiry");
     assert.equal(expiry.status, "warn");
-    results = await checkCertificateAndKey(facts(expired), facts(key), now, {
+    results = checkCertificateAndKey(await pair(expired, key), now, {
       ...NO_RENEWER,
       renewer: true,
       ran: true,
@@ -408,13 +409,13 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
     "within the refresh margin, capped at a third of the lifetime as the plugin caps it",
     async () => {
       // good lives 3h (an hour ago to 2h from now): a 3h margin counts as 1h, so 2h left is fine.
-      let results = await checkCertificateAndKey(facts(good), facts(key), now, {
+      let results = checkCertificateAndKey(await pair(good, key), now, {
         ...NO_RENEWER,
         marginMs: 3 * HOUR,
       });
       assert.equal(byName(results, "certificate expiry").status, "pass");
       const later = new Date(now.getTime() + 75 * 60_000);
-      results = await checkCertificateAndKey(facts(good), facts(key), later, {
+      results = checkCertificateAndKey(await pair(good, key), later, {
         ...NO_RENEWER,
         marginMs: 3 * HOUR,
       });
@@ -426,7 +427,7 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
   await t.step(
     "not yet valid: the plugin's rule, a warning while a renewal may fix it",
     async () => {
-      const results = await checkCertificateAndKey(facts(future), facts(key), now, NO_RENEWER);
+      const results = checkCertificateAndKey(await pair(future, key), now, NO_RENEWER);
       const expiry = byName(results, "certificate expiry");
       assert.equal(expiry.status, "fail");
       assert.match(
@@ -434,7 +435,7 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
         new RegExp(`^client certificate ${future} is not valid before .*Z`),
       );
       assert.match(expiry.fix!, /clock/);
-      const renewing = await checkCertificateAndKey(facts(future), facts(key), now, {
+      const renewing = checkCertificateAndKey(await pair(future, key), now, {
         ...NO_RENEWER,
         renewer: true,
       });
@@ -447,26 +448,26 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
       "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     );
     Deno.writeTextFileSync(`${dir}/empty.key`, "\n\n", { mode: 0o600 });
-    const results = await checkCertificateAndKey(
-      facts(`${dir}/junk.crt`),
-      facts(`${dir}/empty.key`),
+    const results = checkCertificateAndKey(
+      await pair(`${dir}/junk.crt`, `${dir}/empty.key`),
       now,
       NO_RENEWER,
     );
-    assert.match(byName(results, "client certificate").detail, /junk\.crt: malformed certificate/);
-    assert.equal(byName(results, "client key").detail, `${dir}/empty.key is empty`);
-    const missing = await checkCertificateAndKey(
-      facts(`${dir}/nope.crt`),
-      facts(`${dir}/nope.key`),
-      now,
-      { ...NO_RENEWER, renewer: true },
+    assert.match(
+      byName(results, "client certificate").detail,
+      /junk\.crt: certificate 1 is malformed \(/,
     );
+    assert.equal(byName(results, "client key").detail, `${dir}/empty.key is empty`);
+    const missing = checkCertificateAndKey(await pair(`${dir}/nope.crt`, `${dir}/nope.key`), now, {
+      ...NO_RENEWER,
+      renewer: true,
+    });
     assert.deepEqual(missing.map((r) => r.status), ["warn", "warn"]);
     assert.match(missing[0]!.detail, /does not exist yet; the before-exec command must create it/);
   });
   await t.step("a key others can read is a warning with the chmod", async () => {
     Deno.chmodSync(key, 0o644);
-    const results = await checkCertificateAndKey(facts(good), facts(key), now, NO_RENEWER);
+    const results = checkCertificateAndKey(await pair(good, key), now, NO_RENEWER);
     const permissions = byName(results, "client key permissions");
     assert.equal(permissions.status, "warn");
     assert.equal(permissions.fix, `chmod 600 ${key}`);
@@ -475,7 +476,7 @@ Deno.test("checkCertificateAndKey() reports names, expiry, key type, match and p
   });
   await t.step("nothing printed holds key material", async () => {
     const body = Deno.readTextFileSync(key).split("\n")[1]!;
-    const results = await checkCertificateAndKey(facts(good), facts(key), now, NO_RENEWER);
+    const results = checkCertificateAndKey(await pair(good, key), now, NO_RENEWER);
     assert.ok(!JSON.stringify(results).includes(body.slice(0, 20)));
   });
 });
@@ -486,37 +487,37 @@ Deno.test("checkToken() reads a JWT's expiry and refuses what the broker refuses
   const write = (name: string, text: string, mode = 0o600) => {
     Deno.writeTextFileSync(`${tmp.path}/${name}`, text, { mode });
     Deno.chmodSync(`${tmp.path}/${name}`, mode);
-    return facts(`${tmp.path}/${name}`);
+    return tokenReading(`${tmp.path}/${name}`);
   };
-  await t.step("a JWT with exp", () => {
+  await t.step("a JWT with exp", async () => {
     const jwt = makeJwt({ exp: Math.floor(now.getTime() / 1000) + 7200 });
-    const results = checkToken(write("jwt", jwt + "\n"), now, NO_RENEWER);
+    const results = checkToken(await write("jwt", jwt + "\n"), now, NO_RENEWER);
     assert.deepEqual(results.map((r) => r.status), ["pass", "pass", "pass"]);
     assert.match(results[0]!.detail, /: JWT \(\d+ characters\)$/);
     assert.match(results[2]!.detail, /valid until .*\(2h left\)/);
     assert.ok(!JSON.stringify(results).includes(jwt));
   });
-  await t.step("an expired JWT", () => {
+  await t.step("an expired JWT", async () => {
     const jwt = makeJwt({ exp: Math.floor(now.getTime() / 1000) - 60 });
-    const expiry = byName(checkToken(write("old", jwt), now, NO_RENEWER), "token expiry");
+    const expiry = byName(checkToken(await write("old", jwt), now, NO_RENEWER), "token expiry");
     assert.equal(expiry.status, "fail");
     assert.match(expiry.detail, /^expired at .* \(1m ago\)$/);
   });
-  await t.step("a JWT not valid yet (nbf) fails as the plugin refuses it", () => {
+  await t.step("a JWT not valid yet (nbf) fails as the plugin refuses it", async () => {
     const jwt = makeJwt({
       nbf: Math.floor(now.getTime() / 1000) + 3600,
       exp: Math.floor(now.getTime() / 1000) + 7200,
     });
-    const expiry = byName(checkToken(write("early", jwt), now, NO_RENEWER), "token expiry");
+    const expiry = byName(checkToken(await write("early", jwt), now, NO_RENEWER), "token expiry");
     assert.equal(expiry.status, "fail");
     assert.match(expiry.detail, /^token .*early is not valid before /);
   });
-  await t.step("surrounding white space is trimmed as client-go trims it", () => {
-    const [first] = checkToken(write("spaced", "  tok \n\n"), now, NO_RENEWER);
+  await t.step("surrounding white space is trimmed as client-go trims it", async () => {
+    const [first] = checkToken(await write("spaced", "  tok \n\n"), now, NO_RENEWER);
     assert.equal(first!.status, "pass", first!.detail);
   });
-  await t.step("an opaque token", () => {
-    const results = checkToken(write("opaque", "s.MARKER-TOKEN"), now, NO_RENEWER);
+  await t.step("an opaque token", async () => {
+    const results = checkToken(await write("opaque", "s.MARKER-TOKEN"), now, NO_RENEWER);
     assert.match(results[0]!.detail, /opaque token, expiry unknown/);
     assert.ok(!JSON.stringify(results).includes("MARKER"));
   });
@@ -527,16 +528,17 @@ Deno.test("checkToken() reads a JWT's expiry and refuses what the broker refuses
       ["blank", "  \n", /is empty/],
     ] as const
   ) {
-    await t.step(name, () => {
-      const [first] = checkToken(write("bad", text), now, NO_RENEWER);
+    await t.step(name, async () => {
+      const [first] = checkToken(await write("bad", text), now, NO_RENEWER);
       assert.equal(first!.status, "fail");
       assert.match(first!.detail, detail);
     });
   }
-  await t.step("a token others can read is a warning", () => {
-    const results = checkToken(write("loose", "tok", 0o640), now, NO_RENEWER);
+  await t.step("a token others can read is a warning", async () => {
+    const results = checkToken(await write("loose", "tok", 0o640), now, NO_RENEWER);
     assert.equal(byName(results, "token permissions").status, "warn");
-    assert.equal(checkPermissions("token", { path: "/x", error: "missing" }).status, "skip");
+    const missing = await tokenReading(`${tmp.path}/nope`);
+    assert.equal(checkPermissions("token", missing.files.token).status, "skip");
   });
 });
 
