@@ -6,9 +6,7 @@ import { CliError } from "./lib/shared/errors.ts";
 import { processIo } from "./lib/shared/io.ts";
 import { runPlugin } from "./lib/plugin/plugin.ts";
 import { reportError } from "./lib/shared/report.ts";
-
-/** First words that name a subcommand (lib/commands.ts); anything else is the plugin's own flags. */
-const SUBCOMMANDS = new Set(["kubeconfig", "doctor", "completion", "__complete"]);
+import { wantsSubcommand } from "./lib/shared/command_list.ts";
 
 /**
  * Loaded only for a subcommand: kubectl runs the plugin on every call, and that path needs none of it. Named by
@@ -18,7 +16,7 @@ const SUBCOMMANDS = new Set(["kubeconfig", "doctor", "completion", "__complete"]
 const COMMANDS_MODULE = "./lib/commands.ts";
 
 const io = processIo();
-if (SUBCOMMANDS.has(Deno.args[0] ?? "")) {
+if (wantsSubcommand(Deno.args)) {
   let commands: typeof import("./lib/commands.ts");
   try {
     commands = await import(COMMANDS_MODULE);

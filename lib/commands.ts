@@ -1,33 +1,93 @@
 /**
- * The subcommands: everything but the credential plugin itself. main.ts imports this module only when one of
- * them is asked for, so the YAML and diff libraries never load on a kubectl call. Errors are reported here, by
- * this module's own reportError: the installed bundle holds this module and its imports in a file of their own
- * (see scripts/bundle.ts), with their own copies of the error classes.
+ * The command table and the router of the subcommands: everything but the credential plugin itself. Each
+ * command's name, summary and usage come from lib/shared/command_list.ts (main.ts and the plugin's help read that
+ * light half on kubectl's path); this module adds each one's flags and a loader, so the help text, the hints,
+ * completion and the router all read one list. main.ts imports this module only when a subcommand is asked for,
+ * and the loaders import a subcommand's code (and the YAML and diff libraries) only when it runs. Errors are
+ * reported here, by this module's own reportError: the installed bundle holds this module and its imports in a
+ * file of their own (see scripts/bundle.ts), with their own copies of the error classes.
  */
-import { completionCommand } from "./completion.ts";
-import { doctorCommand } from "./doctor/doctor.ts";
+import { BROKER_FLAGS } from "./plugin/broker_options.ts";
+import { DOCTOR_FLAGS } from "./doctor/doctor_flags.ts";
+import { KUBECONFIG_SET_FLAGS } from "./kubeconfig/kubeconfig_set_flags.ts";
+import {
+  type CommandInfo,
+  type CommandName,
+  COMMANDS,
+  COMMANDS_HINT,
+  findCommand,
+  VISIBLE_COMMANDS,
+} from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
+import type { FlagSpec } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
-import { kubeconfigCommand } from "./kubeconfig/kubeconfig_set.ts";
 import { reportError } from "./shared/report.ts";
 
-/** Runs the subcommand named by argv[0] and returns the exit code; errors are printed, never thrown. */
+/** A subcommand's entry point: the words after its name in, the exit code out. */
+export type RunCommand = (args: string[], io: Io) => Promise<number>;
+
+/** One row of the command table. */
+export interface Command extends CommandInfo {
+  /** The flags it takes, without --help (every command has that one). */
+  readonly flags: readonly FlagSpec[];
+  /** The flags of each word one level down, by name. */
+  readonly subcommandFlags?: Readonly<Record<string, readonly FlagSpec[]>>;
+  /** Imports its code when it runs; none for the commands the plugin itself answers. */
+  readonly load?: () => Promise<RunCommand>;
+}
+
+/** The plugin's own flags when called with no command (what kubectl runs), without --help. */
+export const ROOT_FLAGS: readonly FlagSpec[] = [
+  ...BROKER_FLAGS,
+  { name: "version", kind: "boolean", help: "print the version" },
+];
+
+type Parts = Pick<Command, "flags" | "subcommandFlags" | "load" | "args">;
+
+/** What each command adds to its light half; `satisfies` makes a new name in command_list.ts need a row here. */
+const PARTS = {
+  kubeconfig: {
+    flags: [],
+    subcommandFlags: { set: KUBECONFIG_SET_FLAGS },
+    load: async () => (await import("./kubeconfig/kubeconfig_set.ts")).kubeconfigCommand,
+  },
+  doctor: {
+    flags: DOCTOR_FLAGS,
+    load: async () => (await import("./doctor/doctor.ts")).doctorCommand,
+  },
+  completion: { flags: [], load: () => completionEntry("completion") },
+  version: { flags: [] },
+  help: {
+    flags: [],
+    args: VISIBLE_COMMANDS.map((command) => command.name).filter((name) => name !== "help"),
+  },
+  __complete: { flags: [], load: () => completionEntry("__complete") },
+} as const satisfies Record<CommandName, Parts>;
+
+/** Every command, in the help text's order: the one list the router, completion, help and hints read. */
+export const COMMAND_TABLE: readonly Command[] = COMMANDS.map((info): Command => ({
+  ...info,
+  ...PARTS[info.name],
+}));
+
+async function completionEntry(name: "completion" | "__complete"): Promise<RunCommand> {
+  const { completionCommand } = await import("./completion.ts");
+  return (args, io) => completionCommand([name, ...args], io);
+}
+
+/**
+ * Runs the subcommand named by argv[0] (`help COMMAND` is `COMMAND --help`) and returns the exit code; errors are
+ * printed, never thrown.
+ */
 export async function runCommand(argv: readonly string[], io: Io): Promise<number> {
-  const [first, ...rest] = argv;
+  let [name, ...args] = argv;
+  if (name === "help" && !findCommand(args[0])?.hidden) [name, ...args] = [...args, "--help"];
   try {
-    switch (first) {
-      case "kubeconfig":
-        return await kubeconfigCommand(rest, io);
-      case "doctor":
-        return await doctorCommand(rest, io);
-      case "completion":
-      case "__complete":
-        return await completionCommand([...argv], io);
-      default:
-        throw new UsageError(`unknown subcommand ${JSON.stringify(first)}`, {
-          hint: "commands are: kubeconfig set, doctor, completion, version, help",
-        });
+    const load = COMMAND_TABLE.find((command) => command.name === name)?.load;
+    if (!load) {
+      throw new UsageError(`unknown subcommand ${JSON.stringify(name)}`, { hint: COMMANDS_HINT });
     }
+    return await (await load())(args, io);
   } catch (error) {
     return await reportError(error, io);
   }

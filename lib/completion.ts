@@ -5,12 +5,13 @@
  * "candidate<TAB>description"), then `:<directive>`, the bit set below. The kubeconfig (and its YAML library) is
  * read only to complete a `--context` or `--user` value, as kubectl's own completion does.
  */
-import { BROKER_FLAGS, POLICIES } from "./plugin/broker_options.ts";
+import { COMMAND_TABLE, ROOT_FLAGS } from "./commands.ts";
+import { POLICIES } from "./plugin/broker_options.ts";
+import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
 import type { FlagSpec } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
-import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS } from "./kubeconfig/kubeconfig_set_flags.ts";
-import { DOCTOR_FLAGS } from "./doctor/doctor_flags.ts";
+import { INTERACTIVE_MODES } from "./kubeconfig/kubeconfig_set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
 import {
   kubeconfigPaths,
@@ -29,25 +30,9 @@ export const Directive = {
   keepOrder: 32,
 } as const;
 
-/** The shells `completion` prints a script for. */
-export const SHELLS = ["bash", "zsh", "fish"] as const;
+export { SHELLS };
 
 const HELP_FLAG: FlagSpec = { name: "help", kind: "boolean", help: "show help" };
-const VERSION_FLAG: FlagSpec = { name: "version", kind: "boolean", help: "print the version" };
-
-/**
- * The flags each command takes, by command path: the registry to extend when a command gains flags. Flag lists
- * come from light modules (no YAML), since completion runs on every <TAB>. `--help` is added to every command.
- */
-export const COMMAND_FLAGS: Record<string, readonly FlagSpec[]> = {
-  "": [...BROKER_FLAGS, VERSION_FLAG],
-  "kubeconfig": [],
-  "kubeconfig set": KUBECONFIG_SET_FLAGS,
-  "doctor": DOCTOR_FLAGS,
-  "completion": [],
-  "version": [],
-  "help": [],
-};
 
 /** Values a flag accepts, by flag name, for flags whose values are a fixed list. */
 const FLAG_VALUES: Record<string, readonly string[]> = {
@@ -62,31 +47,35 @@ const KUBECONFIG_NAMES: Record<string, "contexts" | "users"> = {
   user: "users",
 };
 
-interface Command {
-  path: string;
+/** A node of the command tree completion walks, read off the command table. */
+interface Node {
+  name: string;
   help: string;
-  subcommands?: readonly Command[];
+  flags: readonly FlagSpec[];
+  subcommands: readonly Node[];
   /** Fixed positional values (a shell name, a command name). */
-  args?: readonly string[];
+  args: readonly string[];
 }
 
-const SUBCOMMANDS: readonly Command[] = [
-  {
-    path: "kubeconfig",
-    help: "manage kubeconfig users that get their credentials from the broker",
-    subcommands: [{ path: "kubeconfig set", help: "point a kubeconfig user at the broker" }],
-  },
-  { path: "doctor", help: "check a kubeconfig user's broker setup and explain what is wrong" },
-  { path: "completion", help: "print a shell completion script (bash, zsh, fish)", args: SHELLS },
-  { path: "version", help: "print the version" },
-  {
-    path: "help",
-    help: "show help for a command",
-    args: ["kubeconfig", "doctor", "completion", "version"],
-  },
-];
-
-const ROOT: Command = { path: "", help: "", subcommands: SUBCOMMANDS };
+const ROOT: Node = {
+  name: "",
+  help: "",
+  flags: ROOT_FLAGS,
+  args: [],
+  subcommands: COMMAND_TABLE.filter((command) => !command.hidden).map((command) => ({
+    name: command.name,
+    help: command.summary,
+    flags: command.flags,
+    args: command.args ?? [],
+    subcommands: (command.subcommands ?? []).map((sub) => ({
+      name: sub.name,
+      help: sub.summary,
+      flags: command.subcommandFlags?.[sub.name] ?? [],
+      args: [],
+      subcommands: [],
+    })),
+  })),
+};
 
 /** What the shell should offer for the word being completed. */
 export interface Completions {
@@ -131,9 +120,7 @@ export function complete(args: readonly string[], toComplete: string): Completio
       }
       continue;
     }
-    const sub = positionals === 0
-      ? command.subcommands?.find((c) => lastWord(c.path) === arg)
-      : undefined;
+    const sub = positionals === 0 ? command.subcommands.find((c) => c.name === arg) : undefined;
     if (sub) command = sub;
     else positionals++;
   }
@@ -155,8 +142,8 @@ export function complete(args: readonly string[], toComplete: string): Completio
   }
   const words: (readonly [string, string])[] = [];
   if (positionals === 0) {
-    for (const sub of command.subcommands ?? []) words.push([lastWord(sub.path), sub.help]);
-    for (const value of command.args ?? []) words.push([value, ""]);
+    for (const sub of command.subcommands) words.push([sub.name, sub.help]);
+    for (const value of command.args) words.push([value, ""]);
   }
   return {
     candidates: words.filter(([word]) => word.startsWith(toComplete)).map(([word, help]) =>
@@ -197,19 +184,16 @@ function flagValues(
   }
 }
 
-function flagsOf(command: Command): FlagSpec[] {
-  const flags = COMMAND_FLAGS[command.path] ?? [];
-  return flags.some((spec) => spec.name === "help") ? [...flags] : [...flags, HELP_FLAG];
+function flagsOf(command: Node): FlagSpec[] {
+  return command.flags.some((spec) => spec.name === "help")
+    ? [...command.flags]
+    : [...command.flags, HELP_FLAG];
 }
 
-function findFlag(command: Command, word: string): FlagSpec | undefined {
+function findFlag(command: Node, word: string): FlagSpec | undefined {
   return flagsOf(command).find((spec) =>
     word === `--${spec.name}` || (spec.short !== undefined && word === `-${spec.short}`)
   );
-}
-
-function lastWord(path: string): string {
-  return path.slice(path.lastIndexOf(" ") + 1);
 }
 
 /**

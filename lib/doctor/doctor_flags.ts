@@ -1,8 +1,8 @@
 /** The flags of `kubectl credentials-broker doctor`, apart from its YAML-heavy code (for shell completion). */
-import type { FlagSpec } from "../shared/flags.ts";
+import type { FlagSpec, FlagValues } from "../shared/flags.ts";
 
 /** The flags of `doctor`, also offered by shell completion (`--help` is added there). */
-export const DOCTOR_FLAGS: FlagSpec[] = [
+export const DOCTOR_FLAGS = [
   {
     name: "kubeconfig",
     kind: "string",
@@ -29,4 +29,9 @@ export const DOCTOR_FLAGS: FlagSpec[] = [
     value: "DURATION",
     help: "stop the exec command's run after this long (default 3m)",
   },
-];
+] as const satisfies readonly FlagSpec[];
+
+/** What parseArgs() returns for `doctor` (with its -h/--help). */
+export type DoctorFlagValues = FlagValues<
+  readonly [...typeof DOCTOR_FLAGS, { name: "help"; short: "h"; kind: "boolean"; help: string }]
+>;

@@ -11,7 +11,7 @@ import {
 import { splitCommandLine } from "../shared/command_line.ts";
 import { KubeconfigError, UsageError } from "../shared/errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
-import { formatFlagHelp, parseFlags } from "../shared/flags.ts";
+import { formatFlagHelp, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import { setUserExec, spliceBytes } from "./kubeconfig_edit.ts";
 import {
@@ -97,18 +97,12 @@ export async function kubeconfigCommand(rest: string[], io: Io): Promise<number>
  * block. Nothing is read or written here.
  */
 export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env">): SetRequest {
-  const { values, positionals } = parseFlags(argv, KUBECONFIG_SET_FLAGS_WITH_HELP);
+  const { values, positionals } = parseArgs(argv, KUBECONFIG_SET_FLAGS_WITH_HELP);
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
       hint: "name the user with --user or --context",
     });
   }
-  const text = (name: string): string | undefined => {
-    const value = values.get(name);
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") throw new UsageError(`flag --${name} is empty`);
-    return value;
-  };
   const home = () => hostHomeDir(io.env);
   // kubectl runs the plugin in the caller's folder, which changes: store paths that mean the same from anywhere,
   // by the plugin's own rule (a leading `~/` is the home folder; the shell leaves the `~` of `--flag=~/x` alone).
@@ -122,7 +116,7 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
       ? undefined
       : resolvePath(expandTilde(value, home(), HOST_OS), cwd, HOST_OS);
 
-  let apiVersion = text("exec-api-version") ?? V1BETA1;
+  let apiVersion = values["exec-api-version"] ?? V1BETA1;
   if (apiVersion === "v1" || apiVersion === "v1beta1") {
     apiVersion = `client.authentication.k8s.io/${apiVersion}`;
   }
@@ -131,15 +125,15 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
       `invalid --exec-api-version ${JSON.stringify(apiVersion)}: use ${V1BETA1} or ${V1}`,
     );
   }
-  const mode = text("interactive-mode") ?? "IfAvailable";
+  const mode = values["interactive-mode"] ?? "IfAvailable";
   if (!INTERACTIVE_MODES.includes(mode)) {
     throw new UsageError(
       `invalid --interactive-mode ${JSON.stringify(mode)}: use ${INTERACTIVE_MODES.join(", ")}`,
     );
   }
-  const env = parseEnv((values.get("env") as string[] | undefined) ?? []);
+  const env = parseEnv(values.env);
 
-  let command = text("exec-command") ?? PLUGIN_COMMAND;
+  let command = values["exec-command"] ?? PLUGIN_COMMAND;
   // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
   if (hasSeparator(command, HOST_OS)) command = path(command)!;
   const viaKubectl = /^kubectl(\.exe)?$/i.test(basename(command, HOST_OS));
@@ -150,10 +144,10 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
   exec.installHint = installHint(command, viaKubectl);
   // v1 requires interactiveMode; writing it for v1beta1 too keeps the block valid when the version changes.
   exec.interactiveMode = mode;
-  if (values.get("provide-cluster-info") === true) exec.provideClusterInfo = true;
+  if (values["provide-cluster-info"]) exec.provideClusterInfo = true;
 
-  const user = text("user");
-  const context = text("context");
+  const user = values.user;
+  const context = values.context;
   if (user !== undefined && context !== undefined) {
     throw new UsageError("--user and --context cannot be used together");
   }
@@ -167,11 +161,11 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
       { flag: "token-path", path: options.tokenPath },
     ].flatMap(({ flag, path }) => path === undefined ? [] : [{ flag, path }]),
     beforeExecCommand: options.beforeExecCommand !== undefined,
-    kubeconfig: path(text("kubeconfig")),
+    kubeconfig: path(values.kubeconfig),
     context,
     user,
-    dryRun: values.get("dry-run") === true,
-    force: values.get("force") === true,
+    dryRun: values["dry-run"] ?? false,
+    force: values.force ?? false,
   };
 }
 
@@ -447,7 +441,7 @@ export function droppedSettings(previous: unknown, exec: Record<string, unknown>
   return dropped;
 }
 
-const BROKER_FLAG_NAMES = new Set(BROKER_FLAGS.map((flag) => flag.name));
+const BROKER_FLAG_NAMES = new Set<string>(BROKER_FLAGS.map((flag) => flag.name));
 
 function brokerFlagsIn(args: unknown): Set<string> {
   const found = new Set<string>();

@@ -1,14 +1,14 @@
 /** The flags of `kubectl credentials-broker kubeconfig set`, apart from its YAML-heavy code. */
 import { BROKER_FLAGS } from "../plugin/broker_options.ts";
 import { V1, V1BETA1 } from "../credentials/exec_credential.ts";
-import type { FlagSpec } from "../shared/flags.ts";
+import type { FlagSpec, FlagValues } from "../shared/flags.ts";
 
 /** The executable kubectl runs for `kubectl credentials-broker` (dashes in a word become underscores). */
 export const PLUGIN_COMMAND = "kubectl-credentials_broker";
 /** exec.interactiveMode values client-go accepts. */
 export const INTERACTIVE_MODES: readonly string[] = ["Never", "IfAvailable", "Always"];
 
-const OWN_FLAGS: readonly FlagSpec[] = [
+const OWN_FLAGS = [
   {
     name: "env",
     kind: "list",
@@ -49,7 +49,7 @@ const OWN_FLAGS: readonly FlagSpec[] = [
   },
   { name: "dry-run", kind: "boolean", help: "print the diff and change nothing" },
   { name: "force", short: "f", kind: "boolean", help: "apply without asking" },
-];
+] as const satisfies readonly FlagSpec[];
 
 /**
  * Every flag of `kubeconfig set`, the broker's own first (it stores them in exec.args), without --help; used by
@@ -58,7 +58,11 @@ const OWN_FLAGS: readonly FlagSpec[] = [
 export const KUBECONFIG_SET_FLAGS: readonly FlagSpec[] = [...BROKER_FLAGS, ...OWN_FLAGS];
 
 /** The flags `kubeconfig set` parses and documents: KUBECONFIG_SET_FLAGS and -h/--help. */
-export const KUBECONFIG_SET_FLAGS_WITH_HELP: readonly FlagSpec[] = [
-  ...KUBECONFIG_SET_FLAGS,
+export const KUBECONFIG_SET_FLAGS_WITH_HELP = [
+  ...BROKER_FLAGS,
+  ...OWN_FLAGS,
   { name: "help", short: "h", kind: "boolean", help: "show this help" },
-];
+] as const;
+
+/** What parseArgs() returns for `kubeconfig set`. */
+export type KubeconfigSetFlagValues = FlagValues<typeof KUBECONFIG_SET_FLAGS_WITH_HELP>;

@@ -1,7 +1,8 @@
 import { formatDuration, parseDuration } from "../shared/duration.ts";
 import { UsageError } from "../shared/errors.ts";
 import { formatRenewAhead, parseRenewAhead, type RenewAhead } from "./renew_ahead.ts";
-import { type FlagSpec, parseFlags } from "../shared/flags.ts";
+import { type FlagSpec, type FlagValues, parseArgs } from "../shared/flags.ts";
+import { COMMANDS_HINT } from "../shared/command_list.ts";
 import { expandTilde, type Os, resolvePath } from "../shared/platform.ts";
 
 /** When the before-exec command runs: on every call, or only when a credential needs renewing. */
@@ -26,7 +27,7 @@ export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
 export const POLICIES: readonly BeforeExecPolicy[] = ["always", "when-invalid"];
 
 /** The flags that define the credentials; `kubeconfig set` takes them too and stores them in exec.args. */
-export const BROKER_FLAGS: readonly FlagSpec[] = [
+export const BROKER_FLAGS = [
   {
     name: "client-certificate-path",
     kind: "string",
@@ -79,30 +80,27 @@ export const BROKER_FLAGS: readonly FlagSpec[] = [
     value: "DIR",
     help: "folder for the renewal locks (default ~/.kube/cache/credentials-broker)",
   },
-];
+] as const satisfies readonly FlagSpec[];
+
+/** The broker's flags as parseArgs() returns them. */
+export type BrokerFlagValues = FlagValues<typeof BROKER_FLAGS>;
 
 /** Turns parsed broker flags into options, checking that a usable credential is configured. */
 export function brokerOptionsFromFlags(
-  values: ParsedValues,
+  flags: BrokerFlagValues | LegacyValues,
   { requireCredentials = true } = {},
 ): BrokerOptions {
-  const text = (name: string): string | undefined => {
-    const value = values.get(name);
-    if (value === undefined) return undefined;
-    if (typeof value !== "string") throw new UsageError(`flag --${name} needs a value`);
-    if (value === "") throw new UsageError(`flag --${name} is empty`);
-    return value;
-  };
-  const policy = text("before-exec-policy") ?? "always";
+  const values: BrokerFlagValues = flags instanceof Map ? fromLegacy(flags) : flags;
+  const policy = values["before-exec-policy"] ?? "always";
   if (!POLICIES.includes(policy as BeforeExecPolicy)) {
     throw new UsageError(
       `invalid --before-exec-policy ${JSON.stringify(policy)}: use ${POLICIES.join(" or ")}`,
     );
   }
-  const timeout = text("before-exec-timeout");
-  const margin = text("refresh-margin");
+  const timeout = values["before-exec-timeout"];
+  const margin = values["refresh-margin"];
   const options: BrokerOptions = {
-    beforeExecCommand: text("before-exec-command"),
+    beforeExecCommand: values["before-exec-command"],
     beforeExecPolicy: policy as BeforeExecPolicy,
     beforeExecTimeoutMs: timeout === undefined
       ? DEFAULT_TIMEOUT_MS
@@ -110,12 +108,12 @@ export function brokerOptionsFromFlags(
     refreshMarginMs: margin === undefined
       ? DEFAULT_REFRESH_MARGIN_MS
       : parseDuration(margin, "--refresh-margin"),
-    clientCertificatePath: text("client-certificate-path"),
-    clientKeyPath: text("client-key-path"),
-    tokenPath: text("token-path"),
-    cacheDir: text("cache-dir"),
+    clientCertificatePath: values["client-certificate-path"],
+    clientKeyPath: values["client-key-path"],
+    tokenPath: values["token-path"],
+    cacheDir: values["cache-dir"],
   };
-  const ahead = text("renew-ahead");
+  const ahead = values["renew-ahead"];
   if (ahead !== undefined) {
     options.renewAhead = parseRenewAhead(ahead);
     if (options.beforeExecPolicy !== "when-invalid" || options.beforeExecCommand === undefined) {
@@ -150,7 +148,17 @@ export function brokerOptionsFromFlags(
   return options;
 }
 
-type ParsedValues = Map<string, string | boolean | string[]>;
+/** parseFlags()'s untyped Map, which lib/doctor still passes until it parses with parseArgs(). */
+type LegacyValues = ReadonlyMap<string, string | boolean | string[]>;
+
+function fromLegacy(map: LegacyValues): BrokerFlagValues {
+  const values: Record<string, string> = {};
+  for (const spec of BROKER_FLAGS) {
+    const value = map.get(spec.name);
+    if (typeof value === "string") values[spec.name] = value;
+  }
+  return values;
+}
 
 /** A token, or a certificate and key together, or both: anything else cannot authenticate. */
 export function checkCredentialFlags(options: BrokerOptions): void {
@@ -208,10 +216,10 @@ export function resolveBrokerPaths(
 
 /** Parses the plugin's own argv (what kubectl passes from exec.args). */
 export function parseBrokerArgs(argv: readonly string[]): BrokerOptions {
-  const { values, positionals } = parseFlags(argv, BROKER_FLAGS);
+  const { values, positionals } = parseArgs(argv, BROKER_FLAGS);
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
-      hint: "subcommands are: kubeconfig set, doctor, completion, version",
+      hint: COMMANDS_HINT,
     });
   }
   return brokerOptionsFromFlags(values);

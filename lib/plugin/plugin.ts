@@ -6,6 +6,7 @@ import {
   resolveBrokerPaths,
 } from "./broker_options.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
+import { COMMANDS_HINT, commandUsageLines } from "../shared/command_list.ts";
 import {
   type CredentialPaths,
   type Credentials,
@@ -63,7 +64,7 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
   if (values.get("version")) return printVersion(io);
   if (positionals.length > 0) {
     throw new UsageError(`unknown command or argument ${JSON.stringify(positionals[0])}`, {
-      hint: "commands are: kubeconfig set, doctor, completion, version, help",
+      hint: COMMANDS_HINT,
     });
   }
   const options = brokerOptionsFromFlags(values);
@@ -321,11 +322,12 @@ async function printHelp(io: Io): Promise<number> {
 command when needed and hands kubectl a client certificate, key and/or bearer token.
 
 Usage:
-  kubectl credentials-broker [flags]              print an ExecCredential (what kubectl runs)
-  kubectl credentials-broker kubeconfig set ...   point a kubeconfig user at the broker
-  kubectl credentials-broker doctor               check a kubeconfig user end to end
-  kubectl credentials-broker completion SHELL     print a bash, zsh or fish completion script
-  kubectl credentials-broker version              print the version
+${
+      commandUsageLines("kubectl credentials-broker", [
+        "[flags]",
+        "print an ExecCredential (what kubectl runs)",
+      ])
+    }
 
 Flags:
 ${formatFlagHelp([...BROKER_FLAGS, ...GLOBAL_FLAGS])}

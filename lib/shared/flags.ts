@@ -1,30 +1,56 @@
 import { UsageError } from "./errors.ts";
 
-/** One command-line flag: long name without dashes, optional one-letter alias. */
+/**
+ * One command-line flag: long name without dashes, optional one-letter alias. Declare a command's flags
+ * `as const satisfies readonly FlagSpec[]` so that parseArgs() can type what it returns from them.
+ */
 export interface FlagSpec {
-  name: string;
-  kind: "string" | "boolean" | "list";
-  short?: string;
+  readonly name: string;
+  /** "list" is repeatable: every occurrence is kept, in order. */
+  readonly kind: "string" | "boolean" | "list";
+  readonly short?: string;
   /** One line for --help and shell completion. */
-  help: string;
+  readonly help: string;
   /** Shown in --help as the value's placeholder. */
-  value?: string;
+  readonly value?: string;
 }
 
-/** Parsed flags by long name, and the positional words in order. */
-export interface ParsedFlags {
-  values: Map<string, string | boolean | string[]>;
+/** The value a flag of kind `K` parses to, when given. */
+type FlagValue<K> = K extends "boolean" ? boolean : K extends "list" ? string[] : string;
+
+/**
+ * The parsed values typed from a `const` spec list, as @std/cli's parseArgs types them: a "string" flag is
+ * `string | undefined`, a "boolean" one `boolean | undefined`, a "list" one `string[]` (empty when not given).
+ */
+export type FlagValues<S extends readonly FlagSpec[]> =
+  & { readonly [F in S[number] as F["kind"] extends "list" ? F["name"] : never]: string[] }
+  & {
+    readonly [F in S[number] as F["kind"] extends "list" ? never : F["name"]]?: FlagValue<
+      F["kind"]
+    >;
+  };
+
+/** Parsed flags, typed from their specs, and the positional words in order. */
+export interface ParsedArgs<S extends readonly FlagSpec[]> {
+  values: FlagValues<S>;
   positionals: string[];
 }
 
 /**
  * Parses GNU-style flags (`--name=value`, `--name value`, `-f`, `--` ends flags), the convention of kubectl and
- * its plugins. Unknown flags are a usage error naming the closest known one.
+ * its plugins. Unknown flags are a usage error naming the closest known one; an empty value (`--name=`,
+ * `--name ""`) is a usage error for every flag of every command, here and only here.
  */
-export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
-  const byName = new Map(specs.map((spec) => [spec.name, spec]));
-  const byShort = new Map(specs.filter((s) => s.short).map((spec) => [spec.short!, spec]));
-  const values = new Map<string, string | boolean | string[]>();
+export function parseArgs<const S extends readonly FlagSpec[]>(
+  argv: readonly string[],
+  specs: S,
+): ParsedArgs<S> {
+  const byName = new Map<string, FlagSpec>(specs.map((spec) => [spec.name, spec]));
+  const byShort = new Map<string, FlagSpec>(
+    specs.filter((s) => s.short).map((spec) => [spec.short!, spec]),
+  );
+  const values: Record<string, string | boolean | string[]> = {};
+  for (const spec of specs) if (spec.kind === "list") values[spec.name] = [];
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -54,7 +80,7 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
       continue;
     }
     if (spec.kind === "boolean") {
-      values.set(spec.name, inline === undefined ? true : parseBoolean(inline, shown));
+      values[spec.name] = inline === undefined ? true : parseBoolean(inline, shown);
       continue;
     }
     let value = inline;
@@ -62,16 +88,39 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
       if (i + 1 >= argv.length) throw new UsageError(`flag ${shown} needs a value`);
       value = argv[++i]!;
     }
+    if (value === "") throw new UsageError(`flag ${shown} is empty`);
     if (spec.kind === "list") {
-      const list = values.get(spec.name);
-      if (Array.isArray(list)) list.push(value);
-      else values.set(spec.name, [value]);
+      (values[spec.name] as string[]).push(value);
     } else {
-      if (values.has(spec.name)) throw new UsageError(`flag ${shown} is given more than once`);
-      values.set(spec.name, value);
+      if (Object.hasOwn(values, spec.name)) {
+        throw new UsageError(`flag ${shown} is given more than once`);
+      }
+      values[spec.name] = value;
     }
   }
-  return { values, positionals };
+  // The record holds exactly the keys and kinds FlagValues<S> names: one entry per spec, of the spec's kind.
+  return { values: values as FlagValues<S>, positionals };
+}
+
+/** Parsed flags by long name, and the positional words in order: parseFlags()'s untyped form. */
+export interface ParsedFlags {
+  values: Map<string, string | boolean | string[]>;
+  positionals: string[];
+}
+
+/**
+ * parseArgs() with the values in an untyped Map, lists only when given.
+ * @deprecated use parseArgs(); kept until lib/doctor parses with it
+ */
+export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
+  const { values, positionals } = parseArgs(argv, specs);
+  const map = new Map<string, string | boolean | string[]>();
+  for (
+    const [name, value] of Object.entries(values as Record<string, string | boolean | string[]>)
+  ) {
+    if (!Array.isArray(value) || value.length > 0) map.set(name, value);
+  }
+  return { values: map, positionals };
 }
 
 function parseBoolean(text: string, flag: string): boolean {
