@@ -6,7 +6,7 @@
 import { bundleFolder, installPlugin, RUNTIME_STAMP } from "./install.ts";
 import { BUNDLE_ENTRY, RUNTIME_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
-import { clientCredentials, generateKey, issueCert } from "../tests/helpers.ts";
+import { clientCredentials, generateKey, issueCert } from "./world/ca.ts";
 
 interface Candidate {
   name: string;

@@ -14,16 +14,11 @@
  * to end before the next one. Run alone with `deno run -A scripts/bench_e2e.ts [rounds]`, or from scripts/bench.ts
  * through benchEndToEnd().
  */
-import {
-  brokerFlags,
-  type Client,
-  delay,
-  findKubectls,
-  issueCertificate,
-  type Kubectl,
-  preferredKubectl,
-  World,
-} from "../tests/e2e/world.ts";
+import { issueCertificate } from "./world/ca.ts";
+import { brokerFlags } from "./world/kubeconfig.ts";
+import { findKubectls, type Kubectl, preferredKubectl } from "./world/kubectl.ts";
+import { delay } from "./world/process.ts";
+import { type Client, World } from "./world/world.ts";
 
 export interface BenchEndToEndOptions {
   /** Measured rounds per variant (after `warmup` unmeasured ones). */

@@ -5,15 +5,10 @@
  * (all under one temp dir: the user's own kubeconfig and PATH are never touched), then runs the real kubectl while
  * a short-lived certificate expires. Everything is stopped and removed at the end.
  */
-import {
-  delay,
-  findKubectls,
-  preferredKubectl,
-  type RunResult,
-  STAND_IN_GIT_VERSION,
-  which,
-  World,
-} from "../tests/e2e/world.ts";
+import { STAND_IN_GIT_VERSION } from "./world/api_server.ts";
+import { findKubectls, preferredKubectl } from "./world/kubectl.ts";
+import { delay, type RunResult, which } from "./world/process.ts";
+import { World } from "./world/world.ts";
 
 const LIFETIME_SECONDS = 6;
 const REFRESH_MARGIN = "1s";

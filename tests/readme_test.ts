@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
 import type { Io } from "../lib/shared/io.ts";
-import { createCa, issueCertificate } from "./e2e/world.ts";
+import { createCa, issueCertificate } from "../scripts/world/ca.ts";
 import { fakeIo, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
 import { installPlugin } from "../scripts/install.ts";
 import { dirname, HOST_OS } from "../lib/shared/platform.ts";

@@ -4,7 +4,10 @@
  * fresh certificate: every kubectl succeeds and the renewal script runs exactly once.
  */
 import assert from "node:assert/strict";
-import { e2eTest, findKubectls, preferredKubectl, renewingExec, World } from "./world.ts";
+import { e2eTest } from "./e2e.ts";
+import { renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 const CALLERS = 32;

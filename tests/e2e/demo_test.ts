@@ -4,7 +4,9 @@
  * download lines).
  */
 import assert from "node:assert/strict";
-import { denoDir, e2eTest, findKubectls, run, toolEnv } from "./world.ts";
+import { e2eTest } from "./e2e.ts";
+import { findKubectls } from "../../scripts/world/kubectl.ts";
+import { denoDir, run, toolEnv } from "../../scripts/world/process.ts";
 
 const kubectls = await findKubectls();
 const ROOT = new URL("../../", import.meta.url).pathname;

@@ -5,14 +5,10 @@
  * kubectl, with both exec apiVersions.
  */
 import assert from "node:assert/strict";
-import {
-  e2eTest,
-  EXEC_API_VERSIONS,
-  findKubectls,
-  parseJson,
-  renewingExec,
-  World,
-} from "./world.ts";
+import { e2eTest, parseJson } from "./e2e.ts";
+import { EXEC_API_VERSIONS, renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls } from "../../scripts/world/kubectl.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 

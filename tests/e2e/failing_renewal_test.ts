@@ -3,7 +3,10 @@
  * script's own message, the broker's one-line error and kubectl's note of the plugin's exit code.
  */
 import assert from "node:assert/strict";
-import { e2eTest, findKubectls, preferredKubectl, renewingExec, World } from "./world.ts";
+import { e2eTest } from "./e2e.ts";
+import { renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 const SCRIPT_MESSAGE = "renewal refused: the test CA is offline";

@@ -7,18 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import {
-  type Client,
-  e2eTest,
-  type ExecApiVersion,
-  type ExecConfig,
-  findKubectls,
-  type InteractiveMode,
-  parseJson,
-  type RenewalScript,
-  which,
-  World,
-} from "./world.ts";
+import { e2eTest, parseJson } from "./e2e.ts";
+import type {
+  ExecApiVersion,
+  ExecConfig,
+  InteractiveMode,
+} from "../../scripts/world/kubeconfig.ts";
+import { findKubectls } from "../../scripts/world/kubectl.ts";
+import { which } from "../../scripts/world/process.ts";
+import type { RenewalScript } from "../../scripts/world/renewal_script.ts";
+import { type Client, World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 const haveTerminal = which("script") !== undefined;

@@ -7,18 +7,13 @@
  * 15 s certificate starts failing once it expires, which shows the world really enforces expiry.
  */
 import assert from "node:assert/strict";
-import {
-  delay,
-  e2eTest,
-  findKubectls,
-  issueCertificate,
-  nodeClientDir,
-  preferredKubectl,
-  renewingExec,
-  startBackground,
-  which,
-  World,
-} from "./world.ts";
+import { issueCertificate } from "../../scripts/world/ca.ts";
+import { nodeClientDir } from "../../scripts/world/clients.ts";
+import { e2eTest } from "./e2e.ts";
+import { renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
+import { delay, startBackground, which } from "../../scripts/world/process.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 const DURATION_MS = Number(Deno.env.get("E2E_LONG_LIVED_SECONDS") ?? 45) * 1000;

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { run as runTool } from "../helpers.ts";
-import { networkEnv } from "./network_env.ts";
-import { run, toolEnv } from "./world.ts";
+import { networkEnv } from "../../scripts/world/network_env.ts";
+import { run, toolEnv } from "../../scripts/world/process.ts";
 
 const SET = {
   HTTPS_PROXY: "http://proxy.example:3128",

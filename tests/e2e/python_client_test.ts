@@ -6,15 +6,11 @@
  * plugin returns a token and a certificate.
  */
 import assert from "node:assert/strict";
-import {
-  e2eTest,
-  findKubectls,
-  parseJson,
-  preferredKubectl,
-  renewingExec,
-  SYSTEM_PYTHON,
-  World,
-} from "./world.ts";
+import { SYSTEM_PYTHON } from "../../scripts/world/clients.ts";
+import { e2eTest, parseJson } from "./e2e.ts";
+import { renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 

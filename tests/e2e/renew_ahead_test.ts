@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import { parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate } from "../../lib/credentials/x509.ts";
-import { delay, e2eTest, findKubectls, preferredKubectl, renewingExec, World } from "./world.ts";
+import { e2eTest } from "./e2e.ts";
+import { renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
+import { delay } from "../../scripts/world/process.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 const SECOND = 1000;

@@ -4,14 +4,10 @@
  * 401 error.
  */
 import assert from "node:assert/strict";
-import {
-  e2eTest,
-  findKubectls,
-  parseJson,
-  preferredKubectl,
-  renewingExec,
-  World,
-} from "./world.ts";
+import { e2eTest, parseJson } from "./e2e.ts";
+import { renewingExec } from "../../scripts/world/kubeconfig.ts";
+import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 const TOKEN = "e2e-bearer-token-3f9c1d";

@@ -3,20 +3,14 @@
  * CA, the API server answers every installed kubectl, and the renewal script issues short-lived certificates.
  */
 import assert from "node:assert/strict";
-import {
-  createCa,
-  e2eTest,
-  fetchWithCertificate,
-  findKubectls,
-  issueCertificate,
-  issueExpiredCertificate,
-  makeTempDir,
-  parseJson,
-  run,
-  startOpensslWww,
-  toolEnv,
-  World,
-} from "./world.ts";
+import { createCa, issueCertificate, issueExpiredCertificate } from "../../scripts/world/ca.ts";
+import { fetchWithCertificate } from "../../scripts/world/clients.ts";
+import { e2eTest, parseJson } from "./e2e.ts";
+import { findKubectls } from "../../scripts/world/kubectl.ts";
+import { startOpensslWww } from "../../scripts/world/nginx.ts";
+import { run, toolEnv } from "../../scripts/world/process.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
+import { World } from "../../scripts/world/world.ts";
 
 const kubectls = await findKubectls();
 
@@ -122,7 +116,7 @@ e2eTest(
   {},
   kubectls,
   async () => {
-    await using tmp = await makeTempDir();
+    await using tmp = await tempDir();
     const ca = await createCa(tmp.join("ca"));
     const serverCert = await issueCertificate(ca, tmp.join("fallback-server"), {
       commonName: "127.0.0.1",
