@@ -84,7 +84,7 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
     api: /new Deno\.Command\b|\bDeno\.(kill|run)\b/,
     allowed: {
       "lib/plugin/before_exec.ts": "the before-exec command, and the detached background renewal",
-      "lib/doctor/doctor.ts": "doctor runs the kubeconfig's exec command once",
+      "lib/doctor/run.ts": "doctor runs the kubeconfig's exec command once",
       "lib/shared/platform.ts": "the OS's own ways to stop a process tree or tell a process apart",
     },
   },
@@ -106,8 +106,6 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/shared/read_file.ts": "the one bounded, regular-files-only reader",
       "lib/credentials/credentials.ts": "credential files",
       "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
-      "lib/doctor/doctor.ts":
-        "doctor's own reading of credential files (to be replaced by credentials.ts's)",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
     },
