@@ -24,7 +24,7 @@ import {
   type ExecInfo,
   parseExecInfo,
 } from "../credentials/exec_credential.ts";
-import { type FlagSpec, formatFlagHelp, parseFlags } from "../shared/flags.ts";
+import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import {
   acquireLock,
@@ -44,24 +44,24 @@ import {
   renewAheadDue,
 } from "./renew_ahead.ts";
 
-const GLOBAL_FLAGS: readonly FlagSpec[] = [
+const GLOBAL_FLAGS = [
   { name: "help", short: "h", kind: "boolean", help: "show this help" },
   { name: "version", kind: "boolean", help: "print the version" },
-];
+] as const satisfies readonly FlagSpec[];
 
 /** Runs the exec credential plugin: what kubectl calls every time it needs credentials. */
 export async function runPlugin(argv: readonly string[], io: Io): Promise<number> {
   if (argv[0] === "help") return printHelp(io);
   if (argv[0] === "version") return printVersion(io);
   if (argv[0] === BACKGROUND_RENEWAL) {
-    // Started by a call inside the renew-ahead window (see startBackgroundRenewal); never by kubectl.
-    const { values } = parseFlags(argv.slice(1), BROKER_FLAGS);
+    // Started by a call inside the renew-ahead window (see renewAheadIfDue); never by kubectl.
+    const { values } = parseArgs(argv.slice(1), BROKER_FLAGS);
     const { renewInBackground } = await import("./background_renewal.ts");
     return await renewInBackground(brokerOptionsFromFlags(values), io);
   }
-  const { values, positionals } = parseFlags(argv, [...BROKER_FLAGS, ...GLOBAL_FLAGS]);
-  if (values.get("help")) return printHelp(io);
-  if (values.get("version")) return printVersion(io);
+  const { values, positionals } = parseArgs(argv, [...BROKER_FLAGS, ...GLOBAL_FLAGS]);
+  if (values.help) return printHelp(io);
+  if (values.version) return printVersion(io);
   if (positionals.length > 0) {
     throw new UsageError(`unknown command or argument ${JSON.stringify(positionals[0])}`, {
       hint: COMMANDS_HINT,
