@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { type CliError, KubeconfigError, UsageError } from "../../lib/shared/errors.ts";
+import { parseBrokerArgs } from "../../lib/plugin/broker_options.ts";
 import {
   KUBECONFIG_SET_FLAGS,
   kubeconfigCommand,
@@ -1213,4 +1214,27 @@ Deno.test("a FIFO or a device as kubeconfig is a one-line error naming it, with 
       assert.equal(result.stderr.split("\n")[0], c.message);
     });
   }
+});
+
+Deno.test("kubeconfig set stores --renew-ahead as the plugin will read it, and refuses it where it cannot work", () => {
+  const io = ioFor("/home/u");
+  const base = [
+    "--client-certificate-path=/c/me.crt",
+    "--client-key-path=/c/me.key",
+    "--before-exec-command=/c/renew.sh",
+    "--before-exec-policy=when-invalid",
+  ];
+  for (const [given, stored] of [["30%", "30%"], ["90m", "1h30m"]]) {
+    const request = parseSetArgs([...base, `--renew-ahead=${given}`], io);
+    assert.deepEqual(request.exec.args, [...base, `--renew-ahead=${stored}`]);
+    // What is stored is what the plugin accepts.
+    assert.deepEqual(
+      parseBrokerArgs(request.exec.args as string[]).renewAhead,
+      parseBrokerArgs([...base, `--renew-ahead=${given}`]).renewAhead,
+    );
+  }
+  assert.throws(
+    () => parseSetArgs([...base.slice(0, 3), "--renew-ahead=10m"], io),
+    /--renew-ahead needs --before-exec-policy=when-invalid/,
+  );
 });
