@@ -15,7 +15,7 @@ import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { type FlagSpec, formatFlagHelp, parseFlags } from "../shared/flags.ts";
+import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
 import { loadUserEntry } from "../kubeconfig/kubeconfig_files.ts";
@@ -37,7 +37,12 @@ import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
 import { checkCompetingCredentials, checkExecBlock } from "./user.ts";
 
-const HELP_FLAG: FlagSpec = { name: "help", short: "h", kind: "boolean", help: "show this help" };
+const HELP_FLAG = {
+  name: "help",
+  short: "h",
+  kind: "boolean",
+  help: "show this help",
+} as const satisfies FlagSpec;
 const DEFAULT_RUN_TIMEOUT_MS = 180_000;
 
 /** Where doctor finds the files, PATH and processes; tests point it at temp folders. */
@@ -173,8 +178,8 @@ export async function diagnose(
 
 /** `kubectl credentials-broker doctor`: prints one line per check; exit 0 when nothing failed, 1 otherwise. */
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(argv, [...DOCTOR_FLAGS, HELP_FLAG]);
-  if (values.get("help")) {
+  const { values, positionals } = parseArgs(argv, [...DOCTOR_FLAGS, HELP_FLAG]);
+  if (values.help) {
     await io.stdout(
       `Usage: kubectl credentials-broker doctor [flags]
 
@@ -193,11 +198,11 @@ ${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
       hint: "see kubectl credentials-broker doctor --help",
     });
   }
-  const output = (values.get("output") as string | undefined) ?? "text";
+  const output = values.output ?? "text";
   if (output !== "text" && output !== "json") {
     throw new UsageError(`invalid --output ${JSON.stringify(output)}: use text or json`);
   }
-  const timeoutText = values.get("timeout") as string | undefined;
+  const timeoutText = values.timeout;
   const timeoutMs = timeoutText === undefined
     ? DEFAULT_RUN_TIMEOUT_MS
     : parseDuration(timeoutText, "--timeout");
@@ -205,9 +210,9 @@ ${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
   const report: DoctorReport = { ok: false, checks: [] };
   try {
     const entry = await loadUserEntry({
-      explicit: values.get("kubeconfig") as string | undefined,
-      context: values.get("context") as string | undefined,
-      user: values.get("user") as string | undefined,
+      explicit: values.kubeconfig,
+      context: values.context,
+      user: values.user,
       env: io.env,
       cwd: io.cwd(),
     });
@@ -215,7 +220,7 @@ ${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
     report.context = entry.context;
     report.user = entry.name;
     report.checks = await diagnose(entry, io, {
-      skipRun: values.get("skip-run") === true,
+      skipRun: values["skip-run"] === true,
       timeoutMs,
     });
   } catch (error) {

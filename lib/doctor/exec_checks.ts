@@ -10,7 +10,7 @@ import {
 import type { AheadState } from "../plugin/renew_ahead.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { UsageError } from "../shared/errors.ts";
-import { parseFlags } from "../shared/flags.ts";
+import { parseArgs } from "../shared/flags.ts";
 import { basename, executableProbe, HOST_OS, isAbsolute, lookPath } from "../shared/platform.ts";
 import { type CheckResult, result } from "./result.ts";
 import type { ExecConfig } from "./user.ts";
@@ -122,7 +122,7 @@ export function checkBrokerArgs(
   }
   let options: BrokerOptions;
   try {
-    const { values, positionals } = parseFlags(args, BROKER_FLAGS);
+    const { values, positionals } = parseArgs(args, BROKER_FLAGS);
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     }
