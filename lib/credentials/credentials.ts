@@ -1,3 +1,8 @@
+/**
+ * The one home of credential reading and judging, for the plugin and for `doctor` alike: the files, the token
+ * rules, the certificate and key pair, and the time rules. Longer than 400 lines on purpose: split, the rules
+ * that must agree (what counts as empty, which block is the key, the leaf) would drift apart again.
+ */
 import { formatDuration } from "../shared/duration.ts";
 import { jwtTimes } from "./jwt.ts";
 import { decodePem, type PemBlock, type PemError } from "./pem.ts";
