@@ -87,10 +87,9 @@ export type BrokerFlagValues = FlagValues<typeof BROKER_FLAGS>;
 
 /** Turns parsed broker flags into options, checking that a usable credential is configured. */
 export function brokerOptionsFromFlags(
-  flags: BrokerFlagValues | LegacyValues,
+  values: BrokerFlagValues,
   { requireCredentials = true } = {},
 ): BrokerOptions {
-  const values: BrokerFlagValues = flags instanceof Map ? fromLegacy(flags) : flags;
   const policy = values["before-exec-policy"] ?? "always";
   if (!POLICIES.includes(policy as BeforeExecPolicy)) {
     throw new UsageError(
@@ -146,18 +145,6 @@ export function brokerOptionsFromFlags(
   }
   if (requireCredentials) checkCredentialFlags(options);
   return options;
-}
-
-/** parseFlags()'s untyped Map, which lib/doctor still passes until it parses with parseArgs(). */
-type LegacyValues = ReadonlyMap<string, string | boolean | string[]>;
-
-function fromLegacy(map: LegacyValues): BrokerFlagValues {
-  const values: Record<string, string> = {};
-  for (const spec of BROKER_FLAGS) {
-    const value = map.get(spec.name);
-    if (typeof value === "string") values[spec.name] = value;
-  }
-  return values;
 }
 
 /** A token, or a certificate and key together, or both: anything else cannot authenticate. */

@@ -102,27 +102,6 @@ export function parseArgs<const S extends readonly FlagSpec[]>(
   return { values: values as FlagValues<S>, positionals };
 }
 
-/** Parsed flags by long name, and the positional words in order: parseFlags()'s untyped form. */
-export interface ParsedFlags {
-  values: Map<string, string | boolean | string[]>;
-  positionals: string[];
-}
-
-/**
- * parseArgs() with the values in an untyped Map, lists only when given.
- * @deprecated use parseArgs(); kept until lib/doctor parses with it
- */
-export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
-  const { values, positionals } = parseArgs(argv, specs);
-  const map = new Map<string, string | boolean | string[]>();
-  for (
-    const [name, value] of Object.entries(values as Record<string, string | boolean | string[]>)
-  ) {
-    if (!Array.isArray(value) || value.length > 0) map.set(name, value);
-  }
-  return { values: map, positionals };
-}
-
 function parseBoolean(text: string, flag: string): boolean {
   if (/^(true|1|yes)$/i.test(text)) return true;
   if (/^(false|0|no)$/i.test(text)) return false;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/shared/errors.ts";
-import { type FlagSpec, type FlagValues, parseArgs, parseFlags } from "../../lib/shared/flags.ts";
+import { type FlagSpec, type FlagValues, parseArgs } from "../../lib/shared/flags.ts";
 import { BROKER_FLAGS, type BrokerFlagValues } from "../../lib/plugin/broker_options.ts";
 import {
   KUBECONFIG_SET_FLAGS_WITH_HELP,
@@ -115,11 +115,4 @@ Deno.test("parseArgs() refuses an empty value for every flag that takes one, the
       });
     });
   }
-});
-
-Deno.test("parseFlags() gives parseArgs()'s values in a Map, lists only when given", () => {
-  const { values, positionals } = parseFlags(["--env=A=1", "-f", "x"], SPECS);
-  assert.deepEqual([...values], [["env", ["A=1"]], ["force", true]]);
-  assert.deepEqual(positionals, ["x"]);
-  assert.deepEqual([...parseFlags([], SPECS).values], []);
 });
