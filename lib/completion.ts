@@ -13,11 +13,8 @@ import type { FlagSpec } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
 import { INTERACTIVE_MODES } from "./kubeconfig/kubeconfig_set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
-import {
-  kubeconfigPaths,
-  mergeKubeconfigs,
-  readKubeconfigFiles,
-} from "./kubeconfig/kubeconfig_files.ts";
+import { readKubeconfigFiles } from "./kubeconfig/kubeconfig_files.ts";
+import { kubeconfigPaths, mergeKubeconfigs } from "./kubeconfig/kubeconfig_loading.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
 export const Directive = {

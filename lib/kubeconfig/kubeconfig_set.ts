@@ -1,73 +1,33 @@
 /**
- * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request),
- * plan (files -> new text and a redacted diff), apply (lock, confirm, atomic write).
+ * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request,
+ * kubeconfig_set_parse.ts), plan (files -> new text and a redacted diff, kubeconfig_set_plan.ts), apply (here: lock,
+ * confirm, atomic write).
  */
-import {
-  BROKER_FLAGS,
-  brokerArgs,
-  brokerOptionsFromFlags,
-  resolveBrokerPaths,
-} from "../plugin/broker_options.ts";
-import { splitCommandLine } from "../shared/command_line.ts";
+
 import { KubeconfigError, UsageError } from "../shared/errors.ts";
-import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
-import { formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { formatFlagHelp } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
-import { setUserExec, spliceBytes } from "./kubeconfig_edit.ts";
 import {
   checkWritable,
-  type KubeconfigFile,
-  kubeconfigPaths,
   lockLikeKubectl,
-  mergeKubeconfigs,
   readKubeconfigFiles,
-  selectUser,
   unchangedSince,
-  type UserSelection,
   writeFileAtomic,
 } from "./kubeconfig_files.ts";
 import {
-  INTERACTIVE_MODES,
-  KUBECONFIG_SET_FLAGS_WITH_HELP,
-  PLUGIN_COMMAND,
-} from "./kubeconfig_set_flags.ts";
-import {
-  basename,
-  executableProbe,
-  expandTilde,
-  hasSeparator,
-  HOST_OS,
-  hostHomeDir,
-  lookPath,
-  resolvePath,
-} from "../shared/platform.ts";
+  type KubeconfigFile,
+  kubeconfigPaths,
+  mergeKubeconfigs,
+  selectUser,
+} from "./kubeconfig_loading.ts";
+import { parseSetArgs, type SetRequest } from "./kubeconfig_set_parse.ts";
+import { droppedSettings, planSet, type SetPlan } from "./kubeconfig_set_plan.ts";
+import { KUBECONFIG_SET_FLAGS_WITH_HELP } from "./kubeconfig_set_flags.ts";
+import { executableProbe, HOST_OS, lookPath } from "../shared/platform.ts";
 import { confirm } from "./prompt.ts";
-import { redactedDiff } from "./redact.ts";
-
-/** Where users without the plugin get it; shown by kubectl only when the command is not found. */
-export const RELEASES_URL =
-  "https://github.com/credentials-broker/kubectl-credentials-broker/releases";
 
 /** Every flag of `kubeconfig set` (re-exported from the light module that completion can import cheaply). */
 export { KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
-
-/** A validated `kubeconfig set` invocation. */
-export interface SetRequest {
-  exec: Record<string, unknown>;
-  /** Names of the --env variables, for the plain-text warning (never their values). */
-  envNames: string[];
-  /** The command was left to PATH lookup, so it is worth checking that it is there. */
-  commandOnPath?: string;
-  /** The credential files, by flag, to warn about one nobody will create. */
-  credentialFiles: { flag: string; path: string }[];
-  /** Whether a --before-exec-command may create missing credential files. */
-  beforeExecCommand: boolean;
-  kubeconfig?: string;
-  context?: string;
-  user?: string;
-  dryRun: boolean;
-  force: boolean;
-}
 
 /** Routes `kubectl credentials-broker kubeconfig ...`. */
 export async function kubeconfigCommand(rest: string[], io: Io): Promise<number> {
@@ -90,185 +50,6 @@ export async function kubeconfigCommand(rest: string[], io: Io): Promise<number>
     return 0;
   }
   return await kubeconfigSet(parseSetArgs(args, io), io);
-}
-
-/**
- * Validates the flags exactly as the plugin will when kubectl runs it with the stored args, and builds the exec
- * block. Nothing is read or written here.
- */
-export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env">): SetRequest {
-  const { values, positionals } = parseArgs(argv, KUBECONFIG_SET_FLAGS_WITH_HELP);
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
-      hint: "name the user with --user or --context",
-    });
-  }
-  const home = () => hostHomeDir(io.env);
-  // kubectl runs the plugin in the caller's folder, which changes: store paths that mean the same from anywhere,
-  // by the plugin's own rule (a leading `~/` is the home folder; the shell leaves the `~` of `--flag=~/x` alone).
-  const cwd = io.cwd();
-  const options = resolveBrokerPaths(brokerOptionsFromFlags(values), { cwd, home, os: HOST_OS });
-  if (options.beforeExecCommand !== undefined) {
-    splitCommandLine(options.beforeExecCommand, home());
-  }
-  const path = (value: string | undefined) =>
-    value === undefined
-      ? undefined
-      : resolvePath(expandTilde(value, home(), HOST_OS), cwd, HOST_OS);
-
-  let apiVersion = values["exec-api-version"] ?? V1BETA1;
-  if (apiVersion === "v1" || apiVersion === "v1beta1") {
-    apiVersion = `client.authentication.k8s.io/${apiVersion}`;
-  }
-  if (!SUPPORTED_API_VERSIONS.includes(apiVersion)) {
-    throw new UsageError(
-      `invalid --exec-api-version ${JSON.stringify(apiVersion)}: use ${V1BETA1} or ${V1}`,
-    );
-  }
-  const mode = values["interactive-mode"] ?? "IfAvailable";
-  if (!INTERACTIVE_MODES.includes(mode)) {
-    throw new UsageError(
-      `invalid --interactive-mode ${JSON.stringify(mode)}: use ${INTERACTIVE_MODES.join(", ")}`,
-    );
-  }
-  const env = parseEnv(values.env);
-
-  let command = values["exec-command"] ?? PLUGIN_COMMAND;
-  // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
-  if (hasSeparator(command, HOST_OS)) command = path(command)!;
-  const viaKubectl = /^kubectl(\.exe)?$/i.test(basename(command, HOST_OS));
-  const args = [...(viaKubectl ? ["credentials-broker"] : []), ...brokerArgs(options)];
-
-  const exec: Record<string, unknown> = { apiVersion, args, command };
-  if (env.length > 0) exec.env = env;
-  exec.installHint = installHint(command, viaKubectl);
-  // v1 requires interactiveMode; writing it for v1beta1 too keeps the block valid when the version changes.
-  exec.interactiveMode = mode;
-  if (values["provide-cluster-info"]) exec.provideClusterInfo = true;
-
-  const user = values.user;
-  const context = values.context;
-  if (user !== undefined && context !== undefined) {
-    throw new UsageError("--user and --context cannot be used together");
-  }
-  return {
-    exec,
-    envNames: env.map((variable) => variable.name),
-    commandOnPath: hasSeparator(command, HOST_OS) ? undefined : command,
-    credentialFiles: [
-      { flag: "client-certificate-path", path: options.clientCertificatePath },
-      { flag: "client-key-path", path: options.clientKeyPath },
-      { flag: "token-path", path: options.tokenPath },
-    ].flatMap(({ flag, path }) => path === undefined ? [] : [{ flag, path }]),
-    beforeExecCommand: options.beforeExecCommand !== undefined,
-    kubeconfig: path(values.kubeconfig),
-    context,
-    user,
-    dryRun: values["dry-run"] ?? false,
-    force: values.force ?? false,
-  };
-}
-
-/**
- * `--env NAME=VALUE`, repeatable; one flag may also hold `A=1,B=2` as the original tool accepted. A comma only
- * separates variables when a `NAME=` follows it, so `A=x,y` keeps its comma.
- */
-export function parseEnv(flags: readonly string[]): { name: string; value: string }[] {
-  const entries: string[] = [];
-  for (const flag of flags) {
-    const pieces = flag.split(",");
-    let current = pieces[0]!;
-    for (const piece of pieces.slice(1)) {
-      if (/^[^=,\s]+=/.test(piece)) {
-        entries.push(current);
-        current = piece;
-      } else current += `,${piece}`;
-    }
-    entries.push(current);
-  }
-  const seen = new Set<string>();
-  return entries.map((entry, index) => {
-    const eq = entry.indexOf("=");
-    const name = eq === -1 ? entry : entry.slice(0, eq);
-    if (eq <= 0 || /[\s\0]/.test(name)) {
-      throw new UsageError(`invalid --env ${describeEnvEntry(entry, index)}: use NAME=VALUE`);
-    }
-    if (seen.has(name)) throw new UsageError(`--env ${name} is given more than once`);
-    seen.add(name);
-    return { name, value: entry.slice(eq + 1) };
-  });
-}
-
-/**
- * Names a malformed --env entry without its value, which may be a secret (`VAULT_TOKEN:s.xxx` typed for
- * `VAULT_TOKEN=s.xxx`): its position, and the text before the first `=` or `:` only if that looks like a
- * variable name. An entry with neither is all value as far as anyone can tell.
- */
-function describeEnvEntry(entry: string, index: number): string {
-  const position = `entry ${index + 1}`;
-  const cut = entry.search(/[=:]/);
-  if (cut <= 0) return position;
-  const name = entry.slice(0, cut);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return position;
-  return `${position} (${name})`;
-}
-
-/** What the edit would do to one file: the texts, and the redacted diff a person sees. */
-export interface SetPlan {
-  file: string;
-  selection: UserSelection;
-  oldText: string | null;
-  newText: string;
-  /**
-   * What to write: the bytes read with only the edited span replaced, so bytes that are not UTF-8 outside it are
-   * kept (`newText` would turn them into U+FFFD).
-   */
-  newBytes: Uint8Array;
-  changed: boolean;
-  created: boolean;
-  removed: string[];
-  layoutKept: boolean;
-  diff: string;
-}
-
-/** Plans the edit of the selected user's file from files already read; pure. */
-export function planSet(
-  files: readonly KubeconfigFile[],
-  selection: UserSelection,
-  request: SetRequest,
-  color = false,
-): SetPlan {
-  const file = files.find((candidate) => candidate.path === selection.file);
-  const oldText = file?.text ?? null;
-  // The bytes `text` was decoded from.
-  const bytes = file?.bytes;
-  const result = setUserExec(oldText ?? "", selection.file, {
-    user: selection.name,
-    exec: request.exec,
-    create: !selection.exists,
-  });
-  const diff = result.changed
-    ? redactedDiff(oldText ?? "", result.text, {
-      oldName: oldText === null ? "/dev/null" : selection.file,
-      newName: selection.file,
-      color,
-    })
-    : "";
-  return {
-    file: selection.file,
-    selection,
-    oldText,
-    newText: result.text,
-    newBytes: bytes && oldText !== null && result.changed
-      ? spliceBytes(bytes, oldText, result.text, selection.file)
-      : new TextEncoder().encode(result.text),
-    changed: result.changed,
-    created: result.created,
-    removed: result.removed,
-    layoutKept: result.layoutKept,
-    // Only a secret changed (e.g. an env value): say so rather than show an empty diff.
-    diff: result.changed && diff === "" ? `${selection.file}: only redacted values change\n` : diff,
-  };
 }
 
 /** Test seam: runs under kubectl's lock right before the write (a test starts a real kubectl there). */
@@ -416,58 +197,10 @@ async function notes(request: SetRequest, plan: SetPlan, io: Io): Promise<void> 
   if (messages.length > 0) await io.stderr(messages.join("\n") + "\n");
 }
 
-/**
- * What the user's previous exec block set that the new one leaves out: the broker's flags (when it ran the
- * broker) and env variables, by name only (values may be secrets). Re-running `kubeconfig set` replaces the
- * whole block, so a forgotten --before-exec-command would silently stop renewals.
- */
-export function droppedSettings(previous: unknown, exec: Record<string, unknown>): string[] {
-  if (!isRecord(previous)) return [];
-  const dropped: string[] = [];
-  if (runsBroker(previous)) {
-    const after = brokerFlagsIn(exec.args);
-    for (const flag of brokerFlagsIn(previous.args)) {
-      if (!after.has(flag)) dropped.push(`--${flag}`);
-    }
-  }
-  const envNames = (value: unknown) =>
-    Array.isArray(value)
-      ? value.flatMap((entry) =>
-        isRecord(entry) && typeof entry.name === "string" ? [entry.name] : []
-      )
-      : [];
-  const kept = new Set(envNames(exec.env));
-  for (const name of envNames(previous.env)) if (!kept.has(name)) dropped.push(`env ${name}`);
-  return dropped;
-}
-
-const BROKER_FLAG_NAMES = new Set<string>(BROKER_FLAGS.map((flag) => flag.name));
-
-function brokerFlagsIn(args: unknown): Set<string> {
-  const found = new Set<string>();
-  if (!Array.isArray(args)) return found;
-  for (const arg of args) {
-    const match = typeof arg === "string" ? /^--([a-z-]+)(=|$)/.exec(arg) : null;
-    if (match && BROKER_FLAG_NAMES.has(match[1]!)) found.add(match[1]!);
-  }
-  return found;
-}
-
-function runsBroker(exec: Record<string, unknown>): boolean {
-  if (typeof exec.command !== "string") return false;
-  const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
-  if (name === PLUGIN_COMMAND) return true;
-  return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
-}
-
 function listing(items: readonly string[]): string {
   return items.length <= 1
     ? items.join("")
     : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -485,14 +218,6 @@ async function upToDate(plan: SetPlan, io: Io): Promise<number> {
     `kubeconfig ${plan.file} is up to date: user "${plan.selection.name}" already uses the broker this way\n`,
   );
   return 0;
-}
-
-function installHint(command: string, viaKubectl: boolean): string {
-  const what = viaKubectl ? "the kubectl plugin credentials-broker" : command;
-  return `${what} is needed to get credentials for this user. Install it with:
-  kubectl krew install credentials-broker
-or download it from ${RELEASES_URL}
-`;
 }
 
 function usage(): string {

@@ -11,7 +11,8 @@ import {
   visit,
 } from "yaml";
 import { type DiffOptions, unifiedDiff } from "./diff.ts";
-import { itemRange, outlineKubeconfig, parseItem, YAML_OPTIONS } from "./kubeconfig_edit.ts";
+import { itemRange, outlineKubeconfig, parseItem } from "./kubeconfig_outline.ts";
+import { YAML_OPTIONS } from "./yaml_text.ts";
 
 /** What replaces a secret value in diffs and messages. */
 export const REDACTED = "<redacted>";

@@ -2,13 +2,9 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parse, stringify } from "yaml";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
-import {
-  kubeconfigView,
-  parseKubeconfig,
-  setUserExec,
-  spliceBytes,
-  STATIC_CREDENTIAL_KEYS,
-} from "../../lib/kubeconfig/kubeconfig_edit.ts";
+import { spliceBytes } from "../../lib/kubeconfig/byte_splice.ts";
+import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/kubeconfig_edit.ts";
+import { kubeconfigView, parseKubeconfig } from "../../lib/kubeconfig/kubeconfig_view.ts";
 import { kubeconfigCommand } from "../../lib/kubeconfig/kubeconfig_set.ts";
 import { PLUGIN_COMMAND } from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
 import { fakeIo, run, tempDir } from "../helpers.ts";

@@ -2,15 +2,17 @@ import assert from "node:assert/strict";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
 import {
   checkWritable,
-  kubeconfigPaths,
   loadUserEntry,
   lockLikeKubectl,
-  mergeKubeconfigs,
   readKubeconfigFiles,
-  selectUser,
   unchangedSince,
   writeFileAtomic,
 } from "../../lib/kubeconfig/kubeconfig_files.ts";
+import {
+  kubeconfigPaths,
+  mergeKubeconfigs,
+  selectUser,
+} from "../../lib/kubeconfig/kubeconfig_loading.ts";
 import { tempDir } from "../helpers.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];

@@ -6,9 +6,8 @@ import {
   KUBECONFIG_SET_FLAGS,
   kubeconfigCommand,
   kubeconfigSet,
-  parseEnv,
-  parseSetArgs,
 } from "../../lib/kubeconfig/kubeconfig_set.ts";
+import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
 import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
 import { fakeIo, run, runMain, tempDir } from "../helpers.ts";
 

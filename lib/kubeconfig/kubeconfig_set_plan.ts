@@ -1,0 +1,119 @@
+/**
+ * `kubeconfig set`, plan step, pure: the files already read and the request -> the new text, the bytes to write and
+ * the redacted diff, and what the new exec block leaves out of the old one.
+ */
+
+import { BROKER_FLAGS } from "../plugin/broker_options.ts";
+import { spliceBytes } from "./byte_splice.ts";
+import { setUserExec } from "./kubeconfig_edit.ts";
+import type { KubeconfigFile, UserSelection } from "./kubeconfig_loading.ts";
+import type { SetRequest } from "./kubeconfig_set_parse.ts";
+import { PLUGIN_COMMAND } from "./kubeconfig_set_flags.ts";
+import { basename, HOST_OS } from "../shared/platform.ts";
+import { redactedDiff } from "./redact.ts";
+
+/** What the edit would do to one file: the texts, and the redacted diff a person sees. */
+export interface SetPlan {
+  file: string;
+  selection: UserSelection;
+  oldText: string | null;
+  newText: string;
+  /**
+   * What to write: the bytes read with only the edited span replaced, so bytes that are not UTF-8 outside it are
+   * kept (`newText` would turn them into U+FFFD).
+   */
+  newBytes: Uint8Array;
+  changed: boolean;
+  created: boolean;
+  removed: string[];
+  layoutKept: boolean;
+  diff: string;
+}
+
+/** Plans the edit of the selected user's file from files already read; pure. */
+export function planSet(
+  files: readonly KubeconfigFile[],
+  selection: UserSelection,
+  request: SetRequest,
+  color = false,
+): SetPlan {
+  const file = files.find((candidate) => candidate.path === selection.file);
+  const oldText = file?.text ?? null;
+  // The bytes `text` was decoded from.
+  const bytes = file?.bytes;
+  const result = setUserExec(oldText ?? "", selection.file, {
+    user: selection.name,
+    exec: request.exec,
+    create: !selection.exists,
+  });
+  const diff = result.changed
+    ? redactedDiff(oldText ?? "", result.text, {
+      oldName: oldText === null ? "/dev/null" : selection.file,
+      newName: selection.file,
+      color,
+    })
+    : "";
+  return {
+    file: selection.file,
+    selection,
+    oldText,
+    newText: result.text,
+    newBytes: bytes && oldText !== null && result.changed
+      ? spliceBytes(bytes, oldText, result.text, selection.file)
+      : new TextEncoder().encode(result.text),
+    changed: result.changed,
+    created: result.created,
+    removed: result.removed,
+    layoutKept: result.layoutKept,
+    // Only a secret changed (e.g. an env value): say so rather than show an empty diff.
+    diff: result.changed && diff === "" ? `${selection.file}: only redacted values change\n` : diff,
+  };
+}
+
+/**
+ * What the user's previous exec block set that the new one leaves out: the broker's flags (when it ran the
+ * broker) and env variables, by name only (values may be secrets). Re-running `kubeconfig set` replaces the
+ * whole block, so a forgotten --before-exec-command would silently stop renewals.
+ */
+export function droppedSettings(previous: unknown, exec: Record<string, unknown>): string[] {
+  if (!isRecord(previous)) return [];
+  const dropped: string[] = [];
+  if (runsBroker(previous)) {
+    const after = brokerFlagsIn(exec.args);
+    for (const flag of brokerFlagsIn(previous.args)) {
+      if (!after.has(flag)) dropped.push(`--${flag}`);
+    }
+  }
+  const envNames = (value: unknown) =>
+    Array.isArray(value)
+      ? value.flatMap((entry) =>
+        isRecord(entry) && typeof entry.name === "string" ? [entry.name] : []
+      )
+      : [];
+  const kept = new Set(envNames(exec.env));
+  for (const name of envNames(previous.env)) if (!kept.has(name)) dropped.push(`env ${name}`);
+  return dropped;
+}
+
+const BROKER_FLAG_NAMES = new Set<string>(BROKER_FLAGS.map((flag) => flag.name));
+
+function brokerFlagsIn(args: unknown): Set<string> {
+  const found = new Set<string>();
+  if (!Array.isArray(args)) return found;
+  for (const arg of args) {
+    const match = typeof arg === "string" ? /^--([a-z-]+)(=|$)/.exec(arg) : null;
+    if (match && BROKER_FLAG_NAMES.has(match[1]!)) found.add(match[1]!);
+  }
+  return found;
+}
+
+function runsBroker(exec: Record<string, unknown>): boolean {
+  if (typeof exec.command !== "string") return false;
+  const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
+  if (name === PLUGIN_COMMAND) return true;
+  return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
