@@ -25,6 +25,7 @@ import {
   ROOT,
   tempDir,
 } from "../helpers.ts";
+import { callPlugin } from "../plugin/call_plugin.ts";
 
 const HOUR = 3600_000;
 
@@ -848,7 +849,8 @@ Deno.test("expiryProblems() and refreshAt() bound the margin by a third of each 
   });
 });
 
-// The same rules as kubectl meets them: the installed plugin, spawned.
+// The same rules as the plugin applies them: in-process (callPlugin), and the installed plugin spawned where a
+// process shows more (a FIFO that would hang the reader).
 
 /** Runs the installed broker as kubectl does, killed after 60 s so that a hang fails the test. */
 async function broker(
@@ -934,7 +936,7 @@ Deno.test("the plugin treats a certificate that is not valid yet as invalid: ren
     /^error: client certificate \/.*client\.crt is not valid before \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d[\dhms]* from now by this machine's clock\); if it was just issued, check the clock/m;
   await t.step("no renewal command: refused, with the time and a clock hint", async () => {
     Deno.copyFileSync(future, cert);
-    const result = await broker(args, tmp.path);
+    const result = await callPlugin(args, { home: tmp.path });
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stdout, "");
     assert.match(result.stderr, notYet);
@@ -942,19 +944,19 @@ Deno.test("the plugin treats a certificate that is not valid yet as invalid: ren
   await t.step("when-invalid: renewed, and the renewed certificate is handed out", async () => {
     Deno.copyFileSync(future, cert);
     const before = runs(tmp.path);
-    const result = await broker([
+    const result = await callPlugin([
       ...args,
       `--before-exec-command=${renewal(tmp.path, good, cert)}`,
       "--before-exec-policy=when-invalid",
-    ], tmp.path);
+    ], { home: tmp.path });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(runs(tmp.path), before + 1);
     // Once renewed, the next call under when-invalid has nothing to do.
-    const again = await broker([
+    const again = await callPlugin([
       ...args,
       `--before-exec-command=${renewal(tmp.path, future, cert)}`,
       "--before-exec-policy=when-invalid",
-    ], tmp.path);
+    ], { home: tmp.path });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(runs(tmp.path), before + 1);
     assert.equal(
@@ -963,11 +965,11 @@ Deno.test("the plugin treats a certificate that is not valid yet as invalid: ren
     );
   });
   await t.step("always: a renewal that leaves it not valid yet is an error", async () => {
-    const result = await broker([
+    const result = await callPlugin([
       ...args,
       `--before-exec-command=${renewal(tmp.path, future, cert)}`,
       "--before-exec-policy=always",
-    ], tmp.path);
+    ], { home: tmp.path });
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stdout, "");
     assert.match(result.stderr, notYet);
@@ -976,7 +978,7 @@ Deno.test("the plugin treats a certificate that is not valid yet as invalid: ren
     const token = `${tmp.path}/jwt`;
     const nbf = Math.floor(Date.now() / 1000) + 3600;
     Deno.writeTextFileSync(token, makeJwt({ nbf, exp: nbf + 3600 }), { mode: 0o600 });
-    const result = await broker([`--token-path=${token}`], tmp.path);
+    const result = await callPlugin([`--token-path=${token}`], { home: tmp.path });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /^error: token \/.*jwt is not valid before .*check the clock/m);
   });
@@ -1004,7 +1006,7 @@ Deno.test("the plugin hands out 60 s certificates under the default 1m margin: o
     "--before-exec-policy=when-invalid",
   ];
   for (let call = 1; call <= 2; call++) {
-    const result = await broker(args, tmp.path);
+    const result = await callPlugin(args, { home: tmp.path });
     assert.equal(result.code, 0, result.stderr);
     // A third of the 60 s lifetime, not the whole 1m margin, before NotAfter.
     assert.equal(
@@ -1031,12 +1033,12 @@ Deno.test("the plugin says the lifetime and blames the margin when a renewed cer
     notBefore: new Date(now.getTime() - HOUR),
     notAfter: new Date(now.getTime() + 30_000),
   });
-  const result = await broker([
+  const result = await callPlugin([
     `--client-certificate-path=${cert}`,
     `--client-key-path=${key}`,
     `--before-exec-command=${renewal(tmp.path, stale, cert)}`,
     "--before-exec-policy=when-invalid",
-  ], tmp.path);
+  ], { home: tmp.path });
   assert.equal(result.code, 1, result.stderr);
   assert.match(
     result.stderr,

@@ -1,6 +1,8 @@
 /**
- * The plugin as kubectl meets it: the installed executable, spawned with KUBERNETES_EXEC_INFO and no terminal,
- * judged by stdout, stderr and exit code.
+ * The plugin as kubectl meets it, judged by stdout, stderr and exit code: its policy in-process (callPlugin, the
+ * same runPlugin and error report main.ts runs), and the installed executable, spawned with KUBERNETES_EXEC_INFO,
+ * for what only a process shows: argv and environment as kubectl passes them, exit codes, stdout apart from
+ * stderr, stdin and the terminal, a command's process tree.
  */
 import assert from "node:assert/strict";
 import { readCredentials } from "../../lib/credentials/credentials.ts";
@@ -8,7 +10,6 @@ import { parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate } from "../../lib/credentials/x509.ts";
 import {
   clientCredentials,
-  DENO_DIR,
   generateKey,
   installedBroker,
   issueCert,
@@ -19,6 +20,7 @@ import {
   runBroker,
   tempDir,
 } from "../helpers.ts";
+import { callPlugin } from "./call_plugin.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
 const V1BETA1 = "client.authentication.k8s.io/v1beta1";
@@ -49,7 +51,7 @@ Deno.test("the plugin echoes the apiVersion of KUBERNETES_EXEC_INFO, v1beta1 whe
     ], ["unset", null, V1BETA1]] as const
   ) {
     await t.step(name, async () => {
-      const result = await runBroker(args, { home: tmp.path, execInfo: info });
+      const result = await callPlugin(args, { home: tmp.path, execInfo: info });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr, "");
       const output = JSON.parse(result.stdout);
@@ -60,7 +62,7 @@ Deno.test("the plugin echoes the apiVersion of KUBERNETES_EXEC_INFO, v1beta1 whe
     });
   }
   await t.step("v1alpha1 is refused with the supported list", async () => {
-    const result = await runBroker(args, {
+    const result = await callPlugin(args, {
       home: tmp.path,
       execInfo: execInfo("client.authentication.k8s.io/v1alpha1"),
     });
@@ -78,7 +80,7 @@ Deno.test("the plugin hands out RSA, EC P-256 and Ed25519 keys with their certif
     await t.step(type, async () => {
       await using tmp = await tempDir();
       const { key, cert } = await clientCredentials(tmp.path, { type });
-      const result = await runBroker([
+      const result = await callPlugin([
         `--client-certificate-path=${cert}`,
         `--client-key-path=${key}`,
       ], { home: tmp.path });
@@ -106,7 +108,7 @@ Deno.test("the plugin puts the leaf first when the certificate file lists interm
   const { ca, key, cert } = await clientCredentials(tmp.path);
   const chain = `${tmp.path}/chain.crt`;
   Deno.writeTextFileSync(chain, Deno.readTextFileSync(ca.cert) + Deno.readTextFileSync(cert));
-  const result = await runBroker(
+  const result = await callPlugin(
     [`--client-certificate-path=${chain}`, `--client-key-path=${key}`],
     { home: tmp.path },
   );
@@ -122,14 +124,14 @@ Deno.test("the plugin strips a CRLF from the token and expires a JWT a margin be
   await using tmp = await tempDir();
   const crlf = `${tmp.path}/crlf`;
   Deno.writeTextFileSync(crlf, "s.crlf-token\r\n", { mode: 0o600 });
-  let result = await runBroker([`--token-path=${crlf}`], { home: tmp.path });
+  let result = await callPlugin([`--token-path=${crlf}`], { home: tmp.path });
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(JSON.parse(result.stdout).status, { token: "s.crlf-token" });
   const exp = Math.floor(Date.now() / 1000) + 3600;
   const jwt = `${tmp.path}/jwt`;
   const token = makeJwt({ sub: "alice", exp });
   Deno.writeTextFileSync(jwt, token + "\n", { mode: 0o600 });
-  result = await runBroker([`--token-path=${jwt}`, "--refresh-margin=2m"], { home: tmp.path });
+  result = await callPlugin([`--token-path=${jwt}`, "--refresh-margin=2m"], { home: tmp.path });
   assert.equal(result.code, 0, result.stderr);
   const status = JSON.parse(result.stdout).status;
   assert.equal(status.token, token);
@@ -145,7 +147,7 @@ Deno.test("the earliest of certificate and token expiry wins", async () => {
   const exp = Math.floor(Date.now() / 1000) + 1800;
   const jwt = `${tmp.path}/jwt`;
   Deno.writeTextFileSync(jwt, makeJwt({ exp }), { mode: 0o600 });
-  const result = await runBroker(
+  const result = await callPlugin(
     [
       `--client-certificate-path=${cert}`,
       `--client-key-path=${key}`,
@@ -241,7 +243,7 @@ Deno.test("a failing, missing or killed before-exec command fails the broker bef
   ];
   for (const [name, command, message] of cases) {
     await t.step(name, async () => {
-      const result = await runBroker([...args, `--before-exec-command=${command}`], {
+      const result = await callPlugin([...args, `--before-exec-command=${command}`], {
         home: tmp.path,
       });
       assert.equal(result.code, 3, result.stderr);
@@ -254,12 +256,21 @@ Deno.test("a failing, missing or killed before-exec command fails the broker bef
       );
     });
   }
-  await t.step("the script's own stderr reaches the user", async () => {
-    const result = await runBroker([...args, `--before-exec-command=${tmp.path}/fail.sh`], {
-      home: tmp.path,
-    });
-    assert.match(result.stderr, /vault: permission denied/);
-  });
+  await t.step(
+    "as a process: exit 3, nothing on stdout, the script's own stderr reaches the user",
+    async () => {
+      const result = await runBroker([...args, `--before-exec-command=${tmp.path}/fail.sh`], {
+        home: tmp.path,
+      });
+      assert.equal(result.code, 3, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.match(result.stderr, /vault: permission denied/);
+      assertOneErrorLine(
+        result.stderr,
+        /^error: before-exec command \/.*fail\.sh failed with exit status 3$/,
+      );
+    },
+  );
 });
 
 Deno.test("a before-exec command that hangs is stopped with its children after the timeout", async () => {
@@ -366,13 +377,19 @@ Deno.test("bad credential files give exit 1 and one line naming the file", async
   ];
   for (const [name, args, message] of cases) {
     await t.step(name, async () => {
-      const result = await runBroker(args, { home: tmp.path });
+      const result = await callPlugin(args, { home: tmp.path });
       assert.equal(result.code, 1, result.stderr);
       assert.equal(result.stdout, "");
       assertOneErrorLine(result.stderr, message);
       assert.ok(!result.stderr.includes("PRIVATE KEY"));
     });
   }
+  await t.step("as a process: exit 1 and the error line on stderr only", async () => {
+    const result = await runBroker(cases[0]![1], { home: tmp.path });
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, "");
+    assertOneErrorLine(result.stderr, cases[0]![2]);
+  });
 });
 
 Deno.test("usage errors exit 2 and say what is missing; --help and --version exit 0", async (t) => {
@@ -394,20 +411,27 @@ Deno.test("usage errors exit 2 and say what is missing; --help and --version exi
   ];
   for (const [args, code, message] of cases) {
     await t.step(args.join(" ") || "(no flags)", async () => {
-      const result = await runBroker(args, { home: tmp.path });
+      const result = await callPlugin(args, { home: tmp.path });
       assert.equal(result.code, code, result.stderr);
       assert.equal(result.stdout, "");
       assertOneErrorLine(result.stderr, message);
     });
   }
+  await t.step("as a process: exit 2 and the error line on stderr only", async () => {
+    const result = await runBroker(["--token-path=/t", "--bogus"], { home: tmp.path });
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.stdout, "");
+    assertOneErrorLine(result.stderr, /^error: unknown flag --bogus$/);
+  });
   await t.step("--help", async () => {
-    const result = await runBroker(["--help"], { home: tmp.path });
+    const result = await callPlugin(["--help"], { home: tmp.path });
     assert.equal(result.code, 0);
     assert.match(result.stdout, /--before-exec-command COMMAND/);
     assert.match(result.stdout, /Exit codes: 0 ok/);
   });
   await t.step("--version", async () => {
     const result = await runBroker(["--version"], { home: tmp.path });
+    assert.equal(result.code, 0, result.stderr);
     const { version } = JSON.parse(
       Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
     );
@@ -418,15 +442,11 @@ Deno.test("usage errors exit 2 and say what is missing; --help and --version exi
 Deno.test("relative credential paths resolve against the working directory kubectl runs the plugin in", async () => {
   await using tmp = await tempDir();
   await clientCredentials(tmp.path);
-  const result = await runBroker([
+  const result = await callPlugin([
     "--client-certificate-path=client.crt",
     "--client-key-path=./client.key",
     "--token-path=token",
-  ], {
-    home: "/nonexistent-home-is-not-used",
-    cwd: tmp.path,
-    env: { HOME: tmp.path },
-  });
+  ], { home: tmp.path, cwd: tmp.path });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
 });
@@ -445,7 +465,7 @@ Deno.test("a key and token others can read are each warned about once per call, 
     "--before-exec-policy=always",
   ];
   for (let call = 0; call < 2; call++) {
-    const result = await runBroker(args, { home: tmp.path });
+    const result = await callPlugin(args, { home: tmp.path });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
     const warnings = result.stderr.split("\n").filter((line) => line.startsWith("warning: "));
@@ -465,7 +485,7 @@ async function scriptCommand(): Promise<string | undefined> {
 
 /**
  * Runs the installed broker on a pseudo-terminal (stdin and stdout), as a person typing it would; `typed` is sent
- * to the terminal once it has started. Returns what the terminal showed.
+ * to the terminal at once. Returns what the terminal showed.
  */
 async function runOnTerminal(
   script: string,
@@ -475,9 +495,16 @@ async function runOnTerminal(
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const line = [await installedBroker(), ...args].map(quote).join(" ");
   const typed = options.typed ?? "";
+  // The typed text waits in the terminal's input queue until read. script's stdin stays open until the broker
+  // has ended (the file `done` appears): at its end of input script would end the session.
+  const done = `${await Deno.makeTempDir({ dir: options.home, prefix: ".terminal-" })}/done`;
   const result = await run("sh", [
     "-c",
-    `(sleep 1; printf '%s' ${quote(typed)}; sleep 1) | ${script} -qec ${quote(line)} /dev/null`,
+    `(printf '%s' ${quote(typed)}; while [ ! -e ${
+      quote(done)
+    } ]; do sleep 0.05; done) | ${script} -qec ${
+      quote(`${line}; code=$?; : > ${quote(done)}; exit $code`)
+    } /dev/null`,
   ], { env: pluginEnv(options.home, { TERM: "dumb", ...options.env }) });
   return { code: result.code, shown: result.stdout + result.stderr };
 }
@@ -489,13 +516,9 @@ Deno.test("a setup without a before-exec command needs no home folder and writes
     ["token only", [`--token-path=${token}`]],
     ["certificate only", [`--client-certificate-path=${cert}`, `--client-key-path=${key}`]],
   ];
-  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR };
   for (const [name, args] of setups) {
     await t.step(`${name}, HOME unset`, async () => {
-      const result = await run(await installedBroker(), args, {
-        cwd: tmp.path,
-        env: { ...env, KUBERNETES_EXEC_INFO: execInfo(V1) },
-      });
+      const result = await callPlugin(args, { home: null, cwd: tmp.path });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr, "");
       assert.equal(JSON.parse(result.stdout).kind, "ExecCredential");
@@ -508,7 +531,7 @@ Deno.test("a setup without a before-exec command needs no home folder and writes
           dir = `${tmp.path}/ro-home`;
           Deno.mkdirSync(dir, { mode: 0o555 });
         }
-        const result = await runBroker(args, { home: dir, cwd: tmp.path });
+        const result = await callPlugin(args, { home: dir, cwd: tmp.path });
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stderr, "");
       });
@@ -516,7 +539,7 @@ Deno.test("a setup without a before-exec command needs no home folder and writes
     await t.step(`${name}: no lock folder appears in a writable HOME`, async () => {
       const home = `${tmp.path}/home-${name.replace(" ", "-")}`;
       Deno.mkdirSync(home);
-      const result = await runBroker(args, { home, cwd: tmp.path });
+      const result = await callPlugin(args, { home, cwd: tmp.path });
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual([...Deno.readDirSync(home)], []);
     });
@@ -621,20 +644,13 @@ Deno.test("a leading ~/ in any path flag is the home folder, also after = where 
     "--before-exec-command=true",
   ];
   await t.step("HOME set", async () => {
-    const result = await runBroker(args, { home: tmp.path, cwd: "/" });
+    const result = await callPlugin(args, { home: tmp.path, cwd: "/" });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
     assert.equal(Deno.statSync(`${tmp.path}/locks`).isDirectory, true);
   });
   await t.step("no home folder: a usage error naming the flag", async () => {
-    const result = await run(await installedBroker(), args, {
-      cwd: "/",
-      env: {
-        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-        DENO_DIR,
-        KUBERNETES_EXEC_INFO: execInfo(V1),
-      },
-    });
+    const result = await callPlugin(args, { home: null, cwd: "/" });
     assert.equal(result.code, 2, result.stderr);
     assertOneErrorLine(
       result.stderr,

@@ -1,6 +1,7 @@
 /**
- * --before-exec-policy and the renewal lock, with real processes: many brokers at once, a stuck holder, a killed
- * holder, and a renewal that writes its files slowly in place.
+ * --before-exec-policy and the renewal lock. The policy in-process (callPlugin), with real renewal scripts; the lock
+ * with real processes: many brokers at once, a stuck holder, a killed holder, and a renewal that writes its files
+ * slowly in place.
  */
 import assert from "node:assert/strict";
 import { readCredentials } from "../../lib/credentials/credentials.ts";
@@ -12,14 +13,19 @@ import {
   runBroker,
   tempDir,
 } from "../helpers.ts";
+import { callPlugin } from "./call_plugin.ts";
 
 const HOUR = 3600_000;
 
 /**
  * Expired (or otherwise bad) credentials in place, a valid pair ready in next.crt/next.key, and a renewal script
- * that copies them over, counts its runs and records overlapping runs.
+ * that copies them over (after `sleep` seconds, only on its first run with `sleepOnce`), counts its runs and records
+ * overlapping runs.
  */
-async function renewalWorld(dir: string, options: { sleep?: number; slowWrite?: boolean } = {}) {
+async function renewalWorld(
+  dir: string,
+  options: { sleep?: number; sleepOnce?: boolean; slowWrite?: boolean } = {},
+) {
   const { ca, key, cert } = await clientCredentials(dir, {
     notAfter: new Date(Date.now() - 60_000),
     token: null,
@@ -45,7 +51,11 @@ slow "${dir}/next.key" "${dir}/client.key"`
     `#!/bin/sh
 mkdir "${dir}/running" 2>/dev/null || echo overlap >> "${dir}/overlaps"
 echo run >> "${dir}/runs"
-sleep ${options.sleep ?? 0}
+${
+      options.sleepOnce
+        ? `[ -e "${dir}/slept" ] || { : > "${dir}/slept"; sleep ${options.sleep ?? 0}; }`
+        : `sleep ${options.sleep ?? 0}`
+    }
 ${copy}
 rmdir "${dir}/running"
 `,
@@ -102,9 +112,12 @@ Deno.test("when-invalid skips the command while the credentials are valid and ru
       valid();
       arrange();
       const before = w.runs();
-      const result = await runBroker(brokerArgs(w, "--before-exec-policy=when-invalid", ...extra), {
-        home: tmp.path,
-      });
+      const result = await callPlugin(
+        brokerArgs(w, "--before-exec-policy=when-invalid", ...extra),
+        {
+          home: tmp.path,
+        },
+      );
       const ran = w.runs() - before;
       if (name.startsWith("valid: ")) {
         assert.equal(result.code, 0, result.stderr);
@@ -123,10 +136,10 @@ Deno.test("when-invalid skips the command while the credentials are valid and ru
       "--before-exec-policy=when-invalid",
     ];
     Deno.writeTextFileSync(token, "s.opaque\n", { mode: 0o600 });
-    assert.equal((await runBroker(args, { home: tmp.path })).code, 0);
+    assert.equal((await callPlugin(args, { home: tmp.path })).code, 0);
     assert.throws(() => Deno.statSync(`${tmp.path}/token-runs`));
     Deno.writeTextFileSync(token, "\n");
-    const result = await runBroker(args, { home: tmp.path });
+    const result = await callPlugin(args, { home: tmp.path });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(JSON.parse(result.stdout).status.token, "renewed");
   });
@@ -136,7 +149,7 @@ Deno.test("when-invalid skips the command while the credentials are valid and ru
     Deno.writeTextFileSync(token, makeJwt({ exp: Math.floor(Date.now() / 1000) - 10 }), {
       mode: 0o600,
     });
-    const result = await runBroker(
+    const result = await callPlugin(
       [
         `--token-path=${token}`,
         `--before-exec-command=sh -c 'printf %s ${fresh} > ${token}'`,
@@ -153,7 +166,7 @@ Deno.test("a renewal that leaves the credentials invalid is an error naming the 
   await using tmp = await tempDir();
   const w = await renewalWorld(tmp.path);
   for (const policy of ["always", "when-invalid"]) {
-    const result = await runBroker(
+    const result = await callPlugin(
       [
         `--client-certificate-path=${w.cert}`,
         `--client-key-path=${w.key}`,
@@ -200,7 +213,7 @@ Deno.test("32 concurrent calls under always never run the command concurrently",
 
 Deno.test("a waiter gives up after its timeout and says it was waiting for another renewal", async () => {
   await using tmp = await tempDir();
-  const w = await renewalWorld(tmp.path, { sleep: 4 });
+  const w = await renewalWorld(tmp.path, { sleep: 2.5 });
   const holder = runBroker(
     brokerArgs(w, "--before-exec-policy=when-invalid", "--before-exec-timeout=20s"),
     { home: tmp.path },
@@ -359,11 +372,26 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/**
+ * Whether a broker with HOME `home` has recorded its running command in its lock file: before that, a broker
+ * killed leaves nothing to go by (its command has started a moment before).
+ */
+function commandRecorded(home: string): boolean {
+  const dir = `${home}/.kube/cache/credentials-broker`;
+  try {
+    return [...Deno.readDirSync(dir)].some((entry) =>
+      entry.name.endsWith(".lock") && Deno.statSync(`${dir}/${entry.name}`).size > 0
+    );
+  } catch {
+    return false;
+  }
+}
+
 Deno.test("a renewal left running by a broker killed with SIGKILL is waited for, never overlapped", async () => {
   await using tmp = await tempDir();
-  const w = await renewalWorld(tmp.path, { sleep: 3 });
+  const w = await renewalWorld(tmp.path, { sleep: 2, sleepOnce: true });
   const holder = await spawnBroker(brokerArgs(w, "--before-exec-timeout=60s"), tmp.path);
-  await until(() => w.runs() === 1);
+  await until(() => w.runs() === 1 && commandRecorded(tmp.path));
   holder.kill("SIGKILL");
   await holder.status;
   // The killed broker's command sleeps on in its own session; the next call must not start a second one beside it.
@@ -408,7 +436,7 @@ exec "${w.renew}"
       return 0;
     }
   };
-  await until(() => pidOf("stuck.pid") > 0);
+  await until(() => pidOf("stuck.pid") > 0 && commandRecorded(tmp.path));
   holder.kill("SIGKILL");
   await holder.status;
   const [stuck, child] = [pidOf("stuck.pid"), pidOf("child.pid")];
