@@ -6,6 +6,23 @@
 import { KubeconfigError } from "../shared/errors.ts";
 
 /**
+ * Where two texts differ: the length of their common start (`prefix`) and of their common end after it
+ * (`suffix`), in UTF-16 code units. The edit and the diff a person sees both work on that span only.
+ */
+export function changedSpan(oldText: string, newText: string): { prefix: number; suffix: number } {
+  const max = Math.min(oldText.length, newText.length);
+  let prefix = 0;
+  while (prefix < max && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (
+    suffix < max - prefix &&
+    oldText.charCodeAt(oldText.length - 1 - suffix) ===
+      newText.charCodeAt(newText.length - 1 - suffix)
+  ) suffix++;
+  return { prefix, suffix };
+}
+
+/**
  * The bytes to write: `oldBytes` with only the span where `oldText` (their UTF-8 decoding) and `newText` differ
  * replaced, so that every byte outside the edit stays exactly as it was, even bytes that are not UTF-8 (which
  * `oldText` holds as U+FFFD). Refuses, naming the line, rather than write U+FFFD over such bytes inside the span.
@@ -16,15 +33,7 @@ export function spliceBytes(
   newText: string,
   path: string,
 ): Uint8Array {
-  const max = Math.min(oldText.length, newText.length);
-  let prefix = 0;
-  while (prefix < max && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
-  let suffix = 0;
-  while (
-    suffix < max - prefix &&
-    oldText.charCodeAt(oldText.length - 1 - suffix) ===
-      newText.charCodeAt(newText.length - 1 - suffix)
-  ) suffix++;
+  let { prefix, suffix } = changedSpan(oldText, newText);
   // Never cut a surrogate pair: its two halves are one code point, one UTF-8 sequence.
   if (prefix > 0 && isHighSurrogate(oldText.charCodeAt(prefix - 1))) prefix--;
   if (suffix > 0 && isLowSurrogate(oldText.charCodeAt(oldText.length - suffix))) suffix--;

@@ -1,3 +1,4 @@
+import { changedSpan } from "./byte_splice.ts";
 import {
   type Document,
   isAlias,
@@ -43,15 +44,7 @@ export function redactKubeconfig(text: string): string {
 export function redactedDiff(oldText: string, newText: string, options: DiffOptions): string {
   if (oldText === newText) return "";
   const context = options.context ?? 3;
-  const max = Math.min(oldText.length, newText.length);
-  let prefix = 0;
-  while (prefix < max && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
-  let suffix = 0;
-  while (
-    suffix < max - prefix &&
-    oldText.charCodeAt(oldText.length - 1 - suffix) ===
-      newText.charCodeAt(newText.length - 1 - suffix)
-  ) suffix++;
+  const { prefix, suffix } = changedSpan(oldText, newText);
   // From `context` lines before the first changed line to `context` lines after the last one.
   let start = oldText.lastIndexOf("\n", prefix - 1) + 1;
   for (let i = 0; i < context && start > 0; i++) start = oldText.lastIndexOf("\n", start - 2) + 1;
