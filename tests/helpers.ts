@@ -161,3 +161,29 @@ export async function runMain(
     ...args,
   ], { cwd: options.cwd, env, stdin: options.stdin });
 }
+
+/** Waits (bounded) until no background renewal claims the credentials: its claim file is gone. */
+export async function backgroundSettled(cacheDir: string, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    const claims = [...Deno.readDirSync(cacheDir)].filter((entry) => entry.name.endsWith(".claim"));
+    if (claims.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("a background renewal still holds its claim");
+}
+
+/** Processes whose command line mentions `marker` (the broker's children carry the test folder in argv). */
+export function processesMentioning(marker: string): string[] {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
+      if (cmdline.includes(marker)) found.push(`${entry.name}: ${cmdline}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

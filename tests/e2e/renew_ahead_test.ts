@@ -12,6 +12,7 @@ import { renewingExec } from "../../scripts/world/kubeconfig.ts";
 import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
 import { delay } from "../../scripts/world/process.ts";
 import { World } from "../../scripts/world/world.ts";
+import { backgroundSettled, processesMentioning } from "../helpers.ts";
 
 const kubectls = await findKubectls();
 const SECOND = 1000;
@@ -22,32 +23,6 @@ const RENEW_AHEAD_S = 14;
 const MARGIN_S = 5;
 /** Long enough for the first two certificates to expire (24 s, and ~12 s later for the second). */
 const LOOP_MS = 38 * SECOND;
-
-/** Waits (bounded) until no background renewal claims the credentials: its claim file is gone. */
-async function backgroundSettled(cacheDir: string, limitMs = 30 * SECOND): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    const claims = [...Deno.readDirSync(cacheDir)].filter((entry) => entry.name.endsWith(".claim"));
-    if (claims.length === 0) return;
-    await delay(100);
-  }
-  throw new Error("a background renewal still holds its claim");
-}
-
-/** Processes whose command line mentions `marker` (the background broker carries the script's path in argv). */
-function processesMentioning(marker: string): string[] {
-  const found: string[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
-    try {
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
-      if (cmdline.includes(marker)) found.push(`${entry.name}: ${cmdline}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 /** Expiry of every certificate the renewal script's CA database issued (openssl ca keeps `<serial>.pem`). */
 function issuedExpiries(dir: string): Date[] {

@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate } from "../../lib/credentials/x509.ts";
-import { clientCredentials, generateKey, issueCert, runBroker, tempDir } from "../helpers.ts";
+import {
+  backgroundSettled,
+  clientCredentials,
+  generateKey,
+  issueCert,
+  processesMentioning,
+  runBroker,
+  tempDir,
+} from "../helpers.ts";
 import { callPlugin } from "./call_plugin.ts";
 
 const SECOND = 1000;
@@ -87,32 +95,6 @@ function generationOf(stdout: string, dir: string): number {
   const key = Deno.readTextFileSync(`${dir}/gen-${n}.key`);
   assert.equal(status.clientKeyData, key, `the certificate of gen-${n} came with another key`);
   return n;
-}
-
-/** Waits (bounded) until no background renewal claims the credentials: its claim file is gone. */
-async function backgroundSettled(cacheDir: string, limitMs = 30 * SECOND): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    const claims = [...Deno.readDirSync(cacheDir)].filter((entry) => entry.name.endsWith(".claim"));
-    if (claims.length === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error("a background renewal still holds its claim");
-}
-
-/** Processes whose command line mentions `marker` (the broker's children carry the test folder in argv). */
-function processesMentioning(marker: string): string[] {
-  const found: string[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
-    try {
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
-      if (cmdline.includes(marker)) found.push(`${entry.name}: ${cmdline}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 Deno.test({
