@@ -52,9 +52,12 @@ export async function kubeconfigCommand(rest: string[], io: Io): Promise<number>
   return await kubeconfigSet(parseSetArgs(args, io), io);
 }
 
-/** Test seam: runs under kubectl's lock right before the write (a test starts a real kubectl there). */
+/** Test seams; `kubeconfig set` itself passes none. */
 export interface SetHooks {
+  /** Runs under kubectl's lock right before the write (a test starts a real kubectl there). */
   beforeWrite?: (file: string) => void | Promise<void>;
+  /** How long to wait for someone else's `<file>.lock`; unset, kubectl's bound (KUBECTL_LOCK_WAIT_MS). */
+  lockWaitMs?: number;
 }
 
 /** How often -f plans again when the file keeps changing under it before giving up. */
@@ -134,6 +137,7 @@ async function writeIfUnchanged(
   hooks: SetHooks,
 ): Promise<boolean> {
   using _lock = await lockLikeKubectl(plan.file, {
+    timeoutMs: hooks.lockWaitMs,
     onWait: (lockFile) => io.stderr(`waiting for ${lockFile}: kubectl is writing ${plan.file}\n`),
   });
   if (!unchangedSince(files)) return false;

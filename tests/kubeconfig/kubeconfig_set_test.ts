@@ -9,7 +9,7 @@ import {
 } from "../../lib/kubeconfig/kubeconfig_set.ts";
 import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
 import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
-import { fakeIo, run, runMain, tempDir } from "../helpers.ts";
+import { DENO_DIR, fakeIo, run, runMain, tempDir } from "../helpers.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
 const V1BETA1 = "client.authentication.k8s.io/v1beta1";
@@ -587,44 +587,28 @@ Deno.test("kubeconfig set prompts on a real terminal and applies only on y", asy
     return;
   }
   const cases = [
-    { name: "y", typed: "y\\n", applied: true },
-    { name: "n", typed: "n\\n", applied: false },
-    { name: "Ctrl-C", typed: "\\003", applied: false },
+    { name: "y", typed: "y\n", applied: true },
+    { name: "n", typed: "n\n", applied: false },
+    { name: "Ctrl-C", typed: "\x03", applied: false },
   ];
   for (const { name, typed, applied } of cases) {
     await t.step(`answer ${name}`, async () => {
       await using tmp = await tempDir();
       const path = await setup(tmp.path);
-      const broker = [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        new URL("../../deno.json", import.meta.url).pathname,
-        new URL("../../main.ts", import.meta.url).pathname,
+      await using terminal = onTerminal(script, [
         "kubeconfig",
         "set",
         "--kubeconfig",
         path,
         "--token-path=/t",
-      ].map((word) => `'${word}'`).join(" ");
-      // script gives the broker a pseudo-terminal; the answer is typed once the prompt is up (sleep).
-      const result = await run("sh", [
-        "-c",
-        `(sleep 2; printf '${typed}'; sleep 0.5) | ${script} -qec "${broker}" /dev/null`,
-      ], {
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HOME: tmp.path,
-          DENO_DIR: (await import("../helpers.ts")).DENO_DIR,
-          TERM: "dumb",
-          NO_COLOR: "1",
-        },
-      });
-      assert.match(result.stdout, new RegExp(`Apply these changes to ${path}\\? \\[y/N\\]`));
-      if (applied) assert.equal(result.code, 0, result.stdout);
-      else assert.notEqual(result.code, 0, result.stdout);
+      ], tmp.path);
+      // The answer is typed once the prompt is up: the prompt is the signal.
+      await terminal.until("[y/N]");
+      await terminal.type(typed);
+      const code = await terminal.end();
+      assert.match(terminal.screen, new RegExp(`Apply these changes to ${path}\\? \\[y/N\\]`));
+      if (applied) assert.equal(code, 0, terminal.screen);
+      else assert.notEqual(code, 0, terminal.screen);
       assert.equal((await readUser(path, "alice"))!.exec !== undefined, applied);
     });
   }
@@ -755,6 +739,79 @@ function brokerCommand(args: string[]): string {
   ].map((word) => `'${word}'`).join(" ");
 }
 
+/**
+ * The broker from source on a pseudo-terminal (util-linux script). `until` reads the screen until a text has
+ * shown `count` times, so answers are typed when the prompt is up, not after a guessed sleep. The terminal's
+ * input stays open until the broker has ended: at its end of input script would end the session. A broker that
+ * never ends is killed after a minute, so a broken prompt fails the test instead of hanging it.
+ */
+function onTerminal(script: string, args: string[], home: string) {
+  const child = new Deno.Command(script, {
+    args: ["-qec", brokerCommand(args), "/dev/null"],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: home,
+      DENO_DIR,
+      TERM: "dumb",
+      NO_COLOR: "1",
+    },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const guard = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already ended
+    }
+  }, 60_000);
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = new Response(child.stderr).text();
+  let screen = "";
+  return {
+    get screen() {
+      return screen;
+    },
+    async until(text: string, count = 1): Promise<void> {
+      while (screen.split(text).length - 1 < count) {
+        const { value, done } = await reader.read();
+        if (done) {
+          throw new Error(`the broker ended before ${text} showed ${count} times:\n${screen}`);
+        }
+        screen += value;
+      }
+    },
+    async type(text: string): Promise<void> {
+      await writer.write(new TextEncoder().encode(text));
+    },
+    /** Reads the screen to its end (the broker has ended), then closes the input; the exit code. */
+    async end(): Promise<number> {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        screen += value;
+      }
+      await writer.close().catch(() => {});
+      return (await child.status).code;
+    },
+    async [Symbol.asyncDispose]() {
+      await writer.close().catch(() => {});
+      await reader.cancel().catch(() => {});
+      try {
+        child.kill();
+      } catch {
+        // already ended
+      }
+      await child.status;
+      await stderr.catch(() => "");
+      clearTimeout(guard);
+    },
+  };
+}
+
 Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the prompt, and asks again", async (t) => {
   const script = await which("script");
   const bin = await realKubectl();
@@ -764,38 +821,16 @@ Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the pro
   }
   await using tmp = await tempDir();
   const path = await setup(tmp.path, FOR_KUBECTL);
-  const child = new Deno.Command(script, {
-    args: [
-      "-qec",
-      brokerCommand(["kubeconfig", "set", "--kubeconfig", path, "--token-path=/t"]),
-      "/dev/null",
-    ],
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: tmp.path,
-      DENO_DIR: (await import("../helpers.ts")).DENO_DIR,
-      TERM: "dumb",
-      NO_COLOR: "1",
-    },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let screen = "";
-  /** Reads the terminal until `pattern` has appeared `count` times (no sleeping: the prompt is the signal). */
-  const until = async (pattern: string, count: number) => {
-    while (screen.split(pattern).length - 1 < count) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the broker ended before ${pattern} x${count}:\n${screen}`);
-      screen += value;
-    }
-  };
-  try {
-    await until("[y/N]", 1);
-    assert.match(screen, /^\+ {4}exec:/m);
+  {
+    await using terminal = onTerminal(script, [
+      "kubeconfig",
+      "set",
+      "--kubeconfig",
+      path,
+      "--token-path=/t",
+    ], tmp.path);
+    await terminal.until("[y/N]");
+    assert.match(terminal.screen, /^\+ {4}exec:/m);
     // kubectl changes the file while the broker waits for the answer; the broker holds no lock, so it succeeds.
     const added = await kubectl(bin, tmp.path, [
       "--kubeconfig",
@@ -807,9 +842,9 @@ Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the pro
       "--user=bob",
     ]);
     assert.equal(added.code, 0, added.stderr);
-    await writer.write(new TextEncoder().encode("y\n"));
-    await until("[y/N]", 2);
-    const second = screen.slice(screen.indexOf("[y/N]") + 5);
+    await terminal.type("y\n");
+    await terminal.until("[y/N]", 2);
+    const second = terminal.screen.slice(terminal.screen.indexOf("[y/N]") + 5);
     assert.match(second, new RegExp(`note: ${path} changed since the diff above was made`));
     assert.match(second, new RegExp(`^--- ${path}$`, "m"), "the new diff is shown");
     assert.match(second, /^\+ {4}exec:$/m);
@@ -818,25 +853,8 @@ Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the pro
       undefined,
       "not written yet",
     );
-    await writer.write(new TextEncoder().encode("y\n"));
-    await writer.close();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      screen += value;
-    }
-    const status = await child.status;
-    assert.equal(status.code, 0, screen);
-  } finally {
-    await writer.close().catch(() => {});
-    await reader.cancel().catch(() => {});
-    await child.stderr.cancel().catch(() => {});
-    try {
-      child.kill();
-    } catch {
-      // already ended
-    }
-    await child.status;
+    await terminal.type("y\n");
+    assert.equal(await terminal.end(), 0, terminal.screen);
   }
   assert.ok((await contextNames(path)).includes("added-meanwhile"), "kubectl's context survived");
   assert.ok((await readUser(path, "alice"))!.exec, "and the broker's edit is there");
@@ -851,7 +869,7 @@ Deno.test("kubeconfig set -f in a loop next to a kubectl set-context loop loses 
   }
   await using tmp = await tempDir();
   const path = await setup(tmp.path, FOR_KUBECTL);
-  const N = 20;
+  const N = 5;
   // kubectl fails at once ("file exists") when it meets the broker's lock: retry as a person would.
   const kubectlLoop = run("sh", [
     "-c",
@@ -859,8 +877,13 @@ Deno.test("kubeconfig set -f in a loop next to a kubectl set-context loop loses 
     `until '${bin}' --kubeconfig '${path}' config set-context k$i --cluster=prod --user=bob >/dev/null 2>err; do ` +
     `n=$((n+1)); grep -q 'lock' err || { cat err >&2; exit 1; }; [ $n -lt 500 ] || exit 1; done; done`,
   ], { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: tmp.path }, cwd: tmp.path });
+  // The broker edits for as long as kubectl's loop runs, so every kubectl write races one of the broker's.
+  let kubectlDone = false;
+  const kubectlEnded = kubectlLoop.finally(() => kubectlDone = true);
+  let edits = 0;
   const brokerLoop = (async () => {
-    for (let i = 1; i <= N; i++) {
+    while (!kubectlDone && edits < 500) {
+      const i = ++edits;
       const io = ioFor(tmp.path);
       const code = await kubeconfigCommand(
         ["set", "-f", "--kubeconfig", path, "--user", `b${i}`, `--token-path=/t/b${i}`],
@@ -869,13 +892,13 @@ Deno.test("kubeconfig set -f in a loop next to a kubectl set-context loop loses 
       assert.equal(code, 0, io.err);
     }
   })();
-  const [kubectlResult] = await Promise.all([kubectlLoop, brokerLoop]);
+  const [kubectlResult] = await Promise.all([kubectlEnded, brokerLoop]);
   assert.equal(kubectlResult.code, 0, kubectlResult.stderr);
   const contexts = await contextNames(path);
   for (let i = 1; i <= N; i++) assert.ok(contexts.includes(`k${i}`), `kubectl's context k${i}`);
   // The other direction is kubectl's to keep: it reads the file before taking its lock and then deletes what it
   // did not see, so an entry anyone (another kubectl too) writes in that window can go. What is there is whole.
-  for (let i = 1; i <= N; i++) {
+  for (let i = 1; i <= edits; i++) {
     const user = await readUser(path, `b${i}`);
     if (user) assert.deepEqual(user.exec?.args, [`--token-path=/t/b${i}`], `b${i}`);
   }
@@ -887,13 +910,18 @@ Deno.test("kubeconfig set waits for an existing <file>.lock, then fails naming i
     const path = await setup(tmp.path);
     await Deno.writeTextFile(`${path}.lock`, "");
     const io = ioFor(tmp.path);
+    // A tenth of a second instead of kubectl's 5 s bound: the same wait, then the same error.
     await assert.rejects(
-      kubeconfigCommand(["set", "-f", "--kubeconfig", path, "--token-path=/t"], io),
+      kubeconfigSet(
+        parseSetArgs(["-f", "--kubeconfig", path, "--token-path=/t"], io),
+        io,
+        { lockWaitMs: 100 },
+      ),
       (error: unknown) => {
         assert.ok(error instanceof KubeconfigError);
         assert.match(
           error.message,
-          new RegExp(`^kubeconfig ${path} is locked by ${path}\\.lock: still there after `),
+          new RegExp(`^kubeconfig ${path} is locked by ${path}\\.lock: still there after 0\\.1s$`),
         );
         assert.match(error.hint ?? "", /stale/);
         assert.match(error.hint ?? "", new RegExp(`rm ${path}\\.lock`));
@@ -1206,7 +1234,7 @@ Deno.test("a FIFO or a device as kubeconfig is a one-line error naming it, with 
         env: {
           PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
           HOME: tmp.path,
-          DENO_DIR: (await import("../helpers.ts")).DENO_DIR,
+          DENO_DIR,
         },
       });
       assert.equal(result.code, 1, result.stderr);
