@@ -61,18 +61,19 @@ export function pluginEnv(
   };
 }
 
+/** What kubectl 1.22+ sets KUBERNETES_EXEC_INFO to for a v1 exec block, without a terminal. */
+export const V1_EXEC_INFO = JSON.stringify({
+  kind: "ExecCredential",
+  apiVersion: "client.authentication.k8s.io/v1",
+  spec: { interactive: false },
+});
+
 /** Runs the installed broker the way kubectl does: argv from exec.args, env with KUBERNETES_EXEC_INFO, no stdin. */
 export async function runBroker(
   args: string[],
   options: { home: string; cwd?: string; execInfo?: string | null; env?: Record<string, string> },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const info = options.execInfo === undefined
-    ? JSON.stringify({
-      kind: "ExecCredential",
-      apiVersion: "client.authentication.k8s.io/v1",
-      spec: { interactive: false },
-    })
-    : options.execInfo;
+  const info = options.execInfo === undefined ? V1_EXEC_INFO : options.execInfo;
   const env = pluginEnv(options.home, options.env);
   if (info !== null) env.KUBERNETES_EXEC_INFO = info;
   return run(await installedBroker(), args, { cwd: options.cwd ?? options.home, env });

@@ -4,7 +4,7 @@
  */
 import { runPlugin } from "../../lib/plugin/plugin.ts";
 import { reportError } from "../../lib/shared/report.ts";
-import { fakeIo } from "../helpers.ts";
+import { fakeIo, V1_EXEC_INFO } from "../helpers.ts";
 
 /**
  * Runs the plugin as main.ts would with argv `args`, HOME `home` (null: unset), working directory `cwd` (default
@@ -19,13 +19,7 @@ export async function callPlugin(
     env?: Record<string, string>;
   },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const info = options.execInfo === undefined
-    ? JSON.stringify({
-      kind: "ExecCredential",
-      apiVersion: "client.authentication.k8s.io/v1",
-      spec: { interactive: false },
-    })
-    : options.execInfo;
+  const info = options.execInfo === undefined ? V1_EXEC_INFO : options.execInfo;
   const env: Record<string, string> = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
   if (options.home !== null) env.HOME = options.home;
   Object.assign(env, options.env);
