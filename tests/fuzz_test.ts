@@ -18,15 +18,18 @@ import { parseEnv } from "../lib/kubeconfig/kubeconfig_set_parse.ts";
 import { decodePem, encodePem, parsePem, PemError } from "../lib/credentials/pem.ts";
 import { KeyError, parsePrivateKey } from "../lib/credentials/private_key.ts";
 import { parseCertificate } from "../lib/credentials/x509.ts";
-import { generateKey, issueCert, jwtSegment, makeCa, openssl, tempDir } from "./helpers.ts";
+import {
+  fuzzParams,
+  generateKey,
+  issueCert,
+  jwtSegment,
+  makeCa,
+  openssl,
+  tempDir,
+} from "./helpers.ts";
 
-const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 200);
-/** A per-run seed printed on failure by fast-check; FUZZ_SEED replays one. */
-const SEED = Deno.env.get("FUZZ_SEED");
-const params = (scale = 1): fc.Parameters<unknown> => ({
-  numRuns: Math.max(1, Math.round(RUNS * scale)),
-  ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-});
+/** 200 runs per property (FUZZ_RUNS scales them, FUZZ_SEED replays a failure's seed). */
+const params = (scale = 1): fc.Parameters<unknown> => fuzzParams(200 * scale);
 
 /** Rethrows anything that is not one of the expected error types: that is the bug a property looks for. */
 function onlyThrows(fn: () => unknown, ...types: (new (...args: never[]) => Error)[]): void {

@@ -188,3 +188,16 @@ export function processesMentioning(marker: string): string[] {
   }
   return found;
 }
+
+/**
+ * fast-check settings for a property test: `runs` rounds scaled by FUZZ_RUNS (`deno task fuzz` raises it), and
+ * the seed FUZZ_SEED names, to replay a failure (fast-check prints its seed); a fresh seed on every run otherwise.
+ */
+export function fuzzParams(runs: number): { numRuns: number; seed?: number } {
+  const scale = Number(Deno.env.get("FUZZ_RUNS") ?? 200) / 200;
+  const seed = Deno.env.get("FUZZ_SEED");
+  return {
+    numRuns: Math.max(1, Math.round(runs * scale)),
+    ...(seed === undefined ? {} : { seed: Number(seed) }),
+  };
+}

@@ -7,7 +7,7 @@ import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/kubeco
 import { kubeconfigView, parseKubeconfig } from "../../lib/kubeconfig/kubeconfig_view.ts";
 import { kubeconfigCommand } from "../../lib/kubeconfig/kubeconfig_set.ts";
 import { PLUGIN_COMMAND } from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
-import { fakeIo, run, tempDir } from "../helpers.ts";
+import { fakeIo, fuzzParams, run, tempDir } from "../helpers.ts";
 
 const EXEC = {
   apiVersion: "client.authentication.k8s.io/v1beta1",
@@ -609,7 +609,7 @@ Deno.test("the item-by-item path reads and edits like a whole-document parse (pr
         }
       },
     ),
-    { numRuns: 150 },
+    fuzzParams(150),
   );
 });
 
@@ -656,6 +656,6 @@ Deno.test("spliceBytes() agrees with TextDecoder on any bytes and keeps those ou
         assert.ok(replacements(out) <= replacements(bytes));
       },
     ),
-    { numRuns: 500 },
+    fuzzParams(500),
   );
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { REDACTED, redactedDiff, redactKubeconfig } from "../../lib/kubeconfig/redact.ts";
+import { fuzzParams } from "../helpers.ts";
 
 const SECRETS = [
   "TOKEN1",
@@ -191,6 +192,6 @@ Deno.test("redactKubeconfig() hides generated secrets wherever anchors put them 
         assert.notEqual(redacted, `${REDACTED}\n`, "it parsed");
       },
     ),
-    { numRuns: 200 },
+    fuzzParams(200),
   );
 });
