@@ -7,6 +7,7 @@ import { processIo } from "./lib/shared/io.ts";
 import { runPlugin } from "./lib/plugin/plugin.ts";
 import { reportError } from "./lib/shared/report.ts";
 import { wantsSubcommand } from "./lib/shared/command_list.ts";
+import { fileUrlToPath, HOST_OS } from "./lib/shared/platform.ts";
 
 /**
  * Loaded only for a subcommand: kubectl runs the plugin on every call, and that path needs none of it. Named by
@@ -21,7 +22,7 @@ if (wantsSubcommand(Deno.args)) {
   try {
     commands = await import(COMMANDS_MODULE);
   } catch (error) {
-    const path = new URL(COMMANDS_MODULE, import.meta.url).pathname;
+    const path = fileUrlToPath(new URL(COMMANDS_MODULE, import.meta.url).href, HOST_OS);
     Deno.exit(
       await reportError(
         new CliError(`cannot load the subcommands from ${path}: the installation is incomplete`, {

@@ -1,6 +1,7 @@
 import { BeforeExecError } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import {
+  fileUrlToPath,
   forwardedSignals,
   hasSeparator,
   HOST_OS,
@@ -158,7 +159,7 @@ export const BROKER_PERMISSIONS: readonly string[] = [
  */
 export function selfCommand(args: readonly string[]): string[] {
   if (Deno.build.standalone) return [Deno.execPath(), ...args];
-  const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+  const main = fileUrlToPath(Deno.mainModule, HOST_OS);
   return [Deno.execPath(), "run", "--no-config", ...BROKER_PERMISSIONS, "--quiet", main, ...args];
 }
 

@@ -152,6 +152,19 @@ export function expandTilde(path: string, home: string | undefined, os: Os): str
   return path;
 }
 
+/**
+ * The path a `file:` URL names: percent-decoded, and on Windows without the `/` before the drive letter and with
+ * `\` separators (`file:///C:/x` is `C:\x`; `file://server/share/x` is `\\server\share\x`).
+ */
+export function fileUrlToPath(url: string, os: Os): string {
+  const { hostname, pathname } = new URL(url);
+  const path = decodeURIComponent(pathname);
+  if (!isWindows(os)) return path;
+  const local = /^\/[A-Za-z]:/.test(path) ? path.slice(1) : path;
+  const unc = hostname ? `//${hostname}${local}` : local;
+  return unc.replaceAll("/", "\\");
+}
+
 /** Whether `command` names a file by path (holds a separator) rather than a name to look up on PATH. */
 export function hasSeparator(command: string, os: Os): boolean {
   return command.includes("/") || (isWindows(os) && command.includes("\\"));

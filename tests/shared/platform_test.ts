@@ -4,6 +4,7 @@ import {
   dirname,
   executableCandidates,
   expandTilde,
+  fileUrlToPath,
   forwardedSignals,
   hasPosixPermissions,
   homeDir,
@@ -280,4 +281,17 @@ Deno.test("stopProcess() stops a whole process group on this OS", async () => {
     if (alive) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   assert.equal(alive, false, "the grandchild outlived stopProcess");
+});
+
+Deno.test("fileUrlToPath() turns the entry module's URL into a path Deno can be given, per OS", async (t) => {
+  const rows: [Os, string, string][] = [
+    ["linux", "file:///home/u/.deno/bin/main.js", "/home/u/.deno/bin/main.js"],
+    ["darwin", "file:///Users/u/my%20bin/main.js", "/Users/u/my bin/main.js"],
+    ["windows", "file:///C:/Users/u/.deno/bin/main.js", "C:\\Users\\u\\.deno\\bin\\main.js"],
+    ["windows", "file:///C:/Program%20Files/b/main.js", "C:\\Program Files\\b\\main.js"],
+    ["windows", "file://server/share/b/main.js", "\\\\server\\share\\b\\main.js"],
+  ];
+  for (const [os, url, expected] of rows) {
+    await t.step(`${os}: ${url}`, () => assert.equal(fileUrlToPath(url, os), expected));
+  }
 });
