@@ -251,12 +251,9 @@ async function renewUnderLock(
       ),
   });
   if (options.beforeExecPolicy === "when-invalid") {
+    // Again under the lock: another call may have renewed while this one waited.
     const reading = await readCredentials(paths);
-    const problems = [
-      ...reading.problems,
-      ...expiryProblems(reading.credentials, io.now(), options.refreshMarginMs),
-    ];
-    if (problems.length === 0) return reading;
+    if (usable(reading, io.now(), options.refreshMarginMs)) return reading;
   }
   // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.
   const { runBeforeExec } = await import("./before_exec.ts");
