@@ -18,7 +18,7 @@ import {
   refreshAt,
   validities,
 } from "../credentials/credentials.ts";
-import { CredentialError, UsageError } from "../shared/errors.ts";
+import { CliError, CredentialError, UsageError } from "../shared/errors.ts";
 import {
   buildExecCredential,
   type ExecInfo,
@@ -195,9 +195,19 @@ async function renewAheadIfDue(
 ): Promise<string[]> {
   const now = io.now();
   if (!renewAheadDue(validities(credentials), resolved.renewAhead!, now)) return [];
-  const { dir, name } = renewalLock(resolved, io.env);
-  ensurePrivateDir(dir);
-  const files = aheadFiles(dir, name);
+  // Renewing early is a convenience: the credentials in hand are good, so nothing here may fail the call. A lock
+  // folder that cannot be used becomes a warning, and the renewal happens at the margin as without the flag.
+  let files: ReturnType<typeof aheadFiles>;
+  try {
+    const { dir, name } = renewalLock(resolved, io.env);
+    ensurePrivateDir(dir);
+    files = aheadFiles(dir, name);
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    return [
+      `cannot renew ahead of time: ${error.message}; the credentials will be renewed at the margin`,
+    ];
+  }
   const decision = aheadDecision({ now, state: readAheadState(files.state), logPath: files.log });
   const warnings = decision.warning ? [decision.warning] : [];
   if (!decision.start) return warnings;

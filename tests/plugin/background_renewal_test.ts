@@ -272,3 +272,23 @@ Deno.test("--renew-ahead is refused where it cannot work, and named in the error
     });
   }
 });
+
+Deno.test("renew-ahead never fails a call whose credentials are good: an unusable lock folder is a warning", async () => {
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  const { renew, lines } = await generations(dir, { count: 2, stepMs: 60 * SECOND, sleep: 0 });
+  // A file where the lock folder should be: the background renewal cannot run, the call still answers.
+  const cache = `${dir}/not-a-folder`;
+  Deno.writeTextFileSync(cache, "");
+  const result = await callPlugin(args(dir, renew, "--renew-ahead=90s", `--cache-dir=${cache}`), {
+    home: dir,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(generationOf(result.stdout, dir), 1);
+  assert.equal(
+    result.stderr,
+    `warning: cannot renew ahead of time: lock folder ${cache} is not a folder; the credentials will be ` +
+      "renewed at the margin\n",
+  );
+  assert.deepEqual(lines("attempts"), []);
+});
