@@ -303,7 +303,9 @@ export function sameProcessStart(psLine: string, startedAt: number): boolean {
   const match = /^(\S+)\s+(.+)$/.exec(psLine.trim());
   if (!match || match[1]!.startsWith("Z")) return false;
   const started = Date.parse(`${match[2]} UTC`);
-  return started >= startedAt - 1000 && started <= startedAt + 10_000;
+  // Two seconds of slack below: lstart drops the fraction, and ps derives it from the boot time, which the kernel
+  // gives in whole seconds too, so it may read up to a second early on top of that.
+  return started >= startedAt - 2000 && started <= startedAt + 10_000;
 }
 
 /**

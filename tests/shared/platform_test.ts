@@ -12,6 +12,7 @@ import {
   lookPath,
   type Os,
   resolvePath,
+  sameProcessStart,
   splitPathList,
   stopPlan,
   stopProcess,
@@ -293,5 +294,22 @@ Deno.test("fileUrlToPath() turns the entry module's URL into a path Deno can be 
   ];
   for (const [os, url, expected] of rows) {
     await t.step(`${os}: ${url}`, () => assert.equal(fileUrlToPath(url, os), expected));
+  }
+});
+
+Deno.test("sameProcessStart() tells the recorded command from a later process with its pid", async (t) => {
+  const startedAt = Date.parse("2026-12-01T11:25:31.950Z");
+  const rows: [string, string, boolean][] = [
+    ["same second", "S    Tue Dec  1 11:25:31 2026", true],
+    // lstart drops the fraction and may read a second early (the boot time is whole seconds too).
+    ["a second early", "S    Tue Dec  1 11:25:30 2026", true],
+    ["a spawn that took seconds", "R    Tue Dec  1 11:25:35 2026", true],
+    ["a zombie", "Z    Tue Dec  1 11:25:31 2026", false],
+    ["a later process given the same pid", "S    Tue Dec  1 11:40:00 2026", false],
+    ["an older process", "S    Tue Dec  1 10:00:00 2026", false],
+    ["nothing", "", false],
+  ];
+  for (const [name, line, expected] of rows) {
+    await t.step(name, () => assert.equal(sameProcessStart(line, startedAt), expected));
   }
 });
