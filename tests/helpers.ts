@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Io } from "../lib/shared/io.ts";
 import { HOST_OS, hostHomeDir, joinPath } from "../lib/shared/platform.ts";
 import { installPlugin } from "../scripts/install.ts";
-import { brokerBin } from "../scripts/world/broker.ts";
+import { brokerBin, preparedBroker } from "../scripts/world/broker.ts";
 import { run } from "../scripts/world/process.ts";
 
 // The generic pieces live with the e2e world in scripts/world/, so that tests and scripts share one copy of each.
@@ -26,15 +26,15 @@ export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 let installed: Promise<string> | undefined;
 
 /**
- * The broker the tests run, installed once per test process (as `deno task install` does) unless
- * KUBECTL_CREDENTIALS_BROKER_BIN names one; returns its path.
+ * The broker the tests run: the executable KUBECTL_CREDENTIALS_BROKER_BIN names, else the install scripts/test.ts
+ * shares (`deno task test`), else one installed for this test file (as `deno task install` does); returns its path.
  */
 export function installedBroker(): Promise<string> {
   installed ??= (async () => {
-    const given = brokerBin();
+    const given = preparedBroker();
     if (given) return given;
     const root = await Deno.makeTempDir({ prefix: "ccb-install-" });
-    // Removed at exit; test files share one install.
+    // Removed when this test file's isolate ends.
     globalThis.addEventListener("unload", () => {
       try {
         Deno.removeSync(root, { recursive: true });

@@ -12,6 +12,7 @@ import {
 } from "../../lib/shared/platform.ts";
 import { installCompletion, installPlugin } from "../install.ts";
 import { PLUGIN_EXECUTABLE } from "../permissions.ts";
+import { runFolder } from "./temp_dir.ts";
 
 /** Names an executable to run as the broker instead of installing it; a relative path is taken from the cwd. */
 export const BROKER_BIN_VARIABLE = "KUBECTL_CREDENTIALS_BROKER_BIN";
@@ -27,13 +28,35 @@ export function brokerBin(): string | undefined {
   return path;
 }
 
+/** Where scripts/test.ts installs the broker for a whole run: `deno task install`'s root, in the run folder. */
+export function sharedInstallRoot(run: string): string {
+  return joinPath(run, "install", HOST_OS);
+}
+
+/**
+ * The executable to run as the broker without installing one: KUBECTL_CREDENTIALS_BROKER_BIN's, else the one
+ * scripts/test.ts installed for the run; undefined when neither is there.
+ */
+export function preparedBroker(): string | undefined {
+  const given = brokerBin();
+  if (given) return given;
+  const run = runFolder();
+  if (!run) return undefined;
+  const shim = joinPath(
+    joinPath(sharedInstallRoot(run), "bin", HOST_OS),
+    PLUGIN_EXECUTABLE,
+    HOST_OS,
+  );
+  return executableProbe(shim) === "executable" ? shim : undefined;
+}
+
 /**
  * Puts the broker under `root`/bin as kubectl looks it up (`kubectl-credentials_broker`, and the completion
- * executable beside it) and returns its path: `deno task install` with that root, or, when
- * KUBECTL_CREDENTIALS_BROKER_BIN is set, a link to (on Windows a copy of) that executable.
+ * executable beside it) and returns its path: `deno task install` with that root, or a link to (on Windows a
+ * copy of) the executable preparedBroker() names.
  */
 export async function installBroker(root: string): Promise<string> {
-  const given = brokerBin();
+  const given = preparedBroker();
   if (!given) return await installPlugin(root);
   const bin = joinPath(root, "bin", HOST_OS);
   await Deno.mkdir(bin, { recursive: true });

@@ -3,8 +3,9 @@
  * the past for expired ones). One set for the unit tests (tests/helpers.ts re-exports them), the e2e world, the
  * renewal scripts, the demo and the benchmarks.
  */
-import { basename, dirname, HOST_OS, resolvePath } from "../../lib/shared/platform.ts";
+import { basename, dirname, HOST_OS, joinPath, resolvePath } from "../../lib/shared/platform.ts";
 import { runChecked, toolEnv } from "./process.ts";
+import { runFolder } from "./temp_dir.ts";
 
 /** Runs openssl in `cwd`, throwing with its stderr when it fails. */
 export async function openssl(args: readonly string[], cwd?: string): Promise<void> {
@@ -18,16 +19,59 @@ export function opensslTime(date: Date): string {
 
 export type KeyType = "rsa" | "ec" | "ed25519";
 
+/** openssl's arguments for a new private key of each type. */
+const GENPKEY: Record<KeyType, string[]> = {
+  rsa: ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+  ec: ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+  ed25519: ["genpkey", "-algorithm", "ED25519"],
+};
+
+/**
+ * The RSA keys of this test process, in order. openssl takes 0.1-1 s of CPU for a 2048-bit RSA key (5 ms for EC
+ * or Ed25519), and the unit tests ask for about twenty: the n-th RSA key asked for in a folder is the n-th of the
+ * run, so the keys of one folder always differ, and each run makes keys of its own. Within scripts/test.ts the
+ * test files share them through the run folder; otherwise each test file makes its own.
+ */
+const rsaKeys: Promise<Uint8Array>[] = [];
+const rsaKeysTaken = new Map<string, number>();
+
+/** The n-th RSA key of the run (PKCS#8 PEM), made by the first test file that asks for it. */
+async function sharedRsaKey(n: number): Promise<Uint8Array> {
+  const run = runFolder();
+  const dir = run ? joinPath(run, "keys", HOST_OS) : await Deno.makeTempDir({ prefix: "ccb-rsa-" });
+  const path = joinPath(dir, `rsa-${n}.key`, HOST_OS);
+  try {
+    if (run) {
+      try {
+        return await Deno.readFile(path);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      await Deno.mkdir(dir, { recursive: true });
+    }
+    // Made aside and renamed into place: another test file may do the same meanwhile, and either key serves.
+    const made = await Deno.makeTempFile({ dir, prefix: `rsa-${n}-` });
+    await openssl([...GENPKEY.rsa, "-out", made]);
+    await Deno.rename(made, path);
+    return await Deno.readFile(path);
+  } finally {
+    if (!run) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 /** Generates a private key file (PKCS#8, mode 0600) of the given type as `dir/name`; returns its path. */
 export async function generateKey(dir: string, name: string, type: KeyType): Promise<string> {
-  const args = type === "rsa"
-    ? ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
-    : type === "ec"
-    ? ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
-    : ["genpkey", "-algorithm", "ED25519"];
-  await openssl([...args, "-out", name], dir);
-  await Deno.chmod(`${dir}/${name}`, 0o600);
-  return `${dir}/${name}`;
+  const path = `${dir}/${name}`;
+  if (type === "rsa") {
+    const n = rsaKeysTaken.get(dir) ?? 0;
+    rsaKeysTaken.set(dir, n + 1);
+    rsaKeys[n] ??= sharedRsaKey(n);
+    await Deno.writeFile(path, await rsaKeys[n], { mode: 0o600 });
+  } else {
+    await openssl([...GENPKEY[type], "-out", name], dir);
+  }
+  await Deno.chmod(path, 0o600);
+  return path;
 }
 
 /** A CA's certificate and key files. */

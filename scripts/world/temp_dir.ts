@@ -18,3 +18,14 @@ export async function tempDir(prefix = "ccb-test-"): Promise<TempDir> {
     },
   };
 }
+
+/**
+ * Names the folder scripts/test.ts makes for a whole test run (`deno task test`) and removes at its end, where test
+ * files share what is costly to make: the broker's install (`install/`) and RSA keys (`keys/`).
+ */
+export const RUN_FOLDER_VARIABLE = "KUBECTL_CREDENTIALS_BROKER_TEST_RUN";
+
+/** The run's shared folder, or undefined outside scripts/test.ts (plain `deno test`: each file makes its own). */
+export function runFolder(): string | undefined {
+  return Deno.env.get(RUN_FOLDER_VARIABLE) || undefined;
+}

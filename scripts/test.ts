@@ -1,0 +1,70 @@
+/**
+ * `deno task test` (and `test:unit`, `test:e2e`): the unit tests (tests/ without tests/e2e) in parallel, then the
+ * end-to-end tests, set up so that they take less time than plain `deno test` (which still works):
+ * - a folder for the run (KUBECTL_CREDENTIALS_BROKER_TEST_RUN, removed at the end) where test files share what is
+ *   costly to make: one install of the broker from this source (`deno task install` with a root there), which
+ *   every test file and e2e world runs (each test file would otherwise install its own: half a second of CPU
+ *   apiece), unless KUBECTL_CREDENTIALS_BROKER_BIN names the executable to test; and the RSA keys of
+ *   scripts/world/ca.ts (up to a second of CPU each).
+ * - DENO_JOBS, unless set, at twice the CPUs: the unit test files wait on renewals, timeouts and the processes
+ *   they start about as long as they compute, so two per CPU keep the CPUs busy.
+ *
+ * Usage: deno run -A scripts/test.ts [unit|e2e] [deno test arguments, e.g. --filter NAME]
+ */
+import { forwardedSignals, HOST_OS } from "../lib/shared/platform.ts";
+import { installPlugin } from "./install.ts";
+import { BROKER_BIN_VARIABLE, sharedInstallRoot } from "./world/broker.ts";
+import { RUN_FOLDER_VARIABLE } from "./world/temp_dir.ts";
+
+const root = new URL("../", import.meta.url);
+const [first, ...rest] = Deno.args;
+const part = first === "unit" || first === "e2e" ? first : "all";
+const extra = part === "all" ? Deno.args : rest;
+
+/** The `deno test` runs of each part: arguments and extra environment. */
+function runs(jobs: string): { args: string[]; env: Record<string, string> }[] {
+  const unit = {
+    args: ["--parallel", "--ignore=tests/e2e", "tests/"],
+    env: { DENO_JOBS: jobs },
+  };
+  const e2e = { args: ["tests/e2e/"], env: {} };
+  return part === "unit" ? [unit] : part === "e2e" ? [e2e] : [unit, e2e];
+}
+
+const jobs = Deno.env.get("DENO_JOBS") || String(2 * navigator.hardwareConcurrency);
+const folder = await Deno.makeTempDir({ prefix: "ccb-test-run-" });
+let child: Deno.ChildProcess | undefined;
+let interrupted = false;
+// Ctrl-C reaches `deno test` too (same process group); wait for it to stop, then clean up.
+for (const signal of forwardedSignals(HOST_OS)) {
+  Deno.addSignalListener(signal, () => {
+    interrupted = true;
+    try {
+      child?.kill(signal);
+    } catch {
+      // already gone
+    }
+  });
+}
+
+let status = 0;
+try {
+  if (!Deno.env.get(BROKER_BIN_VARIABLE)) await installPlugin(sharedInstallRoot(folder));
+  for (const run of runs(jobs)) {
+    if (interrupted) break;
+    child = new Deno.Command(Deno.execPath(), {
+      args: ["test", "--allow-all", ...run.args, ...extra],
+      cwd: root,
+      env: { ...run.env, [RUN_FOLDER_VARIABLE]: folder },
+    }).spawn();
+    const { code } = await child.status;
+    if (code !== 0) {
+      status = code;
+      break;
+    }
+  }
+} finally {
+  await Deno.remove(folder, { recursive: true }).catch(() => {});
+}
+if (interrupted && status === 0) status = 130;
+Deno.exit(status);
