@@ -545,15 +545,17 @@ function manyUsers(count: number): string {
   return lines.join("");
 }
 
-Deno.test("setUserExec() on 5,000 users changes one entry and reads back as a whole document", async (t) => {
-  const text = manyUsers(5000);
+Deno.test("setUserExec() on 1,100 users changes one entry and reads back as a whole document", async (t) => {
+  // Big enough for every odd entry to come twice or more (block scalars, flow items, comments between items);
+  // the benchmark (deno task bench:kubeconfig) takes 115,000 users.
+  const text = manyUsers(1100);
   const whole = parse(text, { version: "1.1" }) as Record<string, unknown>;
-  assert.deepEqual(kubeconfigView(text, "/k").users.length, 5000);
+  assert.deepEqual(kubeconfigView(text, "/k").users.length, 1100);
   assert.deepEqual(
     kubeconfigView(text, "/k").users.map((entry) => entry.user),
     (whole.users as { user: unknown }[]).map((entry) => entry.user),
   );
-  for (const name of ["u2500", "u1", "u2", "u4999", "new"]) {
+  for (const name of ["u550", "u1", "u998", "u1011", "u1099", "new"]) {
     await t.step(name, () => {
       const result = setUserExec(text, "/k", { user: name, exec: EXEC, create: true });
       assert.equal(result.changed, true);

@@ -99,21 +99,21 @@ function generationOf(stdout: string, dir: string): number {
 
 Deno.test({
   name:
-    "renew-ahead: calls in a loop across lifetimes never wait for a renewal, renew once per lifetime, never mix pairs",
+    "renew-ahead: calls in a loop across a renewal never wait for it, start it once, never mix pairs",
   ignore: Deno.build.os !== "linux",
   async fn() {
     await using tmp = await tempDir();
     const dir = tmp.path;
-    // Two lifetimes of 6 s each: the window opens 5 s before expiry, a renewal takes 2 s and ends before the 1 s
-    // margin. The loop runs until a call holds the third generation, so it crosses two renewals (tests/e2e/
-    // renew_ahead_test.ts runs more lifetimes with kubectl).
-    const { renew, lines } = await generations(dir, { count: 4, stepMs: 6 * SECOND, sleep: 2 });
+    // A lifetime of 6 s: the window opens 5 s before expiry, a renewal takes 2 s and ends before the 1 s margin.
+    // The loop runs until a call holds the second generation, across one renewal; tests/e2e/renew_ahead_test.ts
+    // runs kubectl across several lifetimes (one renewal each, none paid for by a call).
+    const { renew, lines } = await generations(dir, { count: 2, stepMs: 6 * SECOND, sleep: 2 });
     const cache = `${dir}/cache`;
     const deadline = Date.now() + 30 * SECOND;
     const durations: number[] = [];
     const seen = new Set<number>();
-    while (!seen.has(3)) {
-      assert.ok(Date.now() < deadline, `no call saw the third generation; calls saw ${[...seen]}`);
+    while (!seen.has(2)) {
+      assert.ok(Date.now() < deadline, `no call saw the second generation; calls saw ${[...seen]}`);
       const began = performance.now();
       const result = await runBroker(args(dir, renew, "--renew-ahead=5s", `--cache-dir=${cache}`), {
         home: dir,
@@ -125,15 +125,10 @@ Deno.test({
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     await backgroundSettled(cache);
-    const replaced = lines("replaced");
-    // One renewal per lifetime: each generation was replaced once, in order.
-    assert.deepEqual(
-      replaced,
-      [...new Set(replaced)],
-      `a generation was renewed twice: ${replaced}`,
-    );
-    assert.deepEqual(replaced.slice(0, 2), ["1", "2"], `renewals replaced generations ${replaced}`);
-    assert.deepEqual([...seen], [1, 2, 3]);
+    // One renewal for the lifetime, however many calls saw the window open while it ran.
+    assert.deepEqual(lines("replaced"), ["1"]);
+    assert.ok(durations.length >= 5, `only ${durations.length} calls`);
+    assert.deepEqual([...seen], [1, 2]);
     assert.deepEqual(lines("overlaps"), []);
     // No call paid for a renewal: each one takes 2 s, and every call was shorter.
     const slowest = Math.max(...durations);
