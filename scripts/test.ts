@@ -14,6 +14,7 @@
 import { forwardedSignals, HOST_OS } from "../lib/shared/platform.ts";
 import { installPlugin } from "./install.ts";
 import { BROKER_BIN_VARIABLE, sharedInstallRoot } from "./world/broker.ts";
+import { denoDir } from "./world/process.ts";
 import { RUN_FOLDER_VARIABLE } from "./world/temp_dir.ts";
 
 const root = new URL("../", import.meta.url);
@@ -55,7 +56,8 @@ try {
     child = new Deno.Command(Deno.execPath(), {
       args: ["test", "--allow-all", ...run.args, ...extra],
       cwd: root,
-      env: { ...run.env, [RUN_FOLDER_VARIABLE]: folder },
+      // DENO_DIR is named, so that no test file needs to ask `deno info` where the cache is.
+      env: { ...run.env, [RUN_FOLDER_VARIABLE]: folder, DENO_DIR: denoDir() },
     }).spawn();
     const { code } = await child.status;
     if (code !== 0) {

@@ -1,10 +1,9 @@
 /** Shared test helpers: temp folders, test certificates made with openssl, and running the broker as kubectl does. */
 import { fileURLToPath } from "node:url";
 import type { Io } from "../lib/shared/io.ts";
-import { HOST_OS, hostHomeDir, joinPath } from "../lib/shared/platform.ts";
 import { installPlugin } from "../scripts/install.ts";
 import { brokerBin, preparedBroker } from "../scripts/world/broker.ts";
-import { run } from "../scripts/world/process.ts";
+import { denoDir, run } from "../scripts/world/process.ts";
 
 // The generic pieces live with the e2e world in scripts/world/, so that tests and scripts share one copy of each.
 export { tempDir } from "../scripts/world/temp_dir.ts";
@@ -133,13 +132,7 @@ export function fakeIo(options: {
 }
 
 /** Deno's cache of this process, for child processes whose HOME is a temp folder (so npm packages are found). */
-export const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  joinPath(
-    Deno.env.get("XDG_CACHE_HOME") ??
-      joinPath(hostHomeDir((name) => Deno.env.get(name)) ?? ".", ".cache", HOST_OS),
-    "deno",
-    HOST_OS,
-  );
+export const DENO_DIR = denoDir();
 
 /**
  * Runs the broker's main.ts from source (`deno run -A`), or the executable KUBECTL_CREDENTIALS_BROKER_BIN names,

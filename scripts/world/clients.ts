@@ -67,7 +67,7 @@ export async function nodeClientDir(dir: string): Promise<string> {
   );
   const result = await run(Deno.execPath(), ["install", "--quiet"], {
     cwd: dir,
-    env: { ...toolEnv(), HOME: Deno.env.get("HOME") ?? "/", DENO_DIR: await denoDir() },
+    env: { ...toolEnv(), HOME: Deno.env.get("HOME") ?? "/", DENO_DIR: denoDir() },
   });
   if (result.code !== 0) {
     throw new Error(`deno install for the Node.js client failed: ${result.stderr}`);

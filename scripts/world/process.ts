@@ -235,15 +235,25 @@ export function startBackground(
   };
 }
 
-/** Where Deno keeps its module cache: the installed broker shim reuses it rather than recompiling per HOME. */
+/**
+ * Where Deno keeps its caches (DENO_DIR, else what `deno info` says: the OS's cache folder differs by OS), for
+ * children whose HOME is a temp folder, so that they find the npm packages and compiled modules already there.
+ * Asked once per process, and scripts/test.ts sets DENO_DIR for the test files, so they need not ask at all.
+ */
 let denoDirCache: string | undefined;
-export async function denoDir(): Promise<string> {
+export function denoDir(): string {
   if (denoDirCache) return denoDirCache;
   const fromEnv = Deno.env.get("DENO_DIR");
   if (fromEnv) return (denoDirCache = fromEnv);
-  const result = await run(Deno.execPath(), ["info", "--json"], {
-    env: { ...toolEnv(), HOME: Deno.env.get("HOME") ?? "/" },
-  });
-  denoDirCache = JSON.parse(result.stdout).denoDir as string;
+  // This process's environment, whole: the answer is the cache this process uses (LOCALAPPDATA on Windows).
+  const result = new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdin: "null",
+    stderr: "inherit",
+  }).outputSync();
+  if (!result.success) {
+    throw new Error("deno info --json failed: cannot tell where Deno's cache is");
+  }
+  denoDirCache = JSON.parse(new TextDecoder().decode(result.stdout)).denoDir as string;
   return denoDirCache;
 }

@@ -143,7 +143,7 @@ export class World implements AsyncDisposable {
       api,
       nginx,
       pluginBin,
-      denoDir: await denoDir(),
+      denoDir: denoDir(),
     });
     return world;
   }

@@ -20,7 +20,7 @@ e2eTest(
     try {
       const result = await run(Deno.execPath(), ["run", "--allow-all", "scripts/demo.ts"], {
         cwd: ROOT,
-        env: toolEnv({ HOME: home, DENO_DIR: await denoDir(), NO_COLOR: "1" }),
+        env: toolEnv({ HOME: home, DENO_DIR: denoDir(), NO_COLOR: "1" }),
         timeoutMs: 120_000,
       });
       const output = result.stdout + result.stderr;
