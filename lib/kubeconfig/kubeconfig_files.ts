@@ -222,8 +222,9 @@ export type WriteMethod = "renamed" | "in-place";
  * old owner and group: root editing another user's kubeconfig (`sudo -E`) must not leave it root-owned and, at
  * 0600, unreadable to its owner. A symlink stays a symlink: its target is what changes.
  *
- * A rename would split a file with more than one hard link (the other names keep the old text) and cannot keep an
- * owner this process may not give away. There the file is rewritten IN PLACE, as kubectl itself does
+ * A rename would split a file with more than one hard link (the other names keep the old text), cannot keep an
+ * owner this process may not give away, and fails on a file that is a mount point (a container's bind-mounted
+ * kubeconfig). There the file is rewritten IN PLACE, as kubectl itself does
  * (os.WriteFile keeps the inode, so links and owner survive). An in-place write is not atomic, so the synced
  * temporary file is kept until the rewrite is synced: if it fails half-way, the error names that file, which holds
  * the complete new text, and nothing is lost. Callers hold kubectl's lock around this.
@@ -272,9 +273,16 @@ export async function writeFileAtomic(
     }
     await hooks.beforeReplace?.(tmp, method);
     if (method === "renamed") {
-      await Deno.rename(tmp, real);
-      created = false;
-      return method;
+      try {
+        await Deno.rename(tmp, real);
+        created = false;
+        return method;
+      } catch (error) {
+        // A kubeconfig that is a mount point (a container's bind mount of ~/.kube/config) cannot be renamed
+        // over (EBUSY, or EXDEV): it is written in place, as kubectl writes it.
+        if (!isMountPointError(error)) throw error;
+        method = "in-place";
+      }
     }
   } catch (error) {
     if (created) await Deno.remove(tmp).catch(() => {});
@@ -313,6 +321,11 @@ export async function writeFileAtomic(
   }
   await Deno.remove(tmp).catch(() => {});
   return method;
+}
+
+function isMountPointError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Deno.errors.Busy || code === "EBUSY" || code === "EXDEV";
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {

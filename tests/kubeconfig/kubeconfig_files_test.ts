@@ -425,3 +425,52 @@ Deno.test("writeFileAtomic() writes bytes exactly, and rewrites a hard-linked fi
     assert.deepEqual([info.uid, info.gid, info.mode! & 0o777], [1234, 4321, 0o600]);
   });
 });
+
+/** Whether this process may bind-mount a file (root on Linux, with the mount capability), to test that case. */
+function canBindMount(): boolean {
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
+  const dir = Deno.makeTempDirSync({ prefix: "ccb-mount-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/a`, "");
+    Deno.writeTextFileSync(`${dir}/b`, "");
+    const mount = new Deno.Command("mount", {
+      args: ["--bind", `${dir}/a`, `${dir}/b`],
+      stderr: "null",
+    });
+    if (!mount.outputSync().success) return false;
+    new Deno.Command("umount", { args: [`${dir}/b`] }).outputSync();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name:
+    "writeFileAtomic() rewrites a bind-mounted kubeconfig in place, as kubectl does (needs root and mount)",
+  ignore: !canBindMount(),
+  async fn() {
+    await using tmp = await tempDir();
+    // The host's file, mounted onto a container's ~/.kube/config: a rename over a mount point fails with EBUSY.
+    const host = `${tmp.path}/host-config`;
+    const mounted = `${tmp.path}/config`;
+    await Deno.writeTextFile(host, "a much longer old text than the new one\n", { mode: 0o600 });
+    await Deno.writeTextFile(mounted, "");
+    const mount = await new Deno.Command("mount", { args: ["--bind", host, mounted] }).output();
+    assert.ok(mount.success, new TextDecoder().decode(mount.stderr));
+    try {
+      assert.equal(await writeFileAtomic(mounted, "new\n"), "in-place");
+      assert.equal(await Deno.readTextFile(mounted), "new\n");
+      assert.equal(await Deno.readTextFile(host), "new\n", "the host's file is the one written");
+      assert.deepEqual(
+        await names(tmp.path),
+        ["config", "host-config"],
+        "no temporary file is left",
+      );
+    } finally {
+      await new Deno.Command("umount", { args: [mounted] }).output();
+    }
+  },
+});
