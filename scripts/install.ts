@@ -9,9 +9,11 @@ import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./
 import {
   basename,
   dirname,
+  executableProbe,
   HOST_OS,
   hostHomeDir,
   joinPath,
+  lookPath,
   type Os,
   splitPathList,
 } from "../lib/shared/platform.ts";
@@ -41,8 +43,8 @@ export interface InstallOptions {
  * install is a snapshot of the source: run it again after changing the code.
  */
 export async function installPlugin(root?: string, options: InstallOptions = {}): Promise<string> {
-  const deno = options.deno ?? Deno.execPath();
-  const npx = npxCacheFolder(deno, HOST_OS);
+  const deno = options.deno ?? denoForShim(Deno.execPath(), (name) => Deno.env.get(name));
+  const npx = npxCacheFolder(deno, HOST_OS) ?? npxCacheFolder(Deno.execPath(), HOST_OS);
   if (npx) {
     throw new InstallError(
       `the running deno ${deno} is in npm's temporary npx cache (${npx}), which npm empties at will, ` +
@@ -108,6 +110,26 @@ async function stampRuntime(deno: string, stamp: string): Promise<void> {
       }`,
     );
   }
+}
+
+/**
+ * The Deno the shim names: the `deno` PATH finds when it is this very executable through links, else `execPath`
+ * (the real path). A package manager's link outlives upgrades (Homebrew's /opt/homebrew/bin/deno points into
+ * Cellar/deno/<version>/, which `brew upgrade` replaces and `brew cleanup` deletes); the real path does not.
+ */
+export function denoForShim(execPath: string, env: (name: string) => string | undefined): string {
+  const found = lookPath("deno", "/", HOST_OS, env, executableProbe);
+  if (found.problem !== undefined || found.resolved === undefined) return execPath;
+  const onPath = found.resolved;
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const target = real(execPath);
+  return target !== undefined && real(onPath) === target ? onPath : execPath;
 }
 
 /** The `_npx` folder `path` lies in (npm's temporary cache for `npx`), or undefined. */

@@ -16,6 +16,7 @@ import {
 } from "../../scripts/bundle.ts";
 import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE } from "../../scripts/permissions.ts";
 import {
+  denoForShim,
   InstallError,
   installPlugin,
   npxCacheFolder,
@@ -265,7 +266,8 @@ Deno.test("deno task install writes a shim that runs the bundle by absolute deno
   );
   const text = await Deno.readTextFile(shim);
   assert.ok(text.startsWith("#!/bin/sh\n"));
-  assert.ok(text.includes(`deno=${Deno.execPath()}\n`), text);
+  const deno = denoForShim(Deno.execPath(), (name) => Deno.env.get(name));
+  assert.ok(text.includes(`deno=${deno}\n`), text);
   assert.equal((await Deno.stat(shim)).mode! & 0o777, 0o755);
   // Run with a bare PATH, as GUI tools start kubectl: the shim does not need deno on PATH.
   const version = await run(shim, ["version"], {
@@ -318,6 +320,37 @@ Deno.test("the shim runs the V8 flags only with the Deno it was installed with: 
   const reinstalled = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
   assert.equal(reinstalled.code, 1);
   assert.match(reinstalled.stderr, /V8 did not recognize flag/);
+});
+
+Deno.test({
+  name:
+    "the shim names Deno by the PATH link that survives upgrades (Homebrew's), not the versioned real path",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using tmp = await tempDir();
+    // Homebrew's layout: bin/deno -> ../Cellar/deno/2.9.6/bin/deno, the real executable (here this Deno).
+    const cellar = join(tmp.path, "Cellar", "deno", "2.9.6", "bin");
+    await Deno.mkdir(cellar, { recursive: true });
+    await Deno.symlink(Deno.execPath(), join(cellar, "deno"));
+    await Deno.mkdir(join(tmp.path, "bin"));
+    await Deno.symlink("../Cellar/deno/2.9.6/bin/deno", join(tmp.path, "bin", "deno"));
+    const env = (path: string) => (name: string) => name === "PATH" ? path : undefined;
+    const versioned = join(cellar, "deno");
+    assert.equal(denoForShim(versioned, env(join(tmp.path, "bin"))), join(tmp.path, "bin", "deno"));
+    // Another Deno first on PATH, or none: the running one, by its own path.
+    const other = join(tmp.path, "other");
+    await Deno.mkdir(other);
+    await Deno.writeTextFile(join(other, "deno"), "#!/bin/sh\n", { mode: 0o755 });
+    assert.equal(denoForShim(versioned, env(`${other}:${join(tmp.path, "bin")}`)), versioned);
+    assert.equal(denoForShim(versioned, env("")), versioned);
+    // The shim an install writes names the link.
+    const shim = await installPlugin(join(tmp.path, "root"), {
+      deno: denoForShim(versioned, env(join(tmp.path, "bin"))),
+    });
+    assert.ok(
+      (await Deno.readTextFile(shim)).includes(`\ndeno=${join(tmp.path, "bin", "deno")}\n`),
+    );
+  },
 });
 
 Deno.test("deno task install refuses to bind the shim to a Deno in npm's temporary npx cache", async () => {
