@@ -27,13 +27,12 @@ const GENPKEY: Record<KeyType, string[]> = {
 };
 
 /**
- * The RSA keys of this test process, in order. openssl takes 0.1-1 s of CPU for a 2048-bit RSA key (5 ms for EC
- * or Ed25519), and the unit tests ask for about twenty: the n-th RSA key asked for in a folder is the n-th of the
- * run, so the keys of one folder always differ, and each run makes keys of its own. Within scripts/test.ts the
- * test files share them through the run folder; otherwise each test file makes its own.
+ * How many RSA keys this test file has asked for. openssl takes 0.1-1 s of CPU for a 2048-bit RSA key (5 ms
+ * for EC or Ed25519), and the unit tests ask for about twenty: the n-th RSA key a test file asks for is the n-th
+ * of the run, so the keys of one test file always differ, and each run makes keys of its own. Within
+ * scripts/test.ts the test files share them through the run folder; otherwise each test file makes its own.
  */
-const rsaKeys: Promise<Uint8Array>[] = [];
-const rsaKeysTaken = new Map<string, number>();
+let rsaKeysAsked = 0;
 
 /** The n-th RSA key of the run (PKCS#8 PEM), made by the first test file that asks for it. */
 async function sharedRsaKey(n: number): Promise<Uint8Array> {
@@ -63,10 +62,7 @@ async function sharedRsaKey(n: number): Promise<Uint8Array> {
 export async function generateKey(dir: string, name: string, type: KeyType): Promise<string> {
   const path = `${dir}/${name}`;
   if (type === "rsa") {
-    const n = rsaKeysTaken.get(dir) ?? 0;
-    rsaKeysTaken.set(dir, n + 1);
-    rsaKeys[n] ??= sharedRsaKey(n);
-    await Deno.writeFile(path, await rsaKeys[n], { mode: 0o600 });
+    await Deno.writeFile(path, await sharedRsaKey(rsaKeysAsked++), { mode: 0o600 });
   } else {
     await openssl([...GENPKEY[type], "-out", name], dir);
   }
