@@ -48,14 +48,13 @@ Deno.test("a lock holder killed with SIGKILL does not block the next call", asyn
     stdout: "null",
     stderr: "null",
   }).spawn();
-  while (!(await Deno.stat(`${tmp.path}/stuck.pid`).catch(() => null))) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  // The file exists before the shell has written the pid into it: wait for the number.
+  await until(() => pidIn(`${tmp.path}/stuck.pid`) > 0);
   holder.kill("SIGKILL");
   await holder.status;
   // The broker's child lives on in its own session; it does not hold the lock.
   try {
-    Deno.kill(Number(Deno.readTextFileSync(`${tmp.path}/stuck.pid`)), "SIGKILL");
+    Deno.kill(pidIn(`${tmp.path}/stuck.pid`), "SIGKILL");
   } catch {
     // already gone
   }
@@ -141,6 +140,15 @@ async function spawnBroker(args: string[], home: string): Promise<Deno.ChildProc
   }).spawn();
 }
 
+/** The pid a script wrote into `path`, or 0 while the file is missing or not yet written. */
+function pidIn(path: string): number {
+  try {
+    return Number(Deno.readTextFileSync(path).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
 }
@@ -202,13 +210,7 @@ exec "${w.renew}"
     `--before-exec-command=${renew}`,
   ];
   const holder = await spawnBroker([...args, "--before-exec-timeout=2s"], tmp.path);
-  const pidOf = (name: string) => {
-    try {
-      return Number(Deno.readTextFileSync(`${tmp.path}/${name}`).trim()) || 0;
-    } catch {
-      return 0;
-    }
-  };
+  const pidOf = (name: string) => pidIn(`${tmp.path}/${name}`);
   await until(() => pidOf("stuck.pid") > 0 && commandRecorded(tmp.path));
   holder.kill("SIGKILL");
   await holder.status;
