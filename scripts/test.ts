@@ -9,7 +9,7 @@
  * - DENO_JOBS, unless set, at twice the CPUs: the unit test files wait on renewals, timeouts and the processes
  *   they start about as long as they compute, so two per CPU keep the CPUs busy.
  *
- * Usage: deno run -A scripts/test.ts [unit|e2e] [deno test arguments, e.g. --filter NAME]
+ * Usage: deno run -A scripts/test.ts [unit|e2e] [deno test arguments: --filter NAME, test files or folders]
  */
 import { forwardedSignals, HOST_OS } from "../lib/shared/platform.ts";
 import { installPlugin } from "./install.ts";
@@ -22,12 +22,25 @@ const [first, ...rest] = Deno.args;
 const part = first === "unit" || first === "e2e" ? first : "all";
 const extra = part === "all" ? Deno.args : rest;
 
-/** The `deno test` runs of each part: arguments and extra environment. */
+/** Whether a `deno test` argument names test files (`tests/plugin/`, `tests/x_test.ts`) rather than a flag or value. */
+function isTestPath(arg: string): boolean {
+  if (arg.startsWith("-") || !/(\.ts|\/)$/.test(arg)) return false;
+  try {
+    Deno.statSync(new URL(arg, root));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The `deno test` runs of the part: arguments and extra environment. Test paths among `extra` replace the part's
+ * own (`deno task test:unit tests/plugin/` runs that folder only), in one run.
+ */
 function runs(jobs: string): { args: string[]; env: Record<string, string> }[] {
-  const unit = {
-    args: ["--parallel", "--ignore=tests/e2e", "tests/"],
-    env: { DENO_JOBS: jobs },
-  };
+  const parallel = { args: ["--parallel"], env: { DENO_JOBS: jobs } };
+  if (extra.some(isTestPath)) return [part === "unit" ? parallel : { args: [], env: {} }];
+  const unit = { args: [...parallel.args, "--ignore=tests/e2e", "tests/"], env: parallel.env };
   const e2e = { args: ["tests/e2e/"], env: {} };
   return part === "unit" ? [unit] : part === "e2e" ? [e2e] : [unit, e2e];
 }
