@@ -357,7 +357,7 @@ Deno.test("deno task install refuses to bind the shim to a Deno in npm's tempora
   await using tmp = await tempDir();
   const deno = "/home/u/.npm/_npx/6a9f1c2b/node_modules/deno/deno";
   await assert.rejects(
-    installPlugin(join(tmp.path, "root"), { deno }),
+    installPlugin(join(tmp.path, "root"), { deno, lasting: true }),
     (error) =>
       error instanceof InstallError &&
       error.message ===
@@ -366,6 +366,20 @@ Deno.test("deno task install refuses to bind the shim to a Deno in npm's tempora
           "(npm install -g deno@2.9.6, or https://deno.land) and run deno task install with it",
   );
   assert.deepEqual(await listDir(tmp.path), [], "nothing was installed");
+});
+
+Deno.test("a throwaway install (tests, the demo) runs with a Deno from npm's npx cache, as npx -y deno task test does", async () => {
+  await using tmp = await tempDir();
+  // `npx -y deno@2.9.6 task test` on a machine without Deno: the running Deno is in npx's cache.
+  const deno = join(tmp.path, ".npm", "_npx", "6a9f1c2b", "node_modules", "deno", "deno");
+  await Deno.mkdir(join(deno, ".."), { recursive: true });
+  await Deno.writeTextFile(deno, standInDeno(join(tmp.path, "starts"), "npx deno", false), {
+    mode: 0o755,
+  });
+  const shim = await installPlugin(join(tmp.path, "root"), { deno });
+  const version = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
+  assert.equal(version.code, 0, version.stderr);
+  assert.match(version.stdout, /^npx deno: run /);
 });
 
 Deno.test("npxCacheFolder() finds npm's _npx folder on every OS", async (t) => {
