@@ -332,7 +332,16 @@ Deno.test("expiryProblems() separates expired from expiring within the margin, a
   const ca = await makeCa(tmp.path);
   const key = await generateKey(tmp.path, "k", "ec");
   const notAfter = new Date(Math.floor(Date.now() / 1000) * 1000 + 10 * 60_000);
-  const certPath = await issueCert({ dir: tmp.path, ca, keyPath: key, out: "c", notAfter });
+  // Both dates given: a default NotBefore, taken a moment later, may fall in the next second (1h9m59s).
+  const notBefore = new Date(notAfter.getTime() - 70 * 60_000);
+  const certPath = await issueCert({
+    dir: tmp.path,
+    ca,
+    keyPath: key,
+    out: "c",
+    notBefore,
+    notAfter,
+  });
   const cert = parseCertificate(parsePem(Deno.readTextFileSync(certPath))[0]!.der);
   assert.equal(cert.notAfter.getTime(), notAfter.getTime());
   const credentials = { certificate: { path: certPath, chain: [cert] } };
