@@ -131,14 +131,17 @@ if (import.meta.main) {
   }
   for (const archive of args) {
     const dir = await Deno.makeTempDir({ prefix: "ccb-smoke-" });
+    let failed = false;
     try {
       const bin = await smokeTest(archive, config.version, dir, keep);
       console.error(`ok: ${archive}: ${bin} prints its version and a credential`);
     } catch (error) {
       console.error(`error: ${error instanceof Error ? error.message : error}`);
-      Deno.exit(1);
+      failed = true;
     } finally {
+      // Before exiting: Deno.exit() skips pending finally blocks, and the unpacked archive would stay behind.
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
+    if (failed) Deno.exit(1);
   }
 }

@@ -262,15 +262,19 @@ Deno.test("scripts/smoke.ts --keep leaves the checked binary where the tests' va
     },
   );
   await run("tar", ["-czf", broken, "-C", tmp.path, target.bin]);
+  const scratch = join(tmp.path, "scratch");
+  await Deno.mkdir(scratch);
   const refused = await run(Deno.execPath(), [
     "run",
     "--allow-all",
     join(ROOT, "scripts", "smoke.ts"),
     broken,
-  ], { env: { NO_COLOR: "1" }, inheritEnv: true });
+  ], { env: { NO_COLOR: "1", TMPDIR: scratch }, inheritEnv: true });
   assert.equal(refused.code, 1);
   assert.match(
     refused.stderr,
     /^error: .*kubectl-credentials_broker version printed "kubectl-credentials_broker 0\\n"/,
   );
+  // It unpacked into a temporary folder, and removed it on the way out.
+  assert.deepEqual([...Deno.readDirSync(scratch)], []);
 });
