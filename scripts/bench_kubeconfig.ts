@@ -8,8 +8,7 @@
  *   deno task bench:kubeconfig [--users N] [--rounds N] [--kubectl PATH]
  */
 import { parseArgs } from "node:util";
-
-const ROOT = new URL("../", import.meta.url).pathname;
+import { sourceBrokerCommand } from "./world/broker.ts";
 
 /** A kubectl-style kubeconfig with `users` user entries, each with a token, and one context. */
 export function bigKubeconfig(users: number): string {
@@ -103,6 +102,7 @@ async function main(): Promise<void> {
       } MB; editing ${target}, ${rounds} round(s)`,
     );
     const tokenPath = `${dir}/token`;
+    const [deno, ...source] = sourceBrokerCommand();
     const rows: Record<string, Measured[]> = {};
     const add = (name: string, result: Measured) => {
       if (result.code !== 0) throw new Error(`${name} failed with exit ${result.code}`);
@@ -115,13 +115,8 @@ async function main(): Promise<void> {
       await Deno.copyFile(original, theirs);
       add(
         "kubeconfig set -f (from source)",
-        await measured(Deno.execPath(), [
-          "run",
-          "-A",
-          "--quiet",
-          "--config",
-          `${ROOT}deno.json`,
-          `${ROOT}main.ts`,
+        await measured(deno!, [
+          ...source,
           "kubeconfig",
           "set",
           "-f",

@@ -2,7 +2,7 @@
 import { fileURLToPath } from "node:url";
 import type { Io } from "../lib/shared/io.ts";
 import { installPlugin } from "../scripts/install.ts";
-import { brokerBin, preparedBroker } from "../scripts/world/broker.ts";
+import { brokerBin, preparedBroker, sourceBrokerCommand } from "../scripts/world/broker.ts";
 import { denoDir, run } from "../scripts/world/process.ts";
 
 // The generic pieces live with the e2e world in scripts/world/, so that tests and scripts share one copy of each.
@@ -145,15 +145,8 @@ export async function runMain(
   const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, ...options.env };
   const given = brokerBin();
   if (given) return await run(given, args, { cwd: options.cwd, env, stdin: options.stdin });
-  return await run(Deno.execPath(), [
-    "run",
-    "-A",
-    "--quiet",
-    "--config",
-    `${ROOT}deno.json`,
-    `${ROOT}main.ts`,
-    ...args,
-  ], { cwd: options.cwd, env, stdin: options.stdin });
+  const [deno, ...source] = sourceBrokerCommand();
+  return await run(deno!, [...source, ...args], { cwd: options.cwd, env, stdin: options.stdin });
 }
 
 /** Waits (bounded) until no background renewal claims the credentials: its claim file is gone. */

@@ -5,6 +5,7 @@
  */
 import {
   executableProbe,
+  fileUrlToPath,
   HOST_OS,
   isWindows,
   joinPath,
@@ -26,6 +27,16 @@ export function brokerBin(): string | undefined {
     throw new Error(`${BROKER_BIN_VARIABLE} ${path} is not an executable file`);
   }
   return path;
+}
+
+/**
+ * The broker run from its TypeScript source with every permission (`deno run -A main.ts`): the program and its
+ * first arguments, to which the broker's own arguments follow.
+ */
+export function sourceBrokerCommand(): string[] {
+  const file = (name: string) =>
+    fileUrlToPath(new URL(`../../${name}`, import.meta.url).href, HOST_OS);
+  return [Deno.execPath(), "run", "-A", "--quiet", "--config", file("deno.json"), file("main.ts")];
 }
 
 /** Where scripts/test.ts installs the broker for a whole run: `deno task install`'s root, in the run folder. */

@@ -5,14 +5,19 @@
  * cannot fetch anything at test time.
  */
 
-/** Proxy, CA and registry variables, in the forms curl, Go, Node.js, Python and Deno read. */
-export const NETWORK_ENV_NAMES = [
+/** The proxy variables, in the forms curl, Go, Node.js, Python and Deno read. */
+const PROXY_NAMES = [
   "HTTPS_PROXY",
   "https_proxy",
   "HTTP_PROXY",
   "http_proxy",
   "ALL_PROXY",
   "all_proxy",
+] as const;
+
+/** Proxy, CA and registry variables, in the forms curl, Go, Node.js, Python and Deno read. */
+export const NETWORK_ENV_NAMES = [
+  ...PROXY_NAMES,
   "NO_PROXY",
   "no_proxy",
   "NODE_EXTRA_CA_CERTS",
@@ -39,15 +44,7 @@ export function networkEnv(
     const value = env[name];
     if (value !== undefined && value !== "") picked[name] = value;
   }
-  const proxied = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-  ]
-    .some((name) => picked[name] !== undefined);
+  const proxied = PROXY_NAMES.some((name) => picked[name] !== undefined);
   if (proxied) {
     for (const name of ["NO_PROXY", "no_proxy"]) {
       const listed = (picked[name] ?? "").split(",").map((host) => host.trim()).filter(Boolean);

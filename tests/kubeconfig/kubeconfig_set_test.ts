@@ -10,6 +10,7 @@ import {
 import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
 import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
 import { DENO_DIR, fakeIo, run, runMain, tempDir } from "../helpers.ts";
+import { sourceBrokerCommand } from "../../scripts/world/broker.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
 const V1BETA1 = "client.authentication.k8s.io/v1beta1";
@@ -727,16 +728,7 @@ async function contextNames(path: string): Promise<string[]> {
 
 /** The broker from source, as a shell word list for `script -c`. */
 function brokerCommand(args: string[]): string {
-  return [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--quiet",
-    "--config",
-    new URL("../../deno.json", import.meta.url).pathname,
-    new URL("../../main.ts", import.meta.url).pathname,
-    ...args,
-  ].map((word) => `'${word}'`).join(" ");
+  return [...sourceBrokerCommand(), ...args].map((word) => `'${word}'`).join(" ");
 }
 
 /**
@@ -1216,13 +1208,7 @@ Deno.test("a FIFO or a device as kubeconfig is a one-line error naming it, with 
       // `timeout` turns a hang into a failure instead of a stuck test run.
       const result = await run("timeout", [
         "60",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        new URL("../../deno.json", import.meta.url).pathname,
-        new URL("../../main.ts", import.meta.url).pathname,
+        ...sourceBrokerCommand(),
         "kubeconfig",
         "set",
         "-f",
