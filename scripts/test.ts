@@ -22,12 +22,15 @@ const [first, ...rest] = Deno.args;
 const part = first === "unit" || first === "e2e" ? first : "all";
 const extra = part === "all" ? Deno.args : rest;
 
-/** Whether a `deno test` argument names test files (`tests/plugin/`, `tests/x_test.ts`) rather than a flag or value. */
+/**
+ * Whether a `deno test` argument names test files (a folder such as `tests/plugin`, or a `.ts` file) rather than
+ * a flag or a flag's value.
+ */
 function isTestPath(arg: string): boolean {
-  if (arg.startsWith("-") || !/(\.ts|\/)$/.test(arg)) return false;
+  if (arg.startsWith("-")) return false;
   try {
-    Deno.statSync(new URL(arg, root));
-    return true;
+    const info = Deno.statSync(new URL(arg, root));
+    return info.isDirectory || (info.isFile && arg.endsWith(".ts"));
   } catch {
     return false;
   }
