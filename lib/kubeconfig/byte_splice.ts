@@ -69,12 +69,6 @@ export function spliceBytes(
   return out;
 }
 
-/** The first line of `bytes` that is not valid UTF-8, 1-based; undefined when all of it is. */
-export function firstInvalidUtf8Line(bytes: Uint8Array): number | undefined {
-  const bad = firstInvalidByte(bytes, 0, bytes.length);
-  return bad === undefined ? undefined : lineOfByte(bytes, bad);
-}
-
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }

@@ -53,11 +53,6 @@ export function resolvePath(path: string, cwd: string, os: Os): string {
   return joinPath(cwd, path.replace(os === "windows" ? /^\.[\\/]+/ : /^\.\/+/, ""), os);
 }
 
-/** `path` resolved when set; undefined stays undefined (for optional flags). */
-export function resolveOptional(path: string | undefined, cwd: string, os: Os): string | undefined {
-  return path === undefined ? undefined : resolvePath(path, cwd, os);
-}
-
 /** `dir` and `name` joined by one separator. */
 export function joinPath(dir: string, name: string, os: Os): string {
   if (dir === "") return name;

@@ -55,11 +55,6 @@ export function readRegularFileSync(path: string, limit: number): Uint8Array {
   }
 }
 
-/** The same, decoded as UTF-8 (invalid bytes become U+FFFD; callers that must keep bytes use the bytes). */
-export function readRegularTextFileSync(path: string, limit: number): string {
-  return new TextDecoder().decode(readRegularFileSync(path, limit));
-}
-
 function checkKind(info: Deno.FileInfo, limit: number): void {
   if (info.isDirectory) throw new FileReadError("not-regular", "is a folder, not a file");
   if (!info.isFile) {
