@@ -39,14 +39,15 @@ function folderOf(path: string): string {
 const MAY_IMPORT: Record<string, string[]> = {
   shared: ["shared"],
   credentials: ["shared", "credentials"],
-  plugin: ["shared", "credentials", "plugin"],
-  kubeconfig: ["shared", "credentials", "plugin", "kubeconfig"],
-  doctor: ["shared", "credentials", "plugin", "kubeconfig", "doctor"],
-  top: ["shared", "credentials", "plugin", "kubeconfig", "doctor", "top"],
+  issuer: ["shared", "credentials", "issuer"],
+  plugin: ["shared", "credentials", "issuer", "plugin"],
+  kubeconfig: ["shared", "credentials", "issuer", "plugin", "kubeconfig"],
+  doctor: ["shared", "credentials", "issuer", "plugin", "kubeconfig", "doctor"],
+  top: ["shared", "credentials", "issuer", "plugin", "kubeconfig", "doctor", "top"],
 };
 
 /** Folders on kubectl's path (what main.js bundles): no npm package and no Node compatibility layer. */
-const PLUGIN_PATH = ["shared", "credentials", "plugin"];
+const PLUGIN_PATH = ["shared", "credentials", "issuer", "plugin"];
 
 Deno.test("lib/ folders import only the folders below them, and the plugin's path no npm: or node: module", () => {
   const problems: string[] = [];
