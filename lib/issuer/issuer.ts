@@ -57,8 +57,45 @@ export interface CurrentCredentials {
   keyPem: string;
 }
 
+/**
+ * One HTTP exchange with the issuer, JSON in and out. lib/issuer/http.ts makes the real one for `options.url`: it
+ * trusts `options.caFile` (or the OS store), presents `clientCertificate` for mTLS, honours the deadline, reads
+ * answers up to a size limit, retries 412/429/503 once, follows redirects only to https on the same host, and
+ * throws an IssuerError for what no driver can interpret (TLS trust naming --issuer-ca-file, refused connection,
+ * timeout). Statuses >= 400 come back as answers: each driver reads its CA's error shape.
+ */
+export interface IssuerRequest {
+  method: "GET" | "POST";
+  /** Appended to the issuer URL: "/v1/pki/sign/dev". */
+  path: string;
+  headers?: Readonly<Record<string, string>>;
+  /** Sent as JSON when present. */
+  body?: unknown;
+  clientCertificate?: CurrentCredentials;
+}
+
+/** An answer: its status and its body parsed as JSON (undefined when it is not JSON: an HTML page of a proxy). */
+export interface IssuerAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** Sends one request to the issuer (see IssuerRequest). */
+export type IssuerFetch = (request: IssuerRequest) => Promise<IssuerAnswer>;
+
+/**
+ * Runs a helper command (Vault's token_helper with `get`, step-ca's --step-token-command) under the deadline and
+ * returns its stdout; its stderr goes to the user's. With `interactive` it gets the terminal, so it can prompt.
+ */
+export type RunForOutput = (
+  argv: readonly string[],
+  options: { interactive: boolean },
+) => Promise<string>;
+
 /** What a driver may touch: no globals, so every driver runs in-process in tests. */
 export interface IssuerContext {
+  fetch: IssuerFetch;
+  runForOutput: RunForOutput;
   env(name: string): string | undefined;
   home(): string | undefined;
   now(): Date;
@@ -83,7 +120,19 @@ export interface Issued {
   key: "new" | "current";
 }
 
+/** One finding of `doctor` about an issuer: it answers, its TLS is trusted, the token is valid, the role exists. */
+export interface IssuerCheck {
+  title: string;
+  ok: boolean;
+  /** One line, never a secret. */
+  detail: string;
+  hint?: string;
+}
+
 /** One CA's client. */
 export interface IssuerDriver {
+  /** Gets one certificate; throws IssuerError (exit 3) with the CA's own message and a hint. */
   issue(options: IssuerOptions, csr: CsrMaker, context: IssuerContext): Promise<Issued>;
+  /** doctor's checks, without issuing anything. */
+  check(options: IssuerOptions, context: IssuerContext): Promise<IssuerCheck[]>;
 }

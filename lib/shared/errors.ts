@@ -40,6 +40,16 @@ export class BeforeExecError extends CliError {
   }
 }
 
+/**
+ * A certificate authority (--issuer) could not be reached, refused, or answered something unusable: exit 3, as a
+ * failing renewal command. The message carries the issuer's own words, never a token, key or one-time token.
+ */
+export class IssuerError extends CliError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, { ...options, exitCode: ExitCode.beforeExec });
+  }
+}
+
 /** Another broker held the renewal lock for longer than we were allowed to wait. */
 export class LockTimeoutError extends CliError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
