@@ -125,11 +125,26 @@ export async function renewInBackground(
       });
       const refresh = refreshAt(current.credentials, endedAt, resolved.refreshMarginMs);
       const untilMarginMs = refresh ? refresh.getTime() - endedAt.getTime() : 0;
-      writeAheadState(
-        files.state,
-        nextState(readAheadState(files.state), { startedAt, endedAt, outcome, ok, untilMarginMs }),
-      );
       log?.line(`background renewal ended at ${iso(endedAt)}: ${outcome}`);
+      try {
+        writeAheadState(
+          files.state,
+          nextState(readAheadState(files.state), {
+            startedAt,
+            endedAt,
+            outcome,
+            ok,
+            untilMarginMs,
+          }),
+        );
+      } catch (error) {
+        // Only a convenience (later calls' warnings and backoff): what renewed stays renewed.
+        log?.line(
+          error instanceof CliError
+            ? error.message
+            : `cannot record the outcome: internal error (${errorName(error)})`,
+        );
+      }
     } finally {
       log?.close();
       releaseClaim(files.claim);
