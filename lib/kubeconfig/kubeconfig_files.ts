@@ -3,7 +3,7 @@
  * is rewritten without ever leaving a broken file. Which files and which user is kubeconfig_loading.ts's.
  */
 
-import { CliError, KubeconfigError } from "../shared/errors.ts";
+import { CliError, KubeconfigError, osErrorWords } from "../shared/errors.ts";
 import { kubeconfigView } from "./kubeconfig_view.ts";
 import {
   type KubeconfigFile,
@@ -83,7 +83,14 @@ export async function lockLikeKubectl(
   options: { timeoutMs?: number; onWait?: (lockFile: string) => void | Promise<void> } = {},
 ): Promise<KubectlLock> {
   // The lock file goes next to the kubeconfig, so its folder must exist first (kubectl creates it too).
-  await Deno.mkdir(dirname(path, HOST_OS), { recursive: true, mode: 0o700 });
+  try {
+    await Deno.mkdir(dirname(path, HOST_OS), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new KubeconfigError(
+      `cannot create the folder of kubeconfig ${path}: ${osErrorWords(error)}`,
+      { cause: error },
+    );
+  }
   const targets = [...new Set([path, await realPathOf(path)])].sort();
   const held: string[] = [];
   const release = () => {
@@ -110,8 +117,13 @@ export async function lockLikeKubectl(
         } catch (error) {
           if (!(error instanceof Deno.errors.AlreadyExists)) {
             throw new KubeconfigError(
-              `cannot create the lock file ${lockFile} of kubeconfig ${path}: ${errorName(error)}`,
-              { cause: error, hint: "the folder of the kubeconfig must be writable" },
+              `cannot create the lock file ${lockFile} of kubeconfig ${path}: ${
+                osErrorWords(error)
+              }`,
+              {
+                cause: error,
+                hint: writeHint(error) ?? "the folder of the kubeconfig must be writable",
+              },
             );
           }
         }
@@ -192,6 +204,33 @@ export async function checkWritable(path: string): Promise<void> {
       hint: "the file is replaced through a temporary file next to it; make the folder writable",
     });
   }
+  if (info) await probeFolder(dir, path);
+}
+
+/**
+ * Creates and removes a hidden empty file in `dir`: mode bits do not show a read-only mount (EROFS), and only a
+ * real create does. Never kubectl's `<file>.lock`, which would make a kubectl running now fail.
+ */
+async function probeFolder(dir: string, path: string): Promise<void> {
+  const probe = joinPath(
+    dir,
+    `.${basename(path, HOST_OS)}.${crypto.randomUUID().slice(0, 8)}.probe`,
+    HOST_OS,
+  );
+  try {
+    (await Deno.open(probe, { write: true, createNew: true, mode: 0o600 })).close();
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    throw new KubeconfigError(
+      code === "EROFS"
+        ? `kubeconfig ${path} cannot be written: ${dir} is on a read-only file system`
+        : `kubeconfig ${path} cannot be written: cannot create a file in ${dir}: ${
+          osErrorWords(error)
+        }`,
+      { cause: error, hint: writeHint(error) },
+    );
+  }
+  await Deno.remove(probe).catch(() => {});
 }
 
 /** What writeFileAtomic did: replaced the file by a rename, or rewrote it in place (see there). */
@@ -271,8 +310,8 @@ export async function writeFileAtomic(
     if (created) await Deno.remove(tmp).catch(() => {});
     if (error instanceof CliError) throw error;
     throw new KubeconfigError(
-      `cannot write kubeconfig ${path}: ${errorName(error)}; the file was left as it was`,
-      { cause: error },
+      `cannot write kubeconfig ${path}: ${osErrorWords(error)}; the file was left as it was`,
+      { cause: error, hint: writeHint(error) },
     );
   }
   // In place: the temporary file stays until the target is whole again.
@@ -282,8 +321,8 @@ export async function writeFileAtomic(
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
     throw new KubeconfigError(
-      `cannot write kubeconfig ${path}: ${errorName(error)}; the file was left as it was`,
-      { cause: error },
+      `cannot write kubeconfig ${path}: ${osErrorWords(error)}; the file was left as it was`,
+      { cause: error, hint: writeHint(error) },
     );
   }
   try {
@@ -294,7 +333,7 @@ export async function writeFileAtomic(
   } catch (error) {
     throw new KubeconfigError(
       `cannot rewrite kubeconfig ${path} in place: ${
-        errorName(error)
+        osErrorWords(error)
       }; it may be incomplete, and its ` +
         `complete new text is in ${tmp}`,
       { cause: error, hint: `copy it over the kubeconfig: cp ${tmp} ${real}` },
@@ -333,7 +372,10 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
-function errorName(error: unknown): string {
-  if (error instanceof Error) return error.name === "Error" ? error.message : error.name;
-  return String(error);
+/** What to do about a failed write, for the errors a person can fix. */
+function writeHint(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") return "free some space on that disk and try again";
+  if (code === "EROFS") return "that file system is mounted read-only";
+  return undefined;
 }
