@@ -180,12 +180,37 @@ export function realPathOf(path: string): Promise<string> {
 }
 
 /**
+ * The file a kubeconfig that is a symlink to nothing (yet) points at, which a write creates as kubectl does, the
+ * link kept; undefined for anything else.
+ */
+export async function danglingLinkTarget(path: string): Promise<string | undefined> {
+  try {
+    if (!(await Deno.lstat(path)).isSymlink) return undefined;
+  } catch {
+    return undefined;
+  }
+  const target = await realPathOf(path);
+  return await statOrNull(target) ? undefined : target;
+}
+
+/**
  * Refuses, before anyone is asked anything, a kubeconfig that cannot be replaced: a read-only file (no write
  * permission bits; root could otherwise overwrite it) or a read-only folder, where the temporary file and
  * kubectl's lock file must go.
  */
 export async function checkWritable(path: string): Promise<void> {
   const real = await realPathOf(path);
+  const target = await danglingLinkTarget(path);
+  if (target !== undefined && !await statOrNull(dirname(target, HOST_OS))) {
+    // kubectl fails on it too ("open <link>: no such file or directory"); its folder is not ours to invent (an
+    // unmounted disk, a dotfiles checkout not made yet).
+    throw new KubeconfigError(
+      `kubeconfig ${path} is a symlink to ${target}, whose folder ${
+        dirname(target, HOST_OS)
+      } does not exist`,
+      { hint: "create that folder, or point the link at an existing one" },
+    );
+  }
   const file = await statOrNull(real);
   if (file && !file.isFile) throw new KubeconfigError(`kubeconfig ${path} is not a regular file`);
   if (file && !writable(file)) {
