@@ -99,3 +99,20 @@ Deno.test("a lock folder that cannot be made is said in words, not as an OS erro
     });
   }
 });
+
+Deno.test("with the OS's own lock (Wine's unlock fails for real): a failing renewal's error, then a renewal that works", async () => {
+  await using tmp = await tempDir();
+  const w = tokenWorld(tmp.path);
+  const failing = await callPlugin(
+    [`--token-path=${w.token}`, `--before-exec-command=${w.command({ exitCode: 3 })}`],
+    { home: tmp.path },
+  );
+  assert.equal(failing.code, 3, failing.stderr);
+  assert.doesNotMatch(failing.stderr, /SuppressedError|internal error|ock violation/);
+  const working = await callPlugin(
+    [`--token-path=${w.token}`, `--before-exec-command=${w.command()}`],
+    { home: tmp.path },
+  );
+  assert.equal(working.code, 0, working.stderr);
+  assert.equal(w.done(), 1);
+});
