@@ -222,3 +222,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "with no file of KUBECONFIG there (a dangling link among them), the new user goes where kubectl 1.32 puts it: the last file (needs kubectl 1.32)",
+  ignore: NO_KUBECTL || !POSIX,
+  async fn() {
+    await using tmp = await tempDir();
+    for (const side of ["ours", "theirs"]) {
+      Deno.mkdirSync(tmp.join(side));
+      Deno.symlinkSync("target", tmp.join(side, "link"));
+    }
+    const list = (side: string) => [tmp.join(side, "link"), tmp.join(side, "last")].join(":");
+    const set = await run(KUBECTL_132, ["config", "set-credentials", "u", "--token=x"], {
+      cwd: tmp.path,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: tmp.path,
+        KUBECONFIG: list("theirs"),
+      },
+    });
+    assert.equal(set.code, 0, set.stderr);
+    const io = fakeIo({ env: { HOME: tmp.path, KUBECONFIG: list("ours") }, cwd: tmp.path });
+    const code = await kubeconfigSet(
+      parseSetArgs(["-f", "--user", "u", "--token-path=/t"], io),
+      io,
+    );
+    assert.equal(code, 0, io.err);
+    const names = (side: string) => [...Deno.readDirSync(tmp.join(side))].map((e) => e.name).sort();
+    assert.deepEqual(names("theirs"), ["last", "link"], "kubectl wrote the last file");
+    assert.deepEqual(names("ours"), names("theirs"));
+  },
+});
