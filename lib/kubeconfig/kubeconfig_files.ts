@@ -14,7 +14,7 @@ import {
 } from "./kubeconfig_loading.ts";
 import { basename, dirname, hasPosixPermissions, HOST_OS, joinPath } from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
-import { FileWriteError, symlinkTargetSync } from "../shared/write_file.ts";
+import { FileWriteError, symlinkTargetSync, writeFailureHint } from "../shared/write_file.ts";
 
 /**
  * Reads and parses each file; a missing file is kept (kubectl skips it), anything that is not a regular file
@@ -122,7 +122,7 @@ export async function lockLikeKubectl(
               }`,
               {
                 cause: error,
-                hint: writeHint(error) ?? "the folder of the kubeconfig must be writable",
+                hint: writeFailureHint(error) ?? "the folder of the kubeconfig must be writable",
               },
             );
           }
@@ -252,7 +252,7 @@ async function probeFolder(dir: string, path: string): Promise<void> {
         : `kubeconfig ${path} cannot be written: cannot create a file in ${dir}: ${
           osErrorWords(error)
         }`,
-      { cause: error, hint: writeHint(error) },
+      { cause: error, hint: writeFailureHint(error) },
     );
   }
   await Deno.remove(probe).catch(() => {});
@@ -336,7 +336,7 @@ export async function writeFileAtomic(
     if (error instanceof CliError) throw error;
     throw new KubeconfigError(
       `cannot write kubeconfig ${path}: ${osErrorWords(error)}; the file was left as it was`,
-      { cause: error, hint: writeHint(error) },
+      { cause: error, hint: writeFailureHint(error) },
     );
   }
   // In place: the temporary file stays until the target is whole again.
@@ -347,7 +347,7 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw new KubeconfigError(
       `cannot write kubeconfig ${path}: ${osErrorWords(error)}; the file was left as it was`,
-      { cause: error, hint: writeHint(error) },
+      { cause: error, hint: writeFailureHint(error) },
     );
   }
   try {
@@ -395,12 +395,4 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-}
-
-/** What to do about a failed write, for the errors a person can fix. */
-function writeHint(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === "ENOSPC" || code === "EDQUOT") return "free some space on that disk and try again";
-  if (code === "EROFS") return "that file system is mounted read-only";
-  return undefined;
 }
