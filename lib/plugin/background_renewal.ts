@@ -19,13 +19,14 @@ import { acquireLock, forgetRunning, recordRunning, renewalLock, settleLeftover 
 import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import {
   aheadFiles,
+  type AheadState,
   logStream,
   nextState,
   readAheadState,
   releaseClaim,
   renewAheadDue,
-  writeAheadState,
 } from "./renew_ahead.ts";
+import { writeFileAtomicSync } from "../shared/write_file.ts";
 
 /** Runs one background renewal and returns the process's exit code (0 when it renewed or had nothing to do). */
 export async function renewInBackground(
@@ -150,6 +151,17 @@ export async function renewInBackground(
       releaseClaim(files.claim);
     }
   }
+}
+
+/**
+ * Writes the state whole, through a rename, so a reader never sees half of it; a failure names the file. Here,
+ * not in renew_ahead.ts, since only this process writes it: a kubectl call's path loads no writer.
+ */
+export function writeAheadState(path: string, state: AheadState): void {
+  writeFileAtomicSync(path, JSON.stringify(state) + "\n", {
+    what: "renew-ahead state",
+    mode: 0o600,
+  });
 }
 
 function iso(date: Date): string {

@@ -8,7 +8,6 @@
 import { formatDuration, parseDuration } from "../shared/duration.ts";
 import { CliError, osErrorWords, UsageError } from "../shared/errors.ts";
 import { writeAllSync } from "../shared/io.ts";
-import { writeFileAtomicSync } from "../shared/write_file.ts";
 
 /** How long before expiry to renew: a fixed duration, or a share of the credential's whole lifetime. */
 export type RenewAhead = { kind: "duration"; ms: number } | { kind: "percent"; percent: number };
@@ -155,14 +154,6 @@ export function readAheadState(path: string): AheadState {
     // missing or damaged
   }
   return { failures: 0 };
-}
-
-/** Writes the state whole, through a rename, so a reader never sees half of it; a failure names the file. */
-export function writeAheadState(path: string, state: AheadState): void {
-  writeFileAtomicSync(path, JSON.stringify(state) + "\n", {
-    what: "renew-ahead state",
-    mode: 0o600,
-  });
 }
 
 /**
