@@ -1,8 +1,8 @@
 /**
  * Renewal ahead of time (`--renew-ahead`): a call that finds credentials still valid beyond the refresh margin,
  * but inside the renew-ahead window, answers at once and leaves the renewal to a detached broker process. The
- * decisions are pure functions of (now, expiry, state); the effects (a claim file, a state file, a log, the
- * detached process) are below them. The plugin imports it whole (a few small functions), but outside the window
+ * decisions are pure functions of (now, expiry, state); the effects (a claim file, reading the state, a log) are
+ * below them; the state is written by the detached process (background_renewal.ts). The plugin imports it whole (a few small functions), but outside the window
  * a call only compares two times: no file is read and nothing is started.
  */
 import { formatDuration, parseDuration } from "../shared/duration.ts";
