@@ -180,7 +180,15 @@ export function ensurePrivateDir(dir: string): void {
     if (!info.isDirectory) throw new CliError(`lock folder ${dir} is not a folder`);
     checkOwner(info, dir, "lock folder");
     if (hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o077) !== 0) {
-      Deno.chmodSync(dir, 0o700);
+      try {
+        Deno.chmodSync(dir, 0o700);
+      } catch (error) {
+        // It exists: "cannot create" would send the user looking for the wrong thing (a read-only mount, say).
+        throw new CliError(
+          `cannot make the lock folder ${dir} private (chmod 700): ${osErrorWords(error)}`,
+          { cause: error, hint: "pass --cache-dir with a folder you own on a writable disk" },
+        );
+      }
     }
   } catch (error) {
     if (error instanceof CliError) throw error;

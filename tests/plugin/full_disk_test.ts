@@ -220,3 +220,28 @@ Deno.test({
     using _lock = await acquireLock({ dir: cache, name: basename(files.lock), timeoutMs: 0 });
   },
 });
+
+Deno.test({
+  name:
+    "a lock folder that is open to others on a read-only disk says it cannot be made private, before the command runs (needs root on Linux: tmpfs)",
+  ignore: NO_SMALL_DISK,
+  async fn() {
+    await using tmp = await tempDir();
+    await using disk = await smallDisk();
+    const w = tokenWorld(tmp.path);
+    const cache = `${disk.path}/cache`;
+    Deno.mkdirSync(cache);
+    Deno.chmodSync(cache, 0o755);
+    await disk.readOnly();
+    const result = await runBroker(
+      [`--token-path=${w.token}`, `--before-exec-command=${w.command()}`, `--cache-dir=${cache}`],
+      { home: tmp.path },
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^error: cannot make the lock folder .*\/cache private \(chmod 700\): read-only file system$/m,
+    );
+    assert.equal(w.runs(), 0);
+  },
+});
