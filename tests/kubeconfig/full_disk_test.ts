@@ -34,7 +34,7 @@ async function setAlice(path: string, io: ReturnType<typeof fakeIo>, force = tru
 
 Deno.test({
   name:
-    "kubeconfig set on a full disk fails naming the kubeconfig, changes nothing and leaves no lock file (needs root on Linux: tmpfs)",
+    "kubeconfig set on a full disk fails naming the kubeconfig, changes nothing and leaves no lock file (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using disk = await smallDisk();
@@ -65,7 +65,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "kubeconfig set on a read-only disk is refused before the question, naming the kubeconfig (needs root on Linux: tmpfs)",
+    "kubeconfig set on a read-only disk is refused before the question, naming the kubeconfig (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn(t) {
     await using disk = await smallDisk();

@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 Deno.test({
   name:
-    "a lock note that cannot be written on a full disk stops the renewal command and names the lock file (needs root on Linux: tmpfs)",
+    "a lock note that cannot be written on a full disk stops the renewal command and names the lock file (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using tmp = await tempDir();
@@ -58,7 +58,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a read-only cache folder fails a renewal before the command runs, naming the lock file (needs root on Linux: tmpfs)",
+    "a read-only cache folder fails a renewal before the command runs, naming the lock file (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using tmp = await tempDir();
@@ -83,7 +83,7 @@ Deno.test({
 for (const kind of ["full", "read-only"] as const) {
   Deno.test({
     name:
-      `renew-ahead on a ${kind} cache disk warns and answers with the credentials in hand (needs root on Linux: tmpfs)`,
+      `renew-ahead on a ${kind} cache disk warns and answers with the credentials in hand (needs root and mount on Linux: tmpfs)`,
     ignore: NO_SMALL_DISK,
     async fn() {
       await using tmp = await tempDir();
@@ -183,7 +183,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a background renewal on a full cache disk stops its command, gives the claim back and renews nothing (needs root on Linux: tmpfs)",
+    "a background renewal on a full cache disk stops its command, gives the claim back and renews nothing (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using tmp = await tempDir();
@@ -223,7 +223,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a lock folder that is open to others on a read-only disk says it cannot be made private, before the command runs (needs root on Linux: tmpfs)",
+    "a lock folder that is open to others on a read-only disk says it cannot be made private, before the command runs (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using tmp = await tempDir();

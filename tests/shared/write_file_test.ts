@@ -73,7 +73,7 @@ Deno.test("writeFileAtomicSync() into a missing folder names the file and says w
 
 Deno.test({
   name:
-    "writeFileAtomicSync() on a full disk fails naming the file and leaves the old one whole (needs root on Linux: tmpfs)",
+    "writeFileAtomicSync() on a full disk fails naming the file and leaves the old one whole (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using disk = await smallDisk();
@@ -103,7 +103,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "writeFileAtomicSync() on a read-only disk fails naming the file and changes nothing (needs root on Linux: tmpfs)",
+    "writeFileAtomicSync() on a read-only disk fails naming the file and changes nothing (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
     await using disk = await smallDisk();
