@@ -1,13 +1,12 @@
 /**
  * A renewal world that runs on every OS: a bearer token file and a renewal command that is a small Deno script run
- * by the Deno executable (no shell, no openssl). The command records its pid and its runs next to the token, can
+ * by the Deno executable (no shell, no openssl). The command records its runs next to the token, can
  * wait or fail on request, and then writes a fresh JWT.
  */
 import { makeJwt } from "../helpers.ts";
 
 const RENEW_SCRIPT = `// Renewal command of tests/plugin/token_world.ts.
 const [token, marker, sleepMs, exitCode, hours] = Deno.args;
-Deno.writeTextFileSync(marker + ".pid", String(Deno.pid));
 Deno.writeTextFileSync(marker + ".runs", "run\\n", { append: true });
 if (Number(sleepMs) > 0) await new Promise((resolve) => setTimeout(resolve, Number(sleepMs)));
 if (Number(exitCode) !== 0) Deno.exit(Number(exitCode));
@@ -57,22 +56,10 @@ export function tokenWorld(dir: string) {
     /** How often the command started, and how often it got as far as writing the token. */
     runs: () => read(".runs").split("\n").filter(Boolean).length,
     done: () => read(".done").split("\n").filter(Boolean).length,
-    /** The pid of the command's last run (0 when it never ran). */
-    pid: () => Number(read(".pid")) || 0,
     /** Sets the token to one that expires `minutes` from now (negative: expired) after `lifetimeHours`. */
     setToken(minutes: number, lifetimeHours = 2) {
       const exp = Math.floor(Date.now() / 1000) + Math.round(minutes * 60);
       Deno.writeTextFileSync(token, makeJwt({ iat: exp - lifetimeHours * 3600, exp }));
     },
   };
-}
-
-/** Whether process `pid` still runs (POSIX: signal 0; gone or a zombie reaped counts as not running). */
-export function processRunning(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) [ZX] /.test(stat);
-  } catch {
-    return false;
-  }
 }
