@@ -428,10 +428,37 @@ interface KeyContext {
 }
 
 /** The PKCS#1 or SEC1 structure inside a key input (for PKCS#8, inside its OCTET STRING). */
-function innerKey(input: KeyInput, der = input.der): DerNode {
+function innerKey(input: Pick<KeyInput, "type" | "der">, der = input.der): DerNode {
   if (input.type !== "pkcs8") return readNode(der, 0);
   const [, , privateKey] = leadingChildren(readNode(der, 0), 3);
   return readNode(der, privateKey!.start, privateKey!.end);
+}
+
+/** Whether node:crypto agrees that the private scalar in an EC key's DER has the public key `spki` (hex). */
+function scalarHasPoint(
+  type: KeyInput["type"],
+  kind: KeyKind,
+  der: Uint8Array,
+  spki: string,
+): boolean {
+  const [, scalar] = leadingChildren(innerKey({ type, der }), 2);
+  const jwk = createPublicKey({ key: Buffer.from(spki, "hex"), format: "der", type: "spki" })
+    .export({ format: "jwk" });
+  const size = { p256: 32, p384: 48, p521: 66 }[kind as "p256"];
+  let d = contents(scalar!);
+  while (d.length > size && d[0] === 0) d = d.subarray(1);
+  const padded = new Uint8Array(size);
+  padded.set(d, size - d.length);
+  try {
+    // node:crypto refuses a JWK whose d does not belong to its x and y.
+    createPrivateKey({
+      key: { ...jwk, d: padded.toBase64({ alphabet: "base64url", omitPadding: true }) },
+      format: "jwk",
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const KEY_RULES: Rule<KeyContext>[] = [
@@ -466,29 +493,9 @@ const KEY_RULES: Rule<KeyContext>[] = [
     name:
       "Go derives an EC key's public point from its private scalar and never compares it with the point " +
       "in the file (crypto/x509 sec1.go); node:crypto refuses a key whose point is not its own",
-    holds: ({ input, mutated, ours, node }) => {
-      if (!ours.ok || node.ok || !NAMED_CURVE[input.key.kind]) return false;
-      // node:crypto agrees that the scalar in the file has the public point the broker derived.
-      const [, scalar] = leadingChildren(innerKey(input, mutated), 2);
-      const spki = Buffer.from(ours.spki, "hex");
-      const jwk = createPublicKey({ key: spki, format: "der", type: "spki" }).export({
-        format: "jwk",
-      });
-      let d = contents(scalar!);
-      const size = { p256: 32, p384: 48, p521: 66 }[input.key.kind as "p256"];
-      while (d.length > size && d[0] === 0) d = d.subarray(1);
-      const padded = new Uint8Array(size);
-      padded.set(d, size - d.length);
-      try {
-        createPrivateKey({
-          key: { ...jwk, d: padded.toBase64({ alphabet: "base64url", omitPadding: true }) },
-          format: "jwk",
-        });
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    holds: ({ input, mutated, ours, node }) =>
+      ours.ok && !node.ok && NAMED_CURVE[input.key.kind] !== undefined &&
+      scalarHasPoint(input.type, input.key.kind, mutated, ours.spki),
   },
   {
     name:
@@ -663,16 +670,23 @@ const CERT_RULES: Rule<CertContext>[] = [
   },
   {
     name:
-      "Go refuses a negative RSA modulus or public exponent (an INTEGER whose first bit is set); " +
-      "node:crypto reads it as unsigned",
+      "Go refuses an RSA modulus or public exponent that is negative (first bit set) or not in its " +
+      "shortest form (cryptobyte ReadASN1Integer); node:crypto reads the bytes as an unsigned number",
     holds: (context) => {
-      const { ours, node } = context;
-      if (ours.ok || !/negative|exponent/.test(ours.error) || !node.ok) return false;
-      if (!onlyIn(context, certFields(context.fixture.der).spki)) return false;
-      const { n, e } = node.x509!.publicKey.export({ format: "jwk" });
-      return [n, e].some((value) =>
-        value !== undefined && Uint8Array.fromBase64(value, { alphabet: "base64url" })[0]! >= 0x80
-      );
+      const { fixture, mutated, ours, node } = context;
+      if (ours.ok || !/negative|exponent|shortest form/.test(ours.error) || !node.ok) return false;
+      if (fixture.key.kind !== "rsa") return false;
+      // The modulus and exponent INTEGERs of the certificate as made; the change lies in one of them, and
+      // leaves it negative or padded.
+      const { spki } = certFields(fixture.der);
+      const [, key] = leadingChildren(spki!, 2);
+      const rsa = readNode(fixture.der, key!.start + 1, key!.end);
+      return leadingChildren(rsa, 2).some((integer) => {
+        if (!changedOnlyWithin(fixture.der, mutated, integer.start, integer.end)) return false;
+        const [first, second] = [mutated[integer.start]!, mutated[integer.start + 1]!];
+        return first >= 0x80 || (first === 0 && second < 0x80) ||
+          (first === 0xff && second >= 0x80);
+      });
     },
   },
   {
@@ -837,6 +851,16 @@ interface PemContext {
 const PEM_RULES: Rule<PemContext>[] = [
   {
     name:
+      "Go's pem.Decode drops a CR only at a line end or in the body; node:crypto's PEM reader drops " +
+      "every CR (without them the broker finds the very key)",
+    holds: async ({ text, der, ours, node }) => {
+      if (ours.ok || !node.ok || !text.includes("\r")) return false;
+      const without = await oursPemKey(text.replaceAll("\r", ""));
+      return without.ok && without.der !== undefined && hex(without.der) === hex(der);
+    },
+  },
+  {
+    name:
       "Go's pem.Decode takes a BEGIN line only at the start of a line, and an END line with nothing " +
       "after it but spaces and tabs (encoding/pem); node:crypto's PEM reader is laxer",
     holds: ({ text, ours, node }) =>
@@ -880,7 +904,7 @@ Deno.test("mutated PEM key files: the broker and node:crypto read the same key, 
         }
         if (same(ours, node)) return;
         const context = { text: mutated, der: input.der, ours, node };
-        if (PEM_RULES.some((rule) => rule.holds(context))) return;
+        for (const rule of PEM_RULES) if (await rule.holds(context)) return;
         assert.fail(
           `${input.name}, ${JSON.stringify(change)}: the broker ${
             ours.ok ? "accepts" : `refuses (${ours.error})`
@@ -1064,6 +1088,165 @@ Deno.test({
           assert.deepEqual(oursFacts, nodeFacts);
         });
       }
+    }
+  },
+});
+
+/** Why the broker (Go's rules) and openssl may disagree on a mutated input; each claim is checked. */
+interface OpensslContext {
+  dir: string;
+  what: "key" | "cert";
+  label: string;
+  /** The curve of an EC key. */
+  kind?: KeyKind;
+  original: Uint8Array;
+  mutated: Uint8Array;
+  ours: Verdict;
+  openssl: Verdict;
+}
+
+/** openssl's verdict on DER bytes, through a file in `dir`. */
+async function opensslOn(dir: string, what: "key" | "cert", der: Uint8Array): Promise<Verdict> {
+  const name = `m-${crypto.randomUUID()}.der`;
+  await Deno.writeFile(`${dir}/${name}`, der);
+  return await opensslPublicKey(dir, name, what);
+}
+
+const OPENSSL_RULES: Rule<OpensslContext>[] = [
+  {
+    name:
+      "Go ignores bytes after a PKCS#8 or SEC1 key, and refuses bytes after a certificate; openssl " +
+      "does the opposite: without them openssl reads the broker's key",
+    holds: async ({ dir, what, mutated, ours, openssl }) => {
+      const end = readNode(mutated, 0, mutated.length, false).end;
+      if (end >= mutated.length || ours.ok === openssl.ok) return false;
+      if (what === "key" ? !ours.ok : ours.ok) return false;
+      const cut = await opensslOn(dir, what, mutated.subarray(0, end));
+      return what === "key" ? same(cut, ours) : cut.ok && openssl.ok && cut.spki === openssl.spki;
+    },
+  },
+  {
+    name:
+      "Go derives an EC key's public point from its private scalar and never compares it with the point " +
+      "in the file; openssl refuses a key whose point is not its own, or reports the point written in the " +
+      "file (node:crypto confirms the broker's point)",
+    holds: async ({ dir, label, kind, original, mutated, ours, openssl }) => {
+      if (!ours.ok || kind === undefined) return false;
+      if (openssl.ok && !same(openssl, await opensslOn(dir, "key", original))) return false;
+      return scalarHasPoint(
+        label === "EC PRIVATE KEY" ? "sec1" : "pkcs8",
+        kind,
+        mutated,
+        ours.spki,
+      );
+    },
+  },
+  {
+    name:
+      "Go loads a certificate whose key algorithm it does not know (the key pair then fails to match, " +
+      "as the broker's match fails); openssl refuses it",
+    holds: ({ what, ours, openssl }) =>
+      what === "cert" && ours.ok && ours.spki.startsWith("other ") && !openssl.ok,
+  },
+  {
+    name:
+      "Go takes version 1 only for a SEC1 key (crypto/x509 sec1.go); openssl reads past another",
+    holds: async ({ dir, original, ours, openssl }) =>
+      !ours.ok && /EC key version/.test(ours.error) && openssl.ok &&
+      same(await opensslOn(dir, "key", original), openssl),
+  },
+  {
+    name:
+      "Go reads every element of a certificate by DER's rules (times, version, extension contents, " +
+      "tags) and refuses damage openssl reads past: openssl gives the key of the certificate as made",
+    holds: async ({ dir, what, original, ours, openssl }) =>
+      what === "cert" && !ours.ok && openssl.ok &&
+      same(await opensslOn(dir, what, original), openssl),
+  },
+  {
+    name:
+      "Go ignores what follows the fields it reads, where openssl refuses: the broker reads the " +
+      "certificate as made",
+    holds: ({ what, original, ours, openssl }) =>
+      what === "cert" && ours.ok && !openssl.ok && same(oursCert(original), ours),
+  },
+];
+
+Deno.test({
+  name:
+    "mutated openssl-made keys and certificates: the broker and openssl accept or refuse alike, but " +
+    "for the named rules of Go (needs the openssl CLI)",
+  ignore: OPENSSL === undefined,
+  async fn() {
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const inputs: { what: "key" | "cert"; label: string; der: Uint8Array; kind?: KeyKind }[] = [];
+    for (const curve of ["P-256", "P-521"]) {
+      await openssl([
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        `ec_paramgen_curve:${curve}`,
+        "-out",
+        `${curve}.key`,
+      ], dir);
+      await openssl(["pkey", "-in", `${curve}.key`, "-traditional", "-out", `${curve}.sec1`], dir);
+      await openssl([
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        `${curve}.key`,
+        "-out",
+        `${curve}.crt`,
+        "-subj",
+        "/CN=self/O=dev",
+        "-days",
+        "1",
+      ], dir);
+      for (const file of [`${curve}.key`, `${curve}.sec1`, `${curve}.crt`]) {
+        const block = await pemDer(`${dir}/${file}`);
+        const what = file.endsWith(".crt") ? "cert" : "key";
+        const kind: KeyKind | undefined = what === "cert"
+          ? undefined
+          : curve === "P-256"
+          ? "p256"
+          : "p521";
+        inputs.push({ what, label: block.label, der: block.der, kind });
+      }
+    }
+    await generateKey(dir, "ed25519.key", "ed25519");
+    const ed = await pemDer(`${dir}/ed25519.key`);
+    inputs.push({ what: "key", label: ed.label, der: ed.der });
+    for (const input of inputs) {
+      await fc.assert(
+        fc.asyncProperty(step(input.der.length), async (change) => {
+          const mutated = apply(input.der, change);
+          const ours = input.what === "key"
+            ? await oursKey(input.label, mutated)
+            : (({ cert: _cert, ...verdict }) => verdict)(oursCert(mutated));
+          const reference = await opensslOn(dir, input.what, mutated);
+          if (same(ours, reference)) return;
+          const context = {
+            dir,
+            what: input.what,
+            label: input.label,
+            kind: input.kind,
+            original: input.der,
+            mutated,
+            ours,
+            openssl: reference,
+          };
+          for (const rule of OPENSSL_RULES) if (await rule.holds(context)) return;
+          assert.fail(
+            `${describe(`${input.label} (openssl)`, change)}: the broker ${
+              ours.ok ? "accepts" : `refuses (${ours.error})`
+            }, openssl ${reference.ok ? "accepts" : `refuses (${reference.error})`}`,
+          );
+        }),
+        fuzzParams(4),
+      );
     }
   },
 });
