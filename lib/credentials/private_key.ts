@@ -1,17 +1,21 @@
 import {
+  checkBitString,
   children,
   contents,
   DerError,
   type DerNode,
-  encoded,
   encodeNode,
   encodeOid,
   expect,
+  int64,
+  leadingChildren,
   oid,
+  optionalChild,
+  positiveInteger,
+  readNode,
   readRoot,
   smallInteger,
   TAG,
-  unsignedInteger,
 } from "./der.ts";
 import type { PemBlock } from "./pem.ts";
 import { CURVES, OID, type PublicKey } from "./x509.ts";
@@ -32,7 +36,15 @@ export class KeyError extends Error {}
 /** The PEM labels that hold a private key client-go can load. */
 export const KEY_LABELS = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"];
 
-/** Parses a private key block and works out its public key. */
+/** The forms a key's DER may have, in the order Go's crypto/tls tries them. */
+const FORMS = ["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY"] as const;
+
+/**
+ * Parses a private key block and works out its public key. As in client-go (crypto/tls X509KeyPair), the label
+ * names no format: the DER is read as PKCS#1, then PKCS#8, then SEC1, and the first that fits wins, so a PKCS#8
+ * key labelled "EC PRIVATE KEY" works as it works with kubectl. When none fits, the error is the one of the form
+ * the label names (the likely intent).
+ */
 export async function parsePrivateKey(block: PemBlock): Promise<PrivateKey> {
   if (block.encrypted || block.label === "ENCRYPTED PRIVATE KEY") {
     throw new KeyError(
@@ -40,59 +52,84 @@ export async function parsePrivateKey(block: PemBlock): Promise<PrivateKey> {
         "decrypt it with `openssl pkey -in KEY -out KEY.plain`",
     );
   }
-  try {
-    switch (block.label) {
-      case "RSA PRIVATE KEY":
-        return {
-          label: block.label,
-          der: block.der,
-          type: "RSA",
-          publicKey: rsaPublic(readRoot(block.der)),
-        };
-      case "EC PRIVATE KEY": {
-        const publicKey = await ecPublic(readRoot(block.der), undefined);
-        return {
-          label: block.label,
-          der: block.der,
-          type: `EC ${CURVES[publicKey.curve] ?? publicKey.curve}`,
-          publicKey,
-        };
-      }
-      case "PRIVATE KEY":
-        return { label: block.label, der: block.der, ...(await pkcs8(block.der)) };
-      default:
-        throw new KeyError(`a "${block.label}" block is not a private key kubectl can use`);
+  // Go takes any block whose label ends in " PRIVATE KEY".
+  const known = (FORMS as readonly string[]).includes(block.label);
+  if (!known && !block.label.endsWith(" PRIVATE KEY")) {
+    throw new KeyError(`a "${block.label}" block is not a private key kubectl can use`);
+  }
+  let labelError: unknown;
+  for (const form of FORMS) {
+    try {
+      return { label: block.label, der: block.der, ...(await parseForm(form, block.der)) };
+    } catch (error) {
+      if (!(error instanceof DerError) && !(error instanceof KeyError)) throw error;
+      if (form === block.label || (!known && form === "PRIVATE KEY")) labelError = error;
     }
-  } catch (error) {
-    if (error instanceof DerError) {
-      throw new KeyError(`the private key is malformed (${error.message})`);
+  }
+  if (!known) throw new KeyError(`a "${block.label}" block is not a private key kubectl can use`);
+  if (labelError instanceof DerError) {
+    throw new KeyError(`the private key is malformed (${labelError.message})`);
+  }
+  throw labelError;
+}
+
+async function parseForm(
+  form: typeof FORMS[number],
+  der: Uint8Array,
+): Promise<{ type: string; publicKey: PublicKey }> {
+  switch (form) {
+    case "RSA PRIVATE KEY":
+      return { type: "RSA", publicKey: rsaPublic(readRoot(der)) };
+    case "EC PRIVATE KEY": {
+      // Go's ParseECPrivateKey ignores bytes after the key.
+      const publicKey = await ecPublic(readNode(der, 0), undefined);
+      return { type: `EC ${CURVES[publicKey.curve] ?? publicKey.curve}`, publicKey };
     }
-    throw error;
+    case "PRIVATE KEY":
+      return await pkcs8(der);
   }
 }
 
+/**
+ * A PKCS#8 key, read as Go's ParsePKCS8PrivateKey reads it: the version is not checked, and bytes after the
+ * key, or after its three first fields (attributes, an RFC 8410 public key), are ignored.
+ */
 async function pkcs8(der: Uint8Array): Promise<{ type: string; publicKey: PublicKey }> {
-  const [version, algorithm, privateKey] = children(
-    expect(readRoot(der), TAG.sequence, "PKCS#8"),
+  const [version, algorithm, privateKey] = leadingChildren(
+    expect(readNode(der, 0), TAG.sequence, "PKCS#8"),
+    3,
   );
-  smallInteger(version!);
-  const [algorithmOid, parameters] = children(expect(algorithm, TAG.sequence, "algorithm"));
+  int64(expect(version, TAG.integer, "version"));
+  const [algorithmOid, parameters] = leadingChildren(
+    expect(algorithm, TAG.sequence, "algorithm"),
+    2,
+  );
   const inner = contents(expect(privateKey, TAG.octetString, "private key"));
-  switch (oid(algorithmOid!)) {
+  switch (oid(expect(algorithmOid, TAG.oid, "algorithm"))) {
     case OID.rsaEncryption:
       return { type: "RSA", publicKey: rsaPublic(readRoot(inner)) };
     case OID.ecPublicKey: {
-      const publicKey = await ecPublic(readRoot(inner), parameters ? oid(parameters) : undefined);
+      // Go takes the curve from here when these parameters are a curve OID, else from the SEC1 key.
+      let curve: string | undefined;
+      try {
+        curve = parameters && oid(parameters);
+      } catch {
+        curve = undefined;
+      }
+      const publicKey = await ecPublic(readNode(inner, 0), curve);
       return { type: `EC ${CURVES[publicKey.curve] ?? publicKey.curve}`, publicKey };
     }
     case OID.ed25519: {
+      if (parameters) throw new DerError("Ed25519 key with parameters");
+      const seed = contents(expect(readNode(inner, 0), TAG.octetString, "Ed25519 seed"));
+      if (seed.length !== 32) throw new DerError("Ed25519 seed of the wrong size");
       // Derived from the seed, as Go's ParsePKCS8PrivateKey does: a public key carried beside it (RFC 8410's
       // OneAsymmetricKey [1]) is not trusted, since client-go ignores it too.
       const seedOnly = encodeNode(
         TAG.sequence,
         encodeNode(TAG.integer, new Uint8Array([0])),
-        encoded(algorithm!),
-        encoded(privateKey!),
+        encodeNode(TAG.sequence, encodeOid(OID.ed25519)),
+        encodeNode(TAG.octetString, encodeNode(TAG.octetString, seed)),
       );
       const jwk = await exportJwk(seedOnly, { name: "Ed25519" });
       return {
@@ -111,29 +148,45 @@ async function pkcs8(der: Uint8Array): Promise<{ type: string; publicKey: Public
 }
 
 /**
- * The public half of a PKCS#1 key, after checking that its private parts belong to it, as Go's
- * ParsePKCS1PrivateKey does (client-go refuses an inconsistent key): n = p·q, e·d ≡ 1 mod p-1 and q-1, and the CRT
- * values. Otherwise a key file holding one key's modulus and another key's private parts would pass the match
- * with its certificate. BigInt work on a 2048-bit key takes well under a millisecond.
+ * The public half of a PKCS#1 key, after the checks of Go's ParsePKCS1PrivateKey (client-go refuses a key that
+ * fails them): version 0 or 1, no bytes after the key, positive n, d, p, q, e from 2 to 2^31-1, and a key whose
+ * private parts belong to it: n = p·q, e·d ≡ 1 mod p-1 and q-1, and the CRT values when present (Go 1.24 and
+ * later use and check them). Otherwise a key file holding one key's modulus and another key's private parts would
+ * pass the match with its certificate. BigInt work on a 2048-bit key takes well under a millisecond.
  */
 function rsaPublic(root: DerNode): PublicKey & { kind: "rsa" } {
-  const [version, n, e, d, p, q, dp, dq, qinv, others] = children(
-    expect(root, TAG.sequence, "RSA key"),
-  );
-  smallInteger(version!);
-  const publicKey = { kind: "rsa" as const, n: unsignedInteger(n!), e: unsignedInteger(e!) };
-  const int = (node: DerNode | undefined) => bigInteger(unsignedInteger(node!));
+  const [version, n, e, d, p, q] = leadingChildren(expect(root, TAG.sequence, "RSA key"), 6);
+  if (int64(expect(version, TAG.integer, "version")) > 1n) {
+    throw new DerError("unsupported RSA key version");
+  }
+  const exponent = int64(expect(e, TAG.integer, "RSA exponent"));
+  if (exponent < 2n || exponent > 0x7fffffffn) throw new DerError("RSA exponent out of range");
+  const publicKey = { kind: "rsa" as const, n: positiveInteger(n!), e: positiveInteger(e!) };
+  const int = (node: DerNode | undefined) => bigInteger(positiveInteger(node!));
   const [N, E, D, P, Q] = [int(n), int(e), int(d), int(p), int(q)];
-  // Multi-prime keys (version 1) list further primes, each with its CRT exponent.
-  const extra = others ? children(others).map((info) => children(info).map(int)) : [];
+  // dp, dq and qinv are optional for Go, then the multi-prime keys' (version 1) further primes, each with its CRT
+  // exponent and coefficient.
+  const crtNodes: DerNode[] = [];
+  let last = q;
+  for (let i = 0; i < 3; i++) {
+    const node = optionalChild(root, last, TAG.integer, true);
+    if (!node) break;
+    crtNodes.push(node);
+    last = node;
+  }
+  const crt = crtNodes.map((node) => int(node));
+  const others = optionalChild(root, last, TAG.sequence, true);
+  const extra = others
+    ? children(others).map((info) => children(expect(info, TAG.sequence, "RSA prime")).map(int))
+    : [];
   const primes = [P, Q, ...extra.map(([prime]) => prime ?? 0n)];
-  const exponents = [int(dp), int(dq), ...extra.map(([, exponent]) => exponent ?? 0n)];
   const consistent = primes.every((prime) => prime > 1n) &&
     primes.reduce((product, prime) => product * prime, 1n) === N &&
-    primes.every((prime, i) =>
-      (E * D) % (prime - 1n) === 1n % (prime - 1n) && exponents[i] === D % (prime - 1n)
-    ) &&
-    (int(qinv) * Q) % P === 1n % P;
+    primes.every((prime) => (E * D) % (prime - 1n) === 1n % (prime - 1n)) &&
+    (crt[0] === undefined || crt[0] === D % (P - 1n)) &&
+    (crt[1] === undefined || crt[1] === D % (Q - 1n)) &&
+    (crt[2] === undefined || (crt[2] * Q) % P === 1n % P) &&
+    extra.every(([prime, exponent]) => exponent === undefined || exponent === D % (prime! - 1n));
   if (!consistent) {
     throw new KeyError(
       "the RSA private key is inconsistent: its private parts do not belong to its public modulus",
@@ -158,15 +211,31 @@ async function ecPublic(
   root: DerNode,
   curveFromAlgorithm: string | undefined,
 ): Promise<PublicKey & { kind: "ec" }> {
-  const [version, privateKey, ...tagged] = children(expect(root, TAG.sequence, "EC key"));
-  if (smallInteger(version!) !== 1) throw new DerError("unsupported EC key version");
-  const parameters = tagged.find((node) => node.tag === 0xa0);
-  const curve = parameters ? oid(children(parameters)[0]!) : curveFromAlgorithm;
+  const [version, privateKey] = leadingChildren(expect(root, TAG.sequence, "EC key"), 2);
+  if (smallInteger(expect(version, TAG.integer, "version")) !== 1) {
+    throw new DerError("unsupported EC key version");
+  }
+  // As Go reads the optional fields: [0] parameters (a named curve) then [1] public key, in that order; Go checks
+  // the public key is a well-formed BIT STRING, but never uses it.
+  // encoding/asn1 reads an EXPLICIT field's inner element within the whole key, not within the tagged element,
+  // and skips it when its type does not fit.
+  const inner = (tagged: DerNode) => {
+    if (tagged.start === tagged.end) throw new DerError("empty explicit field");
+    return readNode(root.bytes, tagged.start, root.end);
+  };
+  const parameters = optionalChild(root, privateKey, 0xa0, true);
+  const namedCurve = parameters && inner(parameters);
+  const curveFromKey = namedCurve?.tag === TAG.oid ? oid(namedCurve) : undefined;
+  const embedded = optionalChild(root, parameters ?? privateKey, 0xa1, true);
+  const publicKey = embedded && inner(embedded);
+  if (publicKey?.tag === TAG.bitString) checkBitString(publicKey);
+  const curve = curveFromAlgorithm ?? curveFromKey;
   if (!curve) throw new DerError("EC key without a named curve");
   if (!CURVES[curve]) throw new KeyError(`the EC key's curve ${curve} is not supported by kubectl`);
-  // Some writers drop the scalar's leading zero bytes; Go pads them back, WebCrypto wants the full size.
-  const scalar = contents(expect(privateKey, TAG.octetString, "EC private key"));
+  // Some writers drop the scalar's leading zero bytes, others add some; Go takes both, WebCrypto wants the size.
+  let scalar = contents(expect(privateKey, TAG.octetString, "EC private key"));
   const size = SCALAR_BYTES[curve]!;
+  while (scalar.length > size && scalar[0] === 0) scalar = scalar.subarray(1);
   if (scalar.length > size) throw new DerError("EC private key longer than its curve");
   const padded = new Uint8Array(size);
   padded.set(scalar, size - scalar.length);
@@ -177,7 +246,11 @@ async function ecPublic(
     encodeNode(TAG.sequence, encodeOid(OID.ecPublicKey), encodeOid(curve)),
     encodeNode(
       TAG.octetString,
-      encodeNode(TAG.sequence, encoded(version!), encodeNode(TAG.octetString, padded)),
+      encodeNode(
+        TAG.sequence,
+        encodeNode(TAG.integer, new Uint8Array([1])),
+        encodeNode(TAG.octetString, padded),
+      ),
     ),
   );
   const jwk = await exportJwk(wrapped, { name: "ECDSA", namedCurve: CURVES[curve] });
