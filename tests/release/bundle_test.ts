@@ -19,6 +19,7 @@ import { BROKER_PERMISSIONS } from "../../scripts/permissions.ts";
 import {
   batchQuote,
   completionName,
+  completionPath,
   denoForShim,
   InstallError,
   installPlugin,
@@ -323,6 +324,22 @@ Deno.test("the installed shim hands every argument to the broker intact: %, ^, &
   await t.step("quotes, ^, &, |, <, >, !, an empty word, trailing backslashes", async () => {
     assert.deepEqual(await received(plain), plain);
   });
+  await t.step(
+    "the completion helper hands its words to __complete, an empty last word included",
+    async () => {
+      const result = await run(completionPath(shim), ["kubeconfig", "set", "--role=dev team", ""], {
+        env: { PATH: "/nonexistent", DENO_DIR },
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout), [
+        "__complete",
+        "kubeconfig",
+        "set",
+        "--role=dev team",
+        "",
+      ]);
+    },
+  );
   await t.step({
     name:
       "--renew-ahead=30% and 100%PATH%x (ignored under Wine, whose cmd.exe drops a lone % from %*)",
