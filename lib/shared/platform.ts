@@ -53,6 +53,15 @@ export function resolvePath(path: string, cwd: string, os: Os): string {
   return joinPath(cwd, path.replace(os === "windows" ? /^\.[\\/]+/ : /^\.\/+/, ""), os);
 }
 
+/**
+ * A key under which two spellings of one absolute path compare equal: on Windows `/` and `\` are the same
+ * separator and names ignore case (`C:/Users/me/.kube/config` is `c:\users\me\.kube\config`); elsewhere the
+ * path itself.
+ */
+export function pathKey(path: string, os: Os): string {
+  return isWindows(os) ? path.replaceAll("/", "\\").toLowerCase() : path;
+}
+
 /** `dir` and `name` joined by one separator. */
 export function joinPath(dir: string, name: string, os: Os): string {
   if (dir === "") return name;

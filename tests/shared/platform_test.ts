@@ -14,6 +14,7 @@ import {
   joinPath,
   lookPath,
   type Os,
+  pathKey,
   processRuns,
   resolvePath,
   sameProcessStart,
@@ -350,4 +351,14 @@ Deno.test("executableProbe(): execute bits decide on POSIX; on Windows, where De
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("pathKey(): one key for the spellings of a path that name the same file, per OS", () => {
+  assert.equal(
+    pathKey("C:/Users/Me/.kube/config", "windows"),
+    pathKey("c:\\users\\me\\.kube\\config", "windows"),
+  );
+  assert.notEqual(pathKey("C:\\a\\config", "windows"), pathKey("C:\\a\\config2", "windows"));
+  assert.notEqual(pathKey("/home/Me/config", "linux"), pathKey("/home/me/config", "linux"));
+  assert.equal(pathKey("/Users/me/config", "darwin"), "/Users/me/config");
 });
