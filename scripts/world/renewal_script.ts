@@ -61,6 +61,8 @@ export type Step =
    * `holdOutput` (a daemon that inherits the pipe); the script waits for it with `wait`, else leaves it running.
    */
   | { spawn: string; seconds: number; holdOutput?: boolean; wait?: boolean }
+  /** Waits for every child `spawn` started without `wait`. */
+  | { waitSpawned: true }
   /** Runs the steps only when the file exists (`exists`) or is missing (`missing`). */
   | { if: { exists: string } | { missing: string }; then: Step[] }
   /**
@@ -130,6 +132,7 @@ function hasIssue(steps: readonly Step[]): boolean {
 
 const PRELUDE = `
 let n = 0;
+const spawned = [];
 const sub = (text) => text.replaceAll("{n}", String(n)).replaceAll("{next}", String(n + 1));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const exists = (path) => { try { Deno.statSync(sub(path)); return true; } catch { return false; } };
@@ -219,7 +222,12 @@ function statement(step: Step): string {
     }, stderr: "null" }).spawn()`;
     return `{ const child = ${child}; Deno.writeTextFileSync(sub(${
       j(step.spawn)
-    }), String(child.pid)); ${step.wait ? "await child.status;" : "child.unref();"} }`;
+    }), String(child.pid)); ${
+      step.wait ? "await child.status;" : "child.unref(); spawned.push(child);"
+    } }`;
+  }
+  if ("waitSpawned" in step) {
+    return "for (const child of spawned) { child.ref(); await child.status; }";
   }
   if ("if" in step) {
     const test = "exists" in step.if
