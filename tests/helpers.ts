@@ -31,6 +31,7 @@ export {
   type Step,
   writeCommand,
   writeCommandSync,
+  writeExecutable,
 } from "../scripts/world/renewal_script.ts";
 export { BROKER_BIN_VARIABLE, brokerBin, installBroker } from "../scripts/world/broker.ts";
 
@@ -43,6 +44,12 @@ export const HAS_OPENSSL = (() => {
     return false;
   }
 })();
+
+/** PATH with `dirs` in front, joined by this OS's list separator. */
+export function pathWith(...dirs: string[]): string {
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  return [...dirs, Deno.env.get("PATH") ?? ""].join(separator);
+}
 
 /** A RegExp source matching `text` literally (a path in an error message, say). */
 export const literal = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");

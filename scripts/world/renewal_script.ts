@@ -12,8 +12,9 @@ import { basename, dirname, HOST_OS, joinPath } from "../../lib/shared/platform.
 import type { Ca } from "./ca.ts";
 
 /**
- * What a step writes: literal text, or what the script sees when it runs. `{ n }` and `{ next }` in texts and paths
- * stand for the counter a `readCounter` step read, and one more.
+ * What a step writes: literal text, or what the script sees when it runs. `{n}` and `{next}` in texts and paths
+ * stand for the counter a `readCounter` step read, and one more; `{env:NAME}` for an environment variable, `{args}`
+ * for the arguments, joined by spaces.
  */
 export type Value =
   | string
@@ -35,7 +36,7 @@ export type Step =
   /** Replaces the file with the value. */
   | { write: string; value: Value }
   | { remove: string }
-  | { print: string; stream?: "stdout" | "stderr" }
+  | { print: Value; stream?: "stdout" | "stderr" }
   /** Sleeps; with `once`, only when that marker file is missing (and creates it). */
   | { sleepMs: number; once?: string }
   /**
@@ -114,6 +115,37 @@ export function writeCommandSync(
   return { path, argv, line: joinCommandLine(argv) };
 }
 
+/**
+ * Writes the steps as a program named `name` in `dir`, found on PATH by that name (kubectl's exec command, a
+ * renewal command given by bare name): on Windows `name.cmd` running `name.ts` with the Deno executable; elsewhere
+ * an executable script whose `#!/usr/bin/env -S` line names the Deno executable. Returns the program's path.
+ */
+export function writeExecutable(dir: string, name: string, steps: readonly Step[]): string {
+  const flags = ["run", "-A", "--no-config", "--quiet"];
+  if (HOST_OS === "windows") {
+    const script = joinPath(dir, `${name}.ts`, HOST_OS);
+    Deno.writeTextFileSync(script, scriptText(steps));
+    const path = joinPath(dir, `${name}.cmd`, HOST_OS);
+    // cmd.exe reads %* again: the tests' arguments are plain words.
+    Deno.writeTextFileSync(
+      path,
+      `@"${Deno.execPath()}" ${flags.join(" ")} "${script}" %*\r\n@exit /b %ERRORLEVEL%\r\n`,
+    );
+    return path;
+  }
+  if (/\s/.test(Deno.execPath())) {
+    throw new Error(`cannot name ${Deno.execPath()} in a #! line: it holds white space`);
+  }
+  const path = joinPath(dir, name, HOST_OS);
+  Deno.writeTextFileSync(
+    path,
+    `#!/usr/bin/env -S ${Deno.execPath()} ${flags.join(" ")}\n${scriptText(steps)}`,
+    { mode: 0o755 },
+  );
+  Deno.chmodSync(path, 0o755);
+  return path;
+}
+
 /** The script of the steps: a prelude of helpers, then one statement per step. */
 export function scriptText(steps: readonly Step[]): string {
   const issues = hasIssue(steps);
@@ -133,7 +165,10 @@ function hasIssue(steps: readonly Step[]): boolean {
 const PRELUDE = `
 let n = 0;
 const spawned = [];
-const sub = (text) => text.replaceAll("{n}", String(n)).replaceAll("{next}", String(n + 1));
+const sub = (text) =>
+  text.replaceAll("{n}", String(n)).replaceAll("{next}", String(n + 1))
+    .replaceAll("{args}", Deno.args.join(" "))
+    .replace(/\{env:(\w+)\}/g, (_, name) => Deno.env.get(name) ?? "");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const exists = (path) => { try { Deno.statSync(sub(path)); return true; } catch { return false; } };
 async function stdinLine() {
@@ -190,7 +225,7 @@ function statement(step: Step): string {
   if ("remove" in step) return `Deno.removeSync(sub(${j(step.remove)}), { recursive: true });`;
   if ("print" in step) {
     const stream = step.stream === "stderr" ? "console.error" : "console.log";
-    return `${stream}(sub(${j(step.print)}));`;
+    return `${stream}(await value(${j(step.print)}));`;
   }
   if ("sleepMs" in step) {
     if (!step.once) return `await sleep(${step.sleepMs});`;
