@@ -64,6 +64,12 @@ export type Step =
   | { spawn: string; seconds: number; holdOutput?: boolean; wait?: boolean }
   /** Waits for every child `spawn` started without `wait`. */
   | { waitSpawned: true }
+  /**
+   * Runs `program` (looked up on PATH) with the script's arguments, stdio passed through, and exits with its exit
+   * code, as a dispatcher that `exec`s would; with `dropFirst` the first argument must be that word (exit 9
+   * otherwise) and is not passed on (kubectl dispatching to a plugin).
+   */
+  | { exec: string; dropFirst?: string }
   /** Runs the steps only when the file exists (`exists`) or is missing (`missing`). */
   | { if: { exists: string } | { missing: string }; then: Step[] }
   /**
@@ -260,6 +266,14 @@ function statement(step: Step): string {
     }), String(child.pid)); ${
       step.wait ? "await child.status;" : "child.unref(); spawned.push(child);"
     } }`;
+  }
+  if ("exec" in step) {
+    const args = step.dropFirst === undefined
+      ? "Deno.args"
+      : `(Deno.args[0] === ${j(step.dropFirst)} ? Deno.args.slice(1) : Deno.exit(9))`;
+    return `Deno.exit((await new Deno.Command(${
+      j(step.exec)
+    }, { args: ${args} }).spawn().status).code);`;
   }
   if ("waitSpawned" in step) {
     return "for (const child of spawned) { child.ref(); await child.status; }";
