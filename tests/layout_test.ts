@@ -97,6 +97,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "the user's kubeconfig, locked and atomic",
       "lib/plugin/lock.ts": "the broker's own lock folder",
       "lib/plugin/renew_ahead.ts": "the broker's own state, claim and log next to the lock",
+      "lib/shared/write_file.ts":
+        "the one whole-or-nothing writer for files a reader may open at any time",
     },
   },
   {
@@ -109,6 +111,7 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
+      "lib/shared/write_file.ts": "the temporary file it writes, and the symlinks it follows",
     },
   },
 ];

@@ -19,9 +19,9 @@ import {
   HOST_OS,
   joinPath,
   pathKey,
-  resolvePath,
 } from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
+import { FileWriteError, symlinkTargetSync } from "../shared/write_file.ts";
 
 /**
  * Reads and parses each file; a missing file is kept (kubectl skips it), anything that is not a regular file
@@ -165,27 +165,16 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
 }
 
 /** The file a write to `path` really changes: symlinks followed, even to a target that does not exist yet. */
-export async function realPathOf(path: string): Promise<string> {
-  let current = path;
-  for (let hops = 0; hops < 40; hops++) {
-    try {
-      const info = await Deno.lstat(current);
-      if (!info.isSymlink) return await Deno.realPath(current);
-      current = resolvePath(await Deno.readLink(current), dirname(current, HOST_OS), HOST_OS);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      try {
-        return joinPath(
-          await Deno.realPath(dirname(current, HOST_OS)),
-          basename(current, HOST_OS),
-          HOST_OS,
-        );
-      } catch {
-        return current;
-      }
-    }
+export function realPathOf(path: string): Promise<string> {
+  try {
+    return Promise.resolve(symlinkTargetSync(path));
+  } catch (error) {
+    return Promise.reject(
+      error instanceof FileWriteError
+        ? new KubeconfigError(`kubeconfig ${path} is a loop of symlinks`, { cause: error })
+        : error,
+    );
   }
-  throw new KubeconfigError(`kubeconfig ${path} is a loop of symlinks`);
 }
 
 /**

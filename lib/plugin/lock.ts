@@ -1,4 +1,4 @@
-import { CliError, LockTimeoutError } from "../shared/errors.ts";
+import { CliError, LockTimeoutError, osErrorWords } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { writeAllSync } from "../shared/io.ts";
 import {
@@ -76,13 +76,10 @@ export async function acquireLock(options: {
   try {
     file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
   } catch (error) {
-    throw new CliError(
-      `cannot open lock file ${path}: ${error instanceof Error ? error.name : error}`,
-      {
-        cause: error,
-        hint: "check the permissions of the lock folder, or pass --cache-dir",
-      },
-    );
+    throw new CliError(`cannot open lock file ${path}: ${osErrorWords(error)}`, {
+      cause: error,
+      hint: "check the permissions and free space of the lock folder, or pass --cache-dir",
+    });
   }
   try {
     checkOwner(file.statSync(), path, "lock file");
@@ -127,16 +124,33 @@ export async function acquireLock(options: {
       return chunks.length === 0 ? "" : new TextDecoder().decode(concat(chunks));
     },
     writeNote: (text) => {
-      file.truncateSync(0);
-      file.seekSync(0, Deno.SeekMode.Start);
-      writeAllSync(file, text);
+      try {
+        file.truncateSync(0);
+        file.seekSync(0, Deno.SeekMode.Start);
+        writeAllSync(file, text);
+      } catch (error) {
+        // A full or read-only disk: the caller must not go on as if the note were there.
+        throw new CliError(`cannot write the lock file ${path}: ${osErrorWords(error)}`, {
+          cause: error,
+          hint:
+            "free space on that disk or make it writable, or pass --cache-dir with another folder",
+        });
+      }
     },
-    // Synchronous: an async unlock costs a thread hop, and closing the file would drop the lock anyway.
+    // Never throws: it runs while `using` disposes the lock, often with the call's own error in flight, which a
+    // failure here would replace (SuppressedError). Closing the file releases the lock on every OS (flock,
+    // LockFileEx), so a failed unlock costs nothing: under Wine unlockSync fails even right after lockSync.
+    // Synchronous: an async unlock costs a thread hop.
     [Symbol.dispose]: () => {
       try {
         file.unlockSync();
-      } finally {
+      } catch {
+        // released by the close below
+      }
+      try {
         file.close();
+      } catch {
+        // already closed; the process's end drops the lock in any case
       }
     },
   };
@@ -170,13 +184,10 @@ export function ensurePrivateDir(dir: string): void {
     }
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(
-      `cannot create the lock folder ${dir}: ${error instanceof Error ? error.name : error}`,
-      {
-        cause: error,
-        hint: "pass --cache-dir with a folder you own",
-      },
-    );
+    throw new CliError(`cannot create the lock folder ${dir}: ${osErrorWords(error)}`, {
+      cause: error,
+      hint: "pass --cache-dir with a folder you own",
+    });
   }
 }
 
@@ -234,9 +245,17 @@ export function recordRunning(lock: HeldLock, command: RunningCommand): void {
   lock.writeNote(JSON.stringify(command) + "\n");
 }
 
-/** Forgets the command recorded under `lock`: it has ended. */
+/**
+ * Forgets the command recorded under `lock`: it has ended. Never throws (it runs in `finally`, where it would
+ * replace the call's own error): a note that cannot be cleared is harmless, since the next holder finds its
+ * process gone (processRuns compares the start time too) and clears it then.
+ */
 export function forgetRunning(lock: HeldLock): void {
-  lock.writeNote("");
+  try {
+    lock.writeNote("");
+  } catch {
+    // left for the next holder
+  }
 }
 
 /**

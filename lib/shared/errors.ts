@@ -65,3 +65,63 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** Deno's error classes in words, for the OS errors that have one. */
+const OS_ERROR_CLASSES: Record<string, string> = {
+  NotFound: "no such file or folder",
+  PermissionDenied: "permission denied",
+  NotCapable: "not allowed by the permissions Deno runs with",
+  AlreadyExists: "it already exists",
+  IsADirectory: "it is a folder",
+  NotADirectory: "a part of the path is not a folder",
+  FilesystemLoop: "too many levels of symbolic links",
+  Busy: "the file is busy",
+  Interrupted: "interrupted",
+  TimedOut: "timed out",
+  WriteZero: "nothing could be written",
+  UnexpectedEof: "the file ended early",
+  InvalidData: "invalid data",
+};
+
+/** POSIX error codes (Deno's `error.code`) in words; the ones a file operation meets. */
+const OS_ERROR_CODES: Record<string, string> = {
+  ENOENT: "no such file or folder",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EEXIST: "it already exists",
+  EISDIR: "it is a folder",
+  ENOTDIR: "a part of the path is not a folder",
+  ENOTEMPTY: "the folder is not empty",
+  ELOOP: "too many levels of symbolic links",
+  ENOSPC: "no space left on the disk",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EIO: "input/output error",
+  EBUSY: "the file is busy",
+  ETXTBSY: "the file is busy",
+  EXDEV: "it is on another file system",
+  ENAMETOOLONG: "the file name is too long",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  EFBIG: "the file is too large",
+  EINTR: "interrupted",
+  EAGAIN: "resource temporarily unavailable",
+  ENODEV: "no such device",
+  ENXIO: "no such device",
+};
+
+/**
+ * An OS error in words ("no space left on the disk", "read-only file system"), for messages that name the file:
+ * a user should not have to decode `NotFound` or `Error`. Only the OS's own wording is used, never the rest of a
+ * foreign message (it may carry a path or a value). Windows codes Deno gives no POSIX code keep the OS's text.
+ */
+export function osErrorWords(error: unknown): string {
+  if (!(error instanceof Error)) return "unknown error";
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && code in OS_ERROR_CODES) return OS_ERROR_CODES[code]!;
+  if (error.name in OS_ERROR_CLASSES) return OS_ERROR_CLASSES[error.name]!;
+  // "Lock violation (os error 33)", "There is not enough space on the disk. (os error 112)": the OS's words.
+  const os = /^([A-Za-z][A-Za-z ,'/-]*?)\.? \(os error \d+\)/.exec(error.message);
+  if (os) return os[1]!.toLowerCase();
+  return error.name === "Error" ? "unexpected error" : `unexpected error (${error.name})`;
+}
