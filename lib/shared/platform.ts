@@ -53,6 +53,15 @@ export function resolvePath(path: string, cwd: string, os: Os): string {
   return joinPath(cwd, path.replace(os === "windows" ? /^\.[\\/]+/ : /^\.\/+/, ""), os);
 }
 
+/**
+ * A key under which two spellings of one absolute path compare equal: on Windows `/` and `\` are the same
+ * separator and names ignore case (`C:/Users/me/.kube/config` is `c:\users\me\.kube\config`); elsewhere the
+ * path itself.
+ */
+export function pathKey(path: string, os: Os): string {
+  return isWindows(os) ? path.replaceAll("/", "\\").toLowerCase() : path;
+}
+
 /** `dir` and `name` joined by one separator. */
 export function joinPath(dir: string, name: string, os: Os): string {
   if (dir === "") return name;
@@ -274,16 +283,36 @@ export function stopPlan(
 // ---------------------------------------------------------------------------------------------------------------
 // Effects: the host's answers to the probes above.
 
-/** Stops a process (tree) as `stopPlan` says, ignoring one that is already gone. */
+/**
+ * Stops a process (tree) as `stopPlan` says, ignoring one that is already gone. When taskkill fails (Wine's has no
+ * /T and refuses it, stopping nothing) the process itself is still ended, so that a timeout always ends the wait.
+ */
 export function stopProcess(pid: number, options: { tree: boolean; force: boolean }): void {
   const plan = stopPlan(HOST_OS, pid, options);
   try {
     if (plan.kind === "command") {
       const [program, ...args] = plan.argv;
-      new Deno.Command(program!, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+      const killer = new Deno.Command(program!, {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      killer.status.then((status) => {
+        if (!status.success) killProcess(pid);
+      }, () => killProcess(pid));
     } else {
       Deno.kill(plan.kind === "signal-group" ? -plan.pid : plan.pid, plan.signal);
     }
+  } catch {
+    // Already gone.
+  }
+}
+
+function killProcess(pid: number): void {
+  try {
+    // TerminateProcess on Windows.
+    Deno.kill(pid, "SIGKILL");
   } catch {
     // Already gone.
   }
@@ -344,12 +373,17 @@ export const statProbe: StatProbe = (path) => {
   }
 };
 
-/** The host's ExecutableProbe for lookPath. */
+/**
+ * The host's ExecutableProbe for lookPath. On Windows any file may run (PATHEXT decides which names are tried):
+ * Deno reports every file there as mode 0o666, no execute bits.
+ */
 export const executableProbe: ExecutableProbe = (path) => {
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return "not-a-file";
-    if (info.mode !== null && (info.mode & 0o111) === 0) return "not-executable";
+    if (hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o111) === 0) {
+      return "not-executable";
+    }
     return "executable";
   } catch {
     return null;

@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { joinCommandLine, quoteWord, splitCommandLine } from "../../lib/shared/command_line.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
-import type { Os } from "../../lib/shared/platform.ts";
-import { fuzzParams } from "../helpers.ts";
+import { HOST_OS, type Os } from "../../lib/shared/platform.ts";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { fuzzParams, runBroker, tempDir } from "../helpers.ts";
 
 const POSIX: Os[] = ["linux", "darwin"];
 const ALL: Os[] = ["linux", "darwin", "windows"];
@@ -155,6 +157,60 @@ Deno.test("joinCommandLine() gives a line that the same OS's splitCommandLine() 
         }),
         fuzzParams(200),
       );
+    });
+  }
+});
+
+Deno.test("a renewal command line stored by kubeconfig set runs as written on this OS (on Windows, backslash paths and a .cmd)", async (t) => {
+  await using tmp = await tempDir();
+  const dir = join(tmp.path, "renew dir");
+  await Deno.mkdir(dir);
+  const token = join(tmp.path, "token");
+  const seen = join(tmp.path, "seen.json");
+  const script = join(dir, "renew.ts");
+  await Deno.writeTextFile(
+    script,
+    `await Deno.writeTextFile(${JSON.stringify(seen)}, JSON.stringify(Deno.args));\n` +
+      `await Deno.writeTextFile(${JSON.stringify(token)}, "renewed-token");\n`,
+  );
+  const lines: [string, string][] = [[
+    "Deno by its path",
+    joinCommandLine([Deno.execPath(), "run", "-A", script, "--role", "dev team"], HOST_OS),
+  ]];
+  if (HOST_OS === "windows") {
+    const cmd = join(dir, "renew.cmd");
+    await Deno.writeTextFile(cmd, `@"${Deno.execPath()}" run -A "${script}" %*\r\n`);
+    lines.push([
+      "a .cmd in a folder with a space",
+      `${quoteWord(cmd, "windows")} --role 'dev team'`,
+    ]);
+  }
+  for (const [name, line] of lines) {
+    await t.step(name, async () => {
+      await Deno.remove(seen).catch(() => {});
+      await Deno.remove(token).catch(() => {});
+      const kubeconfig = join(tmp.path, `config-${lines.findIndex(([n]) => n === name)}`);
+      const set = await runBroker([
+        "kubeconfig",
+        "set",
+        "--kubeconfig",
+        kubeconfig,
+        "--user",
+        "u",
+        "--token-path",
+        token,
+        "--before-exec-command",
+        line,
+        "--force",
+      ], { home: tmp.path });
+      assert.equal(set.code, 0, set.stderr);
+      const config = parse(await Deno.readTextFile(kubeconfig));
+      const args: string[] = config.users[0].user.exec.args;
+      assert.ok(args.includes(`--before-exec-command=${line}`), JSON.stringify(args));
+      const result = await runBroker(args, { home: tmp.path });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(JSON.parse(result.stdout).status.token, "renewed-token");
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(seen)), ["--role", "dev team"]);
     });
   }
 });
