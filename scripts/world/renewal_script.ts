@@ -36,7 +36,8 @@ export type Step =
   /** Replaces the file with the value. */
   | { write: string; value: Value }
   | { remove: string }
-  | { print: Value; stream?: "stdout" | "stderr" }
+  /** Prints the value and `end` (a newline unless given). */
+  | { print: Value; stream?: "stdout" | "stderr"; end?: string }
   /** Sleeps; with `once`, only when that marker file is missing (and creates it). */
   | { sleepMs: number; once?: string }
   /**
@@ -62,6 +63,8 @@ export type Step =
    * `holdOutput` (a daemon that inherits the pipe); the script waits for it with `wait`, else leaves it running.
    */
   | { spawn: string; seconds: number; holdOutput?: boolean; wait?: boolean }
+  /** Runs a module (a file URL): what no step expresses, such as the broker's own code. */
+  | { import: string }
   /** Waits for every child `spawn` started without `wait`. */
   | { waitSpawned: true }
   /**
@@ -126,8 +129,19 @@ export function writeCommandSync(
  * renewal command given by bare name): on Windows `name.cmd` running `name.ts` with the Deno executable; elsewhere
  * an executable script whose `#!/usr/bin/env -S` line names the Deno executable. Returns the program's path.
  */
-export function writeExecutable(dir: string, name: string, steps: readonly Step[]): string {
-  const flags = ["run", "-A", "--no-config", "--quiet"];
+export function writeExecutable(
+  dir: string,
+  name: string,
+  steps: readonly Step[],
+  options: { config?: string } = {},
+): string {
+  // A config file gives an `import` step the project's import map; none keeps the script apart from any project.
+  const flags = [
+    "run",
+    "-A",
+    ...(options.config ? ["--config", options.config, "--no-lock"] : ["--no-config"]),
+    "--quiet",
+  ];
   if (HOST_OS === "windows") {
     const script = joinPath(dir, `${name}.ts`, HOST_OS);
     Deno.writeTextFileSync(script, scriptText(steps));
@@ -135,12 +149,14 @@ export function writeExecutable(dir: string, name: string, steps: readonly Step[
     // cmd.exe reads %* again: the tests' arguments are plain words.
     Deno.writeTextFileSync(
       path,
-      `@"${Deno.execPath()}" ${flags.join(" ")} "${script}" %*\r\n@exit /b %ERRORLEVEL%\r\n`,
+      `@"${Deno.execPath()}" ${
+        flags.map((flag) => /\s/.test(flag) ? `"${flag}"` : flag).join(" ")
+      } "${script}" %*\r\n@exit /b %ERRORLEVEL%\r\n`,
     );
     return path;
   }
-  if (/\s/.test(Deno.execPath())) {
-    throw new Error(`cannot name ${Deno.execPath()} in a #! line: it holds white space`);
+  for (const word of [Deno.execPath(), ...flags]) {
+    if (/\s/.test(word)) throw new Error(`cannot name ${word} in a #! line: it holds white space`);
   }
   const path = joinPath(dir, name, HOST_OS);
   Deno.writeTextFileSync(
@@ -230,8 +246,10 @@ function statement(step: Step): string {
   }
   if ("remove" in step) return `Deno.removeSync(sub(${j(step.remove)}), { recursive: true });`;
   if ("print" in step) {
-    const stream = step.stream === "stderr" ? "console.error" : "console.log";
-    return `${stream}(await value(${j(step.print)}));`;
+    const stream = step.stream === "stderr" ? "Deno.stderr" : "Deno.stdout";
+    return `${stream}.writeSync(new TextEncoder().encode(await value(${j(step.print)}) + ${
+      j(step.end ?? "\n")
+    }));`;
   }
   if ("sleepMs" in step) {
     if (!step.once) return `await sleep(${step.sleepMs});`;
@@ -275,6 +293,7 @@ function statement(step: Step): string {
       j(step.exec)
     }, { args: ${args} }).spawn().status).code);`;
   }
+  if ("import" in step) return `await import(${j(step.import)});`;
   if ("waitSpawned" in step) {
     return "for (const child of spawned) { child.ref(); await child.status; }";
   }

@@ -158,11 +158,11 @@ Deno.test("doctor passes a working user, runs the broker once and exits 0", asyn
   assert.match(result.stdout, /\nall checks passed\n$/);
 });
 
-Deno.test("doctor colours its marks on a terminal, and writes plain ones into a file or pipe", async (t) => {
-  if (!onPath("script")) {
-    await t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "doctor colours its marks on a terminal, and writes plain ones into a file or pipe" +
+    (onPath("script") ? "" : " (ignored: util-linux script is not installed)"),
+  ignore: !onPath("script"),
+}, async () => {
   await using tmp = await tempDir();
   const w = await world(tmp.path);
   // script runs the command on a pseudo-terminal: stdin, stdout and stderr are all terminals...
