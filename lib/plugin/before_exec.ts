@@ -52,7 +52,14 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   // on POSIX shares kubectl's group, so only the command itself is signalled there.
   const tree = !run.interactive || isWindows(HOST_OS);
   const stop = (force: boolean) => stopProcess(child.pid, { tree, force });
-  run.started?.(child.pid, !run.interactive, startedAt);
+  try {
+    run.started?.(child.pid, !run.interactive, startedAt);
+  } catch (error) {
+    // It could not be recorded (the lock note, on a full or read-only disk): a command nobody can find again
+    // must not renew behind the caller's back. Stopped with its group, then the recording's error is the error.
+    await stopNow(child, stop);
+    throw error;
+  }
   // The command's stdout joins our stderr, so a chatty script cannot corrupt the ExecCredential. A grandchild
   // that keeps the pipe open must not keep us waiting once the command itself has exited.
   const copying = new AbortController();
@@ -103,6 +110,21 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
       `before-exec command ${program} failed with exit status ${status.code}`,
     );
   }
+}
+
+/** Stops a command that has just started: asked first, killed after the grace period; waits for its end. */
+async function stopNow(child: Deno.ChildProcess, stop: (force: boolean) => void): Promise<void> {
+  // Nobody reads its output: cancel the pipe, so a command that writes does not block on it.
+  child.stdout.cancel().catch(() => {});
+  stop(false);
+  const cancelKill = after(KILL_GRACE_MS, () => stop(true));
+  try {
+    await child.status;
+  } finally {
+    cancelKill();
+  }
+  // What it started in its group goes too.
+  stop(true);
 }
 
 /**
