@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { BROKER_FLAGS } from "../lib/plugin/broker_options.ts";
 import {
   complete,
@@ -9,11 +10,12 @@ import {
   formatCompletions,
 } from "../lib/completion.ts";
 import { UsageError } from "../lib/shared/errors.ts";
-import { installCompletion } from "../scripts/install.ts";
-import { DENO_DIR, fakeIo, installedBroker } from "./helpers.ts";
+import { completionName, installCompletion } from "../scripts/install.ts";
+import { hasPosixPermissions, HOST_OS } from "../lib/shared/platform.ts";
+import { DENO_DIR, fakeIo, installedBroker, writeExecutable } from "./helpers.ts";
 import { onPath, run, tempDir } from "./release/release_helpers.ts";
 
-const libDir = new URL("../lib/", import.meta.url).pathname;
+const libDir = fileURLToPath(new URL("../lib/", import.meta.url));
 
 const words = (args: string[], word: string) =>
   complete(args, word).candidates.map((c) => c.split("\t")[0]);
@@ -133,13 +135,9 @@ async function fakePlugin(dir: string): Promise<string> {
       `import { processIo } from ${JSON.stringify(join(libDir, "shared/io.ts"))};\n` +
       "Deno.exit(await completionCommand(Deno.args, processIo()));\n",
   );
-  const plugin = join(bin, "kubectl-credentials_broker");
-  await Deno.writeTextFile(
-    plugin,
-    `#!/bin/sh\nexec '${Deno.execPath()}' run --quiet --allow-all --no-lock ` +
-      `--config '${join(libDir, "..", "deno.json")}' '${entry}' "$@"\n`,
-    { mode: 0o755 },
-  );
+  writeExecutable(bin, "kubectl-credentials_broker", [{ import: pathToFileURL(entry).href }], {
+    config: join(libDir, "..", "deno.json"),
+  });
   return bin;
 }
 
@@ -160,7 +158,8 @@ async function bashComplete(bin: string, cwd: string, line: string): Promise<str
 }
 
 Deno.test({
-  name: "the bash script completes subcommands, flags, values and folders in a real bash",
+  name: "the bash script completes subcommands, flags, values and folders in a real bash" +
+    (onPath("bash") ? "" : " (ignored: bash is not installed)"),
   ignore: !onPath("bash"),
   async fn(t) {
     await using tmp = await tempDir();
@@ -186,7 +185,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the fish script completes through __complete in a real fish",
+  name: "the fish script completes through __complete in a real fish" +
+    (onPath("fish") ? "" : " (ignored: fish is not installed)"),
   ignore: !onPath("fish"),
   async fn() {
     await using tmp = await tempDir();
@@ -209,7 +209,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the zsh script is valid zsh",
+  name: "the zsh script is valid zsh" +
+    (onPath("zsh") ? "" : " (ignored: zsh is not installed)"),
   ignore: !onPath("zsh"),
   async fn() {
     await using tmp = await tempDir();
@@ -222,19 +223,24 @@ Deno.test({
 
 Deno.test("the installed kubectl_complete executable hands its words to the plugin's __complete", async () => {
   await using tmp = await tempDir();
-  const shim = join(tmp.path, "it's here", "kubectl-credentials_broker");
-  await Deno.mkdir(join(shim, ".."));
-  await Deno.writeTextFile(shim, `#!/bin/sh\nprintf '[%s]' "$@"\n`, { mode: 0o755 });
+  const dir = join(tmp.path, "it's here");
+  await Deno.mkdir(dir);
+  // A stand-in broker that shows the arguments it got.
+  const shim = writeExecutable(dir, "kubectl-credentials_broker", [
+    { print: { argv: "" }, end: "" },
+  ]);
   const path = await installCompletion(shim);
-  assert.equal(path, join(tmp.path, "it's here", "kubectl_complete-credentials_broker"));
-  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o755);
+  assert.equal(path, join(dir, completionName(HOST_OS)));
+  // Windows has no execute bit: a .cmd runs by its name.
+  if (hasPosixPermissions(HOST_OS)) assert.equal((await Deno.stat(path)).mode! & 0o777, 0o755);
   const result = await run(path, ["kubeconfig", "set", ""]);
   assert.equal(result.stdout, "[__complete][kubeconfig][set][]");
 });
 
 Deno.test({
   name:
-    "kubectl completes `kubectl credentials-broker <TAB>` through kubectl_complete-credentials_broker",
+    "kubectl completes `kubectl credentials-broker <TAB>` through kubectl_complete-credentials_broker" +
+    (onPath("kubectl") ? "" : " (ignored: kubectl is not installed)"),
   ignore: !onPath("kubectl"),
   async fn() {
     await using tmp = await tempDir();
@@ -329,7 +335,8 @@ Deno.test("__complete offers the kubeconfig's context and user names for --conte
 });
 
 Deno.test({
-  name: "kubectl completes `kubectl credentials-broker doctor --user <TAB>` from the kubeconfig",
+  name: "kubectl completes `kubectl credentials-broker doctor --user <TAB>` from the kubeconfig" +
+    (onPath("kubectl") ? "" : " (ignored: kubectl is not installed)"),
   ignore: !onPath("kubectl"),
   async fn() {
     await using tmp = await tempDir();

@@ -24,8 +24,8 @@ import {
   issueCert,
   jwtSegment,
   makeCa,
-  openssl,
   tempDir,
+  writeKeyForm,
 } from "./helpers.ts";
 
 /** 200 runs per property (FUZZ_RUNS scales them, FUZZ_SEED replays a failure's seed). */
@@ -51,7 +51,7 @@ async function onlyRejects(
   }
 }
 
-/** Real certificates and keys in every format client-go takes, made once with openssl. */
+/** Real certificates and keys in every format client-go takes, made once (scripts/world/ca.ts). */
 let material:
   | Promise<{ certs: Uint8Array[]; keys: { label: string; der: Uint8Array }[] }>
   | undefined;
@@ -75,8 +75,8 @@ function realMaterial() {
       certs.push(parsePem(Deno.readTextFileSync(cert))[0]!.der);
     }
     // The traditional forms: PKCS#1 RSA and SEC1 EC.
-    await openssl(["pkey", "-in", "rsa.key", "-traditional", "-out", "rsa1.key"], dir);
-    await openssl(["pkey", "-in", "ec.key", "-traditional", "-out", "sec1.key"], dir);
+    writeKeyForm(`${dir}/rsa.key`, "pkcs1", `${dir}/rsa1.key`);
+    writeKeyForm(`${dir}/ec.key`, "sec1", `${dir}/sec1.key`);
     keys.push(parsePem(Deno.readTextFileSync(`${dir}/rsa1.key`))[0]!);
     keys.push(parsePem(Deno.readTextFileSync(`${dir}/sec1.key`))[0]!);
     return { certs, keys };

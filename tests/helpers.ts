@@ -1,4 +1,7 @@
-/** Shared test helpers: temp folders, test certificates made with openssl, and running the broker as kubectl does. */
+/**
+ * Shared test helpers: temp folders, test certificates made in TypeScript, commands as Deno scripts, and running the
+ * broker as kubectl does.
+ */
 import { fileURLToPath } from "node:url";
 import type { Io } from "../lib/shared/io.ts";
 import { installPlugin } from "../scripts/install.ts";
@@ -10,14 +13,46 @@ export { tempDir } from "../scripts/world/temp_dir.ts";
 export { run } from "../scripts/world/process.ts";
 export {
   clientCredentials,
+  type Curve,
+  ecParameters,
   generateKey,
   issueCert,
+  keyDer,
+  type KeyForm,
   type KeyType,
   makeCa,
   openssl,
   opensslTime,
+  pem,
+  writeKeyForm,
 } from "../scripts/world/ca.ts";
+export {
+  type Command,
+  type Step,
+  writeCommand,
+  writeCommandSync,
+  writeExecutable,
+} from "../scripts/world/renewal_script.ts";
 export { BROKER_BIN_VARIABLE, brokerBin, installBroker } from "../scripts/world/broker.ts";
+
+/** Whether openssl is on PATH (tests that check our output against openssl itself need it: not on Windows). */
+export const HAS_OPENSSL = (() => {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+/** PATH with `dirs` in front, joined by this OS's list separator. */
+export function pathWith(...dirs: string[]): string {
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  return [...dirs, Deno.env.get("PATH") ?? ""].join(separator);
+}
+
+/** A RegExp source matching `text` literally (a path in an error message, say). */
+export const literal = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 /** The project folder, with a trailing separator. */
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -12,7 +12,14 @@ import {
   selectUser,
   type UserSelection,
 } from "./kubeconfig_loading.ts";
-import { basename, dirname, hasPosixPermissions, HOST_OS, joinPath } from "../shared/platform.ts";
+import {
+  basename,
+  dirname,
+  hasPosixPermissions,
+  HOST_OS,
+  joinPath,
+  pathKey,
+} from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
 import { FileWriteError, symlinkTargetSync, writeFailureHint } from "../shared/write_file.ts";
 
@@ -91,7 +98,10 @@ export async function lockLikeKubectl(
       { cause: error },
     );
   }
-  const targets = [...new Set([path, await realPathOf(path)])].sort();
+  // One lock file per file: on Windows `C:/x/config` and its real path `C:\x\config` are the same one.
+  const real = await realPathOf(path);
+  const targets = (pathKey(real, HOST_OS) === pathKey(path, HOST_OS) ? [path] : [path, real])
+    .sort();
   const held: string[] = [];
   const release = () => {
     for (const file of held.splice(0).reverse()) {

@@ -1,11 +1,13 @@
 import { BeforeExecError } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import {
+  executableProbe,
   fileUrlToPath,
   forwardedSignals,
   hasSeparator,
   HOST_OS,
   isWindows,
+  lookPath,
   stopProcess,
 } from "../shared/platform.ts";
 
@@ -33,7 +35,7 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   let child: Deno.ChildProcess;
   const startedAt = Date.now();
   try {
-    child = new Deno.Command(program, {
+    child = new Deno.Command(windowsProgram(program), {
       args,
       stdin: run.interactive ? "inherit" : "null",
       stdout: "piped",
@@ -134,6 +136,23 @@ function after(ms: number, fire: () => void): () => void {
   const signal = AbortSignal.timeout(ms);
   signal.addEventListener("abort", fire, { once: true });
   return () => signal.removeEventListener("abort", fire);
+}
+
+/**
+ * On Windows, the file `program` names as kubectl's exec and `doctor` find it (Go's exec.LookPath: PATH, then each
+ * PATHEXT extension, so `renew` runs `renew.cmd`); Deno's own lookup only ever adds `.exe`. Unchanged elsewhere, or
+ * when nothing is found (the spawn then reports it).
+ */
+function windowsProgram(program: string): string {
+  if (!isWindows(HOST_OS)) return program;
+  const found = lookPath(
+    program,
+    Deno.cwd(),
+    HOST_OS,
+    (name) => Deno.env.get(name),
+    executableProbe,
+  );
+  return found.problem === undefined && found.resolved !== undefined ? found.resolved : program;
 }
 
 function startError(program: string, error: unknown): BeforeExecError {

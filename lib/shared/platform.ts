@@ -53,6 +53,15 @@ export function resolvePath(path: string, cwd: string, os: Os): string {
   return joinPath(cwd, path.replace(os === "windows" ? /^\.[\\/]+/ : /^\.\/+/, ""), os);
 }
 
+/**
+ * A key under which two spellings of one absolute path compare equal: on Windows `/` and `\` are the same
+ * separator and names ignore case (`C:/Users/me/.kube/config` is `c:\users\me\.kube\config`); elsewhere the
+ * path itself.
+ */
+export function pathKey(path: string, os: Os): string {
+  return isWindows(os) ? path.replaceAll("/", "\\").toLowerCase() : path;
+}
+
 /** `dir` and `name` joined by one separator. */
 export function joinPath(dir: string, name: string, os: Os): string {
   if (dir === "") return name;
@@ -177,11 +186,28 @@ export function executableCandidates(
 ): string[] {
   const path = joinPath(dir, command, os);
   if (!isWindows(os)) return [path];
-  const extensions = (env("PATHEXT") || ".com;.exe;.bat;.cmd").split(";")
-    .filter((ext) => ext !== "").map((ext) => ext.toLowerCase().startsWith(".") ? ext : `.${ext}`);
+  const extensions = pathExtensions(env);
   const lower = command.toLowerCase();
   const hasExtension = extensions.some((ext) => lower.endsWith(ext.toLowerCase()));
   return [...(hasExtension ? [path] : []), ...extensions.map((ext) => path + ext)];
+}
+
+/** Whether Windows would start `path` by its name: its extension is one of PATHEXT's (true elsewhere). */
+export function hasExecutableExtension(
+  path: string,
+  os: Os,
+  env: (name: string) => string | undefined,
+): boolean {
+  if (!isWindows(os)) return true;
+  const name = basename(path, os).toLowerCase();
+  return pathExtensions(env).some((ext) =>
+    name.endsWith(ext.toLowerCase()) && name !== ext.toLowerCase()
+  );
+}
+
+function pathExtensions(env: (name: string) => string | undefined): string[] {
+  return (env("PATHEXT") || ".com;.exe;.bat;.cmd").split(";")
+    .filter((ext) => ext !== "").map((ext) => ext.startsWith(".") ? ext : `.${ext}`);
 }
 
 /** What lookPath may ask of the file system about one candidate. */
@@ -274,16 +300,36 @@ export function stopPlan(
 // ---------------------------------------------------------------------------------------------------------------
 // Effects: the host's answers to the probes above.
 
-/** Stops a process (tree) as `stopPlan` says, ignoring one that is already gone. */
+/**
+ * Stops a process (tree) as `stopPlan` says, ignoring one that is already gone. When taskkill fails (Wine's has no
+ * /T and refuses it, stopping nothing) the process itself is still ended, so that a timeout always ends the wait.
+ */
 export function stopProcess(pid: number, options: { tree: boolean; force: boolean }): void {
   const plan = stopPlan(HOST_OS, pid, options);
   try {
     if (plan.kind === "command") {
       const [program, ...args] = plan.argv;
-      new Deno.Command(program!, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+      const killer = new Deno.Command(program!, {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      killer.status.then((status) => {
+        if (!status.success) killProcess(pid);
+      }, () => killProcess(pid));
     } else {
       Deno.kill(plan.kind === "signal-group" ? -plan.pid : plan.pid, plan.signal);
     }
+  } catch {
+    // Already gone.
+  }
+}
+
+function killProcess(pid: number): void {
+  try {
+    // TerminateProcess on Windows.
+    Deno.kill(pid, "SIGKILL");
   } catch {
     // Already gone.
   }
@@ -344,11 +390,19 @@ export const statProbe: StatProbe = (path) => {
   }
 };
 
-/** The host's ExecutableProbe for lookPath. */
+/**
+ * The host's ExecutableProbe for lookPath. POSIX: the execute bits. Windows, where Deno reports every file as mode
+ * 0o666: the name, as Windows starts a file only by its extension (`.exe`, `.cmd`, ... of PATHEXT).
+ */
 export const executableProbe: ExecutableProbe = (path) => {
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return "not-a-file";
+    if (isWindows(HOST_OS)) {
+      return hasExecutableExtension(path, HOST_OS, (name) => Deno.env.get(name))
+        ? "executable"
+        : "not-executable";
+    }
     if (info.mode !== null && (info.mode & 0o111) === 0) return "not-executable";
     return "executable";
   } catch {

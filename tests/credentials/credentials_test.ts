@@ -14,16 +14,19 @@ import { encodePem, parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate } from "../../lib/credentials/x509.ts";
 import {
   clientCredentials,
+  ecParameters,
   generateKey,
   installedBroker,
   issueCert,
+  keyDer,
   type KeyType,
   makeCa,
   makeJwt,
-  openssl,
   pluginEnv,
   ROOT,
   tempDir,
+  writeCommandSync,
+  writeKeyForm,
 } from "../helpers.ts";
 import { callPlugin } from "../plugin/call_plugin.ts";
 
@@ -53,15 +56,14 @@ Deno.test("readCredentials() loads every key format client-go accepts and matche
   const { issued } = await world(tmp.path);
   const dir = tmp.path;
   // Other encodings of the same keys: PKCS#1 RSA and SEC1 EC (with the EC PARAMETERS block openssl ecparam adds).
-  await openssl(["rsa", "-in", "rsa.key", "-traditional", "-out", "rsa1.key"], dir);
-  await openssl(["ec", "-in", "ec.key", "-out", "sec1.key"], dir);
-  await openssl(["ecparam", "-name", "prime256v1", "-out", "params.pem"], dir);
+  writeKeyForm(`${dir}/rsa.key`, "pkcs1", `${dir}/rsa1.key`);
+  writeKeyForm(`${dir}/ec.key`, "sec1", `${dir}/sec1.key`);
   await Deno.writeTextFile(
     `${dir}/sec1-params.key`,
-    Deno.readTextFileSync(`${dir}/params.pem`) + Deno.readTextFileSync(`${dir}/sec1.key`),
+    ecParameters("P-256") + Deno.readTextFileSync(`${dir}/sec1.key`),
   );
   // SEC1 without the optional public key: the broker must derive it.
-  await openssl(["ec", "-in", "ec.key", "-no_public", "-out", "sec1-nopub.key"], dir);
+  writeKeyForm(`${dir}/ec.key`, "sec1-no-public", `${dir}/sec1-nopub.key`);
   const cases: [string, string, string, string][] = [
     ["PKCS#8 RSA", "rsa.crt", "rsa.key", "PRIVATE KEY"],
     ["PKCS#1 RSA", "rsa.crt", "rsa1.key", "RSA PRIVATE KEY"],
@@ -278,8 +280,15 @@ Deno.test("readCredentials() gives one clear problem per bad file", async (t) =>
       assert.ok(!reading.problems[0]!.message.includes(keyText.slice(40, 80)));
     });
   }
-  if (Deno.uid() !== 0) {
-    await t.step("unreadable key (not as root)", async () => {
+  const unreadable = Deno.build.os === "windows"
+    ? "Windows has no mode bits to take reading away"
+    : Deno.uid() === 0
+    ? "root reads any file"
+    : undefined;
+  await t.step({
+    name: "unreadable key" + (unreadable ? ` (ignored: ${unreadable})` : ""),
+    ignore: unreadable !== undefined,
+    fn: async () => {
       const key = write("locked.key", keyText);
       Deno.chmodSync(key, 0);
       const reading = await readCredentials({
@@ -287,8 +296,8 @@ Deno.test("readCredentials() gives one clear problem per bad file", async (t) =>
         clientKeyPath: key,
       });
       assert.match(reading.problems[0]!.message, /cannot be read: permission denied/);
-    });
-  }
+    },
+  });
 });
 
 Deno.test("readCredentials() strips the token's trailing newline, LF or CRLF, and reads a JWT's exp", async () => {
@@ -409,7 +418,17 @@ async function readInChild(
   return JSON.parse(new TextDecoder().decode(result.stdout));
 }
 
-Deno.test("readCredentials() refuses a FIFO, a device, a folder or an oversized file at once, naming the file", async (t) => {
+/** Why the FIFO and device tests do not run on Windows. */
+const NO_FIFOS = Deno.build.os === "windows"
+  ? " (ignored: Windows has no mkfifo, /dev devices or /proc)"
+  : "";
+
+Deno.test({
+  name:
+    "readCredentials() refuses a FIFO, a device, a folder or an oversized file at once, naming the file" +
+    NO_FIFOS,
+  ignore: NO_FIFOS !== "",
+}, async (t) => {
   await using tmp = await tempDir();
   const { cert, key } = await clientCredentials(tmp.path, { token: null });
   const fifo = `${tmp.path}/key.fifo`;
@@ -551,22 +570,6 @@ Deno.test("readCredentials() skips a broken PEM block before the certificate, as
   assert.equal(reading.credentials.certificate?.chain.length, 1);
 });
 
-/** The DER of a key file in the given openssl form. */
-async function keyDer(
-  dir: string,
-  key: string,
-  form: "sec1" | "pkcs1" | "pkcs8",
-): Promise<Uint8Array> {
-  const out = `${key}.${form}.der`;
-  const args = form === "sec1"
-    ? ["ec", "-in", key, "-outform", "DER", "-out", out]
-    : form === "pkcs1"
-    ? ["rsa", "-in", key, "-traditional", "-outform", "DER", "-out", out]
-    : ["pkcs8", "-topk8", "-nocrypt", "-in", key, "-outform", "DER", "-out", out];
-  await openssl(args, dir);
-  return Deno.readFileSync(out);
-}
-
 /** SEQUENCE { elements } from encoded elements. */
 const sequence = (...parts: Uint8Array[]) => encodeNode(TAG.sequence, ...parts);
 
@@ -596,20 +599,10 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
     );
     if (message) assert.match(reading.problems[0]!.message, message);
   };
-  for (const curve of ["P-256", "P-384", "P-521"]) {
+  for (const curve of ["P-256", "P-384", "P-521"] as const) {
     await t.step(`EC ${curve}`, async () => {
       const [a, b] = await Promise.all(["a", "b"].map(async (name) => {
-        const path = `${dir}/${curve}-${name}.key`;
-        await openssl([
-          "genpkey",
-          "-algorithm",
-          "EC",
-          "-pkeyopt",
-          `ec_paramgen_curve:${curve}`,
-          "-out",
-          path,
-        ], dir);
-        return path;
+        return await generateKey(dir, `${curve}-${name}.key`, "ec", curve);
       })) as [string, string];
       const cert = await issueCert({
         dir,
@@ -618,8 +611,8 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
         out: `${curve}.crt`,
         notAfter: new Date(Date.now() + 2 * HOUR),
       });
-      const [version, scalarA, paramsA, publicA] = children(readRoot(await keyDer(dir, a, "sec1")));
-      const [, scalarB, , publicB] = children(readRoot(await keyDer(dir, b, "sec1")));
+      const [version, scalarA, paramsA, publicA] = children(readRoot(keyDer(a, "sec1")));
+      const [, scalarB, , publicB] = children(readRoot(keyDer(b, "sec1")));
       assert.equal(publicA!.tag, 0xa1);
       // B's private scalar with A's public point: the key does not sign for A's certificate.
       const crafted = sequence(...[version, scalarB, paramsA, publicA].map((n) => encoded(n!)));
@@ -630,7 +623,7 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
         "mismatch",
         mismatch,
       );
-      const algorithm = children(readRoot(await keyDer(dir, a, "pkcs8")))[1]!;
+      const algorithm = children(readRoot(keyDer(a, "pkcs8")))[1]!;
       await check(
         cert,
         write(`${curve}-crafted.p8`, "PRIVATE KEY", pkcs8(encoded(algorithm), crafted)),
@@ -658,8 +651,8 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
       out: "rsa.crt",
       notAfter: new Date(Date.now() + 2 * HOUR),
     });
-    const partsA = children(readRoot(await keyDer(dir, a, "pkcs1")));
-    const partsB = children(readRoot(await keyDer(dir, b, "pkcs1")));
+    const partsA = children(readRoot(keyDer(a, "pkcs1")));
+    const partsB = children(readRoot(keyDer(b, "pkcs1")));
     const inconsistent = /the RSA private key is inconsistent/;
     // A's public modulus and exponent, B's private parts.
     const crafted = sequence(
@@ -671,7 +664,7 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
       "malformed",
       inconsistent,
     );
-    const algorithm = children(readRoot(await keyDer(dir, a, "pkcs8")))[1]!;
+    const algorithm = children(readRoot(keyDer(a, "pkcs8")))[1]!;
     await check(
       cert,
       write("rsa-crafted.p8", "PRIVATE KEY", pkcs8(encoded(algorithm), crafted)),
@@ -699,8 +692,8 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
       out: "ed.crt",
       notAfter: new Date(Date.now() + 2 * HOUR),
     });
-    const [, algorithm, seedA] = children(readRoot(await keyDer(dir, a, "pkcs8")));
-    const [, , seedB] = children(readRoot(await keyDer(dir, b, "pkcs8")));
+    const [, algorithm, seedA] = children(readRoot(keyDer(a, "pkcs8")));
+    const [, , seedB] = children(readRoot(keyDer(b, "pkcs8")));
     const publicOf = (cert: string) =>
       parseCertificate(parsePem(Deno.readTextFileSync(cert))[0]!.der).publicKey;
     const publicA = publicOf(cert);
@@ -892,13 +885,12 @@ async function broker(
   };
 }
 
-/** A renewal script that counts its runs in `runs` and copies `from` over `to`. */
+/** A renewal command that counts its runs in `runs` and copies `from` over `to`. */
 function renewal(dir: string, from: string, to: string): string {
-  const path = `${dir}/renew.sh`;
-  Deno.writeTextFileSync(path, `#!/bin/sh\necho run >> "${dir}/runs"\ncp "${from}" "${to}"\n`, {
-    mode: 0o755,
-  });
-  return path;
+  return writeCommandSync(dir, "renew", [
+    { append: `${dir}/runs`, value: "run" },
+    { copy: from, to },
+  ]).line;
 }
 
 const runs = (dir: string) => {
@@ -909,7 +901,12 @@ const runs = (dir: string) => {
   }
 };
 
-Deno.test("the plugin refuses a FIFO key at once with one line naming it, even with a renewal command", async () => {
+Deno.test({
+  name:
+    "the plugin refuses a FIFO key at once with one line naming it, even with a renewal command" +
+    NO_FIFOS,
+  ignore: NO_FIFOS !== "",
+}, async () => {
   await using tmp = await tempDir();
   const { cert } = await clientCredentials(tmp.path, { token: null });
   const fifo = `${tmp.path}/client.fifo`;

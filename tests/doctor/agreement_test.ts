@@ -10,8 +10,8 @@ import {
   clientCredentials,
   generateKey,
   issueCert,
+  keyDer,
   makeCa,
-  openssl,
   run,
   runBroker,
   tempDir,
@@ -57,12 +57,8 @@ async function doctorAccepts(dir: string, args: string[]): Promise<[boolean, Che
 /** An EC key whose stored public point is the certificate's but whose private scalar is another key's. */
 async function craftedKey(dir: string, certKey: string): Promise<string> {
   const other = await generateKey(dir, "other.key", "ec");
-  const der = async (key: string, out: string) => {
-    await openssl(["ec", "-in", key, "-outform", "DER", "-out", out], dir);
-    return Deno.readFileSync(`${dir}/${out}`);
-  };
-  const mine = await der(certKey, "mine.der");
-  const theirs = await der(other, "theirs.der");
+  const mine = keyDer(certKey, "sec1");
+  const theirs = keyDer(other, "sec1");
   // SEC1 ECPrivateKey for P-256 ends with the 65-byte uncompressed public point, in both keys alike.
   assert.equal(mine.length, theirs.length);
   const crafted = new Uint8Array(theirs);

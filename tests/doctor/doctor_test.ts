@@ -6,17 +6,24 @@ import assert from "node:assert/strict";
 import { renewalLock } from "../../lib/plugin/lock.ts";
 import { aheadFiles } from "../../lib/plugin/renew_ahead.ts";
 import type { CheckResult } from "../../lib/doctor/result.ts";
+import type { Step } from "../helpers.ts";
 import {
   clientCredentials,
   DENO_DIR,
   installedBroker,
   issueCert,
+  literal,
   makeJwt,
+  pathWith,
   pluginEnv,
   run,
   runBroker,
   tempDir,
+  writeCommandSync,
+  writeExecutable,
 } from "../helpers.ts";
+import { joinCommandLine } from "../../lib/shared/command_line.ts";
+import { basename, dirname, HOST_OS } from "../../lib/shared/platform.ts";
 import { onPath } from "../release/release_helpers.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
@@ -151,11 +158,11 @@ Deno.test("doctor passes a working user, runs the broker once and exits 0", asyn
   assert.match(result.stdout, /\nall checks passed\n$/);
 });
 
-Deno.test("doctor colours its marks on a terminal, and writes plain ones into a file or pipe", async (t) => {
-  if (!onPath("script")) {
-    await t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "doctor colours its marks on a terminal, and writes plain ones into a file or pipe" +
+    (onPath("script") ? "" : " (ignored: util-linux script is not installed)"),
+  ignore: !onPath("script"),
+}, async () => {
   await using tmp = await tempDir();
   const w = await world(tmp.path);
   // script runs the command on a pseudo-terminal: stdin, stdout and stderr are all terminals...
@@ -239,15 +246,13 @@ Deno.test("doctor through kubectl checks the plugin on PATH and the before-exec 
   await using tmp = await tempDir();
   const bin = `${tmp.path}/bin`;
   Deno.mkdirSync(bin);
-  // A stand-in kubectl that dispatches to the plugin as kubectl does (exec, argv after the plugin name).
-  Deno.writeTextFileSync(
-    `${bin}/kubectl`,
-    `#!/bin/sh\n[ "$1" = credentials-broker ] || exit 9\nshift\nexec kubectl-credentials_broker "$@"\n`,
-    { mode: 0o755 },
-  );
-  const shim = await installedBroker();
-  Deno.symlinkSync(shim, `${bin}/kubectl-credentials_broker`);
-  Deno.writeTextFileSync(`${bin}/renew`, "#!/bin/sh\necho renewed MARKER-RENEW\n", { mode: 0o755 });
+  // A stand-in kubectl that dispatches to the plugin as kubectl does (argv after the plugin name).
+  const kubectl = writeExecutable(bin, "kubectl", [
+    { exec: "kubectl-credentials_broker", dropFirst: "credentials-broker" },
+  ]);
+  // The installed broker's folder on PATH, as after `deno task install`.
+  const shimDir = dirname(await installedBroker(), HOST_OS);
+  const renew = writeExecutable(bin, "renew", [{ print: "renewed MARKER-RENEW" }]);
   const w = await world(tmp.path, {
     args: [`--token-path=${tmp.path}/token`, "--before-exec-command=renew --secret 'MARKER-ARG'"],
     env: `      env:\n      - {name: RENEW_PASSWORD, value: MARKER-ENV}`,
@@ -256,24 +261,27 @@ Deno.test("doctor through kubectl checks the plugin on PATH and the before-exec 
     .replace("args:\n", "args:\n      - credentials-broker\n");
   Deno.writeTextFileSync(w.kubeconfig, text);
   const result = await doctor(["--kubeconfig", w.kubeconfig], tmp.path, {
-    PATH: `${bin}:${Deno.env.get("PATH")}`,
+    PATH: pathWith(bin, shimDir),
   });
   assert.equal(result.code, 0, result.stdout + result.stderr);
-  assert.match(result.stdout, new RegExp(`\\[ok\\] +exec command +kubectl is ${bin}/kubectl`));
   assert.match(
     result.stdout,
-    new RegExp(`\\[ok\\] +kubectl plugin +kubectl-credentials_broker is ${bin}/`),
+    new RegExp(`\\[ok\\] +exec command +kubectl is ${literal(kubectl)}, found on this PATH`),
   );
   assert.match(
     result.stdout,
-    new RegExp(`\\[ok\\] +before-exec command +renew is ${bin}/renew, runs on every call`),
+    new RegExp(`\\[ok\\] +kubectl plugin +kubectl-credentials_broker is ${literal(shimDir)}`),
+  );
+  assert.match(
+    result.stdout,
+    new RegExp(`\\[ok\\] +before-exec command +renew is ${literal(renew)}, runs on every call`),
   );
   assert.match(result.stdout, /exec block .*env RENEW_PASSWORD/);
   assert.doesNotMatch(result.stdout + result.stderr, /MARKER/);
 
-  Deno.removeSync(`${bin}/kubectl-credentials_broker`);
+  // Without the installed broker's folder on PATH, kubectl would not find the plugin.
   const missing = await doctor(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
-    PATH: `${bin}:${Deno.env.get("PATH")}`,
+    PATH: pathWith(bin),
   });
   assert.equal(missing.code, 1);
   assert.match(
@@ -286,31 +294,35 @@ Deno.test("doctor through kubectl checks the plugin on PATH and the before-exec 
 Deno.test("doctor stops a run that hangs after --timeout", async () => {
   await using tmp = await tempDir();
   const w = await world(tmp.path);
-  const hang = `${tmp.path}/hang`;
-  Deno.writeTextFileSync(hang, "#!/bin/sh\nexec sleep 30\n", { mode: 0o755 });
+  const hang = writeExecutable(tmp.path, "hang", [{ sleepMs: 30_000 }]);
   Deno.writeTextFileSync(w.kubeconfig, Deno.readTextFileSync(w.kubeconfig).replace(w.shim, hang));
   const started = Date.now();
   const result = await doctor(["--kubeconfig", w.kubeconfig, "--timeout=1s"], tmp.path);
   assert.equal(result.code, 1);
-  assert.match(result.stdout, /\[skip\] broker arguments +exec\.command .*hang is not kubectl/);
   assert.match(
     result.stdout,
-    /\[FAIL\] broker run +.*hang did not finish within 1s and was stopped/,
+    new RegExp(`\\[skip\\] broker arguments +exec\\.command ${literal(hang)} is not kubectl`),
+  );
+  assert.match(
+    result.stdout,
+    new RegExp(`\\[FAIL\\] broker run +${literal(hang)} did not finish within 1s and was stopped`),
   );
   assert.ok(Date.now() - started < 20_000);
 });
 
 Deno.test("doctor never shows the renewal command's output, only the broker's report and a command to run by hand", async () => {
   await using tmp = await tempDir();
-  const renew = `${tmp.path}/renew`;
-  Deno.writeTextFileSync(
-    renew,
-    "#!/bin/sh\necho 'issued token hvs.MARKER-STDOUT'\n" +
-      "echo 'error: vault login failed with token hvs.MARKER-STDERR' >&2\nexit 1\n",
-    { mode: 0o755 },
-  );
+  // A program of its own (not Deno running a script), so that the broker's errors name it.
+  const renew = writeExecutable(tmp.path, "renew", [
+    { print: "issued token hvs.MARKER-STDOUT" },
+    { print: "error: vault login failed with token hvs.MARKER-STDERR", stream: "stderr" },
+    { exit: 1 },
+  ]);
   const w = await world(tmp.path, {
-    args: [`--token-path=${tmp.path}/token`, `--before-exec-command=${renew} --role MARKER-ARG`],
+    args: [
+      `--token-path=${tmp.path}/token`,
+      `--before-exec-command=${joinCommandLine([renew])} --role MARKER-ARG`,
+    ],
     env: `      env:\n      - {name: RENEW_PASSWORD, value: MARKER-ENV}`,
   });
   const text = await doctorBounded(["--kubeconfig", w.kubeconfig], tmp.path);
@@ -334,19 +346,24 @@ Deno.test("doctor never shows the renewal command's output, only the broker's re
   );
 });
 
-Deno.test("doctor returns within its timeout whatever the command leaves running", async (t) => {
+Deno.test({
+  name: "doctor returns within its timeout whatever the command leaves running" +
+    (HOST_OS === "windows"
+      ? " (ignored: Wine's taskkill has no /T, and this test reads /proc)"
+      : ""),
+  ignore: HOST_OS === "windows",
+}, async (t) => {
   await using tmp = await tempDir();
   const w = await world(tmp.path);
   const config = Deno.readTextFileSync(w.kubeconfig);
   const pidFile = `${tmp.path}/pid`;
-  const withCommand = (script: string) => {
-    const path = `${tmp.path}/cmd-${crypto.randomUUID()}`;
-    Deno.writeTextFileSync(path, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  const withCommand = (steps: Step[]) => {
+    const path = writeExecutable(tmp.path, `cmd-${crypto.randomUUID()}`, steps);
     Deno.writeTextFileSync(w.kubeconfig, config.replace(w.shim, path));
   };
   const leftover = () => Number(Deno.readTextFileSync(pidFile).trim());
   await t.step("a command that waits for its background child is stopped with it", async () => {
-    withCommand(`sleep 30 &\necho $! > '${pidFile}'\nwait`);
+    withCommand([{ spawn: pidFile, seconds: 30, holdOutput: true, wait: true }]);
     const started = Date.now();
     const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--timeout=1s"], tmp.path);
     const pid = leftover();
@@ -362,7 +379,7 @@ Deno.test("doctor returns within its timeout whatever the command leaves running
     }
   });
   await t.step("a command that exits and leaves a child holding its pipes", async () => {
-    withCommand(`sleep 30 &\necho $! > '${pidFile}'\nexit 3`);
+    withCommand([{ spawn: pidFile, seconds: 30, holdOutput: true }, { exit: 3 }]);
     const started = Date.now();
     const result = await doctorBounded(["--kubeconfig", w.kubeconfig], tmp.path);
     const pid = leftover();
@@ -375,10 +392,9 @@ Deno.test("doctor returns within its timeout whatever the command leaves running
     }
   });
   await t.step("a renewal the broker runs leaves a child behind", async () => {
-    const renew = `${tmp.path}/renew`;
-    Deno.writeTextFileSync(renew, `#!/bin/sh\nsleep 30 &\necho $! > '${pidFile}'\n`, {
-      mode: 0o755,
-    });
+    const renew = writeCommandSync(tmp.path, "renew", [
+      { spawn: pidFile, seconds: 30, holdOutput: true },
+    ]).line;
     const renewing = await world(tmp.path, {
       args: [
         `--token-path=${w.token}`,
@@ -426,7 +442,8 @@ Deno.test({
 Deno.test("doctor looks the exec command up as kubectl does: an empty PATH entry is not the working folder", async () => {
   await using tmp = await tempDir();
   const w = await world(tmp.path);
-  Deno.symlinkSync(w.shim, `${tmp.path}/kubectl-credentials_broker`);
+  // The broker in the working folder, under the name kubectl looks up (with its .cmd on Windows).
+  Deno.copyFileSync(w.shim, `${tmp.path}/${basename(w.shim, HOST_OS)}`);
   Deno.writeTextFileSync(
     w.kubeconfig,
     Deno.readTextFileSync(w.kubeconfig).replace(
@@ -435,7 +452,7 @@ Deno.test("doctor looks the exec command up as kubectl does: an empty PATH entry
     ),
   );
   const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
-    PATH: `:${Deno.env.get("PATH")}`,
+    PATH: pathWith(""),
   });
   assert.equal(result.code, 1, result.stdout);
   assert.match(

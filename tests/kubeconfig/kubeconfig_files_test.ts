@@ -15,6 +15,12 @@ import {
 } from "../../lib/kubeconfig/kubeconfig_loading.ts";
 import { tempDir } from "../helpers.ts";
 
+const WINDOWS = Deno.build.os === "windows";
+/** Why a test of file modes does not run on Windows. */
+const NO_MODES = WINDOWS ? " (ignored: Windows files have no mode bits)" : "";
+/** Why a test of symlinks does not run on Windows. */
+const NO_SYMLINKS = WINDOWS ? " (ignored: a symlink needs a privilege on Windows)" : "";
+
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 
 /** What Deno throws when a write meets a full disk (ENOSPC). */
@@ -52,7 +58,13 @@ Deno.test("kubeconfigPaths() follows kubectl's loading rules", async (t) => {
   ];
   for (const c of cases) {
     await t.step(c.name, () => {
-      const result = kubeconfigPaths({ explicit: c.explicit, env: env(c.vars), cwd: "/work" });
+      // POSIX rules, on any host; the Windows ones are the next test's.
+      const result = kubeconfigPaths({
+        explicit: c.explicit,
+        env: env(c.vars),
+        cwd: "/work",
+        os: "linux",
+      });
       assert.deepEqual(result, { paths: c.paths, explicit: c.explicitResult });
     });
   }
@@ -185,7 +197,10 @@ Deno.test("loadUserEntry() gives doctor the current context's user, its file and
   assert.deepEqual(entry.user, { token: "t" });
 });
 
-Deno.test("writeFileAtomic() keeps the mode, and writes 0600 for a new file", async () => {
+Deno.test({
+  name: "writeFileAtomic() keeps the mode, and writes 0600 for a new file" + NO_MODES,
+  ignore: WINDOWS,
+}, async () => {
   await using tmp = await tempDir();
   const path = `${tmp.path}/config`;
   await Deno.writeTextFile(path, "old\n", { mode: 0o640 });
@@ -199,7 +214,10 @@ Deno.test("writeFileAtomic() keeps the mode, and writes 0600 for a new file", as
   assert.deepEqual(await names(tmp.path), ["config", "sub"], "no temporary file left");
 });
 
-Deno.test("writeFileAtomic() updates a symlink's target and leaves the link a link", async () => {
+Deno.test({
+  name: "writeFileAtomic() updates a symlink's target and leaves the link a link" + NO_SYMLINKS,
+  ignore: WINDOWS,
+}, async () => {
   await using tmp = await tempDir();
   await Deno.mkdir(`${tmp.path}/real`);
   await Deno.mkdir(`${tmp.path}/kube`);
@@ -244,18 +262,22 @@ Deno.test("checkWritable() refuses a read-only file or folder", async (t) => {
     await Deno.chmod(path, 0o400);
     await assert.rejects(checkWritable(path), { message: `kubeconfig ${path} is read-only` });
   });
-  await t.step("read-only folder", async () => {
-    const dir = `${tmp.path}/ro-dir`;
-    await Deno.mkdir(dir);
-    await Deno.writeTextFile(`${dir}/config`, "x\n");
-    await Deno.chmod(dir, 0o555);
-    try {
-      await assert.rejects(checkWritable(`${dir}/config`), {
-        message: `folder ${dir} of kubeconfig ${dir}/config is read-only`,
-      });
-    } finally {
-      await Deno.chmod(dir, 0o755);
-    }
+  await t.step({
+    name: "read-only folder" + NO_MODES,
+    ignore: WINDOWS,
+    fn: async () => {
+      const dir = `${tmp.path}/ro-dir`;
+      await Deno.mkdir(dir);
+      await Deno.writeTextFile(`${dir}/config`, "x\n");
+      await Deno.chmod(dir, 0o555);
+      try {
+        await assert.rejects(checkWritable(`${dir}/config`), {
+          message: `folder ${dir} of kubeconfig ${dir}/config is read-only`,
+        });
+      } finally {
+        await Deno.chmod(dir, 0o755);
+      }
+    },
   });
   await t.step("writable file, and a new file in a writable folder", async () => {
     await Deno.writeTextFile(`${tmp.path}/ok`, "x\n");
@@ -276,6 +298,7 @@ Deno.test("kubeconfigPaths() expands ~/ in --kubeconfig and follows Windows list
       explicit: "~/k/config",
       env: env({ HOME: "/h" }),
       cwd: "/work",
+      os: "linux",
     });
     assert.deepEqual(result.paths, ["/h/k/config"]);
   });
@@ -317,21 +340,33 @@ Deno.test("readKubeconfigFiles() keeps the exact bytes and refuses what is not a
     assert.equal(file!.bytes, null);
     assert.equal(file!.text, null);
   });
-  await t.step("a folder, a FIFO, a device", async () => {
-    const fifo = `${tmp.path}/fifo`;
-    assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
-    for (
-      const [path, message] of [
-        [tmp.path, `kubeconfig ${tmp.path} is a folder, not a file`],
-        [fifo, `kubeconfig ${fifo} is a named pipe (FIFO), not a regular file`],
-        ["/dev/zero", "kubeconfig /dev/zero is a device, not a regular file"],
-      ]
-    ) {
-      await assert.rejects(
-        readKubeconfigFiles([path!]),
-        (error: unknown) => error instanceof KubeconfigError && error.message === message,
-      );
-    }
+  await t.step("a folder", async () => {
+    await assert.rejects(
+      readKubeconfigFiles([tmp.path]),
+      (error: unknown) =>
+        error instanceof KubeconfigError &&
+        error.message === `kubeconfig ${tmp.path} is a folder, not a file`,
+    );
+  });
+  const noFifo = WINDOWS ? " (ignored: Windows has no mkfifo or /dev devices)" : "";
+  await t.step({
+    name: "a FIFO, a device" + noFifo,
+    ignore: WINDOWS,
+    fn: async () => {
+      const fifo = `${tmp.path}/fifo`;
+      assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+      for (
+        const [path, message] of [
+          [fifo, `kubeconfig ${fifo} is a named pipe (FIFO), not a regular file`],
+          ["/dev/zero", "kubeconfig /dev/zero is a device, not a regular file"],
+        ]
+      ) {
+        await assert.rejects(
+          readKubeconfigFiles([path!]),
+          (error: unknown) => error instanceof KubeconfigError && error.message === message,
+        );
+      }
+    },
   });
 });
 
@@ -348,11 +383,15 @@ Deno.test("lockLikeKubectl() creates <file>.lock exclusively and removes it; wai
     }
     await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
   });
-  await t.step("a symlink locks its own name and its target's", async () => {
-    const link = `${tmp.path}/link`;
-    await Deno.symlink(path, link);
-    using lock = await lockLikeKubectl(link);
-    assert.deepEqual(lock.files, [`${path}.lock`, `${link}.lock`].sort());
+  await t.step({
+    name: "a symlink locks its own name and its target's" + NO_SYMLINKS,
+    ignore: WINDOWS,
+    fn: async () => {
+      const link = `${tmp.path}/link`;
+      await Deno.symlink(path, link);
+      using lock = await lockLikeKubectl(link);
+      assert.deepEqual(lock.files, [`${path}.lock`, `${link}.lock`].sort());
+    },
   });
   await t.step("an existing lock: waited for, then named", async () => {
     await Deno.writeTextFile(`${path}.lock`, "");

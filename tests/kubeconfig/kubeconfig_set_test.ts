@@ -9,7 +9,12 @@ import {
 } from "../../lib/kubeconfig/kubeconfig_set.ts";
 import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
 import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
-import { DENO_DIR, fakeIo, run, runMain, tempDir } from "../helpers.ts";
+import { DENO_DIR, fakeIo, run, runMain, tempDir, writeCommand } from "../helpers.ts";
+import { fileURLToPath } from "node:url";
+
+/** util-linux `script`, which gives a command a terminal (not on Windows). */
+const SCRIPT = HOST_OS === "windows" ? undefined : which("script");
+const NO_SCRIPT = SCRIPT ? "" : " (ignored: util-linux script is not installed)";
 import { sourceBrokerCommand } from "../../scripts/world/broker.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
@@ -538,13 +543,13 @@ Deno.test("a quoted before-exec command round-trips: the stored args run the sam
   await using tmp = await tempDir();
   const path = await setup(tmp.path);
   const record = `${tmp.path}/argv.txt`;
-  const script = `${tmp.path}/renew.sh`;
-  await Deno.writeTextFile(
-    script,
-    `#!/bin/sh\nfor a in "$@"; do printf '[%s]\\n' "$a"; done > '${record}'\nprintf tok-123 > '${tmp.path}/token'\n`,
-  );
-  await Deno.chmod(script, 0o755);
-  const command = `${script} --role 'dev team' "it's" a\\ b`;
+  const renew = await writeCommand(tmp.path, "renew", [
+    { write: record, value: { argv: "\n" } },
+    { write: `${tmp.path}/token`, value: "tok-123" },
+  ]);
+  // A backslash escapes a space on Linux and macOS; on Windows it is a path character, and quotes group words.
+  const last = HOST_OS === "windows" ? `"a b"` : "a\\ b";
+  const command = `${renew.line} --role 'dev team' "it's" ${last}`;
   const set = await runMain([
     "kubeconfig",
     "set",
@@ -581,12 +586,11 @@ Deno.test("a quoted before-exec command round-trips: the stored args run the sam
   assert.equal(credential.status.token, "tok-123");
 });
 
-Deno.test("kubeconfig set prompts on a real terminal and applies only on y", async (t) => {
-  const script = await which("script");
-  if (!script) {
-    t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "kubeconfig set prompts on a real terminal and applies only on y" + NO_SCRIPT,
+  ignore: !SCRIPT,
+}, async (t) => {
+  const script = SCRIPT!;
   const cases = [
     { name: "y", typed: "y\n", applied: true },
     { name: "n", typed: "n\n", applied: false },
@@ -670,16 +674,16 @@ Deno.test("parseEnv() splits comma lists only before NAME=", async (t) => {
   });
 });
 
-function which(name: string): Promise<string | undefined> {
+function which(name: string): string | undefined {
   const found = lookPath(name, "/", HOST_OS, (key) => Deno.env.get(key), executableProbe);
-  return Promise.resolve(found.problem ? undefined : found.resolved);
+  return found.problem ? undefined : found.resolved;
 }
 
 Deno.test("the plugin and the completion flag list never load the YAML or diff libraries", async (t) => {
   for (const root of ["lib/plugin/plugin.ts", "lib/kubeconfig/kubeconfig_set_flags.ts"]) {
     await t.step(root, async () => {
       const info = await run(Deno.execPath(), ["info", "--json", root], {
-        cwd: new URL("../..", import.meta.url).pathname,
+        cwd: fileURLToPath(new URL("../..", import.meta.url)),
       });
       assert.equal(info.code, 0, info.stderr);
       const modules = (JSON.parse(info.stdout) as { modules: { specifier: string }[] }).modules;
@@ -692,7 +696,7 @@ Deno.test("the plugin and the completion flag list never load the YAML or diff l
       Deno.execPath(),
       ["info", "--json", "lib/kubeconfig/kubeconfig_set.ts"],
       {
-        cwd: new URL("../..", import.meta.url).pathname,
+        cwd: fileURLToPath(new URL("../..", import.meta.url)),
       },
     );
     const modules = (JSON.parse(info.stdout) as { modules: { specifier: string }[] }).modules;
@@ -710,12 +714,17 @@ const FOR_KUBECTL = SECRETS.reduce(
 );
 
 /** A real kubectl: a versioned binary runs once per command; the gcloud dispatcher is the fallback. */
-async function realKubectl(): Promise<string | undefined> {
+function realKubectl(): string | undefined {
+  if (HOST_OS === "windows") return undefined;
   for (const path of ["/usr/lib/google-cloud-sdk/bin/kubectl.1.32", "/usr/bin/kubectl"]) {
     if (executableProbe(path) === "executable") return path;
   }
-  return await which("kubectl");
+  return which("kubectl");
 }
+
+/** The kubectl the tests that live next to kubectl run (Linux: the Windows one is not installed here). */
+const KUBECTL = realKubectl();
+const NO_KUBECTL = KUBECTL ? "" : " (ignored: kubectl is not installed)";
 
 function kubectl(bin: string, home: string, args: string[]) {
   return run(bin, args, { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: home } });
@@ -804,13 +813,13 @@ function onTerminal(script: string, args: string[], home: string) {
   };
 }
 
-Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the prompt, and asks again", async (t) => {
-  const script = await which("script");
-  const bin = await realKubectl();
-  if (!script || !bin) {
-    await t.step({ name: "needs util-linux script and kubectl", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "kubeconfig set keeps a context kubectl adds while it waits at the prompt, and asks again" +
+    (NO_SCRIPT || NO_KUBECTL),
+  ignore: !SCRIPT || !KUBECTL,
+}, async () => {
+  const script = SCRIPT!;
+  const bin = KUBECTL!;
   await using tmp = await tempDir();
   const path = await setup(tmp.path, FOR_KUBECTL);
   {
@@ -853,22 +862,38 @@ Deno.test("kubeconfig set keeps a context kubectl adds while it waits at the pro
   await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
 });
 
-Deno.test("kubeconfig set -f in a loop next to a kubectl set-context loop loses none of kubectl's contexts", async (t) => {
-  const bin = await realKubectl();
-  if (!bin) {
-    await t.step({ name: "needs kubectl", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name:
+    "kubeconfig set -f in a loop next to a kubectl set-context loop loses none of kubectl's contexts" +
+    NO_KUBECTL,
+  ignore: !KUBECTL,
+}, async () => {
+  const bin = KUBECTL!;
   await using tmp = await tempDir();
   const path = await setup(tmp.path, FOR_KUBECTL);
   const N = 5;
   // kubectl fails at once ("file exists") when it meets the broker's lock: retry as a person would.
-  const kubectlLoop = run("sh", [
-    "-c",
-    `i=0; while [ $i -lt ${N} ]; do i=$((i+1)); n=0; ` +
-    `until '${bin}' --kubeconfig '${path}' config set-context k$i --cluster=prod --user=bob >/dev/null 2>err; do ` +
-    `n=$((n+1)); grep -q 'lock' err || { cat err >&2; exit 1; }; [ $n -lt 500 ] || exit 1; done; done`,
-  ], { env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: tmp.path }, cwd: tmp.path });
+  const kubectlLoop = (async () => {
+    for (let i = 1; i <= N; i++) {
+      for (let n = 1;; n++) {
+        const result = await run(bin, [
+          "--kubeconfig",
+          path,
+          "config",
+          "set-context",
+          `k${i}`,
+          "--cluster=prod",
+          "--user=bob",
+        ], {
+          env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: tmp.path },
+          cwd: tmp.path,
+        });
+        if (result.code === 0) break;
+        if (!result.stderr.includes("lock") || n >= 500) return result;
+      }
+    }
+    return { code: 0, stderr: "" };
+  })();
   // The broker edits for as long as kubectl's loop runs, so every kubectl write races one of the broker's.
   let kubectlDone = false;
   const kubectlEnded = kubectlLoop.finally(() => kubectlDone = true);
@@ -937,12 +962,12 @@ Deno.test("kubeconfig set waits for an existing <file>.lock, then fails naming i
   });
 });
 
-Deno.test("a kubectl that runs while kubeconfig set writes meets the lock and fails without effect", async (t) => {
-  const bin = await realKubectl();
-  if (!bin) {
-    await t.step({ name: "needs kubectl", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "a kubectl that runs while kubeconfig set writes meets the lock and fails without effect" +
+    NO_KUBECTL,
+  ignore: !KUBECTL,
+}, async () => {
+  const bin = KUBECTL!;
   await using tmp = await tempDir();
   const path = await setup(tmp.path, FOR_KUBECTL);
   const io = ioFor(tmp.path);
@@ -981,11 +1006,11 @@ Deno.test("a kubectl that runs while kubeconfig set writes meets the lock and fa
   assert.equal(after.code, 0, after.stderr);
 });
 
-Deno.test("kubeconfig set run by root keeps the owner, group and mode of another user's kubeconfig", async (t) => {
-  if (Deno.uid() !== 0) {
-    await t.step({ name: "needs root", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "kubeconfig set run by root keeps the owner, group and mode of another user's kubeconfig" +
+    (Deno.uid() === 0 ? "" : " (ignored: needs root, which CI has)"),
+  ignore: Deno.uid() !== 0,
+}, async () => {
   await using tmp = await tempDir();
   const path = await setup(tmp.path);
   await Deno.chown(path, 1234, 1234);

@@ -3,8 +3,11 @@
  * file of another user, and a renewal left running by a killed broker (waited for, or stopped with its children).
  */
 import assert from "node:assert/strict";
-import { runBroker, tempDir } from "../helpers.ts";
+import { literal, runBroker, tempDir, writeCommandSync } from "../helpers.ts";
 import { brokerArgs, renewalWorld } from "./renewal_world.ts";
+
+const WINDOWS = Deno.build.os === "windows";
+const ROOT_USER = Deno.uid() === 0;
 
 Deno.test("a waiter gives up after its timeout and says it was waiting for another renewal", async () => {
   await using tmp = await tempDir();
@@ -30,10 +33,10 @@ Deno.test("a waiter gives up after its timeout and says it was waiting for anoth
 Deno.test("a lock holder killed with SIGKILL does not block the next call", async () => {
   await using tmp = await tempDir();
   const w = await renewalWorld(tmp.path);
-  const stuck = `${tmp.path}/stuck.sh`;
-  Deno.writeTextFileSync(stuck, `#!/bin/sh\necho $$ > "${tmp.path}/stuck.pid"\nexec sleep 60\n`, {
-    mode: 0o755,
-  });
+  const stuck = writeCommandSync(tmp.path, "stuck", [
+    { write: `${tmp.path}/stuck.pid`, value: { pid: true } },
+    { sleepMs: 60_000 },
+  ]).line;
   const { installedBroker, pluginEnv } = await import("../helpers.ts");
   const args = [
     `--client-certificate-path=${w.cert}`,
@@ -70,7 +73,11 @@ Deno.test("a lock holder killed with SIGKILL does not block the next call", asyn
   assert.ok(Date.now() - started < 4000);
 });
 
-Deno.test("the lock folder is private and one owned by someone else is refused", async () => {
+Deno.test({
+  name: "the lock folder and its files are private" +
+    (WINDOWS ? " (ignored: Windows files have no mode bits)" : ""),
+  ignore: WINDOWS,
+}, async () => {
   await using tmp = await tempDir();
   // Expired credentials: the call renews, under the lock. (Valid ones are read without it.)
   const w = await renewalWorld(tmp.path);
@@ -83,21 +90,31 @@ Deno.test("the lock folder is private and one owned by someone else is refused",
   for (const entry of Deno.readDirSync(dir)) {
     assert.equal(Deno.statSync(`${dir}/${entry.name}`).mode! & 0o777, 0o600);
   }
-  if (Deno.uid() === 0) {
-    const foreign = `${tmp.path}/foreign`;
-    Deno.mkdirSync(foreign, { mode: 0o700 });
-    Deno.chownSync(foreign, 65534, 65534);
-    const refused = await runBroker(brokerArgs(w, `--cache-dir=${foreign}`), { home: tmp.path });
-    assert.equal(refused.code, 1);
-    assert.match(
-      refused.stderr,
-      /^error: lock folder .*foreign belongs to another user \(uid 65534\); refusing to use it$/m,
-    );
-  }
 });
 
-Deno.test("a lock file owned by another user inside our own folder is refused", async () => {
-  if (Deno.uid() !== 0) return; // chown needs root, which CI has
+Deno.test({
+  name: "a lock folder owned by someone else is refused" +
+    (ROOT_USER ? "" : " (ignored: chown needs root, which CI has)"),
+  ignore: !ROOT_USER,
+}, async () => {
+  await using tmp = await tempDir();
+  const w = await renewalWorld(tmp.path);
+  const foreign = `${tmp.path}/foreign`;
+  Deno.mkdirSync(foreign, { mode: 0o700 });
+  Deno.chownSync(foreign, 65534, 65534);
+  const refused = await runBroker(brokerArgs(w, `--cache-dir=${foreign}`), { home: tmp.path });
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /^error: lock folder .*foreign belongs to another user \(uid 65534\); refusing to use it$/m,
+  );
+});
+
+Deno.test({
+  name: "a lock file owned by another user inside our own folder is refused" +
+    (ROOT_USER ? "" : " (ignored: chown needs root, which CI has)"),
+  ignore: !ROOT_USER,
+}, async () => {
   await using tmp = await tempDir();
   const w = await renewalWorld(tmp.path);
   const cache = `${tmp.path}/cache`;
@@ -118,7 +135,7 @@ Deno.test("a lock file owned by another user inside our own folder is refused", 
   assert.equal(w.runs(), runs);
 });
 
-/** Whether process `pid` still runs (a zombie waiting to be reaped counts as gone). */
+/** Whether process `pid` still runs (a zombie waiting to be reaped counts as gone): Linux's /proc. */
 function running(pid: number): boolean {
   try {
     return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
@@ -180,30 +197,38 @@ Deno.test("a renewal left running by a broker killed with SIGKILL is waited for,
   assert.equal(next.code, 0, next.stderr);
   assert.match(
     next.stderr,
-    /^waiting for before-exec command \/.*renew\.sh \(pid \d+\), left running by a kubectl-credentials_broker that ended$/m,
+    new RegExp(
+      `^waiting for before-exec command ${
+        literal(Deno.execPath())
+      } \\(pid \\d+\\), left running by a kubectl-credentials_broker that ended$`,
+      "m",
+    ),
   );
   assert.equal(w.runs(), 2);
   assert.equal(w.overlaps(), 0);
 });
 
-Deno.test("a left-over renewal that outlives its broker's timeout is stopped with its children, then renewal runs", async () => {
+Deno.test({
+  name:
+    "a left-over renewal that outlives its broker's timeout is stopped with its children, then renewal runs" +
+    (WINDOWS ? " (ignored: Wine's taskkill has no /T, and this test reads /proc)" : ""),
+  ignore: WINDOWS,
+}, async () => {
   await using tmp = await tempDir();
   const w = await renewalWorld(tmp.path);
   // The first run hangs with a child, as a stuck renewal would; later runs renew.
-  const renew = `${tmp.path}/renew-once.sh`;
-  Deno.writeTextFileSync(
-    renew,
-    `#!/bin/sh
-if [ ! -e "${tmp.path}/first" ]; then
-  touch "${tmp.path}/first"
-  sleep 60 & echo $! > "${tmp.path}/child.pid"
-  echo $$ > "${tmp.path}/stuck.pid"
-  wait
-fi
-exec "${w.renew}"
-`,
-    { mode: 0o755 },
-  );
+  const renew = writeCommandSync(tmp.path, "renew-once", [
+    {
+      if: { missing: `${tmp.path}/first` },
+      then: [
+        { write: `${tmp.path}/first`, value: "" },
+        { spawn: `${tmp.path}/child.pid`, seconds: 60 },
+        { write: `${tmp.path}/stuck.pid`, value: { pid: true } },
+        { waitSpawned: true },
+      ],
+    },
+    ...w.steps,
+  ]).line;
   const args = [
     `--client-certificate-path=${w.cert}`,
     `--client-key-path=${w.key}`,

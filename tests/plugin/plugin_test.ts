@@ -14,12 +14,15 @@ import {
   installedBroker,
   issueCert,
   type KeyType,
+  literal,
   makeJwt,
   pluginEnv,
   run,
   runBroker,
   tempDir,
+  writeCommandSync,
 } from "../helpers.ts";
+import { which } from "../../scripts/world/process.ts";
 import { callPlugin } from "./call_plugin.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
@@ -27,11 +30,9 @@ const V1BETA1 = "client.authentication.k8s.io/v1beta1";
 const execInfo = (apiVersion: string, interactive = false) =>
   JSON.stringify({ kind: "ExecCredential", apiVersion, spec: { interactive } });
 
-function script(dir: string, name: string, body: string): string {
-  const path = `${dir}/${name}`;
-  Deno.writeTextFileSync(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  return path;
-}
+const WINDOWS = Deno.build.os === "windows";
+/** The program an error about a test command names: the Deno executable that runs the command's script. */
+const DENO = literal(Deno.execPath());
 
 function assertOneErrorLine(stderr: string, message: RegExp) {
   const lines = stderr.trimEnd().split("\n").filter((line) => line.startsWith("error: "));
@@ -166,14 +167,12 @@ Deno.test("the earliest of certificate and token expiry wins", async () => {
 Deno.test("the before-exec command gets its quoted arguments, the environment, and never the broker's stdout", async () => {
   await using tmp = await tempDir();
   const { token } = await clientCredentials(tmp.path);
-  const renew = script(
-    tmp.path,
-    "renew.sh",
-    `for a in "$@"; do printf '[%s]' "$a"; done > "${tmp.path}/argv"
-printf '%s' "$KUBERNETES_EXEC_INFO" > "${tmp.path}/info"
-echo "chatty output on stdout"
-echo "chatty output on stderr" >&2`,
-  );
+  const renew = writeCommandSync(tmp.path, "renew", [
+    { write: `${tmp.path}/argv`, value: { argv: "" } },
+    { write: `${tmp.path}/info`, value: { env: "KUBERNETES_EXEC_INFO" } },
+    { print: "chatty output on stdout" },
+    { print: "chatty output on stderr", stream: "stderr" },
+  ]).line;
   const info = execInfo(V1);
   const result = await runBroker(
     [`--token-path=${token}`, `--before-exec-command=${renew} --role 'dev team' "x y"`],
@@ -190,11 +189,9 @@ echo "chatty output on stderr" >&2`,
 Deno.test("the before-exec command reads the terminal only when kubectl says interactive", async (t) => {
   await using tmp = await tempDir();
   const { token } = await clientCredentials(tmp.path);
-  const renew = script(
-    tmp.path,
-    "ask.sh",
-    `read answer; printf '%s' "got:$answer" > "${tmp.path}/answer"`,
-  );
+  const renew = writeCommandSync(tmp.path, "ask", [
+    { write: `${tmp.path}/answer`, value: { stdinLine: true, prefix: "got:" } },
+  ]).line;
   for (const [interactive, expected] of [[true, "got:123456"], [false, "got:"]] as const) {
     await t.step(`interactive ${interactive}`, async () => {
       const env = pluginEnv(tmp.path, { KUBERNETES_EXEC_INFO: execInfo(V1, interactive) });
@@ -215,68 +212,80 @@ Deno.test("a failing, missing or killed before-exec command fails the broker bef
   await using tmp = await tempDir();
   const missing = `${tmp.path}/not-there.crt`;
   const args = [`--client-certificate-path=${missing}`, `--client-key-path=${missing}`];
-  const cases: [string, string, RegExp][] = [
-    [
-      "exit 3",
-      `${
-        script(tmp.path, "fail.sh", "echo 'vault: permission denied' >&2; exit 3")
-      } --secret-arg=hunter2`,
-      /^error: before-exec command \/.*fail\.sh failed with exit status 3$/,
-    ],
+  const fail = writeCommandSync(tmp.path, "fail", [
+    { print: "vault: permission denied", stream: "stderr" },
+    { exit: 3 },
+  ]).line;
+  const failed = new RegExp(`^error: before-exec command ${DENO} failed with exit status 3$`);
+  const cases: [string, string, RegExp, string?][] = [
+    ["exit 3", `${fail} --secret-arg=hunter2`, failed],
     [
       "not on PATH",
       "no-such-renewal-command --x",
       /^error: before-exec command no-such-renewal-command not found on PATH$/,
     ],
-    ["no such file", `${tmp.path}/nope.sh`, /^error: before-exec command \/.*nope\.sh not found$/],
+    [
+      "no such file",
+      `"${tmp.path}/nope.sh"`,
+      new RegExp(`^error: before-exec command ${literal(tmp.path)}.nope\\.sh not found$`),
+    ],
     [
       "not executable",
       (Deno.writeTextFileSync(`${tmp.path}/plain.sh`, "exit 0\n", { mode: 0o644 }),
         `${tmp.path}/plain.sh`),
       /permission denied$/,
+      "Windows has no execute permission bit",
     ],
     [
       "killed",
-      script(tmp.path, "kill.sh", "kill -9 $$"),
-      /^error: before-exec command \/.*kill\.sh was killed by SIGKILL$/,
+      writeCommandSync(tmp.path, "kill", [{ killSelf: true }]).line,
+      new RegExp(`^error: before-exec command ${DENO} was killed by SIGKILL$`),
+      "a process killed on Windows ends with an exit code, not a signal",
     ],
   ];
-  for (const [name, command, message] of cases) {
-    await t.step(name, async () => {
-      const result = await callPlugin([...args, `--before-exec-command=${command}`], {
-        home: tmp.path,
-      });
-      assert.equal(result.code, 3, result.stderr);
-      assert.equal(result.stdout, "");
-      assertOneErrorLine(result.stderr, message);
-      assert.ok(!result.stderr.includes("not-there.crt"), "credential files must not be read");
-      assert.ok(
-        !result.stderr.includes("hunter2"),
-        "arguments may hold secrets and are never printed",
-      );
+  for (const [name, command, message, windowsReason] of cases) {
+    await t.step({
+      name: WINDOWS && windowsReason ? `${name} (ignored: ${windowsReason})` : name,
+      ignore: WINDOWS && windowsReason !== undefined,
+      fn: async () => {
+        const result = await callPlugin([...args, `--before-exec-command=${command}`], {
+          home: tmp.path,
+        });
+        assert.equal(result.code, 3, result.stderr);
+        assert.equal(result.stdout, "");
+        assertOneErrorLine(result.stderr, message);
+        assert.ok(!result.stderr.includes("not-there.crt"), "credential files must not be read");
+        assert.ok(
+          !result.stderr.includes("hunter2"),
+          "arguments may hold secrets and are never printed",
+        );
+      },
     });
   }
   await t.step(
     "as a process: exit 3, nothing on stdout, the script's own stderr reaches the user",
     async () => {
-      const result = await runBroker([...args, `--before-exec-command=${tmp.path}/fail.sh`], {
+      const result = await runBroker([...args, `--before-exec-command=${fail}`], {
         home: tmp.path,
       });
       assert.equal(result.code, 3, result.stderr);
       assert.equal(result.stdout, "");
       assert.match(result.stderr, /vault: permission denied/);
-      assertOneErrorLine(
-        result.stderr,
-        /^error: before-exec command \/.*fail\.sh failed with exit status 3$/,
-      );
+      assertOneErrorLine(result.stderr, failed);
     },
   );
 });
 
-Deno.test("a before-exec command that hangs is stopped with its children after the timeout", async () => {
+Deno.test({
+  name: "a before-exec command that hangs is stopped with its children after the timeout" +
+    (WINDOWS ? " (ignored: Wine's taskkill has no /T, and this test reads /proc)" : ""),
+  ignore: WINDOWS,
+}, async () => {
   await using tmp = await tempDir();
   const { token } = await clientCredentials(tmp.path);
-  const hang = script(tmp.path, "hang.sh", `sleep 60 & echo $! > "${tmp.path}/child.pid"; wait`);
+  const hang = writeCommandSync(tmp.path, "hang", [
+    { spawn: `${tmp.path}/child.pid`, seconds: 60, wait: true },
+  ]).line;
   const started = Date.now();
   const result = await runBroker([
     `--token-path=${token}`,
@@ -289,7 +298,7 @@ Deno.test("a before-exec command that hangs is stopped with its children after t
   assert.equal(result.code, 3, result.stderr);
   assertOneErrorLine(
     result.stderr,
-    /^error: before-exec command \/.*hang\.sh did not finish within 1s; it was stopped$/,
+    new RegExp(`^error: before-exec command ${DENO} did not finish within 1s; it was stopped$`),
   );
   assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
   const pid = Deno.readTextFileSync(`${tmp.path}/child.pid`).trim();
@@ -313,11 +322,10 @@ Deno.test("a before-exec command that leaves a process holding its output does n
   const { token } = await clientCredentials(tmp.path);
   // A renewal that starts a daemon (an agent, a token helper) which inherits the command's stdout, the pipe the
   // broker reads, and lives on. (Its stderr goes elsewhere: it would hold this test's pipe open too.)
-  const daemon = script(
-    tmp.path,
-    "daemon.sh",
-    `sleep 60 2>/dev/null & echo $! > "${tmp.path}/daemon.pid"; echo renewed`,
-  );
+  const daemon = writeCommandSync(tmp.path, "daemon", [
+    { spawn: `${tmp.path}/daemon.pid`, seconds: 60, holdOutput: true },
+    { print: "renewed" },
+  ]).line;
   try {
     const started = Date.now();
     const result = await runBroker([`--token-path=${token}`, `--before-exec-command=${daemon}`], {
@@ -451,12 +459,20 @@ Deno.test("relative credential paths resolve against the working directory kubec
   assert.equal(JSON.parse(result.stdout).status.token, "s.test-token");
 });
 
-Deno.test("a key and token others can read are each warned about once per call, before-exec command and all", async () => {
+Deno.test({
+  name:
+    "a key and token others can read are each warned about once per call, before-exec command and all" +
+    (WINDOWS ? " (ignored: Windows files have no mode bits)" : ""),
+  ignore: WINDOWS,
+}, async () => {
   await using tmp = await tempDir();
   const { key, cert, token } = await clientCredentials(tmp.path);
   Deno.chmodSync(key, 0o644);
   Deno.chmodSync(token, 0o640);
-  const renew = script(tmp.path, "renew", `echo renewed; chmod 644 "${key}"`);
+  const renew = writeCommandSync(tmp.path, "renew", [
+    { print: "renewed" },
+    { chmod: key, mode: 0o644 },
+  ]).line;
   const args = [
     `--client-certificate-path=${cert}`,
     `--client-key-path=${key}`,
@@ -477,11 +493,11 @@ Deno.test("a key and token others can read are each warned about once per call, 
   }
 });
 
-/** The util-linux `script` that gives a command a pseudo-terminal, or undefined when it is not installed. */
-async function scriptCommand(): Promise<string | undefined> {
-  const found = await run("sh", ["-c", "command -v script"], { env: pluginEnv("/") });
-  return found.code === 0 ? found.stdout.trim() : undefined;
-}
+/**
+ * The util-linux `script` that gives a command a pseudo-terminal, or undefined when it is not installed (Windows
+ * has neither it nor the `sh` that drives it here).
+ */
+const PTY = WINDOWS ? undefined : which("script");
 
 /**
  * Runs the installed broker on a pseudo-terminal (stdin and stdout), as a person typing it would; `typed` is sent
@@ -546,12 +562,12 @@ Deno.test("a setup without a before-exec command needs no home folder and writes
   }
 });
 
-Deno.test("run by hand on a terminal, the plugin shows a summary instead of the key and token", async (t) => {
-  const script = await scriptCommand();
-  if (!script) {
-    await t.step({ name: "util-linux script is not installed", ignore: true, fn: () => {} });
-    return;
-  }
+Deno.test({
+  name: "run by hand on a terminal, the plugin shows a summary instead of the key and token" +
+    (PTY ? "" : " (ignored: util-linux script is not installed)"),
+  ignore: !PTY,
+}, async (t) => {
+  const script = PTY!;
   await using tmp = await tempDir();
   const { key, cert } = await clientCredentials(tmp.path, { token: null });
   const secret = "s.terminal-secret-token";
@@ -591,7 +607,9 @@ Deno.test("a client that does not say whether it is interactive hands the comman
   await using tmp = await tempDir();
   const { token } = await clientCredentials(tmp.path);
   const answer = `${tmp.path}/answer`;
-  const renew = script(tmp.path, "ask.sh", `read answer; printf '%s' "got:$answer" > "${answer}"`);
+  const renew = writeCommandSync(tmp.path, "ask", [
+    { write: answer, value: { stdinLine: true, prefix: "got:" } },
+  ]).line;
   const args = [`--token-path=${token}`, `--before-exec-command=${renew}`];
   // kubectl 1.20/1.21 send no spec.interactive; @kubernetes/client-node sends no KUBERNETES_EXEC_INFO at all.
   const infos: [string, string | null][] = [
@@ -601,11 +619,12 @@ Deno.test("a client that does not say whether it is interactive hands the comman
     ],
     ["no KUBERNETES_EXEC_INFO", null],
   ];
-  const pty = await scriptCommand();
+  const pty = PTY;
   for (const [name, info] of infos) {
     const env: Record<string, string> = info === null ? {} : { KUBERNETES_EXEC_INFO: info };
     await t.step({
-      name: `${name}, stdin a terminal: the command reads it`,
+      name: `${name}, stdin a terminal: the command reads it` +
+        (pty ? "" : " (ignored: util-linux script is not installed)"),
       ignore: !pty,
       fn: async () => {
         try {
@@ -641,7 +660,7 @@ Deno.test("a leading ~/ in any path flag is the home folder, also after = where 
     "--client-key-path=~/client.key",
     "--token-path=~/token",
     "--cache-dir=~/locks",
-    "--before-exec-command=true",
+    `--before-exec-command=${writeCommandSync(tmp.path, "noop", []).line}`,
   ];
   await t.step("HOME set", async () => {
     const result = await callPlugin(args, { home: tmp.path, cwd: "/" });

@@ -5,7 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { readCredentials } from "../../lib/credentials/credentials.ts";
-import { generateKey, issueCert, makeJwt, runBroker, tempDir } from "../helpers.ts";
+import {
+  generateKey,
+  issueCert,
+  literal,
+  makeJwt,
+  runBroker,
+  tempDir,
+  writeCommandSync,
+} from "../helpers.ts";
 import { callPlugin } from "./call_plugin.ts";
 import { brokerArgs, renewalWorld } from "./renewal_world.ts";
 
@@ -61,9 +69,13 @@ Deno.test("when-invalid skips the command while the credentials are valid and ru
   }
   await t.step("an opaque token only counts as invalid when missing or empty", async () => {
     const token = `${tmp.path}/opaque`;
+    const renew = writeCommandSync(tmp.path, "renew-token", [
+      { write: token, value: "renewed\n" },
+      { append: `${tmp.path}/token-runs`, value: "run" },
+    ]);
     const args = [
       `--token-path=${token}`,
-      `--before-exec-command=sh -c 'echo renewed > ${token}; echo run >> ${tmp.path}/token-runs'`,
+      `--before-exec-command=${renew.line}`,
       "--before-exec-policy=when-invalid",
     ];
     Deno.writeTextFileSync(token, "s.opaque\n", { mode: 0o600 });
@@ -83,7 +95,9 @@ Deno.test("when-invalid skips the command while the credentials are valid and ru
     const result = await callPlugin(
       [
         `--token-path=${token}`,
-        `--before-exec-command=sh -c 'printf %s ${fresh} > ${token}'`,
+        `--before-exec-command=${
+          writeCommandSync(tmp.path, "renew-jwt", [{ write: token, value: fresh }]).line
+        }`,
         "--before-exec-policy=when-invalid",
       ],
       { home: tmp.path },
@@ -96,12 +110,13 @@ Deno.test("when-invalid skips the command while the credentials are valid and ru
 Deno.test("a renewal that leaves the credentials invalid is an error naming the credential and why", async () => {
   await using tmp = await tempDir();
   const w = await renewalWorld(tmp.path);
+  const noop = writeCommandSync(tmp.path, "noop", []);
   for (const policy of ["always", "when-invalid"]) {
     const result = await callPlugin(
       [
         `--client-certificate-path=${w.cert}`,
         `--client-key-path=${w.key}`,
-        "--before-exec-command=true",
+        `--before-exec-command=${noop.line}`,
         `--before-exec-policy=${policy}`,
       ],
       { home: tmp.path },
@@ -109,7 +124,11 @@ Deno.test("a renewal that leaves the credentials invalid is an error naming the 
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /^error: client certificate \/.*client\.crt expired at .*, after the before-exec command true ran$/m,
+      new RegExp(
+        `^error: client certificate ${literal(w.cert)} expired at .*, after the before-exec ` +
+          `command ${literal(Deno.execPath())} ran$`,
+        "m",
+      ),
     );
   }
 });

@@ -3,20 +3,27 @@ import {
   basename,
   dirname,
   executableCandidates,
+  executableProbe,
   expandTilde,
   fileUrlToPath,
   forwardedSignals,
+  hasExecutableExtension,
   hasPosixPermissions,
   homeDir,
+  HOST_OS,
   isAbsolute,
+  joinPath,
   lookPath,
   type Os,
+  pathKey,
+  processRuns,
   resolvePath,
   sameProcessStart,
   splitPathList,
   stopPlan,
   stopProcess,
 } from "../../lib/shared/platform.ts";
+import { underWine } from "../../scripts/world/process.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 
@@ -253,10 +260,16 @@ Deno.test("signals, permissions and process-tree stops follow each OS", () => {
   });
 });
 
-Deno.test("stopProcess() stops a whole process group on this OS", async () => {
-  // A shell in its own session that starts a grandchild; stopping the tree must end both.
-  const child = new Deno.Command("sh", {
-    args: ["-c", "sleep 30 & echo $!; wait"],
+Deno.test("stopProcess() ends a command and what it started, on this OS", async (t) => {
+  // A Deno script in a session of its own that starts a grandchild and prints its pid.
+  const script = `const c = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "setTimeout(() => {}, 60000)"], stdin: "null", stdout: "null", stderr: "null",
+  }).spawn();
+  console.log(c.pid);
+  await c.status;`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdin: "null",
     stdout: "piped",
     stderr: "null",
     detached: true,
@@ -266,22 +279,32 @@ Deno.test("stopProcess() stops a whole process group on this OS", async () => {
   reader.releaseLock();
   const grandchild = Number(new TextDecoder().decode(value).trim());
   assert.ok(grandchild > 0);
-  stopProcess(child.pid, { tree: true, force: false });
-  const status = await child.status;
-  assert.equal(status.signal, "SIGTERM");
-  await child.stdout.cancel();
-  // The grandchild was in the same group: it is gone (or a zombie reaped by init) shortly after.
-  let alive = true;
-  for (let i = 0; i < 100 && alive; i++) {
+  try {
+    stopProcess(child.pid, { tree: true, force: false });
+    const status = await child.status;
+    await child.stdout.cancel();
+    // POSIX: SIGTERM to the group. Windows: taskkill /T /F, or (Wine, whose taskkill refuses /T) the command alone.
+    if (HOST_OS === "windows") assert.equal(status.success, false);
+    else assert.equal(status.signal, "SIGTERM");
+    await t.step({
+      name: "the grandchild ends too (ignored under Wine: Wine's taskkill has no /T)",
+      ignore: underWine(),
+      fn: async () => {
+        let alive = true;
+        for (let i = 0; i < 100 && alive; i++) {
+          alive = processRuns(grandchild, Date.now() - 5000);
+          if (alive) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.equal(alive, false, "the grandchild outlived stopProcess");
+      },
+    });
+  } finally {
     try {
-      const stat = await Deno.readTextFile(`/proc/${grandchild}/stat`);
-      alive = !/\) [ZX] /.test(stat);
+      Deno.kill(grandchild, "SIGKILL");
     } catch {
-      alive = false;
+      // gone, as it should be
     }
-    if (alive) await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.equal(alive, false, "the grandchild outlived stopProcess");
 });
 
 Deno.test("fileUrlToPath() turns the entry module's URL into a path Deno can be given, per OS", async (t) => {
@@ -312,4 +335,57 @@ Deno.test("sameProcessStart() tells the recorded command from a later process wi
   for (const [name, line, expected] of rows) {
     await t.step(name, () => assert.equal(sameProcessStart(line, startedAt), expected));
   }
+});
+
+Deno.test("executableProbe(): execute bits decide on POSIX; on Windows (every file 0o666 there) the PATHEXT extension", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ccb-probe-" });
+  try {
+    const cmd = joinPath(dir, "renew.cmd", HOST_OS);
+    const bare = joinPath(dir, "renew", HOST_OS);
+    await Deno.writeTextFile(cmd, "@echo off\r\n", { mode: 0o644 });
+    await Deno.writeTextFile(bare, "#!/bin/sh\n", { mode: 0o755 });
+    if (HOST_OS === "windows") {
+      assert.equal(executableProbe(cmd), "executable");
+      // A Linux program (Wine's Z:\usr\bin\kubectl) is no Windows executable.
+      assert.equal(executableProbe(bare), "not-executable");
+    } else {
+      assert.equal(executableProbe(cmd), "not-executable");
+      assert.equal(executableProbe(bare), "executable");
+    }
+    assert.equal(executableProbe(dir), "not-a-file");
+    assert.equal(executableProbe(joinPath(dir, "missing", HOST_OS)), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hasExecutableExtension(): Windows starts a file by a PATHEXT extension, case-insensitive", async (t) => {
+  const rows: [Os, string, string | undefined, boolean][] = [
+    ["windows", "C:\\bin\\renew.cmd", undefined, true],
+    ["windows", "C:\\bin\\Renew.EXE", undefined, true],
+    ["windows", "C:\\bin\\renew.ps1", undefined, false],
+    ["windows", "Z:\\usr\\bin\\kubectl", undefined, false],
+    ["windows", "C:\\bin\\kubectl.1.32", undefined, false],
+    ["windows", "C:\\bin\\renew.ps1", ".COM;.EXE;.PS1", true],
+    ["windows", "C:\\bin\\.cmd", undefined, false],
+    ["linux", "/usr/bin/kubectl", undefined, true],
+  ];
+  for (const [os, path, pathext, expected] of rows) {
+    await t.step(`${os}: ${path} ${pathext ?? ""}`, () => {
+      assert.equal(
+        hasExecutableExtension(path, os, envOf(pathext ? { PATHEXT: pathext } : {})),
+        expected,
+      );
+    });
+  }
+});
+
+Deno.test("pathKey(): one key for the spellings of a path that name the same file, per OS", () => {
+  assert.equal(
+    pathKey("C:/Users/Me/.kube/config", "windows"),
+    pathKey("c:\\users\\me\\.kube\\config", "windows"),
+  );
+  assert.notEqual(pathKey("C:\\a\\config", "windows"), pathKey("C:\\a\\config2", "windows"));
+  assert.notEqual(pathKey("/home/Me/config", "linux"), pathKey("/home/me/config", "linux"));
+  assert.equal(pathKey("/Users/me/config", "darwin"), "/Users/me/config");
 });
