@@ -284,7 +284,8 @@ async function twoKubeconfigs(dir: string): Promise<{ a: string; b: string }> {
 Deno.test("__complete offers the kubeconfig's context and user names for --context and --user", async (t) => {
   await using tmp = await tempDir();
   const { a, b } = await twoKubeconfigs(tmp.path);
-  const env = { KUBECONFIG: `${a}:${b}`, HOME: tmp.path };
+  // KUBECONFIG is a list with the OS's separator (Go's filepath.SplitList).
+  const env = { KUBECONFIG: [a, b].join(HOST_OS === "windows" ? ";" : ":"), HOME: tmp.path };
   const cases: [string, string[], string][] = [
     [
       "doctor --context, merged KUBECONFIG",

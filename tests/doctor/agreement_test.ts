@@ -98,7 +98,8 @@ Deno.test("doctor's credential checks and the plugin's exit code agree on broken
       notBefore: new Date(Date.now() - HOUR),
       notAfter: new Date(Date.now() + 10 * 60_000),
     });
-  const rows: { name: string; args: () => Promise<string[]> }[] = [
+  /** `notOnWindows`: why the row cannot be set up there. */
+  const rows: { name: string; args: () => Promise<string[]>; notOnWindows?: string }[] = [
     { name: "a good certificate and key", args: () => Promise.resolve(pairArgs(cert)) },
     {
       name: "a stray BEGIN line before the certificate",
@@ -169,6 +170,7 @@ Deno.test("doctor's credential checks and the plugin's exit code agree on broken
     },
     {
       name: "a FIFO as the token",
+      notOnWindows: "Windows has no mkfifo",
       args: async () => {
         const fifo = `${dir}/token.fifo`;
         assert.equal((await run("mkfifo", [fifo])).code, 0);
@@ -177,15 +179,20 @@ Deno.test("doctor's credential checks and the plugin's exit code agree on broken
     },
   ];
   for (const row of rows) {
-    await t.step(row.name, async () => {
-      const args = await row.args();
-      const plugin = await runBroker(args, { home: dir });
-      const [accepted, judged] = await doctorAccepts(dir, args);
-      assert.equal(
-        accepted,
-        plugin.code === 0,
-        `plugin exit ${plugin.code} (${plugin.stderr.trim()}), doctor: ${JSON.stringify(judged)}`,
-      );
+    const ignored = Deno.build.os === "windows" && row.notOnWindows !== undefined;
+    await t.step({
+      name: row.name + (ignored ? ` (ignored: ${row.notOnWindows})` : ""),
+      ignore: ignored,
+      fn: async () => {
+        const args = await row.args();
+        const plugin = await runBroker(args, { home: dir });
+        const [accepted, judged] = await doctorAccepts(dir, args);
+        assert.equal(
+          accepted,
+          plugin.code === 0,
+          `plugin exit ${plugin.code} (${plugin.stderr.trim()}), doctor: ${JSON.stringify(judged)}`,
+        );
+      },
     });
   }
 });

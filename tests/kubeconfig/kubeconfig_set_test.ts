@@ -9,7 +9,7 @@ import {
 } from "../../lib/kubeconfig/kubeconfig_set.ts";
 import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
 import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
-import { DENO_DIR, fakeIo, run, runMain, tempDir, writeCommand } from "../helpers.ts";
+import { DENO_DIR, fakeIo, literal, run, runMain, tempDir, writeCommand } from "../helpers.ts";
 import { fileURLToPath } from "node:url";
 
 /** util-linux `script`, which gives a command a terminal (not on Windows). */
@@ -145,14 +145,14 @@ Deno.test("kubeconfig set -f configures the current context's user, changing onl
   assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600, "mode kept");
   // The diff went to stderr, with the removed fields, and without a secret anywhere.
   assert.equal(io.out, "");
-  assert.match(io.err, new RegExp(`^--- ${path}\n\\+\\+\\+ ${path}\n@@ `, "m"));
+  assert.match(io.err, new RegExp(`^--- ${literal(path)}\n\\+\\+\\+ ${literal(path)}\n@@ `, "m"));
   assert.match(io.err, /^- {4}client-certificate-data: <redacted>$/m);
   assert.match(io.err, /^- {4}client-key-data: <redacted>$/m);
   assert.match(io.err, /^\+ {4}exec:$/m);
   assert.match(io.err, /^ {5}token: <redacted>$/m, "another user's context line is redacted");
   for (const secret of SECRETS) assert.ok(!io.err.includes(secret), secret);
   assert.match(io.err, /note: removing client-certificate-data, client-key-data from user "alice"/);
-  assert.match(io.err, new RegExp(`updated user "alice" in ${path}`));
+  assert.match(io.err, new RegExp(`updated user "alice" in ${literal(path)}`));
   assert.ok(!io.err.includes("\x1b["), "no colour without io.color");
 });
 
@@ -228,7 +228,9 @@ Deno.test("kubeconfig set writes the exec block the flags ask for", async (t) =>
       );
       assert.equal(code, 0, io.err);
       const exec = (await readUser(path, "alice"))!.exec!;
-      const expected = JSON.parse(JSON.stringify(c.expect).replaceAll("@TMP", tmp.path));
+      // The folder as a JSON string's contents (a Windows path's backslashes escaped).
+      const folder = JSON.stringify(tmp.path).slice(1, -1);
+      const expected = JSON.parse(JSON.stringify(c.expect).replaceAll("@TMP", folder));
       for (const [key, value] of Object.entries(expected)) {
         assert.deepEqual(exec[key as keyof Exec], value, key);
       }
@@ -287,7 +289,11 @@ Deno.test("kubeconfig set follows KUBECONFIG: edits the file defining the user, 
   await assert.rejects(Deno.stat(`${tmp.path}/missing.yaml`), Deno.errors.NotFound);
 });
 
-Deno.test("kubeconfig set creates ~/.kube/config 0600 when there is none", async () => {
+Deno.test({
+  name: "kubeconfig set creates ~/.kube/config 0600 when there is none" +
+    (HOST_OS === "windows" ? " (ignored: Windows files have no mode bits)" : ""),
+  ignore: HOST_OS === "windows",
+}, async () => {
   await using tmp = await tempDir();
   const io = ioFor(tmp.path);
   assert.equal(await kubeconfigCommand(["set", "-f", "--user", "me", "--token-path=/t"], io), 0);
@@ -300,7 +306,11 @@ Deno.test("kubeconfig set creates ~/.kube/config 0600 when there is none", async
   assert.match(io.err, /^--- \/dev\/null$/m);
 });
 
-Deno.test("kubeconfig set keeps a symlinked kubeconfig a symlink", async () => {
+Deno.test({
+  name: "kubeconfig set keeps a symlinked kubeconfig a symlink" +
+    (HOST_OS === "windows" ? " (ignored: a symlink needs a privilege on Windows)" : ""),
+  ignore: HOST_OS === "windows",
+}, async () => {
   await using tmp = await tempDir();
   const target = await setup(tmp.path);
   const link = `${tmp.path}/link`;
@@ -320,7 +330,7 @@ Deno.test("kubeconfig set says up to date and does not touch the file when nothi
   await new Promise((resolve) => setTimeout(resolve, 20));
   const io = ioFor(tmp.path);
   assert.equal(await kubeconfigCommand(args, io), 0);
-  assert.match(io.err, new RegExp(`kubeconfig ${path} is up to date`));
+  assert.match(io.err, new RegExp(`kubeconfig ${literal(path)} is up to date`));
   assert.doesNotMatch(io.err, /^---/m);
   assert.equal(await Deno.readTextFile(path), text);
   assert.equal((await Deno.stat(path)).mtime!.getTime(), before.mtime!.getTime());
@@ -353,7 +363,7 @@ Deno.test("kubeconfig set asks on a terminal and applies only on yes", async (t)
       const path = await setup(tmp.path);
       const io = ioFor(tmp.path, { terminal: true, input: c.input });
       const code = await kubeconfigCommand(["set", "--kubeconfig", path, "--token-path=/t"], io);
-      assert.match(io.err, new RegExp(`Apply these changes to ${path}\\? \\[y/N\\] `));
+      assert.match(io.err, new RegExp(`Apply these changes to ${literal(path)}\\? \\[y/N\\] `));
       assert.ok(io.err.indexOf("+    exec:") < io.err.indexOf("Apply these"), "diff first");
       assert.equal(code, c.applied ? 0 : 1);
       assert.equal(await Deno.readTextFile(path) === KUBECONFIG, !c.applied);
@@ -397,6 +407,8 @@ Deno.test("kubeconfig set leaves every file byte for byte on errors", async (t) 
     prepare?: (dir: string, path: string) => Promise<void>;
     error: typeof CliError;
     message: RegExp;
+    /** Why the case cannot be set up on Windows. */
+    notOnWindows?: string;
   }[] = [
     {
       name: "malformed YAML",
@@ -453,6 +465,7 @@ Deno.test("kubeconfig set leaves every file byte for byte on errors", async (t) 
     },
     {
       name: "read-only folder",
+      notOnWindows: "Windows has no mode bits to make a folder read-only",
       args: [],
       prepare: async (dir) => await Deno.chmod(`${dir}/kube`, 0o555),
       error: KubeconfigError,
@@ -490,33 +503,38 @@ Deno.test("kubeconfig set leaves every file byte for byte on errors", async (t) 
     },
   ];
   for (const c of cases) {
-    await t.step(c.name, async () => {
-      await using tmp = await tempDir();
-      await Deno.mkdir(`${tmp.path}/kube`);
-      const path = await setup(`${tmp.path}/kube`, c.text ?? KUBECONFIG);
-      await c.prepare?.(tmp.path, path);
-      const before = await snapshot(tmp.path);
-      const io = ioFor(tmp.path, { terminal: true, input: ["y"] });
-      const args = c.args.some((arg) => arg.includes("-path")) ? c.args : [
-        "--token-path=/t",
-        ...c.args,
-      ];
-      try {
-        await assert.rejects(
-          kubeconfigCommand(["set", "-f", "--kubeconfig", path, ...args], io),
-          (error: unknown) => {
-            assert.ok(error instanceof c.error, `${error}`);
-            assert.match((error as Error).message, c.message);
-            return true;
-          },
-        );
-        assert.deepEqual(await snapshot(tmp.path), before);
-        for (const secret of [...SECRETS, "SHARED"]) {
-          assert.ok(!io.err.includes(secret), secret);
+    const posixOnly = HOST_OS === "windows" && c.notOnWindows !== undefined;
+    await t.step({
+      name: c.name + (posixOnly ? ` (ignored: ${c.notOnWindows})` : ""),
+      ignore: posixOnly,
+      fn: async () => {
+        await using tmp = await tempDir();
+        await Deno.mkdir(`${tmp.path}/kube`);
+        const path = await setup(`${tmp.path}/kube`, c.text ?? KUBECONFIG);
+        await c.prepare?.(tmp.path, path);
+        const before = await snapshot(tmp.path);
+        const io = ioFor(tmp.path, { terminal: true, input: ["y"] });
+        const args = c.args.some((arg) => arg.includes("-path")) ? c.args : [
+          "--token-path=/t",
+          ...c.args,
+        ];
+        try {
+          await assert.rejects(
+            kubeconfigCommand(["set", "-f", "--kubeconfig", path, ...args], io),
+            (error: unknown) => {
+              assert.ok(error instanceof c.error, `${error}`);
+              assert.match((error as Error).message, c.message);
+              return true;
+            },
+          );
+          assert.deepEqual(await snapshot(tmp.path), before);
+          for (const secret of [...SECRETS, "SHARED"]) {
+            assert.ok(!io.err.includes(secret), secret);
+          }
+        } finally {
+          await Deno.chmod(`${tmp.path}/kube`, 0o755);
         }
-      } finally {
-        await Deno.chmod(`${tmp.path}/kube`, 0o755);
-      }
+      },
     });
   }
 });
@@ -611,7 +629,10 @@ Deno.test({
       await terminal.until("[y/N]");
       await terminal.type(typed);
       const code = await terminal.end();
-      assert.match(terminal.screen, new RegExp(`Apply these changes to ${path}\\? \\[y/N\\]`));
+      assert.match(
+        terminal.screen,
+        new RegExp(`Apply these changes to ${literal(path)}\\? \\[y/N\\]`),
+      );
       if (applied) assert.equal(code, 0, terminal.screen);
       else assert.notEqual(code, 0, terminal.screen);
       assert.equal((await readUser(path, "alice"))!.exec !== undefined, applied);
@@ -846,8 +867,11 @@ Deno.test({
     await terminal.type("y\n");
     await terminal.until("[y/N]", 2);
     const second = terminal.screen.slice(terminal.screen.indexOf("[y/N]") + 5);
-    assert.match(second, new RegExp(`note: ${path} changed since the diff above was made`));
-    assert.match(second, new RegExp(`^--- ${path}$`, "m"), "the new diff is shown");
+    assert.match(
+      second,
+      new RegExp(`note: ${literal(path)} changed since the diff above was made`),
+    );
+    assert.match(second, new RegExp(`^--- ${literal(path)}$`, "m"), "the new diff is shown");
     assert.match(second, /^\+ {4}exec:$/m);
     assert.equal(
       await readUser(path, "alice").then((user) => user!.exec),
@@ -938,14 +962,21 @@ Deno.test("kubeconfig set waits for an existing <file>.lock, then fails naming i
         assert.ok(error instanceof KubeconfigError);
         assert.match(
           error.message,
-          new RegExp(`^kubeconfig ${path} is locked by ${path}\\.lock: still there after 0\\.1s$`),
+          new RegExp(
+            `^kubeconfig ${literal(path)} is locked by ${
+              literal(path)
+            }\\.lock: still there after 0\\.1s$`,
+          ),
         );
         assert.match(error.hint ?? "", /stale/);
-        assert.match(error.hint ?? "", new RegExp(`rm ${path}\\.lock`));
+        assert.match(error.hint ?? "", new RegExp(`rm ${literal(path)}\\.lock`));
         return true;
       },
     );
-    assert.match(io.err, new RegExp(`waiting for ${path}\\.lock: kubectl is writing ${path}`));
+    assert.match(
+      io.err,
+      new RegExp(`waiting for ${literal(path)}\\.lock: kubectl is writing ${literal(path)}`),
+    );
     assert.equal(await Deno.readTextFile(path), KUBECONFIG);
     assert.ok((await Deno.lstat(`${path}.lock`)).isFile, "someone else's lock is left alone");
   });
@@ -991,7 +1022,7 @@ Deno.test({
   assert.equal(code, 0, io.err);
   assert.ok(during);
   assert.notEqual(during.code, 0);
-  assert.match(during.stderr, new RegExp(`${path}\\.lock: file exists`));
+  assert.match(during.stderr, new RegExp(`${literal(path)}\\.lock: file exists`));
   assert.ok(!(await contextNames(path)).includes("during"));
   assert.ok((await readUser(path, "alice"))!.exec);
   await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound, "the lock is removed");
@@ -1026,7 +1057,13 @@ Deno.test({
   assert.ok((await readUser(path, "alice"))!.exec);
 });
 
-Deno.test("kubeconfig set keeps hard links in step: the file is rewritten in place, as kubectl does", async () => {
+Deno.test({
+  name: "kubeconfig set keeps hard links in step: the file is rewritten in place, as kubectl does" +
+    (HOST_OS === "windows"
+      ? " (ignored: it checks the mode, and Windows files have no mode bits)"
+      : ""),
+  ignore: HOST_OS === "windows",
+}, async () => {
   await using tmp = await tempDir();
   const path = await setup(tmp.path);
   const other = `${tmp.path}/other-name`;
@@ -1211,7 +1248,11 @@ Deno.test("kubeconfig set expands a leading ~/ in every path flag", async () => 
   ]);
 });
 
-Deno.test("a FIFO or a device as kubeconfig is a one-line error naming it, with no hang", async (t) => {
+Deno.test({
+  name: "a FIFO or a device as kubeconfig is a one-line error naming it, with no hang" +
+    (HOST_OS === "windows" ? " (ignored: Windows has no mkfifo or /dev devices)" : ""),
+  ignore: HOST_OS === "windows",
+}, async (t) => {
   await using tmp = await tempDir();
   const fifo = `${tmp.path}/fifo`;
   const made = await run("mkfifo", [fifo]);
