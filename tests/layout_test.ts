@@ -109,6 +109,16 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
+      "lib/issuer/http.ts": "the issuer's CA bundle (--issuer-ca-file)",
+    },
+  },
+  {
+    what: "opens network connections",
+    api:
+      /(?<![.\w])fetch\s*\(|\bglobalThis\.fetch\b|\bDeno\.(connect|connectTls|startTls|connectQuic|createHttpClient|listen|listenTls|listenDatagram|resolveDns|serve)\b|\bnew (WebSocket|WebSocketStream|EventSource|XMLHttpRequest)\b/,
+    allowed: {
+      "lib/issuer/http.ts":
+        "the one client of the certificate authorities (--issuer): TLS, deadline, limits",
     },
   },
 ];
