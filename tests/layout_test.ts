@@ -97,6 +97,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "the user's kubeconfig, locked and atomic",
       "lib/plugin/lock.ts": "the broker's own lock folder",
       "lib/plugin/renew_ahead.ts": "the broker's own state, claim and log next to the lock",
+      "lib/issuer/issue.ts":
+        "the issued key and certificate, each written whole and renamed into place",
     },
   },
   {
@@ -110,6 +112,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
       "lib/issuer/http.ts": "the issuer's CA bundle (--issuer-ca-file)",
+      "lib/issuer/cfssl.ts": "the authsign HMAC key (--cfssl-auth-key-file)",
+      "lib/issuer/issue.ts": "opens its own new temp files to write the issued key and certificate",
     },
   },
   {
