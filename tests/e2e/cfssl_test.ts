@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { CI, e2eTest, parseJson } from "./e2e.ts";
-import { type ExecConfig } from "../../scripts/world/kubeconfig.ts";
+import type { ExecConfig } from "../../scripts/world/kubeconfig.ts";
 import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
 import { type Client, World } from "../../scripts/world/world.ts";
 import {
