@@ -109,13 +109,16 @@ Deno.test("kubeconfig set --issuer cfssl writes an exec block the plugin accepts
   const text = await Deno.readTextFile(kubeconfig);
   assert.match(text, /--issuer=cfssl/);
   assert.match(text, /--renew-ahead=33%/);
-  assert.ok(
-    text.includes(`--client-key-path=${tmp.path}/.kube/credentials-broker/alice/client.key`),
-    text,
-  );
+
   assert.doesNotMatch(result.stderr, /does not exist, and no --before-exec-command/);
   // The plugin run with exactly those args: no usage error; it goes to the issuer (nobody there: exit 3).
   const config = parseYaml(text) as { users: { user: { exec: { args: string[] } } }[] };
+  assert.ok(
+    config.users[0]!.user.exec.args.includes(
+      `--client-key-path=${join(tmp.path, ".kube", "credentials-broker", "alice", "client.key")}`,
+    ),
+    text,
+  );
   const plugin = await runMain(config.users[0]!.user.exec.args, {
     env: { HOME: tmp.path, KUBERNETES_EXEC_INFO: V1_EXEC_INFO },
   });
