@@ -148,7 +148,7 @@ async function writeIfUnchanged(
 }
 
 async function notes(request: SetRequest, plan: SetPlan, io: Io): Promise<void> {
-  const messages: string[] = [];
+  const messages: string[] = [...(request.warnings ?? [])];
   if (plan.oldText === null && plan.changed) {
     const target = await danglingLinkTarget(plan.file);
     messages.push(
