@@ -109,6 +109,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
+      "lib/issuer/vault.ts":
+        "the vault CLI's own files: ~/.vault (token_helper), ~/.vault-token, VAULT_CLIENT_*",
     },
   },
 ];
