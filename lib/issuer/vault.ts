@@ -252,7 +252,7 @@ function readOptionalFile(path: string, what: string): string | undefined {
  * broker needs is read; anything else in the file is left alone.
  */
 export function tokenHelperOf(configText: string): string | undefined {
-  const match = /^\s*"?token_helper"?\s*[=:]\s*"((?:[^"\\]|\\.)*)"/m.exec(configText);
+  const match = /(?:^|[{,])\s*"?token_helper"?\s*[=:]\s*"((?:[^"\\]|\\.)*)"/m.exec(configText);
   if (!match) return undefined;
   const value = match[1]!.replace(/\\(.)/g, "$1").trim();
   return value === "" ? undefined : value;
@@ -519,7 +519,9 @@ async function check(options: IssuerOptions, context: IssuerContext): Promise<Is
       headers: baseHeaders(vault),
       clientCertificate: client,
     }, secrets);
-    checks.push(healthCheck(options, answer));
+    const health = healthCheck(options, answer);
+    checks.push(health);
+    if (!health.ok) return checks;
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     checks.push({ title: "vault answers", ok: false, detail: error.message, hint: error.hint });

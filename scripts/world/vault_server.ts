@@ -203,6 +203,18 @@ async function makeCaCertificate(
   };
 }
 
+/** A self-signed EC P-256 CA for tests (another CA, a root-only Vault): PEM certificate and PKCS#8 PEM key. */
+export async function makeTestCa(
+  commonName: string,
+): Promise<{ certificatePem: string; keyPem: string }> {
+  const ca = await makeCaCertificate(commonName);
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", ca.key);
+  return {
+    certificatePem: ca.certificate.toString("pem") + "\n",
+    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n",
+  };
+}
+
 /** Imports a PKCS#8 PEM key of an EC P-256 CA (what the world's openssl CA has). */
 async function importCaKey(keyPem: string): Promise<CryptoKey> {
   const base64 = keyPem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
