@@ -8,7 +8,13 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import * as x509 from "@peculiar/x509";
 import { vaultDriver } from "../../lib/issuer/vault.ts";
+import { makeIssuerFetch } from "../../lib/issuer/http.ts";
+import { generateLocalKey } from "../../lib/issuer/keys.ts";
+import { csrMaker } from "../../lib/issuer/csr.ts";
+import { runIssuance } from "../../lib/issuer/issue.ts";
+import { readCredentials } from "../../lib/credentials/credentials.ts";
 import type {
+  CsrMaker,
   CurrentCredentials,
   IssuerContext,
   IssuerFetch,
@@ -29,85 +35,21 @@ import {
 
 const NO_NGINX = !findNginx() || Deno.build.os === "windows";
 
-/**
- * A small IssuerFetch on Deno's fetch (JSON in and out, statuses >= 400 as answers, client certificates through
- * Deno.createHttpClient) until lib/issuer/http.ts lands.
- */
-function testFetch(base: string, caPem?: string): IssuerFetch {
-  return async (request) => {
-    const client = caPem || request.clientCertificate
-      ? Deno.createHttpClient({
-        caCerts: caPem ? [caPem] : undefined,
-        cert: request.clientCertificate?.certificatePem,
-        key: request.clientCertificate?.keyPem,
-      })
-      : undefined;
-    try {
-      const response = await fetch(base + request.path, {
-        method: request.method,
-        headers: {
-          ...request.headers,
-          ...(request.body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: request.body === undefined ? undefined : JSON.stringify(request.body),
-        client,
-      });
-      const text = await response.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      return { status: response.status, body };
-    } finally {
-      client?.close();
-    }
-  };
+/** The real IssuerFetch (lib/issuer/http.ts), with a short pause before its one retry. */
+function testFetch(base: string, caFile?: string): IssuerFetch & Disposable {
+  return makeIssuerFetch(base, { caFile, deadline: Date.now() + 60_000, retryDelayMs: 20 });
 }
 
-const ALGORITHMS: Record<KeyType, RsaHashedKeyGenParams | EcKeyGenParams | Algorithm> = {
-  "ec-p256": { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as EcKeyGenParams,
-  "ec-p384": { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" } as EcKeyGenParams,
-  "rsa-2048": {
-    name: "RSASSA-PKCS1-v1_5",
-    hash: "SHA-256",
-    publicExponent: new Uint8Array([1, 0, 1]),
-    modulusLength: 2048,
-  },
-  "ed25519": { name: "Ed25519" },
-};
-
-/** A key of the type and a CsrMaker for it (as lib/issuer's CSR code will do), remembering what it made. */
+/** A new local key of the type and the real CsrMaker for it, remembering the subjects it was asked for. */
 async function keyAndCsr(keyType: KeyType) {
-  const algorithm = ALGORITHMS[keyType];
-  const keys = await crypto.subtle.generateKey(algorithm, true, [
-    "sign",
-    "verify",
-  ]) as CryptoKeyPair;
+  const key = await generateLocalKey(keyType);
   const made: { commonName?: string; altNames: readonly string[] }[] = [];
-  const csr = async (subject: { commonName?: string; altNames: readonly string[] }) => {
+  const maker = csrMaker(key);
+  const csr: CsrMaker = (subject) => {
     made.push(subject);
-    const request = await x509.Pkcs10CertificateRequestGenerator.create({
-      name: subject.commonName ? `CN=${subject.commonName}` : "",
-      keys,
-      signingAlgorithm: algorithm,
-      extensions: subject.altNames.length
-        ? [
-          new x509.SubjectAlternativeNameExtension(
-            subject.altNames.map((value) => ({ type: "dns" as const, value })),
-          ),
-        ]
-        : [],
-    });
-    return request.toString("pem");
+    return maker(subject);
   };
-  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
-  const keyPem = x509.PemConverter.encode(
-    await crypto.subtle.exportKey("pkcs8", keys.privateKey),
-    "PRIVATE KEY",
-  );
-  return { keys, csr, made, spki, keyPem };
+  return { csr, made, spki: key.spki, keyPem: key.pkcs8Pem };
 }
 
 interface Fixture extends AsyncDisposable {
@@ -126,7 +68,7 @@ interface Fixture extends AsyncDisposable {
 /** A temp HOME, an environment, a recording token-helper runner and options pointing at `url`. */
 async function fixture(
   url: string,
-  fetcher: IssuerFetch,
+  fetcher: IssuerFetch & Disposable,
   helperOutput: (argv: readonly string[]) => string = () => "",
 ): Promise<Fixture> {
   const tmp = await tempDir("ccb-vault-");
@@ -172,7 +114,10 @@ async function fixture(
       await Deno.writeTextFile(path, text, { mode: 0o600 });
       return path;
     },
-    [Symbol.asyncDispose]: () => tmp[Symbol.asyncDispose](),
+    [Symbol.asyncDispose]: () => {
+      fetcher[Symbol.dispose]();
+      return tmp[Symbol.asyncDispose]();
+    },
   };
 }
 
@@ -243,6 +188,26 @@ Deno.test("issue() posts the CSR to /v1/<mount>/sign/<role> (never /issue/) and 
   });
   assert.equal(request!.vaultRequestHeader, true);
   assert.equal(request!.namespace, "");
+});
+
+Deno.test("runIssuance() with --issuer vault (the driver loaded by name, the real fetch) stores a key and its chain that read as a good pair", async () => {
+  await using w = await vaultWorld();
+  w.f.env.VAULT_TOKEN = w.vault.addToken({ name: "env", paths: ["pki/sign/dev"] });
+  const store = joinPath(w.f.home, "store", HOST_OS);
+  const paths = {
+    certificatePath: joinPath(store, "client.crt", HOST_OS),
+    keyPath: joinPath(store, "client.key", HOST_OS),
+  };
+  const { fetch: _fetch, ...context } = w.f.context();
+  const result = await runIssuance({ ...context, options: w.f.options(), paths });
+  assert.equal(result.leaf.subject, "O=developers, CN=alice");
+  assert.equal(result.chainLength, 2);
+  const reading = await readCredentials({
+    clientCertificatePath: paths.certificatePath,
+    clientKeyPath: paths.keyPath,
+  });
+  assert.deepEqual(reading.problems, []);
+  assert.deepEqual(signs(w.vault).map((r) => [r.status, r.token]), [[200, "env"]]);
 });
 
 Deno.test("issue() with a root-only CA returns the leaf alone; IP and URI names go in ip_sans and uri_sans", async () => {
@@ -460,7 +425,8 @@ Deno.test("busy, sealed and unknown answers: 412, 429, 503, HTML from a proxy, a
     [
       [
         "412",
-        () => w.vault.fault({ status: 412, errors: ["required index state not present"] }),
+        () =>
+          w.vault.fault({ status: 412, errors: ["required index state not present"], times: 2 }),
         {},
         /: 412 required index state not present$/,
         /not ready/,
@@ -471,6 +437,7 @@ Deno.test("busy, sealed and unknown answers: 412, 429, 503, HTML from a proxy, a
           w.vault.fault({
             status: 429,
             errors: ['request path "pki/sign/dev": rate limit quota exceeded'],
+            times: 2,
           }),
         {},
         /: 429 request path "pki\/sign\/dev": rate limit quota exceeded$/,
@@ -513,6 +480,21 @@ Deno.test("busy, sealed and unknown answers: 412, 429, 503, HTML from a proxy, a
       assert.match(error.message, said);
       assert.match(error.hint!, hint);
       assert.doesNotMatch(error.message, /<html|secret-looking/);
+    });
+  }
+});
+
+Deno.test("412, 429 and 503 are retried once (lib/issuer/http.ts): a Vault busy for one request signs on the retry", async (t) => {
+  await using w = await vaultWorld();
+  w.f.env.VAULT_TOKEN = w.vault.addToken({ name: "env", paths: ["pki/*"] });
+  const { csr } = await keyAndCsr("ec-p256");
+  for (const status of [412, 429, 503]) {
+    await t.step(`${status}`, async () => {
+      w.vault.requests.length = 0;
+      w.vault.fault({ status, errors: ["busy"] });
+      const issued = await vaultDriver.issue(w.f.options(), csr, w.f.context());
+      assert.equal(issued.chain.length, 2);
+      assert.deepEqual(signs(w.vault).map((r) => r.status), [status, 200]);
     });
   }
 });
@@ -639,7 +621,7 @@ Deno.test({
     const { vault } = tls;
     vault.addRole("dev", { keyType: "ec", maxTtl: 3600 });
     vault.addCertRole({ name: "kube", caPem: vault.issuingPem, paths: ["pki/sign/dev"], ttl: 60 });
-    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaPem));
+    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile));
     const current = await firstCertificate(vault, f);
     vault.requests.length = 0;
 
@@ -695,7 +677,7 @@ Deno.test({
     vault.addRole("dev", { keyType: "ec" });
     const other = await makeTestCa("another CA");
     vault.addCertRole({ name: "kube", caPem: other.certificatePem, paths: ["pki/sign/dev"] });
-    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaPem));
+    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile));
     const current = await firstCertificate(vault, f);
     const { csr } = await keyAndCsr("ec-p256");
     const options = f.options({}, { auth: "cert" });
@@ -724,7 +706,7 @@ Deno.test({
     await using tls = await startVaultBehindNginx(tmp.join("nginx"));
     const { vault } = tls;
     vault.addRole("dev", { keyType: "ec" });
-    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaPem));
+    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile));
     const client = await firstCertificate(vault, f);
     f.env.VAULT_CLIENT_CERT = await f.writeHome("client.crt", client.certificatePem);
     f.env.VAULT_CLIENT_KEY = await f.writeHome("client.key", client.keyPem);
