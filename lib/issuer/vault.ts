@@ -36,9 +36,37 @@ type Secrets = Set<string>;
 /** The Vault driver: issue() for renewals, check() for doctor. */
 export const vaultDriver: IssuerDriver = { issue, check };
 
+/** Cert login refused: the token sources may still serve. */
+class CertLoginRefused extends IssuerError {}
+
+/**
+ * The Vault options, once the URL is one a token may travel to: `http://` only to a loopback address, where the
+ * token never crosses a network in clear (a dev server, a local Vault Agent or Proxy). Refused before any request.
+ */
 function vaultOptions(options: IssuerOptions): VaultOptions {
   if (!options.vault) throw new IssuerError("vault issuer options are missing (--vault-role)");
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new IssuerError(`--issuer-url ${options.url} is not a URL`);
+  }
+  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+    throw new IssuerError(
+      `vault at ${url.origin} over http: its token would travel in clear; refused before any connection`,
+      { hint: "use https:// (plain http only to a loopback address, such as a local Vault Agent)" },
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new IssuerError(`--issuer-url ${options.url} is neither https:// nor http://`);
+  }
   return options.vault;
+}
+
+/** 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 /** Mount and role as path segments: `pki/sign/dev`, a nested mount keeps its slashes. */
@@ -154,9 +182,7 @@ async function authenticate(
     try {
       return await certLogin(vault, context, context.current, secrets);
     } catch (error) {
-      if (!(error instanceof IssuerError) || !error.message.includes("refused cert login")) {
-        throw error;
-      }
+      if (!(error instanceof CertLoginRefused)) throw error;
       refusal = error;
     }
     const token = await findToken(context);
@@ -206,7 +232,7 @@ async function certLogin(
       ? answer.status
       : `${answer.status} without auth.client_token`;
     const said = answer.status >= 400 ? vaultMessages(answer.body, secrets) : undefined;
-    throw new IssuerError(
+    throw new CertLoginRefused(
       `vault refused cert login at ${path}: ${status}${said ? ` ${said}` : ""}`,
       {
         hint:
@@ -494,7 +520,13 @@ function formatTtl(seconds: number): string {
 
 /** doctor's checks: Vault answers (sys/health), the token is found and valid (lookup-self), the role exists. */
 async function check(options: IssuerOptions, context: IssuerContext): Promise<IssuerCheck[]> {
-  const vault = vaultOptions(options);
+  let vault: VaultOptions;
+  try {
+    vault = vaultOptions(options);
+  } catch (error) {
+    if (!(error instanceof IssuerError)) throw error;
+    return [{ title: "vault answers", ok: false, detail: error.message, hint: error.hint }];
+  }
   const secrets: Secrets = new Set();
   const checks: IssuerCheck[] = [];
   let client: CurrentCredentials | undefined;

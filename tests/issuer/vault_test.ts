@@ -7,7 +7,7 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import * as x509 from "@peculiar/x509";
-import { vaultDriver } from "../../lib/issuer/vault.ts";
+import { isLoopback, vaultDriver } from "../../lib/issuer/vault.ts";
 import { makeIssuerFetch } from "../../lib/issuer/http.ts";
 import { generateLocalKey } from "../../lib/issuer/keys.ts";
 import { csrMaker } from "../../lib/issuer/csr.ts";
@@ -406,6 +406,31 @@ Deno.test("namespaces: X-Vault-Namespace scopes the token and the role; without 
     ["", 403, "unknown-token"],
     ["team-a", 200, "token"],
   ]);
+});
+
+Deno.test("vault over http:// is refused before any connection unless the address is a loopback one", async (t) => {
+  await using w = await vaultWorld();
+  w.f.env.VAULT_TOKEN = w.vault.addToken({ name: "env", paths: ["pki/*"] });
+  const { csr, made } = await keyAndCsr("ec-p256");
+  for (
+    const url of ["http://vault.example:8200", "http://10.0.0.5:8200", "http://[fe80::1]:8200"]
+  ) {
+    await t.step(url, async () => {
+      const error = await issuerError(vaultDriver.issue(w.f.options({ url }), csr, w.f.context()));
+      assert.match(
+        error.message,
+        /over http: its token would travel in clear; refused before any connection$/,
+      );
+      assert.match(error.hint!, /use https:\/\//);
+      const checks = await vaultDriver.check(w.f.options({ url }), w.f.context());
+      assert.deepEqual(checks.map((c) => [c.ok, c.detail]), [[false, error.message]]);
+    });
+  }
+  assert.deepEqual(made, []);
+  assert.deepEqual(w.vault.requests, []);
+  for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "[::1]"]) {
+    assert.ok(isLoopback(new URL(`http://${host}:8200`).hostname), host);
+  }
 });
 
 Deno.test("a Vault Proxy that requires X-Vault-Request gets it", async () => {
