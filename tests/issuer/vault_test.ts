@@ -7,7 +7,7 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import * as x509 from "@peculiar/x509";
-import { isLoopback, vaultDriver } from "../../lib/issuer/vault.ts";
+import { isLoopback, tokenHelperOf, vaultDriver } from "../../lib/issuer/vault.ts";
 import { makeIssuerFetch } from "../../lib/issuer/http.ts";
 import { generateLocalKey } from "../../lib/issuer/keys.ts";
 import { csrMaker } from "../../lib/issuer/csr.ts";
@@ -285,6 +285,53 @@ Deno.test("issue() finds the token as the vault CLI does: $VAULT_TOKEN, $BAO_TOK
     f.env.BAO_TOKEN = "  ";
     assert.equal(await usedToken(), "file");
   });
+});
+
+Deno.test("tokenHelperOf() reads token_helper from the vault CLI's HCL or JSON configuration", async (t) => {
+  const rows: [string, string | undefined][] = [
+    ['token_helper = "/usr/local/bin/vault-helper"\n', "/usr/local/bin/vault-helper"],
+    ['  token_helper="/opt/h"  # comment\n', "/opt/h"],
+    ['# token_helper = "/commented/out"\n', undefined],
+    ['{\n  "token_helper": "/json/helper"\n}\n', "/json/helper"],
+    ['{"token_helper":"C:\\\\tools\\\\helper.exe"}', "C:\\tools\\helper.exe"],
+    ['token_helper = ""\n', undefined],
+    ["disable_mlock = true\n", undefined],
+  ];
+  for (const [text, expected] of rows) {
+    await t.step(JSON.stringify(text), () => assert.equal(tokenHelperOf(text), expected));
+  }
+});
+
+Deno.test("a token helper that prints nothing means no token; one that fails stops the issuance with its own error", async () => {
+  await using w = await vaultWorld();
+  let fail = false;
+  await using f = await fixture(w.vault.url, testFetch(w.vault.url), () => {
+    if (fail) throw new IssuerError("the token helper /opt/helper failed with exit status 2");
+    return "\n";
+  });
+  await f.writeHome(".vault", 'token_helper = "/opt/helper"\n');
+  await f.writeHome(".vault-token", "hvs.NotReadWhenAHelperIsConfigured\n");
+  const { csr } = await keyAndCsr("ec-p256");
+  let error = await issuerError(vaultDriver.issue(f.options(), csr, f.context()));
+  assert.match(error.message, /no vault token found/);
+  fail = true;
+  error = await issuerError(vaultDriver.issue(f.options(), csr, f.context()));
+  assert.equal(error.message, "the token helper /opt/helper failed with exit status 2");
+  assert.deepEqual(w.vault.requests, []);
+});
+
+Deno.test("a ttl above the role's max_ttl is capped by Vault, as it does, and the certificate says so", async () => {
+  await using w = await vaultWorld();
+  w.f.env.VAULT_TOKEN = w.vault.addToken({ name: "env", paths: ["pki/sign/dev"] });
+  const { csr } = await keyAndCsr("ec-p256");
+  const issued = await vaultDriver.issue(
+    w.f.options({ ttlMs: 48 * 3600_000 }),
+    csr,
+    w.f.context(),
+  );
+  assert.equal(signs(w.vault)[0]!.body!.ttl, "172800s");
+  const lifetime = new x509.X509Certificate(issued.chain[0]!).notAfter.getTime() - Date.now();
+  assert.ok(lifetime <= 24 * 3600_000 && lifetime > 23 * 3600_000, `${lifetime} ms`);
 });
 
 Deno.test("issue() without a token anywhere fails before any request, naming the places looked in and `vault login`", async () => {
