@@ -58,6 +58,8 @@ export interface VaultCertRole {
 
 /** One request as the server saw it. `auth` says how it was authenticated; `token` names the token, never its value. */
 export interface VaultRequestLog {
+  /** When it arrived, epoch milliseconds. */
+  at: number;
   method: string;
   path: string;
   namespace: string;
@@ -731,6 +733,7 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
   }, async (request) => {
     const url = new URL(request.url);
     const log: VaultRequestLog = {
+      at: Date.now(),
       method: request.method,
       path: url.pathname,
       namespace: ns(request.headers.get("x-vault-namespace") ?? undefined),
