@@ -253,3 +253,30 @@ e2eTest(
     );
   },
 );
+
+e2eTest(
+  "vault: a refused issuance fails kubectl with exit code 3 and Vault's words in one line, never the token, even echoed",
+  { nginx: true, kubectl: true },
+  kubectls,
+  async () => {
+    await using w = await vaultWorld();
+    const { world, tls, client } = w;
+    const token = tls.vault.addToken({ name: "alice-login", paths: ["pki/sign/dev"] });
+    await Deno.writeTextFile(`${client.home}/.vault-token`, token, { mode: 0o600 });
+    await world.writeKubeconfig(client, { exec: vaultExec(tls, client, []) });
+    tls.vault.fault({ status: 400, errors: (seen) => [`invalid request from ${seen}`] });
+    const echoed = await client.run(["get", "--raw", "/version"]);
+    assert.notEqual(echoed.code, 0);
+    assert.match(echoed.stderr, /exit code 3/);
+    assert.match(echoed.stderr, /400 invalid request from \[redacted\]/);
+    assert.ok(!echoed.stderr.includes(token) && !echoed.stdout.includes(token));
+
+    tls.vault.revoke("alice-login");
+    const refused = await client.run(["get", "--raw", "/version"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /403 permission denied; invalid token/);
+    assert.match(refused.stderr, /vault login/);
+    assert.ok(!refused.stderr.includes(token));
+    assert.equal(world.api.requests.length, 0, "nothing reached the cluster without a certificate");
+  },
+);
