@@ -196,9 +196,9 @@ async function authenticate(
   const token = await findToken(context);
   if (!token) {
     throw new IssuerError(
-      `no vault token found (looked in $VAULT_TOKEN, $BAO_TOKEN, the token_helper of ${
-        vaultConfigPath(context) ?? "~/.vault"
-      }, ${tokenFilePath(context) ?? "~/.vault-token"})`,
+      `no vault token found (looked in $VAULT_TOKEN, $BAO_TOKEN, a token_helper in ~/.vault or ~/.bao, ${
+        tokenFilePath(context) ?? "~/.vault-token"
+      })`,
       {
         hint: vault.auth === "cert"
           ? "cert auth needs a token for the first certificate and after one expired: run `vault login`"
@@ -246,12 +246,23 @@ async function certLogin(
   return { value: token, source: `cert login at auth/${trimSlashes(vault.authMount)}` };
 }
 
-/** Where the vault CLI reads its configuration: $VAULT_CONFIG_PATH, else ~/.vault. */
-function vaultConfigPath(context: IssuerContext): string | undefined {
-  const fromEnv = context.env("VAULT_CONFIG_PATH");
-  if (fromEnv) return fromEnv;
+/**
+ * The CLI configuration that may name a token_helper: $VAULT_CONFIG_PATH or $BAO_CONFIG_PATH when set, else
+ * ~/.vault (the vault CLI's), else ~/.bao (OpenBao's bao reads that one). Undefined when none exists.
+ */
+function cliConfig(context: IssuerContext): { path: string; text: string } | undefined {
   const home = context.home();
-  return home ? joinPath(home, ".vault", HOST_OS) : undefined;
+  const fromEnv = context.env("VAULT_CONFIG_PATH") || context.env("BAO_CONFIG_PATH");
+  const candidates = fromEnv
+    ? [fromEnv]
+    : home
+    ? [joinPath(home, ".vault", HOST_OS), joinPath(home, ".bao", HOST_OS)]
+    : [];
+  for (const path of candidates) {
+    const text = readOptionalFile(path, "vault configuration");
+    if (text !== undefined) return { path, text };
+  }
+  return undefined;
 }
 
 /** The vault CLI's own token cache, written by `vault login` when no token_helper is configured. */
@@ -297,9 +308,9 @@ export async function findToken(context: IssuerContext): Promise<FoundToken | un
       return { value, source: `$${name}` };
     }
   }
-  const configPath = vaultConfigPath(context);
-  const config = configPath ? readOptionalFile(configPath, "vault configuration") : undefined;
-  const helper = config === undefined ? undefined : tokenHelperOf(config);
+  const config = cliConfig(context);
+  const helper = config === undefined ? undefined : tokenHelperOf(config.text);
+  const configPath = config?.path;
   if (helper) {
     // The vault CLI makes a relative helper path absolute against its working folder; so does running it here.
     const source = `token helper ${helper}${
@@ -335,19 +346,24 @@ function validateToken(value: string, source: string): void {
 }
 
 /**
- * VAULT_CLIENT_CERT and VAULT_CLIENT_KEY: a Vault behind mTLS wants this certificate on every request (except cert
- * login, which presents the broker's own).
+ * VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (or OpenBao's BAO_CLIENT_CERT and BAO_CLIENT_KEY): a Vault behind mTLS
+ * wants this certificate on every request (except cert login, which presents the broker's own).
  */
 function envClientCertificate(context: IssuerContext): CurrentCredentials | undefined {
-  const certPath = context.env("VAULT_CLIENT_CERT");
-  const keyPath = context.env("VAULT_CLIENT_KEY");
+  const prefix = context.env("VAULT_CLIENT_CERT") || context.env("VAULT_CLIENT_KEY")
+    ? "VAULT"
+    : "BAO";
+  const certPath = context.env(`${prefix}_CLIENT_CERT`);
+  const keyPath = context.env(`${prefix}_CLIENT_KEY`);
   if (!certPath && !keyPath) return undefined;
   if (!certPath || !keyPath) {
+    const [missing, set] = certPath ? ["KEY", "CERT"] : ["CERT", "KEY"];
     throw new IssuerError(
-      `VAULT_CLIENT_${certPath ? "KEY" : "CERT"} is not set while VAULT_CLIENT_${
-        certPath ? "CERT" : "KEY"
-      } is`,
-      { hint: "a client certificate for vault needs both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY" },
+      `${prefix}_CLIENT_${missing} is not set while ${prefix}_CLIENT_${set} is`,
+      {
+        hint:
+          `a client certificate for vault needs both ${prefix}_CLIENT_CERT and ${prefix}_CLIENT_KEY`,
+      },
     );
   }
   const read = (path: string, what: string) => {
@@ -356,8 +372,8 @@ function envClientCertificate(context: IssuerContext): CurrentCredentials | unde
     return text;
   };
   return {
-    certificatePem: read(certPath, "VAULT_CLIENT_CERT"),
-    keyPem: read(keyPath, "VAULT_CLIENT_KEY"),
+    certificatePem: read(certPath, `${prefix}_CLIENT_CERT`),
+    keyPem: read(keyPath, `${prefix}_CLIENT_KEY`),
   };
 }
 

@@ -276,8 +276,18 @@ Deno.test("issue() finds the token as the vault CLI does: $VAULT_TOKEN, $BAO_TOK
     assert.deepEqual(f.helperCalls, [["/opt/other helper", "get"]]);
     delete f.env.VAULT_CONFIG_PATH;
   });
-  await t.step("no helper configured: ~/.vault-token, as written by vault login", async () => {
+  await t.step("OpenBao: $BAO_CONFIG_PATH, else ~/.bao when there is no ~/.vault", async () => {
+    f.helperCalls.length = 0;
     await Deno.remove(joinPath(f.home, ".vault", HOST_OS));
+    f.env.BAO_CONFIG_PATH = await f.writeHome("bao.hcl", 'token_helper = "/opt/bao-helper"\n');
+    assert.equal(await usedToken(), "helper");
+    delete f.env.BAO_CONFIG_PATH;
+    await f.writeHome(".bao", 'token_helper = "/opt/dot-bao-helper"\n');
+    assert.equal(await usedToken(), "helper");
+    assert.deepEqual(f.helperCalls, [["/opt/bao-helper", "get"], ["/opt/dot-bao-helper", "get"]]);
+    await Deno.remove(joinPath(f.home, ".bao", HOST_OS));
+  });
+  await t.step("no helper configured: ~/.vault-token, as written by vault login", async () => {
     assert.equal(await usedToken(), "file");
   });
   await t.step("a variable set but empty counts as unset", async () => {
@@ -796,5 +806,13 @@ Deno.test({
     delete f.env.VAULT_CLIENT_KEY;
     const error = await issuerError(vaultDriver.issue(f.options(), csr, f.context()));
     assert.match(error.message, /VAULT_CLIENT_KEY is not set while VAULT_CLIENT_CERT is/);
+
+    // OpenBao's names, when the VAULT_ ones are not set.
+    delete f.env.VAULT_CLIENT_CERT;
+    f.env.BAO_CLIENT_CERT = joinPath(f.home, "client.crt", HOST_OS);
+    f.env.BAO_CLIENT_KEY = joinPath(f.home, "client.key", HOST_OS);
+    vault.requests.length = 0;
+    await vaultDriver.issue(f.options(), csr, f.context());
+    assert.deepEqual(vault.requests.map((r) => r.clientCertificate), ["CN=alice"]);
   },
 });
