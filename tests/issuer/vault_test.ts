@@ -741,6 +741,14 @@ Deno.test({
       ["vault token", true],
       ["vault role", true],
     ]);
+    // Without the current certificate (doctor on an expired one), a missing token is said, not failed: the
+    // certificate checks tell whether it can still log in.
+    const withoutCurrent = await vaultDriver.check(options, f.context());
+    assert.deepEqual(withoutCurrent.map((c) => [c.title, c.ok]), [
+      ["vault answers", true],
+      ["vault token", true],
+    ]);
+    assert.match(withoutCurrent[1]!.detail, /^none found .*needs `vault login`$/);
     assert.match(
       checks[2]!.detail,
       /^token from cert login at auth\/cert, valid for (1m|\d+s) \(policies: default, pki-sign-dev\)$/,
