@@ -105,7 +105,17 @@ e2eTest(
     assert.equal(third.code, 0, third.stderr);
     assert.equal(signs(tls).length, 2);
     assert.equal(new Set(world.api.requests.map((r) => r.serial)).size, 2);
-    for (const text of [first.stderr, second.stderr, third.stderr]) {
+    // doctor checks the issuer end to end through the same driver: health, the token, the role.
+    const doctor = await client.run(["credentials-broker", "doctor"]);
+    const issuerLines = doctor.stdout.split("\n").filter((line) => line.includes("issuer vault:"));
+    assert.equal(issuerLines.length, 3, doctor.stdout);
+    assert.match(issuerLines[0]!, /^\[ok\] +issuer vault: vault answers +vault 1\.18\.0 at https:/);
+    assert.match(
+      issuerLines[1]!,
+      /^\[ok\] +issuer vault: vault token +token from .*\.vault-token, valid for/,
+    );
+    assert.match(issuerLines[2]!, /issuer vault: vault role .*not checked/);
+    for (const text of [first.stderr, second.stderr, third.stderr, doctor.stdout, doctor.stderr]) {
       assert.ok(!text.includes("hvs."), "no token in kubectl's output");
     }
   },
