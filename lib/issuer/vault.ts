@@ -189,7 +189,7 @@ async function authenticate(
     if (!token) throw refusal;
     secrets.add(token.value);
     await context.stderr(
-      `credentials-broker: ${refusal.message}; using the token from ${token.source}\n`,
+      `warning: ${refusal.message}; using the token from ${token.source}\n`,
     );
     return token;
   }
