@@ -290,3 +290,37 @@ e2eTest(
     assert.equal(world.api.requests.length, 0, "nothing reached the cluster without a certificate");
   },
 );
+
+e2eTest(
+  "vault namespaces and token order through kubectl: $VAULT_TOKEN from kubectl's environment wins over ~/.vault-token, X-Vault-Namespace scopes both",
+  { nginx: true, kubectl: true },
+  kubectls,
+  async () => {
+    await using w = await vaultWorld();
+    const { world, tls, client } = w;
+    tls.vault.addRole("dev", { keyType: "ec", organization: ["developers"] }, {
+      namespace: "team-a",
+    });
+    const rootToken = tls.vault.addToken({ name: "root-namespace", paths: ["pki/sign/dev"] });
+    await Deno.writeTextFile(
+      `${client.home}/.vault-token`,
+      tls.vault.addToken({ name: "team-a", paths: ["pki/sign/dev"], namespace: "team-a" }),
+      { mode: 0o600 },
+    );
+    await world.writeKubeconfig(client, {
+      exec: vaultExec(tls, client, ["--vault-namespace=team-a"]),
+    });
+    const withEnv = await client.run(["get", "--raw", "/version"], {
+      env: { VAULT_TOKEN: rootToken },
+    });
+    assert.notEqual(withEnv.code, 0);
+    assert.match(withEnv.stderr, /403 permission denied; invalid token/);
+    assert.match(withEnv.stderr, /from \$VAULT_TOKEN/);
+    const fromFile = await client.run(["get", "--raw", "/version"]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.deepEqual(signs(tls).map((r) => [r.namespace, r.status, r.token]), [
+      ["team-a", 403, "root-namespace"],
+      ["team-a", 200, "team-a"],
+    ]);
+  },
+);
