@@ -33,6 +33,7 @@ import {
   type VaultServer,
 } from "../../scripts/world/vault_server.ts";
 
+/** Cert login needs a TLS server that asks for client certificates: nginx in front (not on Windows runs). */
 const NO_NGINX = !findNginx() || Deno.build.os === "windows";
 
 /** The real IssuerFetch (lib/issuer/http.ts), with a short pause before its one retry. */
@@ -758,7 +759,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cert auth refused (a certificate of another CA): the token sources, saying so on stderr; with none, Vault's refusal",
+    "cert auth behind nginx, refused (a certificate of another CA): the token sources, saying so on stderr; with none, Vault's refusal",
   ignore: NO_NGINX,
   async fn() {
     await using tmp = await tempDir("ccb-vault-tls-");
@@ -789,7 +790,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (a Vault behind mTLS) go with every request when no current certificate is presented",
+    "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (a Vault behind mTLS: nginx here) go with every request when no current certificate is presented",
   ignore: NO_NGINX,
   async fn() {
     await using tmp = await tempDir("ccb-vault-tls-");
