@@ -118,6 +118,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/issuer/http.ts": "the issuer's CA bundle (--issuer-ca-file)",
       "lib/issuer/cfssl.ts": "the authsign HMAC key (--cfssl-auth-key-file)",
       "lib/issuer/issue.ts": "opens its own new temp files to write the issued key and certificate",
+      "lib/issuer/vault.ts":
+        "the vault CLI's own files: ~/.vault (token_helper), ~/.vault-token, VAULT_CLIENT_*",
     },
   },
   {

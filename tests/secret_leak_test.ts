@@ -20,6 +20,7 @@ import {
 } from "./helpers.ts";
 import { dirname, HOST_OS } from "../lib/shared/platform.ts";
 import { CFSSL_AUTH_PROFILE, findCfssl, startCfssl } from "../scripts/world/cfssl.ts";
+import { startVaultServer } from "../scripts/world/vault_server.ts";
 
 const HOUR = 3600_000;
 const TOKEN = "MARKER-TOKEN-3f9a1c";
@@ -508,4 +509,88 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("--issuer vault: tokens (environment, ~/.vault-token, echoed by Vault, answered by lookup-self) and the issued key never reach stderr, nor doctor's report", async (t) => {
+  await using tmp = await tempDir();
+  await using vault = await startVaultServer();
+  vault.addRole("dev", { keyType: "ec" });
+  const envToken = vault.addToken({ name: "env", paths: ["pki/*"] });
+  const fileToken = vault.addToken({ name: "file", paths: ["pki/*"] });
+  Deno.writeTextFileSync(`${tmp.path}/.vault-token`, `${fileToken}\n`, { mode: 0o600 });
+  const cert = `${tmp.path}/issued/client.crt`;
+  const key = `${tmp.path}/issued/client.key`;
+  const args = [
+    "--issuer=vault",
+    `--issuer-url=${vault.url}`,
+    "--vault-role=dev",
+    "--common-name=alice",
+    `--client-certificate-path=${cert}`,
+    `--client-key-path=${key}`,
+    `--cache-dir=${tmp.path}/cache`,
+  ];
+  const first = await runBroker(args, { home: tmp.path, env: { VAULT_TOKEN: envToken } });
+  assert.equal(first.code, 0, first.stderr);
+  const issuedKeyLines = Deno.readTextFileSync(key).split("\n")
+    .filter((line) => line.length >= 16 && !line.startsWith("-----"));
+  const w: World = {
+    dir: tmp.path,
+    cert,
+    key,
+    other: key,
+    expired: cert,
+    token: "",
+    secrets: [envToken, fileToken, ...issuedKeyLines],
+  };
+  assertNoSecret(w, "a successful issuance", first.stderr);
+  await t.step("a Vault that echoes the token in its error", async () => {
+    Deno.removeSync(cert);
+    vault.fault({ status: 400, errors: (seen) => [`bad request for ${seen}`] });
+    const echoed = await runBroker(args, { home: tmp.path, env: { VAULT_TOKEN: envToken } });
+    assert.equal(echoed.code, 3);
+    assert.match(echoed.stderr, /400 bad request for \[redacted\]/);
+    assertNoSecret(w, "an echoing Vault", echoed.stdout, echoed.stderr);
+  });
+  await t.step("a revoked token from ~/.vault-token", async () => {
+    vault.revoke("file");
+    const refused = await runBroker(args, { home: tmp.path });
+    assert.equal(refused.code, 3);
+    assert.match(refused.stderr, /403 permission denied; invalid token/);
+    assertNoSecret(w, "a refused token", refused.stdout, refused.stderr);
+  });
+  await t.step("doctor, whose lookup-self answer holds the token", async () => {
+    const config = `${tmp.path}/vault-config`;
+    Deno.writeTextFileSync(
+      config,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:1" } }],
+        users: [{
+          name: "alice",
+          user: {
+            exec: {
+              apiVersion: "client.authentication.k8s.io/v1",
+              command: await installedBroker(),
+              args,
+              interactiveMode: "Never",
+            },
+          },
+        }],
+        contexts: [{ name: "c", context: { cluster: "c", user: "alice" } }],
+        "current-context": "c",
+      }),
+      { mode: 0o600 },
+    );
+    for (const output of ["text", "json"]) {
+      const result = await broker(["doctor", "--kubeconfig", config, "-o", output], tmp.path, {
+        VAULT_TOKEN: envToken,
+      });
+      assert.match(result.stdout, /vault token/);
+      assertNoSecret(w, `doctor (${output})`, result.stdout, result.stderr);
+    }
+    assert.ok(
+      vault.requests.some((r) => r.path === "/v1/auth/token/lookup-self" && r.status === 200),
+    );
+  });
 });
