@@ -1,0 +1,567 @@
+/**
+ * The step-ca driver against the step-ca stand-in (scripts/world/step_ca_server.ts): the first certificate with a
+ * one-time token from the token command fixture, rekey over mTLS with no token (through nginx, which passes the
+ * client certificate on), renew where the CA has no rekey, back to the token command where renewal is refused,
+ * and step-ca's errors in one line with a hint and without the token.
+ */
+import "reflect-metadata";
+import assert from "node:assert/strict";
+import * as x509 from "@peculiar/x509";
+import { stepCaDriver } from "../../lib/issuer/step_ca.ts";
+import type {
+  CsrMaker,
+  CurrentCredentials,
+  IssuerContext,
+  IssuerFetch,
+  IssuerOptions,
+} from "../../lib/issuer/issuer.ts";
+import { IssuerError } from "../../lib/shared/errors.ts";
+import { joinCommandLine } from "../../lib/shared/command_line.ts";
+import {
+  startStepCa,
+  type StepCaServer,
+  stepTokenCommand,
+  type TokenCommandOptions,
+  UNAUTHORIZED_MESSAGE,
+} from "../../scripts/world/step_ca_server.ts";
+import { findNginx } from "../../scripts/world/nginx.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
+
+const NGINX = Deno.build.os === "windows" ? undefined : findNginx();
+const NEEDS_NGINX = !NGINX;
+const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+
+/** The IssuerError `promise` rejects with (exit 3, as a failing renewal command). */
+async function issuerError(promise: Promise<unknown>): Promise<IssuerError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof IssuerError, `not an IssuerError: ${error}`);
+    assert.equal(error.exitCode, 3);
+    return error;
+  }
+  assert.fail("no error");
+}
+
+/** A CSR maker as the plugin gives drivers: one new EC key, CSRs for it with the names asked for. */
+async function newKeyCsr(): Promise<
+  { csr: CsrMaker; keyPem: () => Promise<string>; asked: unknown[] }
+> {
+  const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]);
+  const asked: unknown[] = [];
+  const csr: CsrMaker = async (subject) => {
+    asked.push(subject);
+    const names = subject.altNames.map((value): x509.JsonGeneralName =>
+      /^\d+\.\d+\.\d+\.\d+$/.test(value)
+        ? { type: "ip", value }
+        : value.includes("@")
+        ? { type: "email", value }
+        : { type: "dns", value }
+    );
+    const request = await x509.Pkcs10CertificateRequestGenerator.create({
+      ...(subject.commonName ? { name: `CN=${subject.commonName}` } : {}),
+      keys,
+      signingAlgorithm: EC,
+      extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+    });
+    return request.toString("pem");
+  };
+  const keyPem = async () => {
+    const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+    return `-----BEGIN PRIVATE KEY-----\n${der.toBase64()}\n-----END PRIVATE KEY-----\n`;
+  };
+  return { csr, keyPem, asked };
+}
+
+/** A plain IssuerFetch: JSON over fetch, trusting the CA's root, presenting the client certificate for mTLS. */
+function testFetch(server: StepCaServer): IssuerFetch {
+  return async (request) => {
+    const client = Deno.createHttpClient({
+      caCerts: [server.rootPem],
+      ...(request.clientCertificate
+        ? { cert: request.clientCertificate.certificatePem, key: request.clientCertificate.keyPem }
+        : {}),
+    });
+    try {
+      const response = await fetch(server.url + request.path, {
+        method: request.method,
+        client,
+        headers: request.body === undefined ? {} : { "content-type": "application/json" },
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      });
+      const text = await response.text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return { status: response.status, body };
+    } finally {
+      client.close();
+    }
+  };
+}
+
+/** Runs argv with its stdout captured, as the plugin's runForOutput does; a failure is an IssuerError. */
+async function runForOutput(argv: readonly string[]): Promise<string> {
+  const output = await new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new IssuerError(`token command exited with ${output.code}`);
+  }
+  return new TextDecoder().decode(output.stdout);
+}
+
+interface Harness {
+  context: IssuerContext;
+  stderr: string[];
+  commands: string[][];
+}
+
+function harness(
+  server: StepCaServer,
+  parts: { current?: CurrentCredentials; fetch?: IssuerFetch; output?: string } = {},
+): Harness {
+  const stderr: string[] = [];
+  const commands: string[][] = [];
+  const context: IssuerContext = {
+    fetch: parts.fetch ?? testFetch(server),
+    runForOutput: (argv) => {
+      commands.push([...argv]);
+      return parts.output !== undefined ? Promise.resolve(parts.output) : runForOutput(argv);
+    },
+    env: () => undefined,
+    home: () => undefined,
+    now: () => new Date(),
+    deadline: Date.now() + 30_000,
+    interactive: false,
+    stderr: (text) => {
+      stderr.push(text);
+      return Promise.resolve();
+    },
+    ...(parts.current ? { current: parts.current } : {}),
+  };
+  return { context, stderr, commands };
+}
+
+function options(
+  server: StepCaServer,
+  tokenCommand?: string[],
+  extra: Partial<IssuerOptions> = {},
+): IssuerOptions {
+  return {
+    issuer: "step-ca",
+    url: server.url,
+    caFile: server.rootPath,
+    altNames: [],
+    keyType: "ec-p256",
+    step: tokenCommand ? { tokenCommand: joinCommandLine(tokenCommand) } : {},
+    ...extra,
+  };
+}
+
+function command(server: StepCaServer, subject: string, extra: TokenCommandOptions = {}): string[] {
+  return stepTokenCommand(server, subject, extra);
+}
+
+async function spkiOfKey(keyPem: string): Promise<string> {
+  const der = Uint8Array.fromBase64(keyPem.replace(/-----[^-]+-----|\s/g, ""));
+  const key = await crypto.subtle.importKey("pkcs8", der, EC, true, ["sign"]);
+  const jwk = await crypto.subtle.exportKey("jwk", key);
+  const pub = await crypto.subtle.importKey(
+    "jwk",
+    { ...jwk, d: undefined, key_ops: ["verify"] },
+    EC,
+    true,
+    [
+      "verify",
+    ],
+  );
+  return new Uint8Array(await crypto.subtle.exportKey("spki", pub)).toBase64();
+}
+
+function spkiOfCertificate(pem: string): string {
+  return new x509.X509Certificate(pem).publicKey.rawData.byteLength > 0
+    ? new Uint8Array(new x509.X509Certificate(pem).publicKey.rawData).toBase64()
+    : "";
+}
+
+async function withServer(
+  nginx: boolean,
+  body: (server: StepCaServer, dir: string) => Promise<void>,
+): Promise<void> {
+  await using tmp = await tempDir("ccb-step-ca-");
+  await using server = await startStepCa({
+    dir: tmp.join("ca"),
+    ...(nginx && NGINX ? { nginxPath: NGINX } : {}),
+  });
+  await body(server, tmp.path);
+}
+
+/** The first certificate the driver gets: what renewal tests start from. */
+async function firstCertificate(server: StepCaServer): Promise<CurrentCredentials> {
+  const made = await newKeyCsr();
+  const h = harness(server);
+  const issued = await stepCaDriver.issue(
+    options(server, command(server, "alice@example.com")),
+    made.csr,
+    h.context,
+  );
+  return { certificatePem: issued.chain.join(""), keyPem: await made.keyPem() };
+}
+
+Deno.test("step-ca first certificate: the token command's sub and sans make the CSR, /1.0/sign answers the chain leaf first", async () => {
+  await withServer(false, async (server) => {
+    const made = await newKeyCsr();
+    const h = harness(server);
+    const issued = await stepCaDriver.issue(
+      options(
+        server,
+        command(server, "alice@example.com", { sans: ["alice@example.com", "alice.dev.example"] }),
+        {
+          ttlMs: 2 * 3_600_000,
+        },
+      ),
+      made.csr,
+      h.context,
+    );
+    assert.equal(issued.key, "new");
+    assert.equal(h.commands.length, 1);
+    assert.deepEqual(made.asked, [{
+      commonName: "alice@example.com",
+      altNames: ["alice@example.com", "alice.dev.example"],
+    }]);
+    assert.equal(issued.chain.length, 2);
+    const leaf = new x509.X509Certificate(issued.chain[0]!);
+    assert.equal(leaf.subject, "CN=alice@example.com");
+    const san = new x509.SubjectAlternativeNameExtension(leaf.getExtension("2.5.29.17")!.rawData);
+    assert.deepEqual(san.names.items.map((n) => `${n.type}:${n.value}`).sort(), [
+      "dns:alice.dev.example",
+      "email:alice@example.com",
+    ]);
+    assert.equal(issued.chain[1], server.intermediatePem);
+    assert.equal(spkiOfCertificate(issued.chain[0]!), await spkiOfKey(await made.keyPem()));
+    // notAfter "7200s" on sign: the CA counts it from its own clock.
+    const lifetime = leaf.notAfter.getTime() - Date.now();
+    assert.ok(lifetime > 7_100_000 && lifetime <= 7_200_000, `lifetime ${lifetime}`);
+    assert.deepEqual(
+      server.requests.map((r) => [r.method, r.path, r.status, r.tokenSubject, r.notAfter]),
+      [
+        ["POST", "/1.0/sign", 201, "alice@example.com", "7200s"],
+      ],
+    );
+  });
+});
+
+Deno.test(
+  "step-ca rekey: a valid current certificate gets a new one for a new key over mTLS, with no token",
+  {
+    ignore: NEEDS_NGINX,
+  },
+  async () => {
+    await withServer(true, async (server, dir) => {
+      const current = await firstCertificate(server);
+      const log = `${dir}/token-runs`;
+      const made = await newKeyCsr();
+      const h = harness(server, { current });
+      const issued = await stepCaDriver.issue(
+        options(server, command(server, "alice@example.com", { log, fail: "no person here" })),
+        made.csr,
+        h.context,
+      );
+      assert.equal(issued.key, "new");
+      assert.deepEqual(h.commands, [], "no token command while the certificate renews itself");
+      await assert.rejects(Deno.stat(log), Deno.errors.NotFound);
+      const leaf = new x509.X509Certificate(issued.chain[0]!);
+      assert.equal(leaf.subject, "CN=alice@example.com");
+      assert.equal(spkiOfCertificate(issued.chain[0]!), await spkiOfKey(await made.keyPem()));
+      assert.notEqual(spkiOfCertificate(issued.chain[0]!), await spkiOfKey(current.keyPem));
+      const last = server.requests.at(-1)!;
+      assert.deepEqual([last.path, last.status, last.clientSubject], [
+        "/1.0/rekey",
+        201,
+        "CN=alice@example.com",
+      ]);
+      assert.equal(
+        server.requests.filter((r) => r.path === "/1.0/sign").length,
+        1,
+        "only the first sign",
+      );
+    });
+  },
+);
+
+Deno.test(
+  "step-ca renew: where the CA has no rekey (404 page not found), /1.0/renew keeps the current key",
+  {
+    ignore: NEEDS_NGINX,
+  },
+  async () => {
+    await withServer(true, async (server) => {
+      const current = await firstCertificate(server);
+      server.refuseRekey = true;
+      const made = await newKeyCsr();
+      const h = harness(server, { current });
+      const issued = await stepCaDriver.issue(
+        options(server, command(server, "alice@example.com")),
+        made.csr,
+        h.context,
+      );
+      assert.equal(issued.key, "current");
+      assert.deepEqual(h.commands, []);
+      assert.equal(spkiOfCertificate(issued.chain[0]!), await spkiOfKey(current.keyPem));
+      assert.notEqual(
+        issued.chain[0],
+        current.certificatePem.split(/(?<=-----END CERTIFICATE-----\n)/)[0],
+      );
+      assert.deepEqual(server.requests.slice(1).map((r) => [r.path, r.status, r.clientSubject]), [
+        ["/1.0/rekey", 404, undefined],
+        ["/1.0/renew", 201, "CN=alice@example.com"],
+      ]);
+    });
+  },
+);
+
+Deno.test(
+  "step-ca renewal refused (provisioner disables renewal): back to the token command, and says so",
+  {
+    ignore: NEEDS_NGINX,
+  },
+  async () => {
+    await withServer(true, async (server) => {
+      const current = await firstCertificate(server);
+      server.disableRenewal = true;
+      const made = await newKeyCsr();
+      const h = harness(server, { current });
+      const issued = await stepCaDriver.issue(
+        options(server, command(server, "alice@example.com")),
+        made.csr,
+        h.context,
+      );
+      assert.equal(issued.key, "new");
+      assert.equal(h.commands.length, 1);
+      assert.deepEqual(server.requests.slice(1).map((r) => [r.path, r.status]), [
+        ["/1.0/rekey", 401],
+        ["/1.0/sign", 201],
+      ]);
+      assert.match(h.stderr.join(""), /refused \/1\.0\/rekey \(401\).*asking --step-token-command/);
+    });
+  },
+);
+
+Deno.test(
+  "step-ca renewal refused and no token command: an IssuerError with step-ca's message and a hint",
+  {
+    ignore: NEEDS_NGINX,
+  },
+  async () => {
+    await withServer(true, async (server) => {
+      const current = await firstCertificate(server);
+      server.disableRenewal = true;
+      const made = await newKeyCsr();
+      const error = await issuerError(
+        stepCaDriver.issue(options(server), made.csr, harness(server, { current }).context),
+      );
+      assert.equal(error.exitCode, 3);
+      assert.ok(error.message.includes(UNAUTHORIZED_MESSAGE), error.message);
+      assert.match(error.message, /no --step-token-command/);
+      assert.match(error.hint ?? "", /--step-token-command/);
+    });
+  },
+);
+
+Deno.test(
+  "step-ca: a current certificate the CA's TLS refuses (expired there) sends the driver back to the token command",
+  {
+    ignore: NEEDS_NGINX,
+  },
+  async () => {
+    await withServer(true, async (server) => {
+      const now = Date.now();
+      const expired = await server.issue({
+        subject: "alice@example.com",
+        notBefore: new Date(now - 2 * 3_600_000),
+        notAfter: new Date(now - 3_600_000),
+      });
+      const made = await newKeyCsr();
+      const h = harness(server, { current: expired });
+      const issued = await stepCaDriver.issue(
+        options(server, command(server, "alice@example.com")),
+        made.csr,
+        h.context,
+      );
+      assert.equal(issued.key, "new");
+      assert.equal(h.commands.length, 1);
+      // nginx answers the expired certificate with its own 400 page (step-ca would fail the handshake): the CA
+      // itself only sees the sign request.
+      assert.match(h.stderr.join(""), /answered \/1\.0\/rekey with HTTP 400 and no step-ca error/);
+      assert.deepEqual(server.requests.map((r) => [r.path, r.status]), [["/1.0/sign", 201]]);
+    });
+  },
+);
+
+Deno.test("step-ca: a reused one-time token is refused (401) and the error never shows the token", async () => {
+  await withServer(false, async (server) => {
+    const token = await server.token({ subject: "alice@example.com" });
+    const first = harness(server, { output: `${token}\n` });
+    await stepCaDriver.issue(
+      options(server, ["step", "ca", "token", "alice"]),
+      (await newKeyCsr()).csr,
+      first.context,
+    );
+    const again = harness(server, { output: `${token}\n` });
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, ["step", "ca", "token", "alice"]),
+        (await newKeyCsr()).csr,
+        again.context,
+      ),
+    );
+    assert.equal(
+      error.message,
+      `step-ca at ${server.url} refused /1.0/sign (401): ${UNAUTHORIZED_MESSAGE}`,
+    );
+    assert.match(error.hint ?? "", /single use.*run the token command again/);
+    for (const part of token.split(".")) {
+      assert.ok(
+        !error.message.includes(part) && !(error.hint ?? "").includes(part),
+        "no part of the token",
+      );
+    }
+    assert.deepEqual(server.requests.map((r) => r.status), [201, 401]);
+  });
+});
+
+Deno.test("step-ca: an expired one-time token is refused, and the hint says when it expired", async () => {
+  await withServer(false, async (server) => {
+    const h = harness(server);
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, command(server, "alice@example.com", { expired: true })),
+        (await newKeyCsr()).csr,
+        h.context,
+      ),
+    );
+    assert.match(error.message, /refused \/1\.0\/sign \(401\)/);
+    assert.match(error.hint ?? "", /this one expired at \d{4}-\d\d-\d\dT/);
+  });
+});
+
+Deno.test("step-ca: a token from a provisioner key the CA does not know is refused (401)", async () => {
+  await withServer(false, async (server) => {
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, command(server, "alice@example.com", { foreignKey: true })),
+        (await newKeyCsr()).csr,
+        harness(server).context,
+      ),
+    );
+    assert.match(error.message, /\(401\)/);
+    assert.match(error.hint ?? "", /provisioner/);
+  });
+});
+
+Deno.test("step-ca: --ttl beyond the provisioner's maximum comes back as step-ca's 403 message", async () => {
+  await withServer(false, async (server) => {
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, command(server, "alice@example.com"), { ttlMs: 48 * 3_600_000 }),
+        (await newKeyCsr()).csr,
+        harness(server).context,
+      ),
+    );
+    assert.match(
+      error.message,
+      /refused \/1\.0\/sign \(403\): The request was forbidden by the certificate authority: requested duration of 48h\dm\d+s is more than the authorized maximum certificate duration of 24h1m0s\./,
+    );
+    assert.match(error.hint ?? "", /--ttl/);
+  });
+});
+
+Deno.test("step-ca: a token pinned to another CSR (cnf) is refused before anything is sent", async () => {
+  await withServer(false, async (server) => {
+    const h = harness(server);
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, command(server, "alice@example.com", { pinCsr: true })),
+        (await newKeyCsr()).csr,
+        h.context,
+      ),
+    );
+    assert.match(error.message, /cnf/);
+    assert.deepEqual(server.requests, []);
+  });
+});
+
+Deno.test("step-ca: no current certificate and no --step-token-command is an IssuerError naming the flag", async () => {
+  await withServer(false, async (server) => {
+    const error = await issuerError(
+      stepCaDriver.issue(options(server), (await newKeyCsr()).csr, harness(server).context),
+    );
+    assert.match(error.message, /no --step-token-command/);
+    assert.match(error.hint ?? "", /step ca token/);
+    assert.deepEqual(server.requests, []);
+  });
+});
+
+Deno.test("step-ca: token command output that is not one token is refused without echoing it", async () => {
+  await withServer(false, async (server) => {
+    for (const output of ["secret-looking output\n", "a.b.c\nd.e.f\n"]) {
+      const error = await issuerError(
+        stepCaDriver.issue(
+          options(server, ["step", "ca", "token", "alice"]),
+          (await newKeyCsr()).csr,
+          harness(server, { output }).context,
+        ),
+      );
+      assert.ok(
+        !error.message.includes("secret-looking") && !error.message.includes("a.b.c"),
+        error.message,
+      );
+      assert.match(error.message, /--step-token-command \(step\) printed/);
+    }
+  });
+});
+
+Deno.test("step-ca: an HTML answer of a proxy is reported by its status, not its body", async () => {
+  await withServer(false, async (server) => {
+    const fetch: IssuerFetch = () => Promise.resolve({ status: 502, body: undefined });
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, command(server, "alice@example.com")),
+        (await newKeyCsr()).csr,
+        harness(server, { fetch }).context,
+      ),
+    );
+    assert.equal(
+      error.message,
+      `step-ca at ${server.url} answered /1.0/sign with HTTP 502 and no step-ca error`,
+    );
+  });
+});
+
+Deno.test("step-ca check(): /health answers ok over trusted TLS; without a certificate the next issuance needs the token command", async () => {
+  await withServer(false, async (server) => {
+    const checks = await stepCaDriver.check(
+      options(server, command(server, "alice@example.com")),
+      harness(server).context,
+    );
+    assert.deepEqual(checks.map((c) => [c.title, c.ok]), [
+      ["step-ca answers", true],
+      ["step-ca's TLS is trusted", true],
+      ["step-ca renewal", true],
+    ]);
+    assert.match(checks[2]!.detail, /runs --step-token-command/);
+    const none = await stepCaDriver.check(options(server), harness(server).context);
+    assert.deepEqual(none.at(-1)!.ok, false);
+    assert.deepEqual(server.requests.map((r) => [r.method, r.path, r.status]), [
+      ["GET", "/health", 200],
+      ["GET", "/health", 200],
+    ]);
+  });
+});
