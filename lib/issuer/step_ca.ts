@@ -10,6 +10,7 @@ import { CliError, IssuerError } from "../shared/errors.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { decodePem } from "../credentials/pem.ts";
 import { parseCertificate } from "../credentials/x509.ts";
+import { children, contents, decodeText, expect, oid, readRoot, TAG } from "../credentials/der.ts";
 import type {
   CsrMaker,
   CurrentCredentials,
@@ -379,16 +380,8 @@ async function check(options: IssuerOptions, context: IssuerContext): Promise<Is
     });
   }
   const command = options.step?.tokenCommand;
-  if (context.current) {
-    const notAfter = currentNotAfter(context.current);
-    checks.push({
-      title: "step-ca renewal",
-      ok: true,
-      detail: `the current certificate is valid${
-        notAfter ? ` until ${notAfter.toISOString()}` : ""
-      }: the next issuance renews it over mTLS (POST /1.0/rekey), with no token`,
-    });
-  } else {
+  if (context.current) checks.push(await renewalCheck(options, context, context.current));
+  else {
     checks.push({
       title: "step-ca renewal",
       ok: command !== undefined,
@@ -402,6 +395,98 @@ async function check(options: IssuerOptions, context: IssuerContext): Promise<Is
     });
   }
   return checks;
+}
+
+/**
+ * Whether the current certificate can renew itself, without renewing it: the provisioner that signed it (step's
+ * extension 1.3.6.1.4.1.37476.9000.64.1 names it) must not have `disableRenewal` in its claims, which
+ * `GET /1.0/provisioners` lists. A CA-wide claim is not listed there: then the next renewal tells.
+ */
+async function renewalCheck(
+  options: IssuerOptions,
+  context: IssuerContext,
+  current: CurrentCredentials,
+): Promise<IssuerCheck> {
+  const notAfter = currentNotAfter(current);
+  const until = notAfter ? ` until ${notAfter.toISOString()}` : "";
+  const command = options.step?.tokenCommand;
+  const name = provisionerOf(current);
+  let disabled = false;
+  if (name !== undefined) {
+    try {
+      disabled = await renewalDisabled(context, name);
+    } catch {
+      // The list is informative only: a CA behind a proxy may not serve it.
+    }
+  }
+  if (disabled) {
+    return {
+      title: "step-ca renewal",
+      ok: command !== undefined,
+      detail: `provisioner "${
+        oneLine(name ?? "")
+      }" disables renewal: every certificate needs a one-time token${
+        command !== undefined
+          ? " from --step-token-command"
+          : ", and no --step-token-command is given"
+      }`,
+      hint:
+        "ask the CA's operator for a provisioner that allows renewal, or keep --step-token-command",
+    };
+  }
+  return {
+    title: "step-ca renewal",
+    ok: true,
+    detail: `the current certificate is valid${until}${
+      name !== undefined ? ` (provisioner "${oneLine(name)}")` : ""
+    }: the next issuance renews it over mTLS (POST /1.0/rekey), with no token`,
+  };
+}
+
+/** The provisioner named in step's certificate extension, when the certificate has one. */
+function provisionerOf(current: CurrentCredentials): string | undefined {
+  const block = decodePem(current.certificatePem).blocks.find((b) => b.label === "CERTIFICATE");
+  if (!block) return undefined;
+  try {
+    const [tbs] = children(expect(readRoot(block.der), TAG.sequence, "certificate"));
+    const fields = children(expect(tbs, TAG.sequence, "tbsCertificate"));
+    const wrapper = fields.find((field) => field.tag === 0xa3);
+    if (!wrapper) return undefined;
+    const [extensions] = children(wrapper);
+    for (const extension of children(expect(extensions, TAG.sequence, "extensions"))) {
+      const parts = children(extension);
+      if (oid(parts[0]!) !== STEP_PROVISIONER_OID) continue;
+      const value = contents(expect(parts.at(-1), TAG.octetString, "extension value"));
+      const [, name] = children(expect(readRoot(value), TAG.sequence, "provisioner"));
+      return decodeText(contents(expect(name, TAG.octetString, "provisioner name")));
+    }
+  } catch {
+    // Not a certificate step-ca made: nothing to say about its provisioner.
+  }
+  return undefined;
+}
+
+const STEP_PROVISIONER_OID = "1.3.6.1.4.1.37476.9000.64.1";
+
+/** Whether `GET /1.0/provisioners` lists `name` with the disableRenewal claim (a few pages at most). */
+async function renewalDisabled(context: IssuerContext, name: string): Promise<boolean> {
+  let cursor = "";
+  for (let page = 0; page < 5; page++) {
+    const answer = await context.fetch({
+      method: "GET",
+      path: `/1.0/provisioners?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    });
+    if (answer.status !== 200) return false;
+    const body = answer.body as { provisioners?: unknown; nextCursor?: unknown } | undefined;
+    const list = Array.isArray(body?.provisioners) ? body.provisioners : [];
+    for (const item of list) {
+      const entry = item as { name?: unknown; claims?: { disableRenewal?: unknown } } | null;
+      if (entry?.name === name) return entry.claims?.disableRenewal === true;
+    }
+    if (typeof body?.nextCursor !== "string" || body.nextCursor === "") return false;
+    cursor = body.nextCursor;
+  }
+  return false;
 }
 
 function currentNotAfter(current: CurrentCredentials): Date | undefined {

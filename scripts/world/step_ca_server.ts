@@ -17,6 +17,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { freePort, toolEnv, waitForPort } from "./process.ts";
 import { fileUrlToPath, HOST_OS, joinPath } from "../../lib/shared/platform.ts";
+import { encodeNode, TAG } from "../../lib/credentials/der.ts";
 
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 /** step-ca's default authority backdate (authority/config: 1m): new certificates start a minute early. */
@@ -358,7 +359,7 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
       publicKey: csr.publicKey,
       notBefore,
       notAfter: new Date(notAfterMs),
-      extensions: leafExtensions(claims.sans),
+      extensions: [...leafExtensions(claims.sans), provisionerExtension(provisioner, kid)],
     });
     entry.issuedSubject = leaf.subject;
     return signResponse(leaf);
@@ -441,6 +442,19 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
     if (method === "GET" && path === "/health") return json(200, { status: "ok" });
     if (method === "GET" && path === "/roots.pem") {
       return new Response(rootPem, { headers: { "content-type": "application/x-pem-file" } });
+    }
+    if (method === "GET" && path === "/provisioners") {
+      // api.Provisioners: the public list, claims included (disableRenewal when set).
+      const jwk = await crypto.subtle.exportKey("jwk", provisionerKeys.publicKey);
+      return json(200, {
+        provisioners: [{
+          type: "JWK",
+          name: provisioner,
+          key: { use: "sig", kty: jwk.kty, kid, crv: jwk.crv, alg: "ES256", x: jwk.x, y: jwk.y },
+          ...(state.disableRenewal ? { claims: { disableRenewal: true } } : {}),
+        }],
+        nextCursor: "",
+      });
     }
     if (method === "POST" && path === "/sign") return await sign(request, entry);
     if (method === "POST" && (path === "/renew" || path === "/rekey")) {
@@ -662,6 +676,21 @@ async function makePki(root?: { certPath: string; keyPath: string }): Promise<Pk
     ],
   });
   return { rootCert, intermediateCert, intermediateKey: intermediateKeys.privateKey };
+}
+
+/**
+ * The provisioner extension step-ca puts in every certificate (OID 1.3.6.1.4.1.37476.9000.64.1, extension.go):
+ * SEQUENCE { INTEGER type (1: JWK), OCTET STRING name, OCTET STRING credential id }.
+ */
+function provisionerExtension(name: string, credentialId: string): x509.Extension {
+  const encoder = new TextEncoder();
+  const value = encodeNode(
+    TAG.sequence,
+    encodeNode(TAG.integer, new Uint8Array([1])),
+    encodeNode(TAG.octetString, encoder.encode(name)),
+    encodeNode(TAG.octetString, encoder.encode(credentialId)),
+  );
+  return new x509.Extension("1.3.6.1.4.1.37476.9000.64.1", false, value as Uint8Array<ArrayBuffer>);
 }
 
 type SanKind = "dns" | "ip" | "email" | "uri";

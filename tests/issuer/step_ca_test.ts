@@ -565,3 +565,40 @@ Deno.test("step-ca check(): /health answers ok over trusted TLS; without a certi
     ]);
   });
 });
+
+Deno.test("step-ca check(): reads the provisioner from the current certificate and whether GET /1.0/provisioners disables its renewal", async () => {
+  await withServer(false, async (server) => {
+    const current = await firstCertificate(server);
+    const renewal = async (tokenCommand?: string[]) =>
+      (await stepCaDriver.check(
+        options(server, tokenCommand),
+        harness(server, { current }).context,
+      ))
+        .find((c) => c.title === "step-ca renewal")!;
+    const fine = await renewal();
+    assert.equal(fine.ok, true);
+    assert.match(
+      fine.detail,
+      /valid until \d{4}-.*\(provisioner "admin@example\.com"\): the next issuance renews it over mTLS/,
+    );
+    server.disableRenewal = true;
+    const withoutCommand = await renewal();
+    assert.equal(withoutCommand.ok, false);
+    assert.match(withoutCommand.detail, /provisioner "admin@example\.com" disables renewal/);
+    const withCommand = await renewal(command(server, "alice@example.com"));
+    assert.equal(withCommand.ok, true);
+    assert.match(
+      withCommand.detail,
+      /every certificate needs a one-time token from --step-token-command/,
+    );
+    assert.equal(
+      server.requests.filter((r) => r.path === "/1.0/provisioners").length,
+      3,
+      "one list per check",
+    );
+    assert.equal(
+      server.requests.filter((r) => r.path !== "/1.0/provisioners" && r.path !== "/health").length,
+      1,
+    );
+  });
+});
