@@ -35,6 +35,7 @@ import { generateLocalKey } from "./keys.ts";
  */
 const DRIVERS: Partial<Record<IssuerName, () => Promise<IssuerDriver>>> = {
   cfssl: () => import("./cfssl.ts").then((module) => module.cfsslDriver),
+  "step-ca": () => import("./step_ca.ts").then((module) => module.stepCaDriver),
 };
 
 /** The driver of `name`; an IssuerError when this build has none. */

@@ -701,13 +701,13 @@ const SAN_KINDS: [SanKind, string][] = [
   ["uri", "URIs"],
 ];
 
-/** x509util.SplitSANs: an IP, an address with @, a URL with a scheme, else a DNS name. */
+/** x509util.SplitSANs: an IP, a URL with a scheme, an address with @, else a DNS name. */
 function sanKind(san: string): SanKind {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(san) || (san.includes(":") && /^[0-9a-fA-F:.]+$/.test(san))) {
     return "ip";
   }
-  if (san.includes("@")) return "email";
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(san)) return "uri";
+  if (san.includes("@")) return "email";
   return "dns";
 }
 

@@ -8,14 +8,21 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import * as x509 from "@peculiar/x509";
 import { stepCaDriver } from "../../lib/issuer/step_ca.ts";
+import { csrMaker } from "../../lib/issuer/csr.ts";
+import { generateLocalKey } from "../../lib/issuer/keys.ts";
+import { type ClosableIssuerFetch, makeIssuerFetch } from "../../lib/issuer/http.ts";
 import type {
   CsrMaker,
   CurrentCredentials,
   IssuerContext,
   IssuerFetch,
   IssuerOptions,
+  KeyType,
 } from "../../lib/issuer/issuer.ts";
 import { IssuerError } from "../../lib/shared/errors.ts";
+import { parsePem } from "../../lib/credentials/pem.ts";
+import { parsePrivateKey } from "../../lib/credentials/private_key.ts";
+import { parseCertificate } from "../../lib/credentials/x509.ts";
 import { joinCommandLine } from "../../lib/shared/command_line.ts";
 import {
   startStepCa,
@@ -29,7 +36,6 @@ import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 const NGINX = Deno.build.os === "windows" ? undefined : findNginx();
 const NEEDS_NGINX = !NGINX;
-const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
 /** The IssuerError `promise` rejects with (exit 3, as a failing renewal command). */
 async function issuerError(promise: Promise<unknown>): Promise<IssuerError> {
@@ -43,64 +49,29 @@ async function issuerError(promise: Promise<unknown>): Promise<IssuerError> {
   assert.fail("no error");
 }
 
-/** A CSR maker as the plugin gives drivers: one new EC key, CSRs for it with the names asked for. */
-async function newKeyCsr(): Promise<
-  { csr: CsrMaker; keyPem: () => Promise<string>; asked: unknown[] }
-> {
-  const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]);
+/** The plugin's CSR maker for one new local key (lib/issuer/csr.ts), recording the subjects asked for. */
+async function newKeyCsr(
+  type: KeyType = "ec-p256",
+): Promise<{ csr: CsrMaker; keyPem: () => Promise<string>; asked: unknown[] }> {
+  const key = await generateLocalKey(type);
+  const make = csrMaker(key);
   const asked: unknown[] = [];
-  const csr: CsrMaker = async (subject) => {
+  const csr: CsrMaker = (subject) => {
     asked.push(subject);
-    const names = subject.altNames.map((value): x509.JsonGeneralName =>
-      /^\d+\.\d+\.\d+\.\d+$/.test(value)
-        ? { type: "ip", value }
-        : value.includes("@")
-        ? { type: "email", value }
-        : { type: "dns", value }
-    );
-    const request = await x509.Pkcs10CertificateRequestGenerator.create({
-      ...(subject.commonName ? { name: `CN=${subject.commonName}` } : {}),
-      keys,
-      signingAlgorithm: EC,
-      extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
-    });
-    return request.toString("pem");
+    return make(subject);
   };
-  const keyPem = async () => {
-    const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-    return `-----BEGIN PRIVATE KEY-----\n${der.toBase64()}\n-----END PRIVATE KEY-----\n`;
-  };
-  return { csr, keyPem, asked };
+  return { csr, keyPem: () => Promise.resolve(key.pkcs8Pem), asked };
 }
 
-/** A plain IssuerFetch: JSON over fetch, trusting the CA's root, presenting the client certificate for mTLS. */
-function testFetch(server: StepCaServer): IssuerFetch {
-  return async (request) => {
-    const client = Deno.createHttpClient({
-      caCerts: [server.rootPem],
-      ...(request.clientCertificate
-        ? { cert: request.clientCertificate.certificatePem, key: request.clientCertificate.keyPem }
-        : {}),
-    });
-    try {
-      const response = await fetch(server.url + request.path, {
-        method: request.method,
-        client,
-        headers: request.body === undefined ? {} : { "content-type": "application/json" },
-        body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      });
-      const text = await response.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      return { status: response.status, body };
-    } finally {
-      client.close();
-    }
-  };
+/** The real IssuerFetch (lib/issuer/http.ts), trusting the stand-in's root; closed when the test's server stops. */
+const openFetches: ClosableIssuerFetch[] = [];
+function realFetch(server: StepCaServer): IssuerFetch {
+  const fetch = makeIssuerFetch(server.url, {
+    caFile: server.rootPath,
+    deadline: Date.now() + 30_000,
+  });
+  openFetches.push(fetch);
+  return fetch;
 }
 
 /** Runs argv with its stdout captured, as the plugin's runForOutput does; a failure is an IssuerError. */
@@ -130,7 +101,7 @@ function harness(
   const stderr: string[] = [];
   const commands: string[][] = [];
   const context: IssuerContext = {
-    fetch: parts.fetch ?? testFetch(server),
+    fetch: parts.fetch ?? realFetch(server),
     runForOutput: (argv) => {
       commands.push([...argv]);
       return parts.output !== undefined ? Promise.resolve(parts.output) : runForOutput(argv);
@@ -169,26 +140,18 @@ function command(server: StepCaServer, subject: string, extra: TokenCommandOptio
   return stepTokenCommand(server, subject, extra);
 }
 
+/** The SubjectPublicKeyInfo of a PKCS#8 key, through the broker's own key reader. */
 async function spkiOfKey(keyPem: string): Promise<string> {
-  const der = Uint8Array.fromBase64(keyPem.replace(/-----[^-]+-----|\s/g, ""));
-  const key = await crypto.subtle.importKey("pkcs8", der, EC, true, ["sign"]);
-  const jwk = await crypto.subtle.exportKey("jwk", key);
-  const pub = await crypto.subtle.importKey(
-    "jwk",
-    { ...jwk, d: undefined, key_ops: ["verify"] },
-    EC,
-    true,
-    [
-      "verify",
-    ],
-  );
-  return new Uint8Array(await crypto.subtle.exportKey("spki", pub)).toBase64();
+  const key = await parsePrivateKey(parsePem(keyPem)[0]!);
+  return JSON.stringify(key.publicKey, (_k, v) => v instanceof Uint8Array ? v.toBase64() : v);
 }
 
 function spkiOfCertificate(pem: string): string {
-  return new x509.X509Certificate(pem).publicKey.rawData.byteLength > 0
-    ? new Uint8Array(new x509.X509Certificate(pem).publicKey.rawData).toBase64()
-    : "";
+  const der = parsePem(pem)[0]!.der;
+  return JSON.stringify(
+    parseCertificate(der).publicKey,
+    (_k, v) => v instanceof Uint8Array ? v.toBase64() : v,
+  );
 }
 
 async function withServer(
@@ -200,7 +163,11 @@ async function withServer(
     dir: tmp.join("ca"),
     ...(nginx && NGINX ? { nginxPath: NGINX } : {}),
   });
-  await body(server, tmp.path);
+  try {
+    await body(server, tmp.path);
+  } finally {
+    for (const fetch of openFetches.splice(0)) fetch.close();
+  }
 }
 
 /** The first certificate the driver gets: what renewal tests start from. */
@@ -600,5 +567,43 @@ Deno.test("step-ca check(): reads the provisioner from the current certificate a
       server.requests.filter((r) => r.path !== "/1.0/provisioners" && r.path !== "/health").length,
       1,
     );
+  });
+});
+
+Deno.test("step-ca signs a CSR of every --key-type the broker makes", async (t) => {
+  await withServer(false, async (server) => {
+    for (const type of ["ec-p256", "ec-p384", "rsa-2048", "ed25519"] as const) {
+      await t.step(type, async () => {
+        const made = await newKeyCsr(type);
+        const issued = await stepCaDriver.issue(
+          options(server, command(server, "alice@example.com"), { keyType: type }),
+          made.csr,
+          harness(server).context,
+        );
+        assert.equal(
+          spkiOfCertificate(issued.chain[0]!),
+          await spkiOfKey(await made.keyPem()),
+        );
+      });
+    }
+  });
+});
+
+Deno.test("step-ca check(): a CA whose TLS is not trusted fails the trust check, naming --issuer-ca-file", async () => {
+  await withServer(false, async (server, dir) => {
+    await using other = await startStepCa({ dir: `${dir}/other` });
+    const fetch = makeIssuerFetch(server.url, {
+      caFile: other.rootPath,
+      deadline: Date.now() + 10_000,
+    });
+    openFetches.push(fetch);
+    const checks = await stepCaDriver.check(
+      { ...options(server, command(server, "alice@example.com")), caFile: other.rootPath },
+      harness(server, { fetch }).context,
+    );
+    const trust = checks.find((c) => c.title === "step-ca's TLS is trusted");
+    assert.equal(trust?.ok, false, JSON.stringify(checks));
+    assert.match(`${trust?.detail} ${trust?.hint}`, /--issuer-ca-file/);
+    assert.deepEqual(server.requests, []);
   });
 });
