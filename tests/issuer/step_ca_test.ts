@@ -226,7 +226,7 @@ Deno.test("step-ca first certificate: the token command's sub and sans make the 
 });
 
 Deno.test(
-  "step-ca rekey: a valid current certificate gets a new one for a new key over mTLS, with no token",
+  "step-ca rekey (mTLS through nginx): a valid current certificate gets a new one for a new key, with no token",
   {
     ignore: NEEDS_NGINX,
   },
@@ -264,7 +264,7 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca renew: where the CA has no rekey (404 page not found), /1.0/renew keeps the current key",
+  "step-ca renew (mTLS through nginx): where the CA has no rekey (404 page not found), /1.0/renew keeps the current key",
   {
     ignore: NEEDS_NGINX,
   },
@@ -295,7 +295,7 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca renewal refused (provisioner disables renewal): back to the token command, and says so",
+  "step-ca renewal refused (mTLS through nginx; provisioner disables renewal): back to the token command, and says so",
   {
     ignore: NEEDS_NGINX,
   },
@@ -322,7 +322,7 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca renewal refused and no token command: an IssuerError with step-ca's message and a hint",
+  "step-ca renewal refused (mTLS through nginx) and no token command: an IssuerError with step-ca's message and a hint",
   {
     ignore: NEEDS_NGINX,
   },
@@ -343,7 +343,7 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca: a current certificate the CA's TLS refuses (expired there) sends the driver back to the token command",
+  "step-ca (mTLS through nginx): a current certificate the CA's TLS refuses (expired there) sends the driver back to the token command",
   {
     ignore: NEEDS_NGINX,
   },
