@@ -105,7 +105,7 @@ async function renewOverMtls(
     );
   }
   await context.stderr(
-    `kubectl-credentials-broker: ${describeAnswer(options, path, refusal)}; ` +
+    `note: ${describeAnswer(options, path, refusal)}; ` +
       "asking --step-token-command for a one-time token\n",
   );
   return undefined;

@@ -99,6 +99,8 @@ export interface StepCaServer extends AsyncDisposable {
   provisioner: string;
   /** Every request so far, oldest first. */
   requests: StepCaRequest[];
+  /** Every one-time token made so far: what leak checks look for in files and output. */
+  issuedTokens: string[];
   /** Answer /1.0/rekey as a step-ca older than rekey does (404 page not found): clients must use /1.0/renew. */
   refuseRekey: boolean;
   /** The provisioner's disableRenewal claim: renew and rekey answer 401. */
@@ -172,6 +174,7 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
   const state = {
     url: "",
     requests: [] as StepCaRequest[],
+    issuedTokens: [] as string[],
     refuseRekey: false,
     disableRenewal: false,
   };
@@ -251,7 +254,11 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
     const signature = new Uint8Array(
       await crypto.subtle.sign(EC, key, new TextEncoder().encode(signingInput)),
     );
-    return `${signingInput}.${signature.toBase64({ alphabet: "base64url", omitPadding: true })}`;
+    const token = `${signingInput}.${
+      signature.toBase64({ alphabet: "base64url", omitPadding: true })
+    }`;
+    state.issuedTokens.push(token);
+    return token;
   };
 
   /** jwk.go authorizeToken + authority.authorizeToken: every failure is a bare 401. */
@@ -535,6 +542,7 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
     mtls,
     provisioner,
     requests: state.requests,
+    issuedTokens: state.issuedTokens,
     get refuseRekey() {
       return state.refuseRekey;
     },
