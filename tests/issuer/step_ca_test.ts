@@ -607,3 +607,101 @@ Deno.test("step-ca check(): a CA whose TLS is not trusted fails the trust check,
     assert.deepEqual(server.requests, []);
   });
 });
+
+/** A context whose fetch answers from a table by path, for the answers the stand-in does not give. */
+function fakeContext(
+  answers: Record<string, { status: number; body: unknown }>,
+  current?: CurrentCredentials,
+): { context: IssuerContext; paths: string[] } {
+  const paths: string[] = [];
+  const context: IssuerContext = {
+    fetch: (request) => {
+      paths.push(request.path);
+      const answer = answers[request.path];
+      if (!answer) throw new Error(`unexpected ${request.path}`);
+      return Promise.resolve(answer);
+    },
+    runForOutput: () => Promise.reject(new Error("no token command in this test")),
+    env: () => undefined,
+    home: () => undefined,
+    now: () => new Date(),
+    deadline: Date.now() + 10_000,
+    interactive: false,
+    stderr: () => Promise.resolve(),
+    ...(current ? { current } : {}),
+  };
+  return { context, paths };
+}
+
+const FAKE_OPTIONS: IssuerOptions = {
+  issuer: "step-ca",
+  url: "https://ca.example",
+  altNames: [],
+  keyType: "ec-p256",
+  step: { tokenCommand: "step ca token alice" },
+};
+
+Deno.test("step-ca: a 500 on rekey is an error with step-ca's message, not a reason to ask a person for a token", async () => {
+  await withServer(false, async (server) => {
+    const current = await server.issue({
+      subject: "alice",
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+    });
+    const message =
+      "The certificate authority encountered an Internal Server Error. Please see the certificate authority logs for more info.";
+    const { context, paths } = fakeContext({
+      "/1.0/rekey": { status: 500, body: { status: 500, message } },
+    }, current);
+    const error = await issuerError(
+      stepCaDriver.issue(FAKE_OPTIONS, (await newKeyCsr()).csr, context),
+    );
+    assert.equal(
+      error.message,
+      `step-ca at https://ca.example refused /1.0/rekey (500): ${message}`,
+    );
+    assert.match(error.hint ?? "", /its logs say why/);
+    assert.deepEqual(paths, ["/1.0/rekey"]);
+  });
+});
+
+Deno.test("step-ca: the chain is read leaf first from certChain, or from crt and ca where a CA has no certChain", async (t) => {
+  await withServer(false, async (server) => {
+    const current = await server.issue({
+      subject: "alice",
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+    });
+    const leaf = current.certificatePem.slice(
+      0,
+      current.certificatePem.indexOf(server.intermediatePem),
+    );
+    const cases: [string, unknown][] = [
+      ["certChain", {
+        crt: leaf,
+        ca: server.intermediatePem,
+        certChain: [leaf, server.intermediatePem],
+      }],
+      ["crt and ca only", { crt: leaf, ca: server.intermediatePem }],
+      ["certChain without the leaf", {
+        crt: leaf,
+        ca: server.intermediatePem,
+        certChain: [server.intermediatePem],
+      }],
+    ];
+    for (const [name, body] of cases) {
+      await t.step(name, async () => {
+        const { context } = fakeContext({ "/1.0/rekey": { status: 201, body } }, current);
+        const issued = await stepCaDriver.issue(FAKE_OPTIONS, (await newKeyCsr()).csr, context);
+        assert.deepEqual(issued.chain, [leaf, server.intermediatePem]);
+      });
+    }
+    const { context } = fakeContext({
+      "/1.0/rekey": { status: 201, body: { ca: server.intermediatePem } },
+    }, current);
+    const error = await issuerError(
+      stepCaDriver.issue(FAKE_OPTIONS, (await newKeyCsr()).csr, context),
+    );
+    assert.match(error.message, /answered \/1\.0\/rekey with HTTP 201 but no certificate/);
+  });
+});
