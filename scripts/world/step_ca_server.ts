@@ -907,6 +907,8 @@ export interface TokenCommandOptions {
   pinCsr?: boolean;
   /** Append the subject to this file on every run. */
   log?: string;
+  /** Keep the first token in this file and print it again on later runs (a used one-time token). */
+  reuse?: string;
   /** Fail with this message on stderr, exit 1. */
   fail?: string;
 }
@@ -925,7 +927,10 @@ export function stepTokenCommand(
     "--no-config",
     "--no-lock",
     "--allow-net=127.0.0.1",
-    ...(options.log ? [`--allow-write=${options.log}`] : []),
+    ...(options.log || options.reuse
+      ? [`--allow-write=${[options.log, options.reuse].filter(Boolean).join(",")}`]
+      : []),
+    ...(options.reuse ? [`--allow-read=${options.reuse}`] : []),
     script,
     server.upstreamUrl,
     subject,
@@ -934,6 +939,7 @@ export function stepTokenCommand(
     ...(options.foreignKey ? ["--foreign-key"] : []),
     ...(options.pinCsr ? ["--pin-csr"] : []),
     ...(options.log ? ["--log", options.log] : []),
+    ...(options.reuse ? ["--reuse", options.reuse] : []),
     ...(options.fail !== undefined ? ["--fail", options.fail] : []),
   ];
 }

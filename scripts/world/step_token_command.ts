@@ -3,10 +3,11 @@
  * one-time token and prints it alone on stdout, as step does. Run by the Deno executable, so it works on every OS:
  *
  *   deno run --allow-net=127.0.0.1 step_token_command.ts UPSTREAM_URL SUBJECT [--san NAME]... [--expired]
- *     [--foreign-key] [--pin-csr] [--log FILE] [--fail MESSAGE]
+ *     [--foreign-key] [--pin-csr] [--log FILE] [--reuse FILE] [--fail MESSAGE]
  *
- * `--log FILE` appends one line per run (the subject), for tests that count runs; `--fail` prints MESSAGE on stderr
- * and exits 1, as step does when the provisioner password is wrong.
+ * `--log FILE` appends one line per run (the subject), for tests that count runs; `--reuse FILE` prints the token
+ * kept in FILE from an earlier run (a used token, which step-ca refuses); `--fail` prints MESSAGE on stderr and
+ * exits 1, as step does when the provisioner password is wrong.
  */
 const [url, subject, ...rest] = Deno.args;
 if (!url || !subject) {
@@ -21,6 +22,7 @@ const parsed = {
   foreignKey: false,
   pinCsr: false,
   log: undefined as string | undefined,
+  reuse: undefined as string | undefined,
   fail: undefined as string | undefined,
 };
 for (let i = 0; i < rest.length; i++) {
@@ -30,6 +32,7 @@ for (let i = 0; i < rest.length; i++) {
   else if (flag === "--foreign-key") parsed.foreignKey = true;
   else if (flag === "--pin-csr") parsed.pinCsr = true;
   else if (flag === "--log") parsed.log = rest[++i];
+  else if (flag === "--reuse") parsed.reuse = rest[++i];
   else if (flag === "--fail") parsed.fail = rest[++i] ?? "";
   else {
     console.error(`unknown flag ${flag}`);
@@ -40,6 +43,14 @@ if (parsed.log) await Deno.writeTextFile(parsed.log, `${parsed.subject}\n`, { ap
 if (parsed.fail !== undefined) {
   console.error(parsed.fail);
   Deno.exit(1);
+}
+if (parsed.reuse) {
+  try {
+    await Deno.stdout.write(await Deno.readFile(parsed.reuse));
+    Deno.exit(0);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }
 const response = await fetch(`${parsed.url}/test/token`, {
   method: "POST",
@@ -56,4 +67,5 @@ if (!response.ok) {
   console.error(`token request failed: ${response.status} ${text}`);
   Deno.exit(1);
 }
+if (parsed.reuse) await Deno.writeTextFile(parsed.reuse, text);
 await Deno.stdout.write(new TextEncoder().encode(text));

@@ -33,6 +33,7 @@ import {
 } from "../../scripts/world/step_ca_server.ts";
 import { findNginx } from "../../scripts/world/nginx.ts";
 import { tempDir } from "../../scripts/world/temp_dir.ts";
+import { runBroker } from "../helpers.ts";
 
 const NGINX = Deno.build.os === "windows" ? undefined : findNginx();
 const NEEDS_NGINX = !NGINX;
@@ -703,5 +704,49 @@ Deno.test("step-ca: the chain is read leaf first from certChain, or from crt and
       stepCaDriver.issue(FAKE_OPTIONS, (await newKeyCsr()).csr, context),
     );
     assert.match(error.message, /answered \/1\.0\/rekey with HTTP 201 but no certificate/);
+  });
+});
+
+Deno.test("the installed broker with --issuer step-ca: a used one-time token exits 3 with step-ca's message, and no token is printed", async () => {
+  await withServer(false, async (server, dir) => {
+    const home = `${dir}/home`;
+    await Deno.mkdir(home);
+    const kept = `${dir}/kept-token`;
+    const args = [
+      "--issuer=step-ca",
+      `--issuer-url=${server.url}`,
+      `--issuer-ca-file=${server.rootPath}`,
+      `--step-token-command=${
+        joinCommandLine(command(server, "alice@example.com", { reuse: kept }))
+      }`,
+      `--client-certificate-path=${dir}/alice.crt`,
+      `--client-key-path=${dir}/alice.key`,
+    ];
+    const first = await runBroker(args, { home });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(JSON.parse(first.stdout).kind, "ExecCredential");
+    // Without the certificate the broker needs a token again, and the command prints the used one.
+    await Deno.remove(`${dir}/alice.crt`);
+    await Deno.remove(`${dir}/alice.key`);
+    const second = await runBroker(args, { home });
+    assert.equal(second.code, 3, second.stderr);
+    assert.equal(second.stdout, "");
+    assert.match(
+      second.stderr,
+      new RegExp(`refused /1\\.0/sign \\(401\\): ${UNAUTHORIZED_MESSAGE.replace(/\./g, "\\.")}`),
+    );
+    assert.match(second.stderr, /single use/);
+    assert.equal(server.issuedTokens.length, 1);
+    const token = server.issuedTokens[0]!;
+    for (const text of [first.stderr, second.stderr, second.stdout]) {
+      assert.ok(
+        !text.includes(token) && !text.includes(token.split(".")[2]!),
+        "no one-time token printed",
+      );
+    }
+    assert.deepEqual(server.requests.map((r) => [r.path, r.status]), [["/1.0/sign", 201], [
+      "/1.0/sign",
+      401,
+    ]]);
   });
 });
