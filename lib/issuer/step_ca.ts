@@ -27,6 +27,8 @@ export interface OneTimeTokenClaims {
   subject: string;
   sans: string[];
   expiresAt?: Date;
+  /** The origin of the token's audience (`https://ca.example.com` of `.../1.0/sign`): the CA it was made for. */
+  audienceOrigin?: string;
   /** `cnf` pins the token to one CSR's fingerprint, which a CSR made here can never match. */
   pinnedCsr: boolean;
 }
@@ -133,7 +135,12 @@ async function signWithToken(
   }
   const answer = await context.fetch({ method: "POST", path: "/1.0/sign", body });
   if (answer.status === 201) return { chain: chainOf(answer, options, "/1.0/sign"), key: "new" };
-  throw answerError(options, "/1.0/sign", answer, { token, claims, now: context.now() });
+  throw answerError(options, "/1.0/sign", answer, {
+    url: options.url,
+    token,
+    claims,
+    now: context.now(),
+  });
 }
 
 /** Runs --step-token-command (with the terminal when kubectl handed it over) and finds the token it printed. */
@@ -206,8 +213,19 @@ export function readOneTimeToken(token: string): OneTimeTokenClaims {
     subject: claims.sub,
     sans,
     ...(typeof claims.exp === "number" ? { expiresAt: new Date(claims.exp * 1000) } : {}),
+    ...audienceOf(claims.aud),
     pinnedCsr: typeof cnf === "object" && cnf !== null && "x5rt#S256" in cnf,
   };
+}
+
+function audienceOf(aud: unknown): { audienceOrigin?: string } {
+  const first = Array.isArray(aud) ? aud[0] : aud;
+  if (typeof first !== "string") return {};
+  try {
+    return { audienceOrigin: new URL(first).origin };
+  } catch {
+    return {};
+  }
 }
 
 function decodeClaims(token: string): Record<string, unknown> | undefined {
@@ -267,6 +285,7 @@ function normalize(pem: string): string {
 
 /** What the broker knows about a refused sign request, to name the likely cause without the token. */
 interface SignContext {
+  url: string;
   token: string;
   claims: OneTimeTokenClaims;
   now: Date;
@@ -315,7 +334,11 @@ function hintFor(path: string, status: number, sign?: SignContext): string | und
       const expired = sign?.claims.expiresAt && sign.claims.expiresAt.getTime() < sign.now.getTime()
         ? ` (this one expired at ${sign.claims.expiresAt.toISOString()})`
         : "";
-      return `one-time tokens are single use and live about 5 minutes${expired}: run the token command again, and check it names a provisioner this CA has (step ca provisioner list)`;
+      const origin = sign?.claims.audienceOrigin;
+      const elsewhere = origin !== undefined && origin !== new URL(sign!.url).origin
+        ? ` (it was made for ${origin}, not ${new URL(sign!.url).origin}: check step's ca-url)`
+        : "";
+      return `one-time tokens are single use and live about 5 minutes${expired}: run the token command again, and check it names a provisioner this CA has (step ca provisioner list)${elsewhere}`;
     }
     if (status === 403) {
       return "the provisioner refused what was asked: check the token's subject and SANs, and --ttl against the provisioner's min/max certificate duration";

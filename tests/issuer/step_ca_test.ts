@@ -750,3 +750,24 @@ Deno.test("the installed broker with --issuer step-ca: a used one-time token exi
     ]]);
   });
 });
+
+Deno.test("step-ca: a one-time token made for another CA is refused (401), and the hint names both CAs", async () => {
+  await withServer(false, async (server, dir) => {
+    await using other = await startStepCa({ dir: `${dir}/other` });
+    const token = await other.token({ subject: "alice@example.com" });
+    const error = await issuerError(
+      stepCaDriver.issue(
+        options(server, ["step", "ca", "token", "alice@example.com"]),
+        (await newKeyCsr()).csr,
+        harness(server, { output: token }).context,
+      ),
+    );
+    assert.match(error.message, /refused \/1\.0\/sign \(401\)/);
+    assert.ok(
+      error.hint?.includes(
+        `made for ${new URL(other.url).origin}, not ${new URL(server.url).origin}`,
+      ),
+      error.hint,
+    );
+  });
+});
