@@ -149,7 +149,10 @@ export function checkBrokerArgs(
     ["--token-path", options.tokenPath],
     ["--cache-dir", options.cacheDir],
   ].filter(([, path]) => path !== undefined && !isAbsolute(path, HOST_OS)).map(([flag]) => flag);
-  const summary = `${credentials}, before-exec policy ${options.beforeExecPolicy}, refresh margin ${
+  const from = options.issuer
+    ? `, from issuer ${options.issuer.issuer} at ${options.issuer.url}`
+    : `, before-exec policy ${options.beforeExecPolicy}`;
+  const summary = `${credentials}${from}, refresh margin ${
     formatDuration(options.refreshMarginMs)
   }`;
   if (relative.length > 0) {
