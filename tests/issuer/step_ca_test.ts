@@ -33,7 +33,7 @@ import {
 } from "../../scripts/world/step_ca_server.ts";
 import { findNginx } from "../../scripts/world/nginx.ts";
 import { tempDir } from "../../scripts/world/temp_dir.ts";
-import { runBroker } from "../helpers.ts";
+import { runBroker, runMain, V1_EXEC_INFO } from "../helpers.ts";
 
 const NGINX = Deno.build.os === "windows" ? undefined : findNginx();
 const NEEDS_NGINX = !NGINX;
@@ -768,6 +768,60 @@ Deno.test("step-ca: a one-time token made for another CA is refused (401), and t
         `made for ${new URL(other.url).origin}, not ${new URL(server.url).origin}`,
       ),
       error.hint,
+    );
+  });
+});
+
+Deno.test("doctor checks a --issuer step-ca user: /health, trusted TLS, and whether the certificate in hand renews itself", async () => {
+  await withServer(false, async (server, dir) => {
+    const kubeconfig = `${dir}/config`;
+    const env = { HOME: dir, KUBECONFIG: kubeconfig };
+    const flags = [
+      "--issuer=step-ca",
+      `--issuer-url=${server.url}`,
+      `--issuer-ca-file=${server.rootPath}`,
+      `--step-token-command=${joinCommandLine(command(server, "alice@example.com"))}`,
+      `--client-certificate-path=${dir}/alice.crt`,
+      `--client-key-path=${dir}/alice.key`,
+    ];
+    const set = await runMain(["kubeconfig", "set", "--user=alice", ...flags, "--force"], { env });
+    assert.equal(set.code, 0, set.stderr);
+    const doctor = async () => {
+      const run = await runMain(["doctor", "--user=alice", "--skip-run", "-o", "json"], { env });
+      const report = JSON.parse(run.stdout) as {
+        checks: { check: string; status: string; detail: string }[];
+      };
+      return Object.fromEntries(
+        report.checks.filter((c) => c.check.startsWith("issuer step-ca: "))
+          .map((c) => [c.check.slice("issuer step-ca: ".length), `${c.status}: ${c.detail}`]),
+      );
+    };
+    const before = await doctor();
+    assert.match(before["step-ca answers"]!, /^pass: GET https:\/\/127\.0\.0\.1:\d+\/health: ok$/);
+    assert.match(before["step-ca's TLS is trusted"]!, /^pass: trusted through --issuer-ca-file /);
+    assert.match(
+      before["step-ca renewal"]!,
+      /^pass: no valid current certificate: the next issuance runs --step-token-command/,
+    );
+
+    const plugin = await runMain(flags, { env: { ...env, KUBERNETES_EXEC_INFO: V1_EXEC_INFO } });
+    assert.equal(plugin.code, 0, plugin.stderr);
+    const held = await doctor();
+    assert.match(
+      held["step-ca renewal"]!,
+      /^pass: the current certificate is valid until .* \(provisioner "admin@example\.com"\): the next issuance renews it over mTLS/,
+    );
+
+    server.disableRenewal = true;
+    const disabled = await doctor();
+    assert.match(
+      disabled["step-ca renewal"]!,
+      /provisioner "admin@example\.com" disables renewal: every certificate needs a one-time token from --step-token-command/,
+    );
+    assert.deepEqual(
+      server.requests.filter((r) => r.method === "POST").map((r) => r.path),
+      ["/1.0/sign"],
+      "doctor --skip-run issues nothing",
     );
   });
 });
