@@ -33,7 +33,7 @@ import {
 } from "../../scripts/world/step_ca_server.ts";
 import { findNginx } from "../../scripts/world/nginx.ts";
 import { tempDir } from "../../scripts/world/temp_dir.ts";
-import { runBroker, runMain, V1_EXEC_INFO } from "../helpers.ts";
+import { runMain, V1_EXEC_INFO } from "../helpers.ts";
 
 const NGINX = Deno.build.os === "windows" ? undefined : findNginx();
 const NEEDS_NGINX = !NGINX;
@@ -707,10 +707,9 @@ Deno.test("step-ca: the chain is read leaf first from certChain, or from crt and
   });
 });
 
-Deno.test("the installed broker with --issuer step-ca: a used one-time token exits 3 with step-ca's message, and no token is printed", async () => {
+Deno.test("the broker with --issuer step-ca, spawned as kubectl does: a used one-time token exits 3 with step-ca's message, and no token is printed", async () => {
   await withServer(false, async (server, dir) => {
-    const home = `${dir}/home`;
-    await Deno.mkdir(home);
+    const env = { HOME: dir, KUBERNETES_EXEC_INFO: V1_EXEC_INFO };
     const kept = `${dir}/kept-token`;
     const args = [
       "--issuer=step-ca",
@@ -722,13 +721,13 @@ Deno.test("the installed broker with --issuer step-ca: a used one-time token exi
       `--client-certificate-path=${dir}/alice.crt`,
       `--client-key-path=${dir}/alice.key`,
     ];
-    const first = await runBroker(args, { home });
+    const first = await runMain(args, { env });
     assert.equal(first.code, 0, first.stderr);
     assert.equal(JSON.parse(first.stdout).kind, "ExecCredential");
     // Without the certificate the broker needs a token again, and the command prints the used one.
     await Deno.remove(`${dir}/alice.crt`);
     await Deno.remove(`${dir}/alice.key`);
-    const second = await runBroker(args, { home });
+    const second = await runMain(args, { env });
     assert.equal(second.code, 3, second.stderr);
     assert.equal(second.stdout, "");
     assert.match(
