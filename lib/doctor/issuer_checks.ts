@@ -3,12 +3,14 @@
  * answers, its TLS is trusted, a token is found and valid, the role exists...), through the same fetch the plugin
  * uses, bounded by doctor's timeout. Loaded only for an issuer user.
  */
-import type { BrokerOptions } from "../plugin/broker_options.ts";
+import { type BrokerOptions, resolveBrokerPaths } from "../plugin/broker_options.ts";
 import { runForOutput } from "../plugin/before_exec.ts";
+import { current } from "../plugin/issuance.ts";
+import { readCredentials } from "../credentials/credentials.ts";
 import { loadDriver } from "../issuer/issue.ts";
 import { makeIssuerFetch } from "../issuer/http.ts";
 import { CliError } from "../shared/errors.ts";
-import { hostHomeDir } from "../shared/platform.ts";
+import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { type CheckResult, result } from "./result.ts";
 import type { DoctorHost } from "./doctor.ts";
 
@@ -24,6 +26,17 @@ export async function checkIssuer(
   try {
     const driver = await loadDriver(issuer.issuer);
     using fetch = makeIssuerFetch(issuer.url, { caFile: issuer.caFile, deadline });
+    // The certificate in hand, as the plugin would give it to the driver: what tells whether it can renew itself.
+    const paths = resolveBrokerPaths(options, {
+      cwd: host.cwd(),
+      home: () => hostHomeDir(host.env),
+      os: HOST_OS,
+    });
+    const reading = await readCredentials({
+      clientCertificatePath: paths.clientCertificatePath,
+      clientKeyPath: paths.clientKeyPath,
+    });
+    const held = current(reading, host.now());
     const checks = await driver.check(issuer, {
       fetch,
       runForOutput: (argv, run) =>
@@ -34,6 +47,7 @@ export async function checkIssuer(
       deadline,
       interactive: false,
       stderr: () => Promise.resolve(),
+      ...(held ? { current: held } : {}),
     });
     return checks.map((check) =>
       result(`${name}: ${check.title}`, check.ok ? "pass" : "fail", check.detail, check.hint)

@@ -29,24 +29,16 @@ import type {
 import { csrMaker } from "./csr.ts";
 import { generateLocalKey } from "./keys.ts";
 
-/**
- * The drivers, each imported only when its issuer is asked. Literal imports, so that the bundle carries them.
- * Branches vault and step-ca add their line here: vault: () => import("./vault.ts").then((m) => m.vaultDriver).
- */
-const DRIVERS: Partial<Record<IssuerName, () => Promise<IssuerDriver>>> = {
+/** The drivers, each imported only when its issuer is asked. Literal imports, so that the bundle carries them. */
+const DRIVERS: Record<IssuerName, () => Promise<IssuerDriver>> = {
   cfssl: () => import("./cfssl.ts").then((module) => module.cfsslDriver),
   vault: () => import("./vault.ts").then((module) => module.vaultDriver),
+  "step-ca": () => import("./step_ca.ts").then((module) => module.stepCaDriver),
 };
 
-/** The driver of `name`; an IssuerError when this build has none. */
+/** The driver of `name`, loaded on first use. */
 export async function loadDriver(name: IssuerName): Promise<IssuerDriver> {
-  const load = DRIVERS[name];
-  if (!load) {
-    throw new IssuerError(`--issuer ${name} is not supported by this build`, {
-      hint: `supported: ${Object.keys(DRIVERS).join(", ")}`,
-    });
-  }
-  return await load();
+  return await DRIVERS[name]();
 }
 
 /** Where the issued credentials go: absolute paths. */

@@ -43,7 +43,7 @@ export async function issueUnderLock(
 }
 
 /** The certificate and key in hand when they are a good pair still valid now (inside the margin is fine). */
-function current(reading: Reading, now: Date): CurrentCredentials | undefined {
+export function current(reading: Reading, now: Date): CurrentCredentials | undefined {
   const { certificate, key } = reading.credentials;
   if (!certificate || !key || reading.problems.some((problem) => problem.about !== "token")) {
     return undefined;
