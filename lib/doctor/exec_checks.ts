@@ -89,6 +89,20 @@ export function brokerInvocation(command: string): BrokerInvocation {
   return "other";
 }
 
+/**
+ * Whether an exec block runs the broker (`kubectl-credentials_broker`, or `kubectl credentials-broker ...`): what
+ * `status` lists. The broker's own arguments when it does, without kubectl's plugin name.
+ */
+export function brokerArgsOf(
+  command: string,
+  args: readonly string[],
+): string[] | undefined {
+  const kind = brokerInvocation(command);
+  if (kind === "direct") return [...args];
+  if (kind === "kubectl" && args[0] === "credentials-broker") return args.slice(1);
+  return undefined;
+}
+
 /** Parses the stored broker arguments exactly as the plugin will, and flags relative paths. */
 export function checkBrokerArgs(
   exec: ExecConfig,
