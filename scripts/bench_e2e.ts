@@ -71,7 +71,7 @@ export async function benchEndToEnd(
   const flags = brokerFlags({
     certPath: script.certPath,
     keyPath: script.keyPath,
-    command: script.path,
+    command: script.command,
     policy: "when-invalid",
   });
   const exec = (command: string, args: string[]) => ({
@@ -101,7 +101,7 @@ export async function benchEndToEnd(
   };
   await add("static client certificate", async (client) => {
     // Renew once up front so that the static variant uses the same kind of certificate.
-    const result = await client.exec(script.path, []);
+    const result = await client.exec(script.argv[0]!, script.argv.slice(1));
     if (result.code !== 0) throw new Error(`renewal script failed: ${result.stderr}`);
     await world.writeKubeconfig(client, {
       clientCertificate: script.certPath,
@@ -153,7 +153,7 @@ export async function benchEndToEnd(
   const hot = await ahead("ahead-hot");
   const hotName = "--renew-ahead, outside the window";
   await add(hotName, async (client) => {
-    const result = await client.exec(hot.script.path, []);
+    const result = await client.exec(hot.script.argv[0]!, hot.script.argv.slice(1));
     if (result.code !== 0) throw new Error(`renewal script failed: ${result.stderr}`);
     await world.writeKubeconfig(client, exec("kubectl-credentials_broker", hot.flags));
   }, { check: quiet(hotName) });

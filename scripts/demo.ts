@@ -73,7 +73,7 @@ export async function demo({ withoutNginx = false } = {}): Promise<number> {
     "Never",
     `--client-certificate-path=${script.certPath}`,
     `--client-key-path=${script.keyPath}`,
-    `--before-exec-command=${script.path}`,
+    `--before-exec-command=${script.command}`,
     "--before-exec-policy=when-invalid",
     `--refresh-margin=${REFRESH_MARGIN}`,
   ]);

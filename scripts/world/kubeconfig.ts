@@ -89,7 +89,7 @@ export function brokerFlags(flags: BrokerFlags): string[] {
  * interactive. The options set the apiVersion, or add a token or a refresh margin.
  */
 export function renewingExec(
-  script: { certPath: string; keyPath: string; path: string },
+  script: { certPath: string; keyPath: string; command: string },
   options: { apiVersion?: ExecConfig["apiVersion"] } & Partial<BrokerFlags> = {},
 ): ExecConfig {
   const { apiVersion = "client.authentication.k8s.io/v1", ...extra } = options;
@@ -99,7 +99,7 @@ export function renewingExec(
     args: brokerFlags({
       certPath: script.certPath,
       keyPath: script.keyPath,
-      command: script.path,
+      command: script.command,
       policy: "when-invalid",
       ...extra,
     }),

@@ -1,9 +1,258 @@
 /**
- * The user's before-exec command in the e2e world: a POSIX sh script that issues a fresh short-lived client
- * certificate from the world's CA with openssl, and logs what it saw on each run for the tests to read.
+ * Commands for tests to hand to `--before-exec-command` (and to anything else that runs a program): small Deno
+ * scripts run by the Deno executable, so that the same fixture runs on Linux, macOS and Windows. A script is a list
+ * of steps (write a file, sleep, print, fail, spawn a child...), written as a .ts file; `writeCommand` returns the
+ * command line that runs it, built by joinCommandLine(), the broker's own quoting rule.
+ *
+ * Also the e2e world's renewal script: it issues a fresh short-lived client certificate from the world's CA
+ * (scripts/world/ca.ts, imported by the script) and logs what it saw on each run for the tests to read.
  */
-import { quoteWord } from "../../lib/shared/command_line.ts";
-import { type Ca, caConfig } from "./ca.ts";
+import { joinCommandLine } from "../../lib/shared/command_line.ts";
+import { basename, dirname, HOST_OS, joinPath } from "../../lib/shared/platform.ts";
+import type { Ca } from "./ca.ts";
+
+/**
+ * What a step writes: literal text, or what the script sees when it runs. `{ n }` and `{ next }` in texts and paths
+ * stand for the counter a `readCounter` step read, and one more.
+ */
+export type Value =
+  | string
+  /** The script's own pid. */
+  | { pid: true }
+  /** Every argument as `[arg]`, each followed by `separator`. */
+  | { argv: string }
+  /** The working folder. */
+  | { cwd: true }
+  /** An environment variable ("" when unset), newlines removed with `oneLine`. */
+  | { env: string; oneLine?: boolean }
+  /** One line read from stdin ("" at its end), after `prefix`. */
+  | { stdinLine: true; prefix?: string };
+
+/** One thing a command does, in order. Paths are absolute. */
+export type Step =
+  /** Appends the value and a newline. */
+  | { append: string; value: Value }
+  /** Replaces the file with the value. */
+  | { write: string; value: Value }
+  | { remove: string }
+  | { print: string; stream?: "stdout" | "stderr" }
+  /** Sleeps; with `once`, only when that marker file is missing (and creates it). */
+  | { sleepMs: number; once?: string }
+  /**
+   * Copies a file over another IN PLACE (truncate and write, as `cp` and `cat >` do: the target keeps its inode);
+   * `slow` writes it a line at a time, 10 ms apart, so that a reader outside the lock sees half a file.
+   */
+  | { copy: string; to: string; slow?: boolean }
+  | { chmod: string; mode: number }
+  /** Ends the script with this exit code. */
+  | { exit: number }
+  /** Kills itself with SIGKILL. */
+  | { killSelf: true }
+  /** Ignores SIGTERM from here on (POSIX: Windows has no SIGTERM to ignore). */
+  | { ignoreSigterm: true }
+  /** Marks a run as going on (a folder made); one that finds it made appends "overlap" to `overlaps`. */
+  | { enter: string; overlaps: string }
+  /** Ends what `enter` marked. */
+  | { leave: string }
+  /** Reads the number in a file as `{ n }` (0 when missing). */
+  | { readCounter: string }
+  /**
+   * Starts a child (Deno, sleeping `seconds`) and writes its pid to `pidFile`. It holds the script's stdout with
+   * `holdOutput` (a daemon that inherits the pipe); the script waits for it with `wait`, else leaves it running.
+   */
+  | { spawn: string; seconds: number; holdOutput?: boolean; wait?: boolean }
+  /** Runs the steps only when the file exists (`exists`) or is missing (`missing`). */
+  | { if: { exists: string } | { missing: string }; then: Step[] }
+  /**
+   * Issues a client certificate from the CA (scripts/world/ca.ts) for a fresh EC key, valid from 5 s ago for
+   * `lifetimeSeconds`, and moves key and certificate into place.
+   */
+  | {
+    issue: { ca: Ca; certPath: string; keyPath: string; subject: string; lifetimeSeconds: number };
+  };
+
+/** A command written by writeCommand(). */
+export interface Command {
+  /** The script file. */
+  path: string;
+  /** Program and arguments that run it. */
+  argv: string[];
+  /** The command line for `--before-exec-command` (joinCommandLine of argv). */
+  line: string;
+}
+
+const CA_MODULE = new URL("./ca.ts", import.meta.url).href;
+
+/**
+ * Writes the steps as `dir/name.ts` and returns how to run it: the Deno executable running the script with all
+ * permissions, no config file (so the project's import map and lock file stay out of it) and `args` after it.
+ */
+export async function writeCommand(
+  dir: string,
+  name: string,
+  steps: readonly Step[],
+  args: readonly string[] = [],
+): Promise<Command> {
+  const path = joinPath(dir, `${name}.ts`, HOST_OS);
+  await Deno.writeTextFile(path, scriptText(steps));
+  const argv = [Deno.execPath(), "run", "-A", "--no-config", "--quiet", path, ...args];
+  return { path, argv, line: joinCommandLine(argv) };
+}
+
+/** writeCommand() for code that cannot wait. */
+export function writeCommandSync(
+  dir: string,
+  name: string,
+  steps: readonly Step[],
+  args: readonly string[] = [],
+): Command {
+  const path = joinPath(dir, `${name}.ts`, HOST_OS);
+  Deno.writeTextFileSync(path, scriptText(steps));
+  const argv = [Deno.execPath(), "run", "-A", "--no-config", "--quiet", path, ...args];
+  return { path, argv, line: joinCommandLine(argv) };
+}
+
+/** The script of the steps: a prelude of helpers, then one statement per step. */
+export function scriptText(steps: readonly Step[]): string {
+  const issues = hasIssue(steps);
+  return [
+    "// Written by scripts/world/renewal_script.ts for a test: a command that runs on every OS.",
+    ...(issues ? [`import { generateKey, issueCert } from ${JSON.stringify(CA_MODULE)};`] : []),
+    PRELUDE,
+    ...steps.map(statement),
+    "",
+  ].join("\n");
+}
+
+function hasIssue(steps: readonly Step[]): boolean {
+  return steps.some((step) => "issue" in step || ("if" in step && hasIssue(step.then)));
+}
+
+const PRELUDE = `
+let n = 0;
+const sub = (text) => text.replaceAll("{n}", String(n)).replaceAll("{next}", String(n + 1));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const exists = (path) => { try { Deno.statSync(sub(path)); return true; } catch { return false; } };
+async function stdinLine() {
+  const reader = Deno.stdin.readable.getReader();
+  const bytes = [];
+  for (;;) {
+    const { value, done } = await reader.read().catch(() => ({ done: true }));
+    if (done) break;
+    const end = value.indexOf(10);
+    bytes.push(...(end < 0 ? value : value.subarray(0, end)));
+    if (end >= 0) break;
+  }
+  reader.releaseLock();
+  return new TextDecoder().decode(new Uint8Array(bytes)).replace(/\\r$/, "");
+}
+async function value(v) {
+  if (typeof v === "string") return sub(v);
+  if (v.pid) return String(Deno.pid);
+  if (v.argv !== undefined) return Deno.args.map((a) => "[" + a + "]" + v.argv).join("");
+  if (v.cwd) return Deno.cwd();
+  if (v.env !== undefined) {
+    const text = Deno.env.get(v.env) ?? "";
+    return v.oneLine ? text.replaceAll("\\n", "") : text;
+  }
+  if (v.stdinLine) return (v.prefix ?? "") + await stdinLine();
+  throw new Error("unknown value " + JSON.stringify(v));
+}
+async function copyInPlace(from, to, slow) {
+  const text = Deno.readTextFileSync(sub(from));
+  const file = Deno.openSync(sub(to), { write: true, create: true, truncate: true });
+  try {
+    const parts = slow ? text.split(/(?<=\\n)/) : [text];
+    for (const part of parts) {
+      const bytes = new TextEncoder().encode(part);
+      for (let done = 0; done < bytes.length;) done += file.writeSync(bytes.subarray(done));
+      if (slow) await sleep(10);
+    }
+  } finally {
+    file.close();
+  }
+}
+`;
+
+function statement(step: Step): string {
+  const j = JSON.stringify;
+  if ("append" in step) {
+    return `Deno.writeTextFileSync(sub(${j(step.append)}), await value(${
+      j(step.value)
+    }) + "\\n", { append: true });`;
+  }
+  if ("write" in step) {
+    return `Deno.writeTextFileSync(sub(${j(step.write)}), await value(${j(step.value)}));`;
+  }
+  if ("remove" in step) return `Deno.removeSync(sub(${j(step.remove)}), { recursive: true });`;
+  if ("print" in step) {
+    const stream = step.stream === "stderr" ? "console.error" : "console.log";
+    return `${stream}(sub(${j(step.print)}));`;
+  }
+  if ("sleepMs" in step) {
+    if (!step.once) return `await sleep(${step.sleepMs});`;
+    return `if (!exists(${j(step.once)})) { Deno.writeTextFileSync(sub(${
+      j(step.once)
+    }), ""); await sleep(${step.sleepMs}); }`;
+  }
+  if ("copy" in step) return `await copyInPlace(${j(step.copy)}, ${j(step.to)}, ${!!step.slow});`;
+  if ("chmod" in step) return `Deno.chmodSync(sub(${j(step.chmod)}), ${step.mode});`;
+  if ("exit" in step) return `Deno.exit(${step.exit});`;
+  if ("killSelf" in step) return `Deno.kill(Deno.pid, "SIGKILL"); await sleep(60_000);`;
+  if ("ignoreSigterm" in step) return `Deno.addSignalListener("SIGTERM", () => {});`;
+  if ("enter" in step) {
+    return `try { Deno.mkdirSync(sub(${j(step.enter)})); } catch { Deno.writeTextFileSync(sub(${
+      j(step.overlaps)
+    }), "overlap\\n", { append: true }); }`;
+  }
+  if ("leave" in step) return `Deno.removeSync(sub(${j(step.leave)}));`;
+  if ("readCounter" in step) {
+    return `try { n = Number(Deno.readTextFileSync(sub(${
+      j(step.readCounter)
+    })).trim()); } catch { n = 0; }`;
+  }
+  if ("spawn" in step) {
+    const child = `new Deno.Command(Deno.execPath(), { args: ["eval", "--no-config", ${
+      j(`setTimeout(() => {}, ${step.seconds * 1000});`)
+    }], stdin: "null", stdout: ${
+      step.holdOutput ? '"inherit"' : '"null"'
+    }, stderr: "null" }).spawn()`;
+    return `{ const child = ${child}; Deno.writeTextFileSync(sub(${
+      j(step.spawn)
+    }), String(child.pid)); ${step.wait ? "await child.status;" : "child.unref();"} }`;
+  }
+  if ("if" in step) {
+    const test = "exists" in step.if
+      ? `exists(${j(step.if.exists)})`
+      : `!exists(${j(step.if.missing)})`;
+    return `if (${test}) {\n${step.then.map(statement).join("\n")}\n}`;
+  }
+  if ("issue" in step) {
+    const { ca, certPath, keyPath, subject, lifetimeSeconds } = step.issue;
+    return `{
+  const now = Date.now();
+  const key = await generateKey(${j(dirname(keyPath, HOST_OS))}, ${
+      j(`${basename(keyPath, HOST_OS)}.next`)
+    }, "ec");
+  const cert = await issueCert({
+    dir: ${j(dirname(certPath, HOST_OS))},
+    ca: { cert: ${j(ca.certPath)}, key: ${j(ca.keyPath)} },
+    keyPath: key,
+    out: ${j(`${certPath}.next`)},
+    subject: ${j(subject)},
+    notBefore: new Date(now - 5000),
+    notAfter: new Date(now + ${lifetimeSeconds * 1000}),
+    extensions: "client_cert",
+  });
+  Deno.renameSync(key, ${j(keyPath)});
+  Deno.renameSync(cert, ${j(certPath)});
+}`;
+  }
+  throw new Error(`unknown step ${JSON.stringify(step)}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The e2e world's renewal script.
 
 export interface RenewalScriptOptions {
   commonName?: string;
@@ -18,7 +267,12 @@ export interface RenewalScriptOptions {
 
 /** A renewal script and the files it writes: the client certificate and key, a run log, the exec info it saw. */
 export interface RenewalScript {
+  /** The script file. */
   path: string;
+  /** Program and arguments that run it. */
+  argv: string[];
+  /** The command line for --before-exec-command. */
+  command: string;
   dir: string;
   certPath: string;
   keyPath: string;
@@ -33,9 +287,8 @@ export interface RenewalScript {
 }
 
 /**
- * Writes a POSIX sh script that issues a fresh short-lived client certificate from the CA with openssl (its own CA
- * database, so renewal scripts of different tests never share an index), replacing cert and key in `dir`, and
- * appends one line per run to `dir/runs` and KUBERNETES_EXEC_INFO to `dir/exec-info.log`.
+ * Writes a renewal command that issues a fresh short-lived client certificate from the CA, replacing cert and key
+ * in `dir`, and appends one line per run to `dir/runs` and KUBERNETES_EXEC_INFO to `dir/exec-info.log`.
  */
 export async function writeRenewalScript(
   ca: Ca,
@@ -43,56 +296,45 @@ export async function writeRenewalScript(
   options: RenewalScriptOptions = {},
 ): Promise<RenewalScript> {
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${dir}/index.txt`, "");
-  await Deno.writeTextFile(`${dir}/ca.cnf`, caConfig({ cert: ca.certPath, key: ca.keyPath }, dir));
-  const subject = (options.organization ?? "developers") !== ""
-    ? `/O=${options.organization ?? "developers"}/CN=${options.commonName ?? "alice"}`
-    : `/CN=${options.commonName ?? "alice"}`;
-  const failure = options.failWith === undefined
-    ? ""
-    : `printf '%s\\n' ${quoteWord(options.failWith)} >&2\nexit 7\n`;
-  const script = `#!/bin/sh
-# Test renewal script: issues a client certificate valid for ${
-    options.lifetimeSeconds ?? 3600
-  } s from the e2e CA.
-set -eu
-dir=${quoteWord(dir)}
-echo "$$" >> "$dir/runs"
-# client-go ends KUBERNETES_EXEC_INFO with a newline; keep one line per run.
-{ printf '%s' "\${KUBERNETES_EXEC_INFO:-}" | tr -d '\\n'; echo; } >> "$dir/exec-info.log"
-printf '%s\\n' "\${E2E_MARKER:-}" >> "$dir/marker.log"
-pwd >> "$dir/cwd.log"
-${failure}${
-    options.sleepSeconds ? `sleep ${options.sleepSeconds}\n` : ""
-  }stamp() { date -u -d "@$1" +%Y%m%d%H%M%SZ 2>/dev/null || date -u -r "$1" +%Y%m%d%H%M%SZ; }
-now=$(date +%s)
-start=$(stamp $((now - 5)))
-end=$(stamp $((now + ${options.lifetimeSeconds ?? 3600})))
-if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/next.key" \\
-    -out "$dir/next.csr" -subj ${quoteWord(subject)} 2>"$dir/openssl.log" ||
-  ! openssl ca -batch -notext -config "$dir/ca.cnf" -extensions client_cert -in "$dir/next.csr" \\
-    -out "$dir/next.crt" -startdate "$start" -enddate "$end" 2>"$dir/openssl.log"; then
-  cat "$dir/openssl.log" >&2
-  exit 1
-fi
-mv "$dir/next.key" "$dir/client.key"
-mv "$dir/next.crt" "$dir/client.crt"
-`;
-  const path = `${dir}/renew-certificate.sh`;
-  await Deno.writeTextFile(path, script, { mode: 0o755 });
-  await Deno.chmod(path, 0o755);
+  const at = (name: string) => joinPath(dir, name, HOST_OS);
+  const organization = options.organization ?? "developers";
+  const subject = (organization !== "" ? `/O=${organization}` : "") +
+    `/CN=${options.commonName ?? "alice"}`;
+  const steps: Step[] = [
+    { append: at("runs"), value: { pid: true } },
+    // client-go ends KUBERNETES_EXEC_INFO with a newline; keep one line per run.
+    { append: at("exec-info.log"), value: { env: "KUBERNETES_EXEC_INFO", oneLine: true } },
+    { append: at("marker.log"), value: { env: "E2E_MARKER" } },
+    { append: at("cwd.log"), value: { cwd: true } },
+    ...(options.failWith === undefined
+      ? []
+      : [{ print: options.failWith, stream: "stderr" } as const, { exit: 7 }]),
+    ...(options.sleepSeconds ? [{ sleepMs: options.sleepSeconds * 1000 }] : []),
+    {
+      issue: {
+        ca,
+        certPath: at("client.crt"),
+        keyPath: at("client.key"),
+        subject,
+        lifetimeSeconds: options.lifetimeSeconds ?? 3600,
+      },
+    },
+  ];
+  const command = await writeCommand(dir, "renew-certificate", steps);
   return {
-    path,
+    path: command.path,
+    argv: command.argv,
+    command: command.line,
     dir,
-    certPath: `${dir}/client.crt`,
-    keyPath: `${dir}/client.key`,
+    certPath: at("client.crt"),
+    keyPath: at("client.key"),
     async runs() {
-      const text = await Deno.readTextFile(`${dir}/runs`).catch(() => "");
+      const text = await Deno.readTextFile(at("runs")).catch(() => "");
       return text.split("\n").filter(Boolean).length;
     },
-    execInfos: () => readLines(`${dir}/exec-info.log`),
-    markers: () => readLines(`${dir}/marker.log`),
-    cwds: () => readLines(`${dir}/cwd.log`),
+    execInfos: () => readLines(at("exec-info.log")),
+    markers: () => readLines(at("marker.log")),
+    cwds: () => readLines(at("cwd.log")),
   };
 }
 

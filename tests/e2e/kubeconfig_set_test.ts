@@ -108,7 +108,7 @@ e2eTest(
               "E2E_MARKER=from-kubeconfig",
               `--client-certificate-path=${script.certPath}`,
               `--client-key-path=${script.keyPath}`,
-              `--before-exec-command=${script.path}`,
+              `--before-exec-command=${script.command}`,
               "--before-exec-policy=always",
             ]);
             assert.equal(set.code, 0, `kubeconfig set failed:\n${set.stderr}`);

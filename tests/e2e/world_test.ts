@@ -8,7 +8,7 @@ import { fetchWithCertificate } from "../../scripts/world/clients.ts";
 import { e2eTest, parseJson } from "./e2e.ts";
 import { findKubectls } from "../../scripts/world/kubectl.ts";
 import { startOpensslWww } from "../../scripts/world/nginx.ts";
-import { run, toolEnv } from "../../scripts/world/process.ts";
+import { denoDir, run, toolEnv } from "../../scripts/world/process.ts";
 import { tempDir } from "../../scripts/world/temp_dir.ts";
 import { World } from "../../scripts/world/world.ts";
 
@@ -91,7 +91,10 @@ e2eTest(
     const script = await world.renewalScript("short", { lifetimeSeconds: 15 });
     assert.equal(await script.runs(), 0);
     const before = Math.floor(Date.now() / 1000);
-    const result = await run(script.path, [], { env: toolEnv({ KUBERNETES_EXEC_INFO: "{}" }) });
+    const [program, ...args] = script.argv;
+    const result = await run(program!, args, {
+      env: toolEnv({ KUBERNETES_EXEC_INFO: "{}", DENO_DIR: denoDir() }),
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await script.runs(), 1);
     assert.deepEqual(await script.execInfos(), ["{}"]);
