@@ -349,7 +349,10 @@ export const executableProbe: ExecutableProbe = (path) => {
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return "not-a-file";
-    if (info.mode !== null && (info.mode & 0o111) === 0) return "not-executable";
+    // Deno on Windows reports a mode (0o666, never an x bit): there the extension (PATHEXT) makes an executable.
+    if (
+      hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o111) === 0
+    ) return "not-executable";
     return "executable";
   } catch {
     return null;
