@@ -79,3 +79,18 @@ export function denoCommand(script: string): string {
 export function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
+
+/**
+ * Empty stand-ins for executables kubectl would run, in `dir`/bin (`.exe` on Windows, executable elsewhere):
+ * status only looks them up, never runs them. Returns the folder.
+ */
+export function standInExecutables(dir: string, names: string[]): string {
+  const bin = joinPath(dir, "bin", HOST_OS);
+  Deno.mkdirSync(bin, { recursive: true });
+  for (const name of names) {
+    const path = joinPath(bin, name + (HOST_OS === "windows" ? ".exe" : ""), HOST_OS);
+    Deno.writeTextFileSync(path, "");
+    if (HOST_OS !== "windows") Deno.chmodSync(path, 0o755);
+  }
+  return bin;
+}

@@ -13,6 +13,7 @@ import {
   credentialArgs,
   denoCommand,
   inDir,
+  standInExecutables,
   type UserFixture,
   wholeSeconds,
   writeKubeconfig,
@@ -73,14 +74,8 @@ async function world(dir: string): Promise<World> {
   Deno.writeTextFileSync(opaque, "MARKER-OPAQUE-TOKEN\n", { mode: 0o600 });
   const renew = inDir(dir, "renew.ts");
   Deno.writeTextFileSync(renew, "Deno.exit(0);\n");
-  // Stand-ins for the executables kubectl would run: status only looks them up, never runs them.
-  const bin = inDir(dir, "bin");
-  Deno.mkdirSync(bin);
+  const bin = standInExecutables(dir, ["kubectl-credentials_broker", "kubectl"]);
   const exe = isWindows(HOST_OS) ? ".exe" : "";
-  for (const name of ["kubectl-credentials_broker", "kubectl"]) {
-    Deno.writeTextFileSync(inDir(bin, name + exe), "");
-    if (!isWindows(HOST_OS)) Deno.chmodSync(inDir(bin, name), 0o755);
-  }
   return {
     dir,
     bin,
