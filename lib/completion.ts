@@ -7,6 +7,7 @@
  */
 import { COMMAND_TABLE, ROOT_FLAGS } from "./commands.ts";
 import { POLICIES } from "./plugin/broker_options.ts";
+import { ISSUER_NAMES, KEY_TYPES } from "./issuer/issuer.ts";
 import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
 import type { FlagSpec } from "./shared/flags.ts";
@@ -37,6 +38,9 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   "before-exec-policy": POLICIES,
   "interactive-mode": INTERACTIVE_MODES,
   "exec-api-version": SUPPORTED_API_VERSIONS,
+  issuer: ISSUER_NAMES,
+  "key-type": KEY_TYPES,
+  "vault-auth": ["token", "cert"],
   // doctor's and status's -o.
   output: OUTPUT_FORMATS,
 };

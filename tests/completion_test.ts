@@ -29,7 +29,7 @@ Deno.test("complete() follows cobra: subcommands, flags after -, values after a 
     ["only one shell", ["completion", "bash"], "", [], 4],
     ["help topics", ["help"], "k", ["kubeconfig"], 4],
     ["root flags", [], "--before-exec-p", ["--before-exec-policy"], 4],
-    ["--version at the root", [], "--v", ["--version"], 4],
+    ["--version at the root", [], "--vers", ["--version"], 4],
     ["no --version below", ["completion"], "--", ["--help"], 4],
     ["doctor flags", ["doctor"], "--c", ["--context"], 4],
     ["status flags", ["status"], "--", [
@@ -50,6 +50,8 @@ Deno.test("complete() follows cobra: subcommands, flags after -, values after a 
     ], 4],
     ["given flags are not offered again", ["--token-path", "t"], "--tok", [], 4],
     ["policy values", ["--before-exec-policy"], "", ["always", "when-invalid"], 4],
+    ["issuers", ["--issuer"], "", ["vault", "step-ca", "cfssl"], 4],
+    ["key types", ["kubeconfig", "set", "--key-type"], "ec", ["ec-p256", "ec-p384"], 4],
     [
       "policy value prefix",
       ["kubeconfig", "set", "--before-exec-policy"],

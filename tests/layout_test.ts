@@ -99,6 +99,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "the user's kubeconfig, locked and atomic",
       "lib/plugin/lock.ts": "the broker's own lock folder",
       "lib/plugin/renew_ahead.ts": "the broker's own state, claim and log next to the lock",
+      "lib/issuer/issue.ts":
+        "the issued key and certificate, each written whole and renamed into place",
     },
   },
   {
@@ -111,6 +113,18 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
       "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
+      "lib/issuer/http.ts": "the issuer's CA bundle (--issuer-ca-file)",
+      "lib/issuer/cfssl.ts": "the authsign HMAC key (--cfssl-auth-key-file)",
+      "lib/issuer/issue.ts": "opens its own new temp files to write the issued key and certificate",
+    },
+  },
+  {
+    what: "opens network connections",
+    api:
+      /(?<![.\w])fetch\s*\(|\bglobalThis\.fetch\b|\bDeno\.(connect|connectTls|startTls|connectQuic|createHttpClient|listen|listenTls|listenDatagram|resolveDns|serve)\b|\bnew (WebSocket|WebSocketStream|EventSource|XMLHttpRequest)\b/,
+    allowed: {
+      "lib/issuer/http.ts":
+        "the one client of the certificate authorities (--issuer): TLS, deadline, limits",
     },
   },
 ];

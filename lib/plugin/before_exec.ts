@@ -1,4 +1,4 @@
-import { BeforeExecError } from "../shared/errors.ts";
+import { BeforeExecError, IssuerError } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import {
   fileUrlToPath,
@@ -101,6 +101,105 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
       `before-exec command ${program} failed with exit status ${status.code}`,
     );
   }
+}
+
+/** The most a helper command may print: a token is a few kilobytes. */
+const HELPER_OUTPUT_LIMIT = 256 * 1024;
+
+/**
+ * Runs an issuer's helper command (Vault's token_helper with `get`, --step-token-command) and returns its stdout,
+ * which holds a secret: it is never logged or put in an error. Its stderr goes to the user's; with `interactive`
+ * it gets the terminal (kubectl handed it over), so it can prompt, else /dev/null and a session of its own. Stopped
+ * (its group, then killed) at `deadline`: --before-exec-timeout bounds the whole issuance. Errors name the program
+ * only, never its arguments.
+ */
+export async function runForOutput(
+  argv: readonly string[],
+  options: { interactive: boolean; deadline: number; what: string },
+): Promise<string> {
+  const [program, ...args] = argv;
+  if (!program) throw new IssuerError(`the ${options.what} is empty`);
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program, {
+      args,
+      stdin: options.interactive ? "inherit" : "null",
+      stdout: "piped",
+      stderr: "inherit",
+      detached: !options.interactive,
+    }).spawn();
+  } catch (error) {
+    const started = startError(program, error);
+    throw new IssuerError(started.message.replace("before-exec command", options.what), {
+      cause: error,
+      hint: started.hint,
+    });
+  }
+  const tree = !options.interactive || isWindows(HOST_OS);
+  const stop = (force: boolean) => stopProcess(child.pid, { tree, force });
+  let timedOut = false;
+  let cancelKill = () => {};
+  const cancelTimeout = after(Math.max(1, options.deadline - Date.now()), () => {
+    timedOut = true;
+    stop(false);
+    cancelKill = after(KILL_GRACE_MS, () => stop(true));
+  });
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let tooLong = false;
+  const reading = (async () => {
+    for await (const chunk of child.stdout) {
+      size += chunk.length;
+      if (size > HELPER_OUTPUT_LIMIT) {
+        tooLong = true;
+        stop(true);
+        break;
+      }
+      chunks.push(chunk);
+    }
+  })().catch(() => {});
+  let status: Deno.CommandStatus;
+  try {
+    status = await child.status;
+  } finally {
+    cancelTimeout();
+  }
+  if (timedOut) {
+    stop(true);
+    cancelKill();
+  }
+  let cancelGrace = () => {};
+  await Promise.race([reading, new Promise<void>((resolve) => cancelGrace = after(100, resolve))]);
+  cancelGrace();
+  if (timedOut) {
+    throw new IssuerError(`the ${options.what} ${program} did not finish in time; it was stopped`, {
+      hint:
+        "the whole issuance must end within --before-exec-timeout; raise it if this legitimately takes longer",
+    });
+  }
+  if (tooLong) {
+    throw new IssuerError(
+      `the ${options.what} ${program} printed more than ${HELPER_OUTPUT_LIMIT} bytes`,
+    );
+  }
+  if (!status.success) {
+    throw new IssuerError(
+      `the ${options.what} ${program} ${
+        status.signal ? `was killed by ${status.signal}` : `failed with exit status ${status.code}`
+      }`,
+    );
+  }
+  return new TextDecoder().decode(concat(chunks, size));
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(Math.min(size, HELPER_OUTPUT_LIMIT));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk.subarray(0, out.length - offset), offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 /**

@@ -3,7 +3,8 @@ import { UsageError } from "../shared/errors.ts";
 import { formatRenewAhead, parseRenewAhead, type RenewAhead } from "./renew_ahead.ts";
 import { type FlagSpec, type FlagValues, parseArgs } from "../shared/flags.ts";
 import { COMMANDS_HINT } from "../shared/command_list.ts";
-import { expandTilde, type Os, resolvePath } from "../shared/platform.ts";
+import { expandTilde, HOST_OS, joinPath, type Os, resolvePath } from "../shared/platform.ts";
+import type { IssuerName, IssuerOptions, KeyType } from "../issuer/issuer.ts";
 
 /** When the before-exec command runs: on every call, or only when a credential needs renewing. */
 export type BeforeExecPolicy = "always" | "when-invalid";
@@ -20,6 +21,8 @@ export interface BrokerOptions {
   cacheDir?: string;
   /** Renew in the background this long (or this share of the lifetime) before expiry; off when unset. */
   renewAhead?: RenewAhead;
+  /** Get certificates from this CA instead of a command (--issuer ...), every default resolved. */
+  issuer?: IssuerOptions;
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -80,7 +83,149 @@ export const BROKER_FLAGS = [
     value: "DIR",
     help: "folder for the renewal locks (default ~/.kube/cache/credentials-broker)",
   },
+  {
+    name: "issuer",
+    kind: "string",
+    value: "vault|step-ca|cfssl",
+    help:
+      "get the client certificate from this CA instead of a command (renews when invalid; key made locally)",
+  },
+  {
+    name: "issuer-url",
+    kind: "string",
+    value: "URL",
+    help:
+      "the CA's address (vault: default $VAULT_ADDR, $BAO_ADDR; step-ca: ca-url of step's defaults.json)",
+  },
+  {
+    name: "issuer-ca-file",
+    kind: "string",
+    value: "FILE",
+    help:
+      "PEM bundle trusted for the CA's TLS (vault: default $VAULT_CACERT; step-ca: step's root; else the OS store)",
+  },
+  {
+    name: "common-name",
+    kind: "string",
+    value: "NAME",
+    help: "the certificate's subject CN (vault, cfssl; step-ca takes it from its token)",
+  },
+  {
+    name: "alt-names",
+    kind: "string",
+    value: "a,b",
+    help: "subject alternative names: DNS names, IP addresses, emails, URIs",
+  },
+  {
+    name: "ttl",
+    kind: "string",
+    value: "DURATION",
+    help: "the lifetime to ask for (vault, step-ca; cfssl's profile decides)",
+  },
+  {
+    name: "key-type",
+    kind: "string",
+    value: "TYPE",
+    help: "ec-p256 (default), ec-p384, rsa-2048 or ed25519: a new key for every certificate",
+  },
+  {
+    name: "vault-mount",
+    kind: "string",
+    value: "PATH",
+    help: "the PKI secrets engine's mount (default pki)",
+  },
+  { name: "vault-role", kind: "string", value: "NAME", help: "the PKI role to sign with (vault)" },
+  {
+    name: "vault-auth",
+    kind: "string",
+    value: "token|cert",
+    help:
+      "token (default: $VAULT_TOKEN, the token helper, ~/.vault-token) or cert (log in with the current certificate)",
+  },
+  {
+    name: "vault-auth-mount",
+    kind: "string",
+    value: "PATH",
+    help: "the cert auth method's mount (default cert)",
+  },
+  {
+    name: "vault-namespace",
+    kind: "string",
+    value: "NS",
+    help: "Vault namespace (default $VAULT_NAMESPACE)",
+  },
+  {
+    name: "step-token-command",
+    kind: "string",
+    value: "COMMAND",
+    help:
+      "prints a one-time token for step-ca's first certificate (e.g. step ca token alice@example.com)",
+  },
+  { name: "cfssl-profile", kind: "string", value: "NAME", help: "the cfssl signing profile" },
+  { name: "cfssl-label", kind: "string", value: "NAME", help: "the cfssl signer label" },
+  {
+    name: "cfssl-auth-key-file",
+    kind: "string",
+    value: "FILE",
+    help: "file holding the profile's hex auth key: use cfssl's authsign",
+  },
 ] as const satisfies readonly FlagSpec[];
+
+/** The CAs --issuer names; the type check keeps it equal to the contract's IssuerName. */
+const ISSUERS = ["vault", "step-ca", "cfssl"] as const satisfies readonly IssuerName[];
+/** The key types --key-type takes; kept equal to the contract's KeyType by the type check. */
+const KEY_TYPE_NAMES = [
+  "ec-p256",
+  "ec-p384",
+  "rsa-2048",
+  "ed25519",
+] as const satisfies readonly KeyType[];
+// Listed here, not imported: lib/issuer/ stays off the plugin's path while certificates are valid.
+type Covers<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : never;
+const _issuersCovered: Covers<IssuerName, (typeof ISSUERS)[number]> = true;
+const _keyTypesCovered: Covers<KeyType, (typeof KEY_TYPE_NAMES)[number]> = true;
+
+/** The flags that only mean something with --issuer, and the issuer each belongs to (undefined: any). */
+const ISSUER_FLAGS: readonly [string, IssuerName | undefined][] = [
+  ["issuer-url", undefined],
+  ["issuer-ca-file", undefined],
+  ["common-name", undefined],
+  ["alt-names", undefined],
+  ["ttl", undefined],
+  ["key-type", undefined],
+  ["vault-mount", "vault"],
+  ["vault-role", "vault"],
+  ["vault-auth", "vault"],
+  ["vault-auth-mount", "vault"],
+  ["vault-namespace", "vault"],
+  ["step-token-command", "step-ca"],
+  ["cfssl-profile", "cfssl"],
+  ["cfssl-label", "cfssl"],
+  ["cfssl-auth-key-file", "cfssl"],
+];
+
+/**
+ * Where the defaults of absent issuer flags come from: the environment as the vault and step CLIs read it, step's
+ * defaults file, the home folder. The plugin passes the real ones; `kubeconfig set` too, and stores the result as
+ * explicit flags; without them only the flags count.
+ */
+export interface IssuerSources {
+  env(name: string): string | undefined;
+  home(): string | undefined;
+  /** A small text file's content, or undefined when it cannot be read. */
+  readFile(path: string): string | undefined;
+  /** The kubeconfig user, to name the default storage folder after (kubeconfig set --user). */
+  userName?: string;
+}
+
+const NO_SOURCES: IssuerSources = {
+  env: () => undefined,
+  home: () => undefined,
+  readFile: () => undefined,
+};
+
+/** The folder under the home folder where issued credentials are kept by default (not the cache: users delete it). */
+export const ISSUED_CREDENTIALS_DIR = [".kube", "credentials-broker"] as const;
 
 /** The broker's flags as parseArgs() returns them. */
 export type BrokerFlagValues = FlagValues<typeof BROKER_FLAGS>;
@@ -88,9 +233,11 @@ export type BrokerFlagValues = FlagValues<typeof BROKER_FLAGS>;
 /** Turns parsed broker flags into options, checking that a usable credential is configured. */
 export function brokerOptionsFromFlags(
   values: BrokerFlagValues,
-  { requireCredentials = true } = {},
+  { requireCredentials = true, sources = NO_SOURCES, os = undefined as Os | undefined } = {},
 ): BrokerOptions {
-  const policy = values["before-exec-policy"] ?? "always";
+  const issuer = values.issuer;
+  checkIssuerFlagCombinations(values);
+  const policy = values["before-exec-policy"] ?? (issuer ? "when-invalid" : "always");
   if (!POLICIES.includes(policy as BeforeExecPolicy)) {
     throw new UsageError(
       `invalid --before-exec-policy ${JSON.stringify(policy)}: use ${POLICIES.join(" or ")}`,
@@ -115,9 +262,12 @@ export function brokerOptionsFromFlags(
   const ahead = values["renew-ahead"];
   if (ahead !== undefined) {
     options.renewAhead = parseRenewAhead(ahead);
-    if (options.beforeExecPolicy !== "when-invalid" || options.beforeExecCommand === undefined) {
+    if (
+      issuer === undefined &&
+      (options.beforeExecPolicy !== "when-invalid" || options.beforeExecCommand === undefined)
+    ) {
       throw new UsageError(
-        "--renew-ahead needs --before-exec-policy=when-invalid and a --before-exec-command to run",
+        "--renew-ahead needs --before-exec-policy=when-invalid and a --before-exec-command to run, or an --issuer",
       );
     }
     if (
@@ -143,8 +293,249 @@ export function brokerOptionsFromFlags(
   if (options.beforeExecCommand !== undefined && options.beforeExecCommand.trim() === "") {
     throw new UsageError("--before-exec-command is blank");
   }
+  if (issuer !== undefined) {
+    options.issuer = resolveIssuerOptions(values, sources, os ?? HOST_OS);
+    const stored = issuedCredentialPaths(options, options.issuer, sources, os ?? HOST_OS);
+    options.clientCertificatePath = stored.certificate;
+    options.clientKeyPath = stored.key;
+  }
   if (requireCredentials) checkCredentialFlags(options);
   return options;
+}
+
+/** Usage errors of flags that go only with --issuer, or with one issuer, or never with one. */
+function checkIssuerFlagCombinations(values: BrokerFlagValues): void {
+  const issuer = values.issuer;
+  const given = (name: string) => (values as Record<string, unknown>)[name] !== undefined;
+  if (issuer === undefined) {
+    const stray = ISSUER_FLAGS.find(([name]) => given(name));
+    if (stray) {
+      throw new UsageError(`--${stray[0]} needs --issuer`, {
+        hint: "add --issuer vault, --issuer step-ca or --issuer cfssl",
+      });
+    }
+    return;
+  }
+  if (!(ISSUERS as readonly string[]).includes(issuer)) {
+    throw new UsageError(`invalid --issuer ${JSON.stringify(issuer)}: use ${ISSUERS.join(", ")}`);
+  }
+  if (values["before-exec-command"] !== undefined) {
+    throw new UsageError("--issuer and --before-exec-command cannot be used together", {
+      hint: "with --issuer the broker gets the certificate itself: drop --before-exec-command",
+    });
+  }
+  if (values["before-exec-policy"] === "always") {
+    throw new UsageError("--issuer and --before-exec-policy always cannot be used together", {
+      hint:
+        "an issuer renews when the certificate needs it (when-invalid); use --renew-ahead to renew early",
+    });
+  }
+  for (const [name, only] of ISSUER_FLAGS) {
+    if (only !== undefined && only !== issuer && given(name)) {
+      throw new UsageError(`--${name} is for --issuer ${only}, not --issuer ${issuer}`);
+    }
+  }
+  if (issuer === "step-ca" && given("common-name")) {
+    throw new UsageError("--common-name cannot be used with --issuer step-ca", {
+      hint:
+        "step-ca takes the subject and SANs from its one-time token: name them in --step-token-command",
+    });
+  }
+  if (issuer === "cfssl" && given("ttl")) {
+    throw new UsageError("--ttl cannot be used with --issuer cfssl", {
+      hint: "the cfssl signing profile decides the lifetime: choose it with --cfssl-profile",
+    });
+  }
+}
+
+/**
+ * The issuer's options, every default resolved, as a pure function of the flags and the sources: the plugin uses
+ * the environment only for absent flags, and `kubeconfig set` stores what comes out as explicit flags. Throws
+ * UsageError for what is missing or wrong, before any connection.
+ */
+export function resolveIssuerOptions(
+  values: BrokerFlagValues,
+  sources: IssuerSources = NO_SOURCES,
+  os: Os = HOST_OS,
+): IssuerOptions {
+  const issuer = values.issuer as IssuerName;
+  const env = (name: string) => {
+    const value = sources.env(name);
+    return value === undefined || value === "" ? undefined : value;
+  };
+  let url = values["issuer-url"];
+  let caFile = values["issuer-ca-file"];
+  if (issuer === "vault") {
+    url ??= env("VAULT_ADDR") ?? env("BAO_ADDR");
+    caFile ??= env("VAULT_CACERT") ?? env("BAO_CACERT") ?? env("VAULT_CAPATH") ?? env("BAO_CAPATH");
+  } else if (issuer === "step-ca" && (url === undefined || caFile === undefined)) {
+    const defaults = stepDefaults(sources, os);
+    url ??= defaults.url;
+    caFile ??= defaults.root;
+  }
+  if (url === undefined) {
+    throw new UsageError(`--issuer ${issuer} needs --issuer-url`, {
+      hint: issuer === "vault"
+        ? "give --issuer-url, or set VAULT_ADDR (as for the vault CLI)"
+        : issuer === "step-ca"
+        ? "give --issuer-url, or run step ca bootstrap so that step's defaults.json names the CA"
+        : "give cfssl's address, e.g. --issuer-url https://cfssl.example.com:8888",
+    });
+  }
+  url = checkIssuerUrl(url, issuer);
+  const commonName = values["common-name"];
+  if (commonName !== undefined && commonName.trim() === "") {
+    throw new UsageError("--common-name is blank");
+  }
+  if (issuer !== "step-ca" && commonName === undefined) {
+    throw new UsageError(`--issuer ${issuer} needs --common-name`, {
+      hint: "the certificate's subject CN: the user name the cluster sees",
+    });
+  }
+  const altNames = (values["alt-names"] ?? "").split(",").map((name) => name.trim()).filter((
+    name,
+  ) => name !== "");
+  const keyType = values["key-type"] ?? "ec-p256";
+  if (!(KEY_TYPE_NAMES as readonly string[]).includes(keyType)) {
+    throw new UsageError(
+      `invalid --key-type ${JSON.stringify(keyType)}: use ${KEY_TYPE_NAMES.join(", ")}`,
+    );
+  }
+  const options: IssuerOptions = {
+    issuer,
+    url,
+    altNames,
+    keyType: keyType as KeyType,
+  };
+  if (caFile !== undefined) options.caFile = caFile;
+  if (commonName !== undefined) options.commonName = commonName;
+  const ttl = values.ttl;
+  if (ttl !== undefined) {
+    options.ttlMs = parseDuration(ttl, "--ttl");
+    if (options.ttlMs <= 0) throw new UsageError(`--ttl must be longer than 0, got ${ttl}`);
+  }
+  if (issuer === "vault") {
+    const role = values["vault-role"];
+    if (role === undefined || role.trim() === "") {
+      throw new UsageError("--issuer vault needs --vault-role", {
+        hint: "the PKI role that signs: POST /v1/<mount>/sign/<role>",
+      });
+    }
+    const auth = values["vault-auth"] ?? "token";
+    if (auth !== "token" && auth !== "cert") {
+      throw new UsageError(`invalid --vault-auth ${JSON.stringify(auth)}: use token or cert`);
+    }
+    const namespace = values["vault-namespace"] ?? env("VAULT_NAMESPACE") ?? env("BAO_NAMESPACE");
+    options.vault = {
+      mount: trimSlashes(values["vault-mount"] ?? "pki"),
+      role,
+      auth,
+      authMount: trimSlashes(values["vault-auth-mount"] ?? "cert"),
+      ...(namespace !== undefined ? { namespace } : {}),
+    };
+  } else if (issuer === "step-ca") {
+    const command = values["step-token-command"];
+    if (command !== undefined && command.trim() === "") {
+      throw new UsageError("--step-token-command is blank");
+    }
+    options.step = command === undefined ? {} : { tokenCommand: command };
+  } else {
+    const cfssl: NonNullable<IssuerOptions["cfssl"]> = {};
+    if (values["cfssl-profile"] !== undefined) cfssl.profile = values["cfssl-profile"];
+    if (values["cfssl-label"] !== undefined) cfssl.label = values["cfssl-label"];
+    if (values["cfssl-auth-key-file"] !== undefined) {
+      cfssl.authKeyFile = values["cfssl-auth-key-file"];
+    }
+    options.cfssl = cfssl;
+  }
+  return options;
+}
+
+/** An http(s) URL without a trailing slash; Vault over http only to loopback (its token would travel in clear). */
+function checkIssuerUrl(url: string, issuer: IssuerName): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--issuer-url ${JSON.stringify(url)} is not a URL`, {
+      hint: "give it whole, e.g. https://vault.example.com:8200",
+    });
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
+    throw new UsageError(`--issuer-url ${url} is not an http or https URL`);
+  }
+  if (parsed.username || parsed.password) {
+    throw new UsageError("--issuer-url must not hold a user name or password");
+  }
+  if (parsed.protocol === "http:" && issuer === "vault" && !isLoopback(parsed.hostname)) {
+    throw new UsageError(
+      `--issuer-url ${parsed.origin}: Vault over http:// only to a loopback address, since its token would travel in clear`,
+      { hint: "use https://, or a local Vault Agent or proxy on 127.0.0.1" },
+    );
+  }
+  return url.replace(/\/+$/, "");
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "[::1]";
+}
+
+function trimSlashes(path: string): string {
+  return path.replace(/^\/+|\/+$/g, "");
+}
+
+/** `ca-url` and `root` of $STEPPATH/config/defaults.json (~/.step), as `step ca bootstrap` writes them. */
+function stepDefaults(sources: IssuerSources, os: Os): { url?: string; root?: string } {
+  const home = sources.home();
+  const stepPath = sources.env("STEPPATH") || (home ? joinPath(home, ".step", os) : undefined);
+  if (!stepPath) return {};
+  const text = sources.readFile(joinPath(joinPath(stepPath, "config", os), "defaults.json", os));
+  if (text === undefined) return {};
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    const str = (value: unknown) => typeof value === "string" && value !== "" ? value : undefined;
+    return { url: str(json["ca-url"]), root: str(json["root"]) };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Where issued credentials are stored: the flags' paths, or a private folder per credential set under
+ * ~/.kube/credentials-broker/, named after the kubeconfig user when known, else after the issuer, its host, the
+ * role or profile and the subject. Relative and `~` paths are resolved later, as for every path flag.
+ */
+function issuedCredentialPaths(
+  options: BrokerOptions,
+  issuer: IssuerOptions,
+  sources: IssuerSources,
+  os: Os,
+): { certificate?: string; key?: string } {
+  const certificate = options.clientCertificatePath;
+  const key = options.clientKeyPath;
+  if (certificate !== undefined || key !== undefined) return { certificate, key };
+  const name = sources.userName ?? defaultStorageName(issuer);
+  const home = sources.home();
+  const sep = os === "windows" ? "\\" : "/";
+  const dir = `${home ?? "~"}${sep}${ISSUED_CREDENTIALS_DIR.join(sep)}${sep}${safeName(name)}`;
+  return { certificate: `${dir}${sep}client.crt`, key: `${dir}${sep}client.key` };
+}
+
+/** A folder name for a credential set without a kubeconfig user: issuer, host, role or profile, subject. */
+export function defaultStorageName(issuer: IssuerOptions): string {
+  let host = issuer.url;
+  try {
+    host = new URL(issuer.url).host;
+  } catch {
+    // Checked already.
+  }
+  const which = issuer.vault?.role ?? issuer.cfssl?.profile ?? issuer.cfssl?.label;
+  return [issuer.issuer, host, which, issuer.commonName].filter((part) => part).join("-");
+}
+
+function safeName(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._@-]+/g, "_").replace(/^\.+/, "_").slice(0, 120);
+  return safe === "" ? "default" : safe;
 }
 
 /** A token, or a certificate and key together, or both: anything else cannot authenticate. */
@@ -183,22 +574,40 @@ export function resolveBrokerPaths(
   where: { cwd: string; home: () => string | undefined; os: Os },
 ): BrokerOptions {
   const resolved = { ...options };
+  const issuer = options.issuer && { ...options.issuer };
+  if (issuer) resolved.issuer = issuer;
+  const file = (path: string | undefined, flag: string) =>
+    path === undefined ? undefined : resolveOne(path, flag, where);
+  if (issuer?.caFile !== undefined) issuer.caFile = file(issuer.caFile, "issuer-ca-file");
+  if (issuer?.cfssl?.authKeyFile !== undefined) {
+    issuer.cfssl = {
+      ...issuer.cfssl,
+      authKeyFile: file(issuer.cfssl.authKeyFile, "cfssl-auth-key-file"),
+    };
+  }
   for (const [field, flag] of PATH_FLAGS) {
-    let path = options[field];
-    if (path === undefined) continue;
-    // Whether this `~` is one to expand is the platform's rule (`~/`, and `~\` on Windows; not `~user`).
-    if (expandTilde(path, "\0", where.os) !== path) {
-      const home = where.home();
-      if (!home) {
-        throw new UsageError(`--${flag} starts with ~ but the home folder is unknown`, {
-          hint: "set HOME, or give the full path",
-        });
-      }
-      path = expandTilde(path, home, where.os);
-    }
-    resolved[field] = resolvePath(path, where.cwd, where.os);
+    const path = options[field];
+    if (path !== undefined) resolved[field] = resolveOne(path, flag, where);
   }
   return resolved;
+}
+
+function resolveOne(
+  path: string,
+  flag: string,
+  where: { cwd: string; home: () => string | undefined; os: Os },
+): string {
+  // Whether this `~` is one to expand is the platform's rule (`~/`, and `~\` on Windows; not `~user`).
+  if (expandTilde(path, "\0", where.os) !== path) {
+    const home = where.home();
+    if (!home) {
+      throw new UsageError(`--${flag} starts with ~ but the home folder is unknown`, {
+        hint: "set HOME, or give the full path",
+      });
+    }
+    path = expandTilde(path, home, where.os);
+  }
+  return resolvePath(path, where.cwd, where.os);
 }
 
 /** Parses the plugin's own argv (what kubectl passes from exec.args). */
@@ -225,7 +634,9 @@ export function brokerArgs(options: BrokerOptions): string[] {
   add("client-key-path", options.clientKeyPath);
   add("token-path", options.tokenPath);
   add("before-exec-command", options.beforeExecCommand);
-  if (options.beforeExecPolicy !== "always") add("before-exec-policy", options.beforeExecPolicy);
+  if (options.beforeExecPolicy !== (options.issuer ? "when-invalid" : "always")) {
+    add("before-exec-policy", options.beforeExecPolicy);
+  }
   if (options.beforeExecTimeoutMs !== DEFAULT_TIMEOUT_MS) {
     add("before-exec-timeout", formatDuration(options.beforeExecTimeoutMs));
   }
@@ -234,5 +645,26 @@ export function brokerArgs(options: BrokerOptions): string[] {
   }
   if (options.renewAhead) add("renew-ahead", formatRenewAhead(options.renewAhead));
   add("cache-dir", options.cacheDir);
+  const issuer = options.issuer;
+  if (issuer) {
+    add("issuer", issuer.issuer);
+    add("issuer-url", issuer.url);
+    add("issuer-ca-file", issuer.caFile);
+    add("common-name", issuer.commonName);
+    if (issuer.altNames.length > 0) add("alt-names", issuer.altNames.join(","));
+    if (issuer.ttlMs !== undefined) add("ttl", formatDuration(issuer.ttlMs));
+    if (issuer.keyType !== "ec-p256") add("key-type", issuer.keyType);
+    if (issuer.vault) {
+      if (issuer.vault.mount !== "pki") add("vault-mount", issuer.vault.mount);
+      add("vault-role", issuer.vault.role);
+      if (issuer.vault.auth !== "token") add("vault-auth", issuer.vault.auth);
+      if (issuer.vault.authMount !== "cert") add("vault-auth-mount", issuer.vault.authMount);
+      add("vault-namespace", issuer.vault.namespace);
+    }
+    add("step-token-command", issuer.step?.tokenCommand);
+    add("cfssl-profile", issuer.cfssl?.profile);
+    add("cfssl-label", issuer.cfssl?.label);
+    add("cfssl-auth-key-file", issuer.cfssl?.authKeyFile);
+  }
   return args;
 }
