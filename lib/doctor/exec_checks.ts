@@ -11,7 +11,14 @@ import type { AheadState } from "../plugin/renew_ahead.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { UsageError } from "../shared/errors.ts";
 import { parseArgs } from "../shared/flags.ts";
-import { basename, executableProbe, HOST_OS, isAbsolute, lookPath } from "../shared/platform.ts";
+import {
+  basename,
+  executableProbe,
+  expandTilde,
+  HOST_OS,
+  isAbsolute,
+  lookPath,
+} from "../shared/platform.ts";
 import { type CheckResult, result } from "./result.ts";
 import type { ExecConfig } from "./user.ts";
 
@@ -162,7 +169,10 @@ export function checkBrokerArgs(
     ["--client-key-path", options.clientKeyPath],
     ["--token-path", options.tokenPath],
     ["--cache-dir", options.cacheDir],
-  ].filter(([, path]) => path !== undefined && !isAbsolute(path, HOST_OS)).map(([flag]) => flag);
+  ].filter(([, path]) =>
+    // `~/` is the home folder (the plugin expands it, as for an issuer's default storage folder), not relative.
+    path !== undefined && !isAbsolute(path, HOST_OS) && expandTilde(path, "\0", HOST_OS) === path
+  ).map(([flag]) => flag);
   const summary = `${credentials}, before-exec policy ${options.beforeExecPolicy}, refresh margin ${
     formatDuration(options.refreshMarginMs)
   }`;

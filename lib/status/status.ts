@@ -22,6 +22,7 @@ import {
   lookupExecutable,
 } from "../doctor/exec_checks.ts";
 import { type CheckResult, isRecord, result } from "../doctor/result.ts";
+import type { IssuerName, IssuerOptions } from "../issuer/issuer.ts";
 import { checkCompetingCredentials, checkExecBlock, type ExecConfig } from "../doctor/user.ts";
 import { readKubeconfigFiles } from "../kubeconfig/kubeconfig_files.ts";
 import {
@@ -53,11 +54,26 @@ import { formatStatusJson, formatStatusText } from "./status_report.ts";
 /** What status needs from the process: the environment and working folder kubectl would give the plugin, a clock. */
 export type StatusHost = Pick<Io, "env" | "cwd" | "now">;
 
-/** Where a user's renewals come from: a before-exec command (its program only: arguments may hold secrets). */
-export interface RenewalSource {
-  command: string;
-  policy: BeforeExecPolicy;
-}
+/**
+ * Where a user's renewals come from: a before-exec command (its program only: arguments may hold secrets), or a
+ * CA the broker asks itself (--issuer), with what names the certificate it asks for.
+ */
+export type RenewalSource =
+  | { command: string; policy: BeforeExecPolicy }
+  | {
+    issuer: IssuerName;
+    url: string;
+    /** Vault: the PKI role, its mount, how the broker logs in, the namespace. */
+    role?: string;
+    mount?: string;
+    auth?: "token" | "cert";
+    namespace?: string;
+    /** step-ca: the program that prints one-time tokens (never its arguments). */
+    tokenCommand?: string;
+    /** cfssl: the signing profile and label. */
+    profile?: string;
+    label?: string;
+  };
 
 /** One broker user as status shows it; absent parts were not configured (or, for dates, not readable). */
 export interface UserStatus {
@@ -214,6 +230,8 @@ async function userStatus(
   if (options.tokenPath !== undefined) status.token = { read: false };
   if (options.beforeExecCommand !== undefined) {
     status.renewal = beforeExec(options, host, lookups, notPassed);
+  } else if (options.issuer) {
+    status.renewal = issuerSource(options.issuer, host.env);
   }
   let paths: BrokerOptions;
   try {
@@ -244,7 +262,8 @@ async function userStatus(
   // doctor's verdicts before any run: a missing or expired file is a warning while a command is there to renew it.
   for (
     const check of checkCredentials(reading, host.now(), {
-      renewer: options.beforeExecCommand !== undefined,
+      // An issuer renews as a command does: a missing or expired certificate is for it to replace.
+      renewer: options.beforeExecCommand !== undefined || options.issuer !== undefined,
       ran: false,
       marginMs: options.refreshMarginMs,
       policy: options.beforeExecPolicy,
@@ -275,6 +294,30 @@ function beforeExec(
     lookup: program ? lookup(program, host.cwd(), host.env, lookups) : undefined,
   }));
   return { command: program ?? "", policy };
+}
+
+/** Where an issuer user's certificates come from, as the flags say (kubeconfig set stores every default). */
+function issuerSource(
+  issuer: IssuerOptions,
+  env: (name: string) => string | undefined,
+): RenewalSource {
+  const source: RenewalSource = { issuer: issuer.issuer, url: issuer.url };
+  if (issuer.vault) {
+    source.role = issuer.vault.role;
+    source.mount = issuer.vault.mount;
+    source.auth = issuer.vault.auth;
+    if (issuer.vault.namespace !== undefined) source.namespace = issuer.vault.namespace;
+  }
+  if (issuer.step?.tokenCommand !== undefined) {
+    try {
+      source.tokenCommand = splitCommandLine(issuer.step.tokenCommand, hostHomeDir(env))[0];
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+    }
+  }
+  if (issuer.cfssl?.profile !== undefined) source.profile = issuer.cfssl.profile;
+  if (issuer.cfssl?.label !== undefined) source.label = issuer.cfssl.label;
+  return source;
 }
 
 /** --renew-ahead: the state the background renewals left next to the renewal lock, as doctor reads it. */

@@ -137,9 +137,21 @@ function expiry(at: Date, now: Date, paint: (color: string, text: string) => str
 function renewalText(user: UserStatus): string {
   const renewal = user.renewal;
   if (!renewal) return "none: nothing renews these files";
-  return `${renewal.command || "(unreadable command)"}, ${
-    renewal.policy === "always" ? "on every call" : "when a credential needs renewing"
-  }`;
+  if ("command" in renewal) {
+    return `${renewal.command || "(unreadable command)"}, ${
+      renewal.policy === "always" ? "on every call" : "when a credential needs renewing"
+    }`;
+  }
+  const details = [
+    renewal.role !== undefined && `role ${renewal.role}`,
+    renewal.mount !== undefined && `mount ${renewal.mount}`,
+    renewal.auth !== undefined && `${renewal.auth} login`,
+    renewal.namespace !== undefined && `namespace ${renewal.namespace}`,
+    renewal.tokenCommand !== undefined && `one-time tokens from ${renewal.tokenCommand}`,
+    renewal.profile !== undefined && `profile ${renewal.profile}`,
+    renewal.label !== undefined && `label ${renewal.label}`,
+  ].filter((part): part is string => typeof part === "string");
+  return `${renewal.issuer} ${renewal.url}${details.length ? `, ${details.join(", ")}` : ""}`;
 }
 
 function renewAheadText(ahead: NonNullable<UserStatus["renewAhead"]>, now: Date): string {

@@ -347,6 +347,19 @@ Deno.test("status lists each problem doctor would find without running anything,
       json: { token: {}, renewal: { command: "no-such-renewal-command", policy: "always" } },
     },
     {
+      name: "a ~/ path is the home folder, as the plugin reads it, not a relative path",
+      user: (w) => {
+        Deno.copyFileSync(w.jwt, inDir(w.dir, "home-token"));
+        return { name: "nora", command: w.broker, args: ["--token-path=~/home-token"] };
+      },
+      problems: [],
+      json: {
+        token: {
+          expiresAt: new Date(NOW.getTime() + 50 * MINUTE).toISOString().replace(".000", ""),
+        },
+      },
+    },
+    {
       name: "a key others can read",
       ignore: !hasPosixPermissions(HOST_OS),
       user: (w) => {
@@ -402,11 +415,113 @@ Deno.test("status lists each problem doctor would find without running anything,
         const text = await status(w, ["--kubeconfig", config]);
         assert.equal(text.code, 0, text.err);
         if (c.text) assert.match(text.out, c.text);
-        assert.match(text.out, /\n1 user, 1 problem\n$/);
+        assert.ok(
+          text.out.endsWith(
+            c.problems.length === 0 ? "\n1 user, no problems\n" : "\n1 user, 1 problem\n",
+          ),
+          text.out,
+        );
         for (const secret of ["MARKER-SECRET-ARG", "MARKER-STATIC-TOKEN", "MARKER-OPAQUE-TOKEN"]) {
           assert.ok(!json.out.includes(secret) && !text.out.includes(secret), secret);
         }
       },
+    });
+  }
+});
+
+Deno.test("status shows where an issuer user's certificates come from: the CA, its URL and role or profile", async (t) => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const cases: {
+    name: string;
+    args: string[];
+    renewal: Record<string, unknown>;
+    certificate: Record<string, unknown>;
+    problems: string[];
+    text: string;
+  }[] = [
+    {
+      name: "vault",
+      args: [
+        "--issuer=vault",
+        "--issuer-url=https://vault.example:8200/",
+        "--vault-role=dev",
+        "--vault-namespace=team-a",
+        "--common-name=alice",
+        "--renew-ahead=33%",
+        `--cache-dir=${w.cache}`,
+        ...credentialArgs({ cert: w.cert, key: w.key }),
+      ],
+      renewal: {
+        issuer: "vault",
+        url: "https://vault.example:8200",
+        role: "dev",
+        mount: "pki",
+        auth: "token",
+        namespace: "team-a",
+        renewAhead: "33%",
+      },
+      certificate: {
+        subject: "CN=alice, O=dev",
+        notAfter: new Date(NOW.getTime() + 2 * HOUR).toISOString().replace(".000", ""),
+      },
+      problems: [],
+      text:
+        "renewal      vault https://vault.example:8200, role dev, mount pki, token login, namespace team-a",
+    },
+    {
+      name: "step-ca: the token command's program, never its arguments",
+      args: [
+        "--issuer=step-ca",
+        "--issuer-url=https://ca.example:9000",
+        "--step-token-command=step ca token alice@example.com --password-file /MARKER-SECRET-ARG",
+        ...credentialArgs({ cert: w.cert, key: w.key }),
+      ],
+      renewal: { issuer: "step-ca", url: "https://ca.example:9000", tokenCommand: "step" },
+      certificate: {
+        subject: "CN=alice, O=dev",
+        notAfter: new Date(NOW.getTime() + 2 * HOUR).toISOString().replace(".000", ""),
+      },
+      problems: [],
+      text: "renewal      step-ca https://ca.example:9000, one-time tokens from step",
+    },
+    {
+      name: "cfssl, certificate not issued yet in the default folder",
+      args: [
+        "--issuer=cfssl",
+        "--issuer-url=https://cfssl.example:8888",
+        "--common-name=alice",
+        "--cfssl-profile=client",
+        "--cfssl-label=primary",
+      ],
+      renewal: {
+        issuer: "cfssl",
+        url: "https://cfssl.example:8888",
+        profile: "client",
+        label: "primary",
+      },
+      certificate: {},
+      problems: ["warn client certificate", "warn client key"],
+      text: "renewal      cfssl https://cfssl.example:8888, profile client, label primary",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const config = writeKubeconfig(inDir(w.dir, "issuer.config"), {
+        users: [{ name: "alice", command: w.broker, args: c.args }],
+      });
+      const json = await status(w, ["--kubeconfig", config, "-o", "json"]);
+      assert.equal(json.code, 0, json.err);
+      const [entry] = JSON.parse(json.out).users;
+      assert.deepEqual(entry.renewal, c.renewal);
+      assert.deepEqual(entry.certificate, c.certificate);
+      assert.deepEqual(
+        entry.problems.map((p: { status: string; check: string }) => `${p.status} ${p.check}`),
+        c.problems,
+      );
+      const text = await status(w, ["--kubeconfig", config]);
+      assert.ok(text.out.includes(`\n  ${c.text}\n`), text.out);
+      assert.ok(!(json.out + text.out).includes("MARKER-SECRET-ARG"));
     });
   }
 });
