@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { runCommand } from "../../lib/commands.ts";
+import { complete, withKubeconfigNames } from "../../lib/completion.ts";
 import { renewalLock } from "../../lib/plugin/lock.ts";
 import { aheadFiles, writeAheadState } from "../../lib/plugin/renew_ahead.ts";
 import { hasPosixPermissions, HOST_OS, isWindows } from "../../lib/shared/platform.ts";
@@ -701,3 +702,62 @@ Deno.test("status colours only on a terminal", async () => {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+Deno.test("status lists exactly the users whose exec runs the broker, as doctor recognises it", async (t) => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const args = credentialArgs({ token: w.opaque });
+  const rows: [string, string, string[], boolean][] = [
+    ["the plugin on PATH", "kubectl-credentials_broker", args, true],
+    ["the plugin by absolute path", w.broker, args, true],
+    ["the Windows executable", inDir(w.dir, "kubectl-credentials_broker.exe"), args, true],
+    ["kubectl with the plugin's name first", "kubectl", ["credentials-broker", ...args], true],
+    ["a versioned kubectl", "kubectl.1.32", ["credentials-broker", ...args], true],
+    ["kubectl running another plugin", "kubectl", ["oidc-login", "get-token"], false],
+    [
+      "kubectl with the plugin's name later",
+      "kubectl",
+      ["oidc-login", "credentials-broker"],
+      false,
+    ],
+    ["another credential plugin", "aws", ["eks", "get-token"], false],
+    ["a name that only starts alike", "kubectl-credentials_broker-old", args, false],
+  ];
+  for (const [name, command, userArgs, listed] of rows) {
+    await t.step(name, async () => {
+      const config = writeKubeconfig(inDir(w.dir, "recognition.config"), {
+        users: [{ name: "u", command, args: userArgs }],
+      });
+      const result = await status(w, ["--kubeconfig", config, "-o", "json"]);
+      assert.equal(result.code, 0, result.err);
+      assert.equal(JSON.parse(result.out).users.length, listed ? 1 : 0);
+    });
+  }
+});
+
+Deno.test("completion offers status's flags, -o values and the kubeconfig's names for --context and --user", async () => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const config = mixedKubeconfig(w);
+  const words = (args: string[], word: string) =>
+    complete(args, word).candidates.map((candidate) => candidate.split("\t")[0]);
+  assert.deepEqual(words(["status"], "--"), [
+    "--kubeconfig",
+    "--context",
+    "--user",
+    "--output",
+    "--help",
+  ]);
+  assert.deepEqual(words(["status", "-o"], ""), ["text", "json"]);
+  const io = { env: () => undefined, cwd: () => w.dir };
+  const contexts = await withKubeconfigNames(
+    complete(["status", "--kubeconfig", config, "--context"], "dev"),
+    io,
+  );
+  assert.deepEqual(contexts.candidates, ["dev", "dev-admin"]);
+  const users = await withKubeconfigNames(
+    complete(["status", "--kubeconfig", config, "--user"], ""),
+    io,
+  );
+  assert.deepEqual(users.candidates, ["alice", "bob", "carol", "erin", "frank"]);
+});
