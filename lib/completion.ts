@@ -245,8 +245,9 @@ Prints a script that completes kubectl-credentials_broker's subcommands and flag
   kubectl-credentials_broker completion fish | source
 
 For \`kubectl credentials-broker <TAB>\` (kubectl 1.26+), put an executable named
-kubectl_complete-credentials_broker on PATH that runs:
-  kubectl-credentials_broker __complete "$@"
+kubectl_complete-credentials_broker (on Windows kubectl_complete-credentials_broker.cmd) on PATH
+that runs:
+  kubectl-credentials_broker __complete "$@"      (Windows: kubectl-credentials_broker __complete %*)
 (\`deno task install\` installs one.)
 `;
 

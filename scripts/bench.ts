@@ -4,6 +4,7 @@
  * shared machine are noisy, so nothing here asserts.
  */
 import { bundleFolder, installPlugin, RUNTIME_STAMP } from "./install.ts";
+import { fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { BUNDLE_ENTRY, RUNTIME_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { clientCredentials, generateKey, issueCert } from "./world/ca.ts";
@@ -158,10 +159,10 @@ if [ ! -s "${token}" ]; then echo renew; fi
           Deno.execPath(),
           "run",
           "--config",
-          new URL("../deno.json", import.meta.url).pathname,
+          fileUrlToPath(new URL("../deno.json", import.meta.url).href, HOST_OS),
           ...BROKER_PERMISSIONS,
           "--quiet",
-          new URL("../main.ts", import.meta.url).pathname,
+          fileUrlToPath(new URL("../main.ts", import.meta.url).href, HOST_OS),
           ...credentialArgs,
           `--before-exec-command=${original}`,
           "--before-exec-policy=when-invalid",

@@ -9,7 +9,6 @@
  * otherwise the build stops, after everything it can do without it, with one sentence naming what is missing.
  */
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type ArchiveEntry, sha256Hex, tarGz, zip } from "./archive.ts";
 import {
   archiveFiles,
@@ -19,6 +18,7 @@ import {
   validateKrewManifest,
 } from "./krew.ts";
 import { BUNDLE_COMMANDS, BUNDLE_ENTRY, bundleBroker, RUNTIME_FLAGS } from "./bundle.ts";
+import { fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { archiveName, selectTargets, sumsName, type Target } from "./targets.ts";
 
@@ -422,7 +422,10 @@ async function exists(path: string): Promise<boolean> {
 }
 
 if (import.meta.main) {
-  const projectDir = join(fileURLToPath(new URL(".", import.meta.url)), "..");
+  const projectDir = fileUrlToPath(new URL("..", import.meta.url).href, HOST_OS).replace(
+    /[\\/]$/,
+    "",
+  );
   try {
     const names: string[] = [];
     let tag: string | undefined;

@@ -2,6 +2,8 @@
  * `deno task fuzz [RUNS]`: the property tests of tests/fuzz_test.ts with many more runs than `deno task test` gives
  * them (default 20000 per property). A failure prints fast-check's seed; replay it with FUZZ_SEED=<seed>.
  */
+import { fileUrlToPath, HOST_OS, joinPath } from "../lib/shared/platform.ts";
+
 const runs = Deno.args[0] ?? Deno.env.get("FUZZ_RUNS") ?? "20000";
 if (!/^[1-9]\d*$/.test(runs)) {
   console.error(
@@ -9,11 +11,11 @@ if (!/^[1-9]\d*$/.test(runs)) {
   );
   Deno.exit(2);
 }
-const root = new URL("../", import.meta.url).pathname;
+const root = fileUrlToPath(new URL("../", import.meta.url).href, HOST_OS);
 console.error(`fuzzing with ${runs} runs per property`);
 const started = performance.now();
 const { code } = await new Deno.Command(Deno.execPath(), {
-  args: ["test", "--allow-all", `${root}tests/fuzz_test.ts`],
+  args: ["test", "--allow-all", joinPath(root, "tests/fuzz_test.ts", HOST_OS)],
   cwd: root,
   env: { FUZZ_RUNS: runs },
   stdout: "inherit",

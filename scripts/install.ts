@@ -2,7 +2,8 @@
  * `deno task install`: bundles the source and installs it as `kubectl-credentials_broker`, so that
  * `kubectl credentials-broker` finds it, and next to it `kubectl_complete-credentials_broker`, which kubectl
  * 1.26+ runs to complete `kubectl credentials-broker <TAB>`. Honours DENO_INSTALL_ROOT (both land in
- * $DENO_INSTALL_ROOT/bin).
+ * $DENO_INSTALL_ROOT/bin). On Linux and macOS both are `sh` scripts; on Windows, as `deno install` does there,
+ * `.cmd` files, which kubectl finds on PATH through PATHEXT.
  */
 import { bundleBroker, PORTABLE_FLAGS, V8_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./permissions.ts";
@@ -10,18 +11,33 @@ import {
   basename,
   dirname,
   executableProbe,
+  fileUrlToPath,
   HOST_OS,
   hostHomeDir,
+  isWindows,
   joinPath,
   lookPath,
   type Os,
   splitPathList,
 } from "../lib/shared/platform.ts";
 
-const projectDir = new URL("../", import.meta.url).pathname;
+const projectDir = fileUrlToPath(new URL("../", import.meta.url).href, HOST_OS);
 
-/** Next to the bundle: a file whose modification time is the one the shim's Deno had at install. */
+/**
+ * Next to the bundle (Linux, macOS): a file whose modification time is the one the shim's Deno had at install.
+ * The Windows shim carries the size of its deno.exe instead: cmd.exe reads a file's size without a process.
+ */
 export const RUNTIME_STAMP = "deno.stamp";
+
+/** The plugin's file name on `os`: kubectl finds `kubectl-credentials_broker.cmd` on Windows through PATHEXT. */
+export function shimName(os: Os): string {
+  return isWindows(os) ? `${PLUGIN_EXECUTABLE}.cmd` : PLUGIN_EXECUTABLE;
+}
+
+/** The completion executable's file name on `os`. */
+export function completionName(os: Os): string {
+  return isWindows(os) ? `${COMPLETION_EXECUTABLE}.cmd` : COMPLETION_EXECUTABLE;
+}
 
 /** An install that cannot be done as asked; the message is one plain sentence. */
 export class InstallError extends Error {
@@ -62,12 +78,16 @@ export async function installPlugin(root?: string, options: InstallOptions = {})
     joinPath(home ?? ".", ".deno", HOST_OS);
   const bin = joinPath(installRoot, "bin", HOST_OS);
   await Deno.mkdir(bin, { recursive: true });
-  const shim = joinPath(bin, PLUGIN_EXECUTABLE, HOST_OS);
+  const shim = joinPath(bin, shimName(HOST_OS), HOST_OS);
   const folder = bundleFolder(shim);
   const entry = await bundleBroker(projectDir, folder);
-  const stamp = joinPath(folder, RUNTIME_STAMP, HOST_OS);
-  await stampRuntime(deno, stamp);
-  await writeExecutable(shim, shimScript({ deno, stamp, entry }));
+  if (isWindows(HOST_OS)) {
+    await writeExecutable(shim, cmdShimScript({ deno, size: (await Deno.stat(deno)).size, entry }));
+  } else {
+    const stamp = joinPath(folder, RUNTIME_STAMP, HOST_OS);
+    await stampRuntime(deno, stamp);
+    await writeExecutable(shim, shimScript({ deno, stamp, entry }));
+  }
   await installCompletion(shim);
   return shim;
 }
@@ -99,6 +119,48 @@ export function shimScript({ deno, stamp, entry }: {
     command(PORTABLE_FLAGS),
     "",
   ].join("\n");
+}
+
+/**
+ * The Windows shim, a `.cmd` file as `deno install` writes there: cmd.exe runs it with the arguments kubectl
+ * gave, and `%*` hands them on as they came (quoted words stay quoted, so `%`, `^`, `&` and `"` in them reach
+ * the broker intact). The V8 flags only while deno.exe has the size it had at install: the same rule as the sh
+ * shim's stamp, read by cmd.exe's `for` without starting a process.
+ */
+export function cmdShimScript({ deno, size, entry }: {
+  deno: string;
+  size: number;
+  entry: string;
+}): string {
+  const command = (flags: readonly string[]) =>
+    [
+      batchQuote(deno),
+      "run",
+      ...[...flags, ...BROKER_PERMISSIONS, "--quiet"].map(batchQuote),
+      batchQuote(entry),
+      "%*",
+    ].join(" ");
+  return [
+    "@echo off",
+    "rem kubectl-credentials-broker, installed by deno task install",
+    "rem V8 flags suit the Deno installed with; a changed Deno (upgrade) runs without them: run the install again.",
+    `for %%F in (${batchQuote(deno)}) do if "%%~zF"=="${size}" goto tuned`,
+    command(PORTABLE_FLAGS),
+    "exit /b %ERRORLEVEL%",
+    ":tuned",
+    command([...PORTABLE_FLAGS, V8_FLAGS]),
+    "",
+  ].join("\r\n");
+}
+
+/**
+ * One word of a `.cmd` line, read as written: `%` doubled (cmd.exe expands `%...%` even inside quotes) and
+ * anything but plain characters in double quotes, where `^`, `&`, `|`, `<`, `>`, `,`, `;`, `=` and spaces lose
+ * their meaning. Windows paths cannot hold a `"`.
+ */
+export function batchQuote(word: string): string {
+  const text = word.replaceAll("%", "%%");
+  return /^[\w@+:./\\-]+$/.test(word) ? text : `"${text}"`;
 }
 
 /** Gives `stamp` the modification time of `deno`, to the nanosecond (touch -r copies it whole). */
@@ -145,14 +207,17 @@ export function npxCacheFolder(path: string, os: Os): string | undefined {
   return undefined;
 }
 
-/** Where installPlugin() puts the bundle a shim runs: in a dot folder named after it, next to it. */
+/**
+ * Where installPlugin() puts the bundle a shim runs: in a dot folder named after it (without `.cmd`), next to it.
+ */
 export function bundleFolder(shim: string): string {
-  return joinPath(dirname(shim, HOST_OS), `.${basename(shim, HOST_OS)}`, HOST_OS);
+  const name = basename(shim, HOST_OS).replace(/\.cmd$/i, "");
+  return joinPath(dirname(shim, HOST_OS), `.${name}`, HOST_OS);
 }
 
 /** Where installCompletion() puts the completion executable for a plugin shim: in the same folder. */
 export function completionPath(shim: string): string {
-  return joinPath(dirname(shim, HOST_OS), COMPLETION_EXECUTABLE, HOST_OS);
+  return joinPath(dirname(shim, HOST_OS), completionName(HOST_OS), HOST_OS);
 }
 
 /**
@@ -162,10 +227,13 @@ export function completionPath(shim: string): string {
  */
 export async function installCompletion(shim: string): Promise<string> {
   const path = completionPath(shim);
+  const comment = "kubectl 1.26+ runs this to complete `kubectl credentials-broker <TAB>`.";
   await writeExecutable(
     path,
-    `#!/bin/sh\n# kubectl 1.26+ runs this to complete \`kubectl credentials-broker <TAB>\`.\n` +
-      `exec ${shellQuote(shim)} __complete "$@"\n`,
+    isWindows(HOST_OS)
+      // A .cmd started without `call` from a .cmd takes over and never returns: its exit status is this one's.
+      ? `@echo off\r\nrem ${comment}\r\n${batchQuote(shim)} __complete %*\r\n`
+      : `#!/bin/sh\n# ${comment}\n` + `exec ${shellQuote(shim)} __complete "$@"\n`,
   );
   return path;
 }
@@ -174,9 +242,17 @@ export async function installCompletion(shim: string): Promise<string> {
 async function writeExecutable(path: string, text: string): Promise<void> {
   const staging = `${path}.new-${Deno.pid}`;
   await Deno.writeTextFile(staging, text, { mode: 0o755 });
-  // mode only applies when the file is created: make a leftover staging file executable too.
-  await Deno.chmod(staging, 0o755);
+  // mode only applies when the file is created: make a leftover staging file executable too. Windows has no
+  // modes (a .cmd runs by its extension).
+  if (!isWindows(HOST_OS)) await Deno.chmod(staging, 0o755);
   await Deno.rename(staging, path);
+}
+
+/** Whether two PATH entries name the same folder: Windows paths ignore case and a trailing separator. */
+function samePath(a: string, b: string, os: Os): boolean {
+  if (!isWindows(os)) return a.replace(/(.)\/+$/, "$1") === b.replace(/(.)\/+$/, "$1");
+  const norm = (p: string) => p.replaceAll("/", "\\").replace(/(.)\\+$/, "$1").toLowerCase();
+  return norm(a) === norm(b);
 }
 
 function shellQuote(word: string): string {
@@ -191,9 +267,13 @@ if (import.meta.main) {
       `installed ${completionPath(shim)} (completion for kubectl credentials-broker <TAB>)`,
     );
     const dir = dirname(shim, HOST_OS);
-    if (!splitPathList(Deno.env.get("PATH"), HOST_OS).includes(dir)) {
+    const path = Deno.env.get("PATH") ?? Deno.env.get("Path");
+    if (!splitPathList(path, HOST_OS).some((entry) => samePath(entry, dir, HOST_OS))) {
       console.log(
-        `add ${dir} to PATH so that kubectl finds the plugin:\n  export PATH="${dir}:$PATH"`,
+        isWindows(HOST_OS)
+          ? `add ${dir} to PATH so that kubectl finds the plugin (Settings > "Edit environment variables ` +
+            `for your account"), or for this cmd.exe only:\n  set "PATH=${dir};%PATH%"`
+          : `add ${dir} to PATH so that kubectl finds the plugin:\n  export PATH="${dir}:$PATH"`,
       );
     }
     console.log(`try: kubectl credentials-broker --help`);

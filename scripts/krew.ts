@@ -5,9 +5,8 @@
  *
  * `deno run -A scripts/krew.ts validate FILE...` checks manifests against krew's rules.
  */
-import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { basename, HOST_OS } from "../lib/shared/platform.ts";
+import { basename, fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { type Target, TARGETS } from "./targets.ts";
 
 /** The krew plugin name: `kubectl krew install credentials-broker`, run as `kubectl credentials-broker`. */
@@ -42,7 +41,9 @@ export function krewTemplate(targets: readonly Target[] = TARGETS): string {
     : text.slice(at + PLATFORMS.length).split(/^(?= {2}- selector:$)/m);
   if (entries.length === 0 || !entries.every((entry) => entry.startsWith(PLATFORM_START))) {
     throw new Error(
-      `${fileURLToPath(KREW_TEMPLATE_FILE)}: spec.platforms is not a list of selector entries`,
+      `${
+        fileUrlToPath(KREW_TEMPLATE_FILE.href, HOST_OS)
+      }: spec.platforms is not a list of selector entries`,
     );
   }
   const labels = (entry: string) =>
@@ -51,7 +52,9 @@ export function krewTemplate(targets: readonly Target[] = TARGETS): string {
   const kept = entries.filter((entry) => wanted.delete(labels(entry)));
   if (wanted.size > 0) {
     throw new Error(
-      `${fileURLToPath(KREW_TEMPLATE_FILE)} has no platform for ${[...wanted].join(", ")}`,
+      `${fileUrlToPath(KREW_TEMPLATE_FILE.href, HOST_OS)} has no platform for ${
+        [...wanted].join(", ")
+      }`,
     );
   }
   return text.slice(0, at + PLATFORMS.length) + kept.join("");

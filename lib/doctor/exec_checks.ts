@@ -88,9 +88,12 @@ function lookupProblem(lookup: CommandLookup): string {
 /** How the exec block invokes the broker, if it does. */
 export type BrokerInvocation = "kubectl" | "direct" | "other";
 
-/** Whether exec.command is kubectl (then args start with the plugin name), the broker itself, or something else. */
+/**
+ * Whether exec.command is kubectl (then args start with the plugin name), the broker itself, or something else.
+ * A `.exe` or `.cmd` counts as the bare name: the compiled broker and the `deno task install` shim on Windows.
+ */
 export function brokerInvocation(command: string): BrokerInvocation {
-  const base = basename(command, HOST_OS).replace(/\.exe$/i, "");
+  const base = basename(command, HOST_OS).replace(/\.(exe|cmd)$/i, "");
   if (/^kubectl(\.\d+(\.\d+)*)?$/.test(base)) return "kubectl";
   if (base === "kubectl-credentials_broker") return "direct";
   return "other";

@@ -185,7 +185,9 @@ export function manualCommandLine(executable: string, exec: ExecConfig): string 
       } else args.push(arg);
     }
   }
-  return `env ${env.join(" ")} ${[executable, ...args].map(quoteWord).join(" ")} </dev/null`;
+  return `env ${env.join(" ")} ${
+    [executable, ...args].map((word) => quoteWord(word)).join(" ")
+  } </dev/null`;
 }
 
 const HIDDEN = "'<hidden>'";

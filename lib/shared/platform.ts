@@ -274,16 +274,36 @@ export function stopPlan(
 // ---------------------------------------------------------------------------------------------------------------
 // Effects: the host's answers to the probes above.
 
-/** Stops a process (tree) as `stopPlan` says, ignoring one that is already gone. */
+/**
+ * Stops a process (tree) as `stopPlan` says, ignoring one that is already gone. When taskkill fails (Wine's has no
+ * /T and refuses it, stopping nothing) the process itself is still ended, so that a timeout always ends the wait.
+ */
 export function stopProcess(pid: number, options: { tree: boolean; force: boolean }): void {
   const plan = stopPlan(HOST_OS, pid, options);
   try {
     if (plan.kind === "command") {
       const [program, ...args] = plan.argv;
-      new Deno.Command(program!, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+      const killer = new Deno.Command(program!, {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      killer.status.then((status) => {
+        if (!status.success) killProcess(pid);
+      }, () => killProcess(pid));
     } else {
       Deno.kill(plan.kind === "signal-group" ? -plan.pid : plan.pid, plan.signal);
     }
+  } catch {
+    // Already gone.
+  }
+}
+
+function killProcess(pid: number): void {
+  try {
+    // TerminateProcess on Windows.
+    Deno.kill(pid, "SIGKILL");
   } catch {
     // Already gone.
   }
@@ -344,15 +364,17 @@ export const statProbe: StatProbe = (path) => {
   }
 };
 
-/** The host's ExecutableProbe for lookPath. */
+/**
+ * The host's ExecutableProbe for lookPath. On Windows any file may run (PATHEXT decides which names are tried):
+ * Deno reports every file there as mode 0o666, no execute bits.
+ */
 export const executableProbe: ExecutableProbe = (path) => {
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return "not-a-file";
-    // Deno on Windows reports a mode (0o666, never an x bit): there the extension (PATHEXT) makes an executable.
-    if (
-      hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o111) === 0
-    ) return "not-executable";
+    if (hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o111) === 0) {
+      return "not-executable";
+    }
     return "executable";
   } catch {
     return null;

@@ -11,7 +11,7 @@ import {
   joinPath,
   resolvePath,
 } from "../../lib/shared/platform.ts";
-import { installCompletion, installPlugin } from "../install.ts";
+import { installCompletion, installPlugin, shimName } from "../install.ts";
 import { PLUGIN_EXECUTABLE } from "../permissions.ts";
 import { runFolder } from "./temp_dir.ts";
 
@@ -55,7 +55,7 @@ export function preparedBroker(): string | undefined {
   if (!run) return undefined;
   const shim = joinPath(
     joinPath(sharedInstallRoot(run), "bin", HOST_OS),
-    PLUGIN_EXECUTABLE,
+    shimName(HOST_OS),
     HOST_OS,
   );
   return executableProbe(shim) === "executable" ? shim : undefined;
@@ -64,20 +64,23 @@ export function preparedBroker(): string | undefined {
 /**
  * Puts the broker under `root`/bin as kubectl looks it up (`kubectl-credentials_broker`, and the completion
  * executable beside it) and returns its path: `deno task install` with that root, or a link to (on Windows a
- * copy of) the executable preparedBroker() names.
+ * copy of, keeping its `.exe` or `.cmd`: an installed `.cmd` names everything it runs by absolute path) the
+ * executable preparedBroker() names.
  */
 export async function installBroker(root: string): Promise<string> {
   const given = preparedBroker();
   if (!given) return await installPlugin(root);
   const bin = joinPath(root, "bin", HOST_OS);
   await Deno.mkdir(bin, { recursive: true });
+  let shim: string;
   if (isWindows(HOST_OS)) {
-    const exe = joinPath(bin, `${PLUGIN_EXECUTABLE}.exe`, HOST_OS);
-    await Deno.copyFile(given, exe);
-    return exe;
+    const extension = /\.cmd$/i.test(given) ? ".cmd" : ".exe";
+    shim = joinPath(bin, `${PLUGIN_EXECUTABLE}${extension}`, HOST_OS);
+    await Deno.copyFile(given, shim);
+  } else {
+    shim = joinPath(bin, PLUGIN_EXECUTABLE, HOST_OS);
+    await Deno.symlink(given, shim);
   }
-  const shim = joinPath(bin, PLUGIN_EXECUTABLE, HOST_OS);
-  await Deno.symlink(given, shim);
   await installCompletion(shim);
   return shim;
 }

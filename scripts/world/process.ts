@@ -257,3 +257,13 @@ export function denoDir(): string {
   denoDirCache = JSON.parse(new TextDecoder().decode(result.stdout)).denoDir as string;
   return denoDirCache;
 }
+
+/**
+ * Whether this Windows is Wine (its system32 holds winecfg.exe; `deno task test:windows` runs the suite there): a
+ * few Windows details differ under Wine, and the tests that meet them say so in an `ignore:`.
+ */
+export function underWine(): boolean {
+  if (HOST_OS !== "windows") return false;
+  const root = Deno.env.get("SystemRoot") ?? Deno.env.get("windir") ?? "C:\\windows";
+  return executableProbe(`${root}\\system32\\winecfg.exe`) === "executable";
+}

@@ -190,7 +190,11 @@ export class World implements AsyncDisposable {
       runInTerminal: (args) =>
         execWith(
           "script",
-          ["-qec", [kubectl.path, ...args].map(quoteWord).join(" "), "/dev/null"],
+          [
+            "-qec",
+            [kubectl.path, ...args].map((word) => quoteWord(word, "linux")).join(" "),
+            "/dev/null",
+          ],
           {
             timeoutMs: 60_000,
           },

@@ -272,6 +272,11 @@ Deno.test("checkBrokerArgs() parses the stored args exactly as the plugin will",
   await t.step("another command is not judged", () => {
     assert.equal(brokerInvocation("/opt/bin/kubectl.1.31"), "kubectl");
     assert.equal(brokerInvocation("kubectl-credentials_broker"), "direct");
+    // The compiled binary and the Windows install's shim are the broker too.
+    assert.equal(brokerInvocation("/opt/bin/kubectl-credentials_broker.exe"), "direct");
+    assert.equal(brokerInvocation("/opt/bin/kubectl-credentials_broker.cmd"), "direct");
+    assert.equal(brokerInvocation("/opt/bin/kubectl.exe"), "kubectl");
+    assert.equal(brokerInvocation("/opt/bin/kubectl-credentials_broker.sh"), "other");
     const { result, options } = checkBrokerArgs(exec({ command: "aws", args: ["eks"] }));
     assert.equal(result.status, "skip");
     assert.equal(options, undefined);

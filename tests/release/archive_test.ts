@@ -1,9 +1,10 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ArchiveEntry, sha256Hex, tarGz, zip } from "../../scripts/archive.ts";
 import { run, tempDir, unpack } from "./release_helpers.ts";
 
-const projectDir = new URL("../..", import.meta.url).pathname;
+const projectDir = fileURLToPath(new URL("../..", import.meta.url));
 const encoder = new TextEncoder();
 const mtime = new Date(Date.UTC(2025, 5, 1, 12, 30, 40));
 const entries: ArchiveEntry[] = [

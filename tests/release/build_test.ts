@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sha256Hex } from "../../scripts/archive.ts";
@@ -23,7 +24,7 @@ import {
 import { VERSION } from "../../lib/shared/version.ts";
 import { fakeProject, run, standInDeps, tempDir, unpack } from "./release_helpers.ts";
 
-const projectDir = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const projectDir = fileURLToPath(new URL("../..", import.meta.url)).replace(/[\\/]$/, "");
 const mtime = new Date(Date.UTC(2025, 0, 2));
 
 Deno.test("TARGETS are the five deno compile triples with krew's Go os/arch names", () => {

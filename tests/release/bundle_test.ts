@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   BUNDLE_COMMANDS,
   BUNDLE_ENTRY,
@@ -14,14 +15,19 @@ import {
   staticNodeImport,
   V8_FLAGS,
 } from "../../scripts/bundle.ts";
-import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE } from "../../scripts/permissions.ts";
+import { BROKER_PERMISSIONS } from "../../scripts/permissions.ts";
 import {
+  batchQuote,
+  completionName,
   denoForShim,
   InstallError,
   installPlugin,
   npxCacheFolder,
   RUNTIME_STAMP,
+  shimName,
 } from "../../scripts/install.ts";
+import { HOST_OS } from "../../lib/shared/platform.ts";
+import { underWine } from "../../scripts/world/process.ts";
 import { VERSION } from "../../lib/shared/version.ts";
 import {
   BROKER_BIN_VARIABLE,
@@ -251,34 +257,114 @@ Deno.test("the installed plugin loads no node: module and no npm package on a ku
   assert.equal(staticNodeImport(main), undefined);
 });
 
-Deno.test("deno task install writes a shim that runs the bundle by absolute deno path", async () => {
+const WINDOWS = Deno.build.os === "windows";
+
+/** Lines of a program's output, whatever the OS's line ends (a .cmd echoes CRLF). */
+function lf(text: string): string {
+  return text.replaceAll("\r\n", "\n");
+}
+
+Deno.test("deno task install writes a shim that runs the bundle by absolute deno path (sh, or .cmd on Windows)", async () => {
   await using tmp = await tempDir();
   const shim = await installPlugin(join(tmp.path, "root"));
   const bin = join(tmp.path, "root", "bin");
-  assert.equal(shim, join(bin, "kubectl-credentials_broker"));
+  assert.equal(shim, join(bin, shimName(HOST_OS)));
   assert.deepEqual(
     await listDir(bin),
-    [".kubectl-credentials_broker", COMPLETION_EXECUTABLE, "kubectl-credentials_broker"].sort(),
+    [".kubectl-credentials_broker", completionName(HOST_OS), shimName(HOST_OS)].sort(),
   );
   assert.deepEqual(
     await listDir(join(bin, ".kubectl-credentials_broker")),
-    [BUNDLE_COMMANDS, BUNDLE_ENTRY, RUNTIME_STAMP].sort(),
+    [BUNDLE_COMMANDS, BUNDLE_ENTRY, ...(WINDOWS ? [] : [RUNTIME_STAMP])].sort(),
   );
   const text = await Deno.readTextFile(shim);
-  assert.ok(text.startsWith("#!/bin/sh\n"));
   const deno = denoForShim(Deno.execPath(), (name) => Deno.env.get(name));
-  assert.ok(text.includes(`deno=${deno}\n`), text);
-  assert.equal((await Deno.stat(shim)).mode! & 0o777, 0o755);
+  if (WINDOWS) {
+    assert.ok(text.startsWith("@echo off\r\n"), text);
+    const size = (await Deno.stat(deno)).size;
+    assert.ok(text.includes(`for %%F in (${batchQuote(deno)}) do if "%%~zF"=="${size}"`), text);
+  } else {
+    assert.ok(text.startsWith("#!/bin/sh\n"));
+    assert.ok(text.includes(`deno=${deno}\n`), text);
+    assert.equal((await Deno.stat(shim)).mode! & 0o777, 0o755);
+  }
   // Run with a bare PATH, as GUI tools start kubectl: the shim does not need deno on PATH.
   const version = await run(shim, ["version"], {
     env: { PATH: "/nonexistent", HOME: tmp.path, DENO_DIR },
   });
-  assert.equal(version.stdout, `kubectl-credentials_broker ${VERSION}\n`, version.stderr);
+  assert.equal(lf(version.stdout), `kubectl-credentials_broker ${VERSION}\n`, version.stderr);
 });
 
-/** A stand-in `deno` that logs each start and prints its arguments; `rejectV8` makes it refuse --v8-flags as a
- * Deno with another V8 does. */
+Deno.test("the installed shim hands every argument to the broker intact: %, ^, &, | and quotes (cmd.exe reads a .cmd's arguments again)", async (t) => {
+  await using tmp = await tempDir();
+  const shim = await installPlugin(join(tmp.path, "root"));
+  // The broker's place taken by a script that prints the arguments it got.
+  await Deno.writeTextFile(
+    join(tmp.path, "root", "bin", ".kubectl-credentials_broker", BUNDLE_ENTRY),
+    "console.log(JSON.stringify(Deno.args));\n",
+  );
+  const received = async (args: string[]) => {
+    const result = await run(shim, args, { env: { PATH: "/nonexistent", DENO_DIR } });
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout);
+  };
+  const quoted = `--before-exec-command="C:\\Program Files\\renew.cmd" --role "dev team"`;
+  const plain = [
+    quoted,
+    "--before-exec-command=/opt/renew.sh --role 'dev team'",
+    "a&b",
+    "c^d",
+    "e|f",
+    "<g>",
+    "!h!",
+    "",
+    "back\\slash\\",
+  ];
+  await t.step("quotes, ^, &, |, <, >, !, an empty word, trailing backslashes", async () => {
+    assert.deepEqual(await received(plain), plain);
+  });
+  await t.step({
+    name:
+      "--renew-ahead=30% and 100%PATH%x (ignored under Wine, whose cmd.exe drops a lone % from %*)",
+    ignore: underWine(),
+    fn: async () => {
+      const percent = ["--renew-ahead=30%", "100%PATH%x", "%"];
+      assert.deepEqual(await received(percent), percent);
+    },
+  });
+  await t.step({
+    name:
+      "as kubectl (Go) starts a .cmd: cmd.exe /c with Go's quoting, only where Go quotes (Windows only)",
+    ignore: !WINDOWS,
+    fn: async () => {
+      // Go's syscall.EscapeArg: a word with a space, tab or quote is quoted, `"` as `\"`, backslashes before a
+      // quote doubled. Windows runs a .cmd as cmd.exe /c "<command line>".
+      const goQuote = (word: string) =>
+        word !== "" && !/[ \t"]/.test(word)
+          ? word
+          : `"${word.replace(/(\\*)"/g, '$1$1\\"').replace(/(\\+)$/, "$1$1")}"`;
+      const args = [quoted, "--before-exec-command=C:\\Users\\me\\renew.cmd --x a&b ^c"];
+      if (!underWine()) args.push("--renew-ahead=30%");
+      const line = [shim, ...args].map(goQuote).join(" ");
+      const result = await new Deno.Command("cmd.exe", {
+        args: ["/c", `"${line}"`],
+        windowsRawArguments: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(result.stdout);
+      assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+      assert.deepEqual(JSON.parse(stdout), args);
+    },
+  });
+});
+
+/**
+ * A stand-in `deno` that logs each start and prints its arguments; `rejectV8` makes it refuse --v8-flags as a
+ * Deno with another V8 does (POSIX only). On Windows a `.cmd` (the shim's `for` reads any file's size).
+ */
 function standInDeno(log: string, name: string, rejectV8: boolean): string {
+  if (WINDOWS) return `@echo off\r\necho start>> "${log}"\r\necho ${name}: %*\r\n`;
   return `#!/bin/sh
 echo start >> '${log}'
 ${
@@ -291,35 +377,42 @@ ${
 
 Deno.test("the shim runs the V8 flags only with the Deno it was installed with: an upgraded Deno that rejects them still works", async () => {
   await using tmp = await tempDir();
-  const deno = join(tmp.path, "deno-home", "deno");
+  const deno = join(tmp.path, "deno-home", WINDOWS ? "deno.cmd" : "deno");
   const log = join(tmp.path, "starts");
   await Deno.mkdir(join(deno, ".."));
   await Deno.writeTextFile(deno, standInDeno(log, "old deno", false), { mode: 0o755 });
-  // An install of a while ago: the upgrade below gets another modification time.
+  // An install of a while ago: the upgrade below gets another modification time (and size).
   await Deno.utime(deno, 1_700_000_000, 1_700_000_000);
   const shim = await installPlugin(join(tmp.path, "root"), { deno });
   const entry = join(tmp.path, "root", "bin", ".kubectl-credentials_broker", BUNDLE_ENTRY);
   const words = (flags: readonly string[]) =>
-    ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry, "version"].join(" ");
+    ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry, "version"]
+      .join(" ");
 
+  // A .cmd echoes its arguments as cmd.exe got them: quoted by the program that started it.
+  const printed = (stdout: string) => WINDOWS ? lf(stdout).replaceAll('"', "") : stdout;
   const before = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
-  assert.equal(before.stdout, `old deno: ${words(RUNTIME_FLAGS)}\n`, before.stderr);
+  assert.equal(printed(before.stdout), `old deno: ${words(RUNTIME_FLAGS)}\n`, before.stderr);
 
   // An upgrade replaces the file (npm, deno upgrade, a package manager) with a Deno whose V8 lacks the flags.
-  await Deno.writeTextFile(`${deno}.new`, standInDeno(log, "new deno", true), { mode: 0o755 });
+  await Deno.writeTextFile(`${deno}.new`, standInDeno(log, "upgraded deno", true), { mode: 0o755 });
   await Deno.rename(`${deno}.new`, deno);
   const after = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
   assert.equal(after.code, 0, after.stderr);
-  assert.equal(after.stdout, `new deno: ${words(PORTABLE_FLAGS)}\n`);
+  assert.equal(printed(after.stdout), `upgraded deno: ${words(PORTABLE_FLAGS)}\n`);
   assert.ok(!PORTABLE_FLAGS.includes(V8_FLAGS));
   // Each call started Deno once: the broker never runs twice for one kubectl call.
-  assert.equal(await Deno.readTextFile(log), "start\nstart\n");
+  assert.equal(lf(await Deno.readTextFile(log)).replaceAll(" \n", "\n"), "start\nstart\n");
 
   // Installing again with the new Deno brings the flags back (and the new Deno refuses them, as it should).
   await installPlugin(join(tmp.path, "root"), { deno });
   const reinstalled = await run(shim, ["version"], { env: { PATH: "/nonexistent" } });
-  assert.equal(reinstalled.code, 1);
-  assert.match(reinstalled.stderr, /V8 did not recognize flag/);
+  if (WINDOWS) {
+    assert.equal(printed(reinstalled.stdout), `upgraded deno: ${words(RUNTIME_FLAGS)}\n`);
+  } else {
+    assert.equal(reinstalled.code, 1);
+    assert.match(reinstalled.stderr, /V8 did not recognize flag/);
+  }
 });
 
 Deno.test({
@@ -371,7 +464,15 @@ Deno.test("deno task install refuses to bind the shim to a Deno in npm's tempora
 Deno.test("a throwaway install (tests, the demo) runs with a Deno from npm's npx cache, as npx -y deno task test does", async () => {
   await using tmp = await tempDir();
   // `npx -y deno@2.9.6 task test` on a machine without Deno: the running Deno is in npx's cache.
-  const deno = join(tmp.path, ".npm", "_npx", "6a9f1c2b", "node_modules", "deno", "deno");
+  const deno = join(
+    tmp.path,
+    ".npm",
+    "_npx",
+    "6a9f1c2b",
+    "node_modules",
+    "deno",
+    WINDOWS ? "deno.cmd" : "deno",
+  );
   await Deno.mkdir(join(deno, ".."), { recursive: true });
   await Deno.writeTextFile(deno, standInDeno(join(tmp.path, "starts"), "npx deno", false), {
     mode: 0o755,
@@ -408,36 +509,44 @@ Deno.test("npxCacheFolder() finds npm's _npx folder on every OS", async (t) => {
 
 Deno.test("KUBECTL_CREDENTIALS_BROKER_BIN makes the test helpers run that executable instead of the source", async () => {
   await using tmp = await tempDir();
-  const given = join(tmp.path, "given-broker");
-  await Deno.writeTextFile(given, '#!/bin/sh\necho "given broker: $*"\n', { mode: 0o755 });
+  const given = join(tmp.path, WINDOWS ? "given-broker.cmd" : "given-broker");
+  await Deno.writeTextFile(
+    given,
+    WINDOWS ? "@echo given broker: %*\r\n" : '#!/bin/sh\necho "given broker: $*"\n',
+    { mode: 0o755 },
+  );
   // In a process of its own: installedBroker() keeps its answer for the life of a test process.
   const script = `
-    import { installBroker, installedBroker, runBroker, runMain } from "${ROOT}tests/helpers.ts";
-    const home = Deno.args[0];
+    import { installBroker, installedBroker, runBroker, runMain } from ${
+    JSON.stringify(pathToFileURL(join(ROOT, "tests", "helpers.ts")).href)
+  };
+    const [home, root] = Deno.args;
     console.log(await installedBroker());
     console.log((await runBroker(["a"], { home })).stdout.trim());
     console.log((await runMain(["kubeconfig", "set"], { env: { HOME: home } })).stdout.trim());
-    const linked = await installBroker(home + "/root");
+    const linked = await installBroker(root);
     console.log(linked);
     console.log(new TextDecoder().decode((await new Deno.Command(linked, { args: ["b"] }).output()).stdout).trim());
   `;
-  const result = await run(Deno.execPath(), ["eval", "--quiet", script, tmp.path], {
+  const root = join(tmp.path, "root");
+  const result = await run(Deno.execPath(), ["eval", "--quiet", script, tmp.path, root], {
     env: { [BROKER_BIN_VARIABLE]: given },
     inheritEnv: true,
   });
   assert.equal(result.code, 0, result.stderr);
+  // A .cmd echoes its arguments as cmd.exe got them: quoted by the program that started it.
   assert.equal(
-    result.stdout,
+    lf(result.stdout).replaceAll('"', ""),
     [
       given,
       "given broker: a",
       "given broker: kubeconfig set",
-      join(tmp.path, "root", "bin", "kubectl-credentials_broker"),
+      join(root, "bin", shimName(HOST_OS)),
       "given broker: b",
       "",
     ].join("\n"),
   );
-  const missing = await run(Deno.execPath(), ["eval", "--quiet", script, tmp.path], {
+  const missing = await run(Deno.execPath(), ["eval", "--quiet", script, tmp.path, root], {
     env: { [BROKER_BIN_VARIABLE]: join(tmp.path, "nope") },
     inheritEnv: true,
   });

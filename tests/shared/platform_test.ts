@@ -3,20 +3,25 @@ import {
   basename,
   dirname,
   executableCandidates,
+  executableProbe,
   expandTilde,
   fileUrlToPath,
   forwardedSignals,
   hasPosixPermissions,
   homeDir,
+  HOST_OS,
   isAbsolute,
+  joinPath,
   lookPath,
   type Os,
+  processRuns,
   resolvePath,
   sameProcessStart,
   splitPathList,
   stopPlan,
   stopProcess,
 } from "../../lib/shared/platform.ts";
+import { underWine } from "../../scripts/world/process.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 
@@ -253,10 +258,16 @@ Deno.test("signals, permissions and process-tree stops follow each OS", () => {
   });
 });
 
-Deno.test("stopProcess() stops a whole process group on this OS", async () => {
-  // A shell in its own session that starts a grandchild; stopping the tree must end both.
-  const child = new Deno.Command("sh", {
-    args: ["-c", "sleep 30 & echo $!; wait"],
+Deno.test("stopProcess() ends a command and what it started, on this OS", async (t) => {
+  // A Deno script in a session of its own that starts a grandchild and prints its pid.
+  const script = `const c = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "setTimeout(() => {}, 60000)"], stdin: "null", stdout: "null", stderr: "null",
+  }).spawn();
+  console.log(c.pid);
+  await c.status;`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdin: "null",
     stdout: "piped",
     stderr: "null",
     detached: true,
@@ -266,22 +277,32 @@ Deno.test("stopProcess() stops a whole process group on this OS", async () => {
   reader.releaseLock();
   const grandchild = Number(new TextDecoder().decode(value).trim());
   assert.ok(grandchild > 0);
-  stopProcess(child.pid, { tree: true, force: false });
-  const status = await child.status;
-  assert.equal(status.signal, "SIGTERM");
-  await child.stdout.cancel();
-  // The grandchild was in the same group: it is gone (or a zombie reaped by init) shortly after.
-  let alive = true;
-  for (let i = 0; i < 100 && alive; i++) {
+  try {
+    stopProcess(child.pid, { tree: true, force: false });
+    const status = await child.status;
+    await child.stdout.cancel();
+    // POSIX: SIGTERM to the group. Windows: taskkill /T /F, or (Wine, whose taskkill refuses /T) the command alone.
+    if (HOST_OS === "windows") assert.equal(status.success, false);
+    else assert.equal(status.signal, "SIGTERM");
+    await t.step({
+      name: "the grandchild ends too (ignored under Wine: Wine's taskkill has no /T)",
+      ignore: underWine(),
+      fn: async () => {
+        let alive = true;
+        for (let i = 0; i < 100 && alive; i++) {
+          alive = processRuns(grandchild, Date.now() - 5000);
+          if (alive) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.equal(alive, false, "the grandchild outlived stopProcess");
+      },
+    });
+  } finally {
     try {
-      const stat = await Deno.readTextFile(`/proc/${grandchild}/stat`);
-      alive = !/\) [ZX] /.test(stat);
+      Deno.kill(grandchild, "SIGKILL");
     } catch {
-      alive = false;
+      // gone, as it should be
     }
-    if (alive) await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.equal(alive, false, "the grandchild outlived stopProcess");
 });
 
 Deno.test("fileUrlToPath() turns the entry module's URL into a path Deno can be given, per OS", async (t) => {
@@ -311,5 +332,22 @@ Deno.test("sameProcessStart() tells the recorded command from a later process wi
   ];
   for (const [name, line, expected] of rows) {
     await t.step(name, () => assert.equal(sameProcessStart(line, startedAt), expected));
+  }
+});
+
+Deno.test("executableProbe(): execute bits decide on POSIX; on Windows, where Deno reports every file as 0o666, any file may run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ccb-probe-" });
+  try {
+    const plain = joinPath(dir, "renew.cmd", HOST_OS);
+    await Deno.writeTextFile(plain, "@echo off\r\n", { mode: 0o644 });
+    assert.equal(executableProbe(plain), HOST_OS === "windows" ? "executable" : "not-executable");
+    if (HOST_OS !== "windows") {
+      await Deno.chmod(plain, 0o755);
+      assert.equal(executableProbe(plain), "executable");
+    }
+    assert.equal(executableProbe(dir), "not-a-file");
+    assert.equal(executableProbe(joinPath(dir, "missing", HOST_OS)), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
