@@ -711,6 +711,8 @@ Deno.test("status lists exactly the users whose exec runs the broker, as doctor 
     ["the plugin on PATH", "kubectl-credentials_broker", args, true],
     ["the plugin by absolute path", w.broker, args, true],
     ["the Windows executable", inDir(w.dir, "kubectl-credentials_broker.exe"), args, true],
+    ["the Windows install's shim", inDir(w.dir, "kubectl-credentials_broker.cmd"), args, true],
+    ["a .CMD in capitals", "kubectl-credentials_broker.CMD", args, true],
     ["kubectl with the plugin's name first", "kubectl", ["credentials-broker", ...args], true],
     ["a versioned kubectl", "kubectl.1.32", ["credentials-broker", ...args], true],
     ["kubectl running another plugin", "kubectl", ["oidc-login", "get-token"], false],
