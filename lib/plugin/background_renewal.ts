@@ -46,7 +46,10 @@ export async function renewInBackground(
   let log: ReturnType<typeof logStream> | undefined;
   try {
     const out = log = logStream(files.log);
-    const command = splitCommandLine(resolved.beforeExecCommand!, hostHomeDir(io.env));
+    // With --issuer there is no command: the broker issues itself (lib/plugin/issuance.ts).
+    const command = resolved.beforeExecCommand === undefined
+      ? undefined
+      : splitCommandLine(resolved.beforeExecCommand, hostHomeDir(io.env));
     const paths = {
       clientCertificatePath: resolved.clientCertificatePath,
       clientKeyPath: resolved.clientKeyPath,
@@ -72,23 +75,38 @@ export async function renewInBackground(
       outcome = "ok (already renewed)";
       return 0;
     }
-    out.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
-    try {
-      await runBeforeExec({
-        argv: command,
-        interactive: false,
-        timeoutMs: resolved.beforeExecTimeoutMs,
-        output: out.stream,
-        started: (pid, group, at) =>
-          recordRunning(lock, {
-            pid,
-            group,
-            startedAt: at,
-            deadline: at + resolved.beforeExecTimeoutMs,
-          }),
+    if (!command) {
+      out.line(
+        `background renewal started at ${iso(startedAt)}: issuer ${resolved.issuer!.issuer} at ${
+          resolved.issuer!.url
+        }`,
+      );
+      const { issueUnderLock } = await import("./issuance.ts");
+      const issued = await issueUnderLock(resolved, before, false, {
+        env: io.env,
+        now: io.now,
+        stderr: (text) => Promise.resolve(out.line(text.trimEnd())),
       });
-    } finally {
-      forgetRunning(lock);
+      out.line(`issued ${issued.leaf.subject}, valid until ${iso(issued.leaf.notAfter)}`);
+    } else {
+      out.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
+      try {
+        await runBeforeExec({
+          argv: command,
+          interactive: false,
+          timeoutMs: resolved.beforeExecTimeoutMs,
+          output: out.stream,
+          started: (pid, group, at) =>
+            recordRunning(lock, {
+              pid,
+              group,
+              startedAt: at,
+              deadline: at + resolved.beforeExecTimeoutMs,
+            }),
+        });
+      } finally {
+        forgetRunning(lock);
+      }
     }
     const after = await readCredentials(paths);
     const now = io.now();

@@ -238,10 +238,11 @@ function startError(program: string, error: unknown): BeforeExecError {
 
 /**
  * The Deno permissions the broker runs with, baked into the installed shim and the compiled binaries, and given
- * to the detached background renewal. read: credential files, kubeconfigs; write: the lock folder and
- * kubeconfigs; run: the before-exec command and (doctor) the exec command; env: KUBERNETES_EXEC_INFO, HOME,
- * KUBECONFIG, PATH; sys=uid: refuse lock folders owned by another user. No network: the broker never talks to a
- * server.
+ * to the detached background renewal. read: credential files, kubeconfigs; write: the lock folder, kubeconfigs and
+ * issued credentials; run: the before-exec command, token helpers and (doctor) the exec command; env:
+ * KUBERNETES_EXEC_INFO, HOME, KUBECONFIG, PATH, VAULT_ADDR...; sys=uid: refuse lock folders owned by another user;
+ * net: the certificate authority of --issuer (only lib/issuer/http.ts opens connections, and only when a
+ * certificate must be issued or doctor checks the issuer; the CA's address is in the kubeconfig, unknown here).
  */
 export const BROKER_PERMISSIONS: readonly string[] = [
   "--allow-read",
@@ -249,7 +250,7 @@ export const BROKER_PERMISSIONS: readonly string[] = [
   "--allow-run",
   "--allow-env",
   "--allow-sys=uid",
-  "--deny-net",
+  "--allow-net",
 ];
 
 /**

@@ -3,8 +3,10 @@ import {
   brokerArgs,
   type BrokerOptions,
   brokerOptionsFromFlags,
+  type IssuerSources,
   resolveBrokerPaths,
 } from "./broker_options.ts";
+import { readOptionalTextFileSync } from "../shared/read_file.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { COMMANDS_HINT, commandUsageLines } from "../shared/command_list.ts";
 import {
@@ -57,7 +59,10 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
     // Started by a call inside the renew-ahead window (see renewAheadIfDue); never by kubectl.
     const { values } = parseArgs(argv.slice(1), BROKER_FLAGS);
     const { renewInBackground } = await import("./background_renewal.ts");
-    return await renewInBackground(brokerOptionsFromFlags(values), io);
+    return await renewInBackground(
+      brokerOptionsFromFlags(values, { sources: issuerSources(io) }),
+      io,
+    );
   }
   const { values, positionals } = parseArgs(argv, [...BROKER_FLAGS, ...GLOBAL_FLAGS]);
   if (values.help) return printHelp(io);
@@ -67,7 +72,7 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
       hint: COMMANDS_HINT,
     });
   }
-  const options = brokerOptionsFromFlags(values);
+  const options = brokerOptionsFromFlags(values, { sources: issuerSources(io) });
   const info = parseExecInfo(io.env("KUBERNETES_EXEC_INFO"));
   const result = await obtainCredentials(options, info, io);
   for (const warning of result.warnings) await io.stderr(`warning: ${warning}\n`);
@@ -79,6 +84,18 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
   }
   await io.stdout(result.output);
   return 0;
+}
+
+/**
+ * Where the defaults of absent issuer flags come from in the plugin: its environment (VAULT_ADDR...), step's
+ * defaults file, the home folder. Asked only when --issuer is given, and only for flags that are absent.
+ */
+export function issuerSources(io: Pick<Io, "env">): IssuerSources {
+  return {
+    env: io.env,
+    home: () => hostHomeDir(io.env),
+    readFile: (path) => readOptionalTextFileSync(path),
+  };
 }
 
 /** What the plugin would send, for a person at a terminal: kinds, subject, expiry; never key or token bytes. */
@@ -143,14 +160,16 @@ export async function obtainCredentials(
   // good beyond the margin no call waits, not even for a renewal running in the background. A reading taken
   // while a renewal writes fails to parse or fails the key/certificate pair check, and then the call takes the
   // lock and reads again, after the renewal.
-  let reading = command && options.beforeExecPolicy === "when-invalid"
+  // With --issuer the broker itself renews, always when invalid (broker_options refuses `always`).
+  const renews = command !== undefined || options.issuer !== undefined;
+  let reading = renews && options.beforeExecPolicy === "when-invalid"
     ? await readCredentials(paths)
     : undefined;
   if (reading && !usable(reading, io.now(), marginMs)) reading = undefined;
   if (reading && options.renewAhead) {
     reading.warnings.push(...await renewAheadIfDue(reading.credentials, resolved, io));
   }
-  if (command) reading ??= await renewUnderLock(options, resolved, paths, command, info, io);
+  if (renews) reading ??= await renewUnderLock(options, resolved, paths, command, info, io);
   reading ??= await readCredentials(paths);
   const now = io.now();
   const problems = [
@@ -162,7 +181,12 @@ export async function obtainCredentials(
       options.beforeExecPolicy === "when-invalid" || problem.kind !== "expiring"
     ),
   ];
-  if (problems.length > 0) throw credentialError(problems, command?.[0]);
+  if (problems.length > 0) {
+    throw credentialError(
+      problems,
+      command ? `the before-exec command ${command[0]}` : options.issuer && describeIssuer(options),
+    );
+  }
   // Come back a margin early (never more than a third of a credential's lifetime), so a long-lived client asks
   // again while the broker still has time to renew.
   const expiration = refreshAt(reading.credentials, now, marginMs);
@@ -235,7 +259,7 @@ async function renewUnderLock(
   options: BrokerOptions,
   resolved: BrokerOptions,
   paths: CredentialPaths,
-  command: string[],
+  command: string[] | undefined,
   info: ExecInfo,
   io: Pick<Io, "env" | "now" | "stderr" | "stdinIsTerminal">,
 ): Promise<Reading> {
@@ -256,23 +280,31 @@ async function renewUnderLock(
     onWait: (pid) =>
       io.stderr(
         `waiting for before-exec command ${
-          command[0]
+          command?.[0] ?? "(an issuer's helper)"
         } (pid ${pid}), left running by a kubectl-credentials_broker that ended\n`,
       ),
   });
+  let before: Reading | undefined;
   if (options.beforeExecPolicy === "when-invalid") {
     // Again under the lock: another call may have renewed while this one waited.
-    const reading = await readCredentials(paths);
-    if (usable(reading, io.now(), options.refreshMarginMs)) return reading;
+    before = await readCredentials(paths);
+    if (usable(before, io.now(), options.refreshMarginMs)) return before;
+  }
+  // A client that does not say (kubectl < 1.22 hands over its stdin anyway, client-node sets nothing): the
+  // terminal goes to the command only when stdin really is one, so it can prompt; never anything else.
+  const interactive = info.interactive ?? io.stdinIsTerminal;
+  if (!command) {
+    // Loaded only now, as the command's module is: the issuer code, its drivers and the network.
+    const { issueUnderLock } = await import("./issuance.ts");
+    await issueUnderLock(resolved, before, interactive, io);
+    return await readCredentials(paths);
   }
   // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.
   const { runBeforeExec } = await import("./before_exec.ts");
   try {
     await runBeforeExec({
       argv: command,
-      // A client that does not say (kubectl < 1.22 hands over its stdin anyway, client-node sets nothing): the
-      // terminal goes to the command only when stdin really is one, so it can prompt; never anything else.
-      interactive: info.interactive ?? io.stdinIsTerminal,
+      interactive,
       timeoutMs: options.beforeExecTimeoutMs,
       output: stderrStream(io),
       started: (pid, group, startedAt) =>
@@ -289,19 +321,30 @@ async function renewUnderLock(
   return await readCredentials(paths);
 }
 
-function credentialError(problems: Problem[], command: string | undefined): CredentialError {
+/** "issuer cfssl at https://ca:8888", for messages about what the issuer gave. */
+function describeIssuer(options: BrokerOptions): string {
+  return `issuer ${options.issuer!.issuer} at ${options.issuer!.url}`;
+}
+
+/** `source`: "the before-exec command renew", "issuer cfssl at URL", or undefined when nothing renews. */
+function credentialError(problems: Problem[], source: string | undefined): CredentialError {
   const message = problems.map((problem) => problem.message).join("; ");
-  if (command && problems.every((problem) => problem.kind === "expiring")) {
+  const after = source?.startsWith("issuer")
+    ? `, after ${source} issued them`
+    : `, after ${source} ran`;
+  if (source && problems.every((problem) => problem.kind === "expiring")) {
     // Fresh credentials inside the margin: the margin, not the command, is what fails every call.
-    return new CredentialError(`${message}, after the before-exec command ${command} ran`, {
-      hint:
-        "the renewed credentials already fall inside the refresh margin: lower --refresh-margin, or have the command issue credentials that live longer",
+    return new CredentialError(`${message}${after}`, {
+      hint: source.startsWith("issuer")
+        ? "the issued certificates already fall inside the refresh margin: lower --refresh-margin, or have the issuer give longer lifetimes (--ttl, the role or profile)"
+        : "the renewed credentials already fall inside the refresh margin: lower --refresh-margin, or have the command issue credentials that live longer",
     });
   }
-  if (command) {
-    return new CredentialError(`${message}, after the before-exec command ${command} ran`, {
-      hint:
-        "the command succeeded but did not produce usable credentials; check what it writes and where",
+  if (source) {
+    return new CredentialError(`${message}${after}`, {
+      hint: source.startsWith("issuer")
+        ? "the certificate was issued and stored, but the files configured for this user are not usable; check --client-certificate-path, --client-key-path and --token-path"
+        : "the command succeeded but did not produce usable credentials; check what it writes and where",
     });
   }
   return new CredentialError(message, {

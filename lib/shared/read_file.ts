@@ -99,3 +99,16 @@ export function formatSize(bytes: number): string {
   if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KB`;
   return `${bytes} bytes`;
 }
+
+/**
+ * A small text file's content, or undefined when it is missing or cannot be read: for optional settings files
+ * (step's defaults.json), where absence just means no default.
+ */
+export function readOptionalTextFileSync(path: string, limit = 64 * 1024): string | undefined {
+  try {
+    return new TextDecoder().decode(readRegularFileSync(path, limit));
+  } catch (error) {
+    if (error instanceof FileReadError) return undefined;
+    throw error;
+  }
+}

@@ -121,11 +121,12 @@ Deno.test("compileArgs() bakes in what the plugin needs to run and no network or
   for (const flag of ["--allow-read", "--allow-write", "--allow-run", "--allow-env"]) {
     assert.ok(args.includes(flag), `${flag} missing`);
   }
-  // The broker never talks to a server, and kubectl may hand it a terminal: no prompt for permissions.
-  assert.ok(args.includes("--deny-net"));
+  // The network for --issuer (its CA's address is only known from the kubeconfig), and kubectl may hand it a
+  // terminal: no prompt for permissions.
+  assert.ok(args.includes("--allow-net"));
   assert.ok(args.includes("--no-prompt"));
   for (const arg of args) {
-    assert.doesNotMatch(arg, /^(-A|--allow-all|--allow-net|--allow-ffi|--allow-import)(=|$)/, arg);
+    assert.doesNotMatch(arg, /^(-A|--allow-all|--allow-ffi|--allow-import)(=|$)/, arg);
   }
   // The runtime is inside the binary, so its V8 flags are safe there; the bundle needs no deno.json.
   assert.ok(args.includes(V8_FLAGS));
