@@ -6,6 +6,7 @@ import {
   BROKER_FLAGS,
   type BrokerOptions,
   brokerOptionsFromFlags,
+  type IssuerSources,
 } from "../plugin/broker_options.ts";
 import type { AheadState } from "../plugin/renew_ahead.ts";
 import { formatDuration } from "../shared/duration.ts";
@@ -113,9 +114,14 @@ export function brokerArgsOf(
   return undefined;
 }
 
-/** Parses the stored broker arguments exactly as the plugin will, and flags relative paths. */
+/**
+ * Parses the stored broker arguments exactly as the plugin will, and flags relative paths. `sources` are where the
+ * plugin finds the defaults of absent issuer flags (its environment: the caller's with exec.env over it); without
+ * them only the flags count, as `kubeconfig set` stores every default.
+ */
 export function checkBrokerArgs(
   exec: ExecConfig,
+  sources?: IssuerSources,
 ): { result: CheckResult; options?: BrokerOptions } {
   const name = "broker arguments";
   const kind = brokerInvocation(exec.command);
@@ -150,7 +156,7 @@ export function checkBrokerArgs(
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     }
-    options = brokerOptionsFromFlags(values);
+    options = brokerOptionsFromFlags(values, sources ? { sources } : {});
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     return {

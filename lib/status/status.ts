@@ -37,6 +37,7 @@ import {
   resolveBrokerPaths,
 } from "../plugin/broker_options.ts";
 import { renewalLock } from "../plugin/lock.ts";
+import { issuerSources } from "../plugin/plugin.ts";
 import {
   aheadFiles,
   type AheadState,
@@ -166,6 +167,19 @@ export async function gatherStatus(
   return report;
 }
 
+/** exec.env as kubectl hands it to the plugin: names and values (values are never shown). */
+function execEnvOf(user: Record<string, unknown>): Map<string, string> {
+  const env = new Map<string, string>();
+  const exec = user.exec;
+  if (!isRecord(exec) || !Array.isArray(exec.env)) return env;
+  for (const entry of exec.env) {
+    if (isRecord(entry) && typeof entry.name === "string" && typeof entry.value === "string") {
+      env.set(entry.name, entry.value);
+    }
+  }
+  return env;
+}
+
 /** exec.command and exec.args as written, when there is a command: enough to tell whether the broker runs. */
 function rawExec(user: Record<string, unknown>): { command: string; args: string[] } | undefined {
   const exec = user.exec;
@@ -180,7 +194,10 @@ async function userStatus(
   host: StatusHost,
   lookups: Map<string, CommandLookup>,
 ): Promise<UserStatus> {
-  const env = host.env;
+  // The plugin's environment: the caller's, then exec.env (kubectl lets those win). kubectl itself looks the exec
+  // command up with its own.
+  const execEnv = execEnvOf(entry.user);
+  const env = (name: string) => execEnv.get(name) ?? host.env(name);
   const problems: CheckResult[] = [];
   const notPassed = (check: CheckResult) => {
     if (check.status === "warn" || check.status === "fail") problems.push(check);
@@ -214,24 +231,25 @@ async function userStatus(
   notPassed(checkCompetingCredentials(entry.user, entry.name));
   const raw = rawExec(entry.user)!;
   // kubectl resolves a relative exec.command that holds a separator against the kubeconfig's folder.
-  const execLookup = lookup(raw.command, dirname(entry.file, HOST_OS), env, lookups);
+  const execLookup = lookup(raw.command, dirname(entry.file, HOST_OS), host.env, lookups);
   notPassed(checkExecCommand(execLookup));
   if (brokerInvocation(raw.command) === "kubectl") {
     // `kubectl credentials-broker` needs kubectl to find the plugin on PATH too.
     notPassed(checkPluginExecutable(
-      lookup("kubectl-credentials_broker", host.cwd(), env, lookups),
+      lookup("kubectl-credentials_broker", host.cwd(), host.env, lookups),
     ));
   }
   const execConfig: ExecConfig = exec ?? { ...raw, env: [], apiVersion: "" };
-  const { result: argsResult, options } = checkBrokerArgs(execConfig);
+  // The plugin's own defaults for absent issuer flags (VAULT_ADDR, step's defaults.json...), from its environment.
+  const { result: argsResult, options } = checkBrokerArgs(execConfig, issuerSources({ env }));
   notPassed(argsResult);
   if (!options) return status;
   if (options.clientCertificatePath !== undefined) status.certificate = {};
   if (options.tokenPath !== undefined) status.token = { read: false };
   if (options.beforeExecCommand !== undefined) {
-    status.renewal = beforeExec(options, host, lookups, notPassed);
+    status.renewal = beforeExec(options, { ...host, env }, lookups, notPassed);
   } else if (options.issuer) {
-    status.renewal = issuerSource(options.issuer, host.env);
+    status.renewal = issuerSource(options.issuer, env);
   }
   let paths: BrokerOptions;
   try {
@@ -348,7 +366,7 @@ function lookup(
   env: (name: string) => string | undefined,
   cache: Map<string, CommandLookup>,
 ): CommandLookup {
-  const key = `${command}\0${base}`;
+  const key = `${command}\0${base}\0${env("PATH")}\0${env("PATHEXT")}`;
   let found = cache.get(key);
   if (!found) cache.set(key, found = lookupExecutable(command, base, env));
   return found;

@@ -11,6 +11,8 @@ export interface UserFixture {
   extra?: string;
   /** The whole `user:` mapping instead of an exec block, as flow YAML. */
   raw?: string;
+  /** exec.env entries. */
+  env?: Record<string, string>;
 }
 
 /** Writes a kubeconfig with these users, contexts (name -> user) and current context; returns its path. */
@@ -50,6 +52,15 @@ export function writeKubeconfig(
       `      command: ${JSON.stringify(user.command ?? "kubectl-credentials_broker")}`,
       "      args:",
       ...(user.args ?? []).map((arg) => `      - ${JSON.stringify(arg)}`),
+      ...(user.env
+        ? [
+          "      env:",
+          ...Object.entries(user.env).flatMap(([name, value]) => [
+            `      - name: ${name}`,
+            `        value: ${JSON.stringify(value)}`,
+          ]),
+        ]
+        : []),
     );
   }
   Deno.writeTextFileSync(path, lines.join("\n") + "\n", { mode: 0o600 });

@@ -527,6 +527,68 @@ Deno.test("status shows where an issuer user's certificates come from: the CA, i
   }
 });
 
+Deno.test("status finds an issuer's defaults where the plugin does: its environment with exec.env over it, step's defaults file", async (t) => {
+  await using tmp = await tempDir();
+  const w = await world(tmp.path);
+  const certArgs = credentialArgs({ cert: w.cert, key: w.key });
+  await t.step("VAULT_ADDR from exec.env wins over the caller's", async () => {
+    const config = writeKubeconfig(inDir(w.dir, "vault-env.config"), {
+      users: [{
+        name: "alice",
+        command: w.broker,
+        args: ["--issuer=vault", "--vault-role=dev", "--common-name=alice", ...certArgs],
+        env: { VAULT_ADDR: "https://vault.from-exec-env:8200" },
+      }],
+    });
+    const result = await status(w, ["--kubeconfig", config, "-o", "json"], {
+      env: { VAULT_ADDR: "https://vault.from-caller:8200" },
+    });
+    const [entry] = JSON.parse(result.out).users;
+    assert.equal(entry.renewal.url, "https://vault.from-exec-env:8200");
+    assert.deepEqual(entry.problems, []);
+    // The URL shows once, as where renewals come from; exec.env itself is never listed.
+    const text = await status(w, ["--kubeconfig", config]);
+    assert.equal(text.out.split("vault.from-exec-env").length, 2, text.out);
+  });
+  await t.step(
+    "the caller's VAULT_ADDR when exec.env has none; none at all is the plugin's usage error",
+    async () => {
+      const config = writeKubeconfig(inDir(w.dir, "vault.config"), {
+        users: [{
+          name: "alice",
+          command: w.broker,
+          args: ["--issuer=vault", "--vault-role=dev", "--common-name=alice", ...certArgs],
+        }],
+      });
+      const withAddr = await status(w, ["--kubeconfig", config, "-o", "json"], {
+        env: { VAULT_ADDR: "https://vault.from-caller:8200" },
+      });
+      assert.equal(JSON.parse(withAddr.out).users[0].renewal.url, "https://vault.from-caller:8200");
+      const without = await status(w, ["--kubeconfig", config, "-o", "json"]);
+      assert.equal(without.code, 0);
+      const [entry] = JSON.parse(without.out).users;
+      assert.equal(entry.renewal, undefined);
+      assert.deepEqual(entry.problems.map((p: { check: string }) => p.check), ["broker arguments"]);
+      assert.match(entry.problems[0].detail, /--issuer vault needs --issuer-url/);
+    },
+  );
+  await t.step("step-ca's ca-url from $HOME/.step/config/defaults.json", async () => {
+    Deno.mkdirSync(inDir(inDir(w.dir, ".step"), "config"), { recursive: true });
+    Deno.writeTextFileSync(
+      inDir(inDir(inDir(w.dir, ".step"), "config"), "defaults.json"),
+      JSON.stringify({ "ca-url": "https://ca.from-step-defaults:9000" }),
+    );
+    const config = writeKubeconfig(inDir(w.dir, "step.config"), {
+      users: [{ name: "alice", command: w.broker, args: ["--issuer=step-ca", ...certArgs] }],
+    });
+    const result = await status(w, ["--kubeconfig", config, "-o", "json"]);
+    assert.deepEqual(JSON.parse(result.out).users[0].renewal, {
+      issuer: "step-ca",
+      url: "https://ca.from-step-defaults:9000",
+    });
+  });
+});
+
 Deno.test("status merges KUBECONFIG as kubectl does: missing files skipped, a later user of the same name marked shadowed", async () => {
   await using tmp = await tempDir();
   const w = await world(tmp.path);
