@@ -143,6 +143,11 @@ export async function gatherStatus(
   }
   const report: StatusReport = { files, currentContext: merged.currentContext?.name, users: [] };
   const lookups = new Map<string, CommandLookup>();
+  // Each user's contexts, in the merged order, found once: a kubeconfig may hold thousands of each.
+  const contexts = new Map<unknown, string[]>();
+  for (const [name, { context }] of merged.contexts) {
+    contexts.set(context.user, [...contexts.get(context.user) ?? [], name]);
+  }
   for (const file of merged.files) {
     for (const entry of file.view.users) {
       if (only !== undefined && entry.name !== only) continue;
@@ -158,6 +163,7 @@ export async function gatherStatus(
         await userStatus(
           { name: entry.name, file: file.path, user: entry.user },
           merged,
+          contexts,
           host,
           lookups,
         ),
@@ -191,6 +197,7 @@ function rawExec(user: Record<string, unknown>): { command: string; args: string
 async function userStatus(
   entry: { name: string; file: string; user: Record<string, unknown> },
   merged: MergedKubeconfig,
+  contexts: ReadonlyMap<unknown, string[]>,
   host: StatusHost,
   lookups: Map<string, CommandLookup>,
 ): Promise<UserStatus> {
@@ -207,11 +214,7 @@ async function userStatus(
   const status: UserStatus = {
     name: entry.name,
     kubeconfig: entry.file,
-    contexts: shadowed
-      ? []
-      : [...merged.contexts].filter(([, { context }]) => context.user === entry.name).map((
-        [name],
-      ) => name),
+    contexts: shadowed ? [] : contexts.get(entry.name) ?? [],
     problems,
   };
   if (shadowed) {
