@@ -169,6 +169,19 @@ if [ ! -s "${token}" ]; then echo renew; fi
         ],
         env,
       },
+      {
+        // The hot path with --issuer configured: the same files, no issuer module loaded, nothing contacted (the
+        // issuer's address has no one listening, so any attempt would fail the call).
+        name: "  same files, --issuer cfssl instead",
+        cmd: [
+          broker,
+          ...credentialArgs,
+          "--issuer=cfssl",
+          "--issuer-url=https://127.0.0.1:9",
+          "--common-name=alice",
+        ],
+        env,
+      },
       { name: "original check script", cmd: [original], env },
       {
         name: "broker always + true",
@@ -245,6 +258,21 @@ if [ ! -s "${token}" ]; then echo renew; fi
           (c.median / s.median).toFixed(2)
         }x single, renewals per round: ${runs}`,
     );
+    // 5. A renewal through --issuer cfssl against a curl/openssl script doing the same.
+    const { benchIssuer } = await import("./bench_issuer.ts");
+    const issued = await benchIssuer({
+      broker,
+      rounds: Math.max(5, Math.round(rounds / 2)),
+      dir: `${dir}/issuer`,
+      env,
+    });
+    if (issued) {
+      report(
+        "5. one renewal from the real cfssl, no certificate in hand",
+        issued,
+        "broker + curl/openssl script",
+      );
+    } else console.log("\n5. skipped: cfssl, curl or openssl is missing");
     if (!Deno.args.includes("--no-e2e")) {
       // 4. kubectl itself, through an nginx mTLS proxy: static certificate against the broker.
       const { benchEndToEnd, formatEndToEnd } = await import("./bench_e2e.ts");

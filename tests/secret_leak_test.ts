@@ -15,6 +15,7 @@ import {
   runBroker,
   tempDir,
 } from "./helpers.ts";
+import { CFSSL_AUTH_PROFILE, findCfssl, startCfssl } from "../scripts/world/cfssl.ts";
 
 const HOUR = 3600_000;
 const TOKEN = "MARKER-TOKEN-3f9a1c";
@@ -405,4 +406,82 @@ Deno.test("doctor never prints a secret, passing or failing, as text or JSON", a
     assert.match(result.stdout, /\[warn\] client key permissions/);
     assertNoSecret(w, "doctor passing", result.stdout, result.stderr);
   });
+});
+
+Deno.test({
+  name:
+    "--issuer: the keys it writes, the authsign key and a token an issuer echoes back never reach stderr",
+  ignore: !findCfssl(),
+  fn: async (t) => {
+    await using tmp = await tempDir();
+    await using cfssl = await startCfssl({ dir: `${tmp.path}/cfssl` });
+    const authKey = Deno.readTextFileSync(cfssl.authKeyFile).trim();
+    const cert = `${tmp.path}/issued/client.crt`;
+    const key = `${tmp.path}/issued/client.key`;
+    const args = (url: string, extra: string[] = []) => [
+      "--issuer=cfssl",
+      `--issuer-url=${url}`,
+      "--common-name=alice",
+      `--cfssl-profile=${CFSSL_AUTH_PROFILE}`,
+      `--cfssl-auth-key-file=${cfssl.authKeyFile}`,
+      `--client-certificate-path=${cert}`,
+      `--client-key-path=${key}`,
+      `--cache-dir=${tmp.path}/cache`,
+      ...extra,
+    ];
+    const first = await runBroker(args(cfssl.url), { home: tmp.path });
+    assert.equal(first.code, 0, first.stderr);
+    const issuedKeyLines = Deno.readTextFileSync(key).split("\n")
+      .filter((line) => line.length >= 16 && !line.startsWith("-----"));
+    const w: World = {
+      dir: tmp.path,
+      cert,
+      key,
+      other: key,
+      expired: cert,
+      token: "",
+      secrets: [authKey, ...issuedKeyLines],
+    };
+    assertNoSecret(w, "a successful issuance", first.stderr);
+    await t.step("a refused issuance beside the stored key", async () => {
+      // The certificate goes; the key the issuer wrote stays, and cfssl refuses the next (Ed25519) request.
+      Deno.removeSync(cert);
+      const refused = await runBroker(args(cfssl.url, ["--key-type=ed25519"]), { home: tmp.path });
+      assert.equal(refused.code, 3);
+      assertNoSecret(w, "a refused issuance", refused.stdout, refused.stderr);
+    });
+    await t.step("an issuer that echoes the token and request in its error", async () => {
+      const echoed: string[] = [];
+      const controller = new AbortController();
+      const { promise: listening, resolve } = Promise.withResolvers<number>();
+      const server = Deno.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        signal: controller.signal,
+        onListen: ({ port }) => resolve(port),
+      }, async (request) => {
+        const body = await request.json() as { token: string; request: string };
+        echoed.push(body.token, body.request);
+        return Response.json({
+          success: false,
+          errors: [{ code: 400, message: `bad token ${body.token} for ${body.request}` }],
+        }, { status: 400 });
+      });
+      try {
+        const port = await listening;
+        const result = await runBroker(args(`http://127.0.0.1:${port}`), { home: tmp.path });
+        assert.equal(result.code, 3);
+        assert.match(result.stderr, /refused to sign \(HTTP 400\): bad token/);
+        assert.equal(echoed.length, 2);
+        assertNoSecret(
+          { ...w, secrets: [...w.secrets, ...echoed] },
+          "an echoing issuer",
+          result.stderr,
+        );
+      } finally {
+        controller.abort();
+        await server.finished;
+      }
+    });
+  },
 });

@@ -129,6 +129,18 @@ export async function diagnose(
       }
     }
   }
+  if (options?.issuer) {
+    // Loaded only for an issuer user: the drivers and the network.
+    const { checkIssuer } = await import("./issuer_checks.ts");
+    checks.push(...await checkIssuer(options, host, settings.timeoutMs));
+    if (!settings.skipRun) {
+      checks.push(result(
+        "issuer renewal",
+        "pass",
+        "the broker run below renews an invalid or expiring certificate from the issuer, as kubectl's next call would; a valid one is left alone",
+      ));
+    }
+  }
   // Run first, read the files after: a before-exec command renews them during the run, and the files are then
   // what the next kubectl call will get.
   let run: CheckResult;
@@ -149,7 +161,7 @@ export async function diagnose(
   }
   if (options) {
     const renewal: RenewalContext = {
-      renewer: options.beforeExecCommand !== undefined,
+      renewer: options.beforeExecCommand !== undefined || options.issuer !== undefined,
       ran,
       marginMs: options.refreshMarginMs,
       policy: options.beforeExecPolicy,

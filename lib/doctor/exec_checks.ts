@@ -182,7 +182,10 @@ export function checkBrokerArgs(
     // `~/` is the home folder (the plugin expands it, as for an issuer's default storage folder), not relative.
     path !== undefined && !isAbsolute(path, HOST_OS) && expandTilde(path, "\0", HOST_OS) === path
   ).map(([flag]) => flag);
-  const summary = `${credentials}, before-exec policy ${options.beforeExecPolicy}, refresh margin ${
+  const from = options.issuer
+    ? `, from issuer ${options.issuer.issuer} at ${options.issuer.url}`
+    : `, before-exec policy ${options.beforeExecPolicy}`;
+  const summary = `${credentials}${from}, refresh margin ${
     formatDuration(options.refreshMarginMs)
   }`;
   if (relative.length > 0) {

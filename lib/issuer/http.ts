@@ -241,13 +241,39 @@ function parseBase(url: string): URL {
   return parsed;
 }
 
+/** The PEM bundle, or every PEM file of a folder ($VAULT_CAPATH names a folder of CA certificates). */
 function readCaFile(path: string): string {
   try {
     return decodeText(readRegularFileSync(path, CREDENTIAL_FILE_LIMIT));
   } catch (error) {
     if (!(error instanceof FileReadError)) throw error;
+    if (error.kind === "not-regular" && isFolder(path)) return readCaFolder(path);
     throw new IssuerError(`--issuer-ca-file ${path} ${error.message}`, { cause: error });
   }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function readCaFolder(dir: string): string {
+  const texts: string[] = [];
+  for (const entry of [...Deno.readDirSync(dir)].sort((a, b) => a.name < b.name ? -1 : 1)) {
+    if (!entry.isFile || !/\.(pem|crt|cer)$/i.test(entry.name)) continue;
+    try {
+      texts.push(decodeText(readRegularFileSync(`${dir}/${entry.name}`, CREDENTIAL_FILE_LIMIT)));
+    } catch (error) {
+      if (!(error instanceof FileReadError)) throw error;
+    }
+  }
+  if (texts.length === 0) {
+    throw new IssuerError(`--issuer-ca-file ${dir} is a folder without .pem, .crt or .cer files`);
+  }
+  return texts.join("\n");
 }
 
 function timeoutError(base: URL, options: IssuerFetchOptions): IssuerError {
@@ -290,7 +316,7 @@ function connectError(base: URL, options: IssuerFetchOptions, error: unknown): I
         : "give the CA bundle that signed it with --issuer-ca-file (the operating system's trust store does not hold it)",
     });
   }
-  if (/connection refused|ECONNREFUSED/i.test(text)) {
+  if (/connection refused|actively refused|ECONNREFUSED|os error 10061/i.test(text)) {
     return new IssuerError(`cannot connect to issuer ${base.origin}: connection refused`, {
       cause: error,
       hint: "check --issuer-url and that the issuer runs",

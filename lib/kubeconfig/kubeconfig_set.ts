@@ -147,7 +147,7 @@ async function writeIfUnchanged(
 }
 
 async function notes(request: SetRequest, plan: SetPlan, io: Io): Promise<void> {
-  const messages: string[] = [];
+  const messages: string[] = [...(request.warnings ?? [])];
   if (plan.oldText === null && plan.changed) {
     messages.push(`note: kubeconfig ${plan.file} does not exist yet; it will be created`);
   }

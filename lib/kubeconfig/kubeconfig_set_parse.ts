@@ -5,9 +5,11 @@
 
 import {
   brokerArgs,
+  type BrokerFlagValues,
   brokerOptionsFromFlags,
   resolveBrokerPaths,
 } from "../plugin/broker_options.ts";
+import { readOptionalTextFileSync } from "../shared/read_file.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { UsageError } from "../shared/errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
@@ -40,8 +42,10 @@ export interface SetRequest {
   commandOnPath?: string;
   /** The credential files, by flag, to warn about one nobody will create. */
   credentialFiles: { flag: string; path: string }[];
-  /** Whether a --before-exec-command may create missing credential files. */
+  /** Whether a --before-exec-command (or --issuer) may create missing credential files. */
   beforeExecCommand: boolean;
+  /** Warnings for stderr found while parsing (an --env name that looks like a secret). */
+  warnings?: string[];
   kubeconfig?: string;
   context?: string;
   user?: string;
@@ -51,7 +55,9 @@ export interface SetRequest {
 
 /**
  * Validates the flags exactly as the plugin will when kubectl runs it with the stored args, and builds the exec
- * block. Nothing is read or written here.
+ * block. Nothing is written here; with --issuer the defaults are resolved from the environment and step's
+ * defaults file (read) and stored as explicit flags, so that GUI tools started without the shell's environment
+ * get the same issuer.
  */
 export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env">): SetRequest {
   const { values, positionals } = parseArgs(argv, KUBECONFIG_SET_FLAGS_WITH_HELP);
@@ -64,7 +70,28 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
   // kubectl runs the plugin in the caller's folder, which changes: store paths that mean the same from anywhere,
   // by the plugin's own rule (a leading `~/` is the home folder; the shell leaves the `~` of `--flag=~/x` alone).
   const cwd = io.cwd();
-  const options = resolveBrokerPaths(brokerOptionsFromFlags(values), { cwd, home, os: HOST_OS });
+  // --renew-ahead=off: an issuer without the renew-ahead `kubeconfig set` stores by default.
+  const aheadOff = values["renew-ahead"] === "off";
+  const brokerValues: BrokerFlagValues = aheadOff
+    ? { ...values, "renew-ahead": undefined }
+    : values;
+  if (aheadOff && values.issuer === undefined) {
+    throw new UsageError("--renew-ahead off is for --issuer, whose default it turns off");
+  }
+  const parsed = brokerOptionsFromFlags(brokerValues, {
+    sources: {
+      env: io.env,
+      home,
+      readFile: (file) => readOptionalTextFileSync(file),
+      ...(values.user !== undefined ? { userName: values.user } : {}),
+    },
+  });
+  // As `step ca renew` does: renew at 2/3 of the lifetime, in the background, so a certificate in use never
+  // expires and never needs a person (a token, a one-time token) again.
+  if (parsed.issuer && values["renew-ahead"] === undefined) {
+    parsed.renewAhead = { kind: "percent", percent: 33 };
+  }
+  const options = resolveBrokerPaths(parsed, { cwd, home, os: HOST_OS });
   if (options.beforeExecCommand !== undefined) {
     splitCommandLine(options.beforeExecCommand, home());
   }
@@ -89,6 +116,7 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
     );
   }
   const env = parseEnv(values.env);
+  const warnings = secretEnvWarnings(env.map((variable) => variable.name));
 
   let command = values["exec-command"] ?? PLUGIN_COMMAND;
   // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
@@ -117,7 +145,8 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
       { flag: "client-key-path", path: options.clientKeyPath },
       { flag: "token-path", path: options.tokenPath },
     ].flatMap(({ flag, path }) => path === undefined ? [] : [{ flag, path }]),
-    beforeExecCommand: options.beforeExecCommand !== undefined,
+    beforeExecCommand: options.beforeExecCommand !== undefined || options.issuer !== undefined,
+    warnings,
     kubeconfig: path(values.kubeconfig),
     context,
     user,
@@ -154,6 +183,29 @@ export function parseEnv(flags: readonly string[]): { name: string; value: strin
     seen.add(name);
     return { name, value: entry.slice(eq + 1) };
   });
+}
+
+/** Variables that hold a Vault or OpenBao token: never stored in a kubeconfig. */
+const TOKEN_VARIABLES = ["VAULT_TOKEN", "BAO_TOKEN"];
+
+/**
+ * Refuses --env VAULT_TOKEN/BAO_TOKEN (a token in plain text in the kubeconfig, copied into every backup and
+ * shared config) and returns warnings for other names that look like secrets. Names only: never a value.
+ */
+export function secretEnvWarnings(names: readonly string[]): string[] {
+  const token = names.find((name) => TOKEN_VARIABLES.includes(name.toUpperCase()));
+  if (token) {
+    throw new UsageError(
+      `--env ${token} would store a token in plain text in the kubeconfig; refused`,
+      {
+        hint:
+          "the broker finds the token as the vault CLI does: vault login keeps it in ~/.vault-token, or the token_helper named in ~/.vault; with --vault-auth cert renewals need no token",
+      },
+    );
+  }
+  return names.filter((name) => /TOKEN|SECRET/i.test(name)).map((name) =>
+    `warning: --env ${name} looks like a secret: it is stored in plain text in the kubeconfig; prefer a file the broker or the tool reads (a token file, the vault token helper)`
+  );
 }
 
 /**

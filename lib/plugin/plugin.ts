@@ -382,9 +382,11 @@ ${
 Flags:
 ${formatFlagHelp([...BROKER_FLAGS, ...GLOBAL_FLAGS])}
 
-A token, or a certificate and key together, or both, are required. Relative paths are resolved against the
-working directory kubectl runs the plugin in. Exit codes: 0 ok, 1 credentials or other failure, 2 usage,
-3 before-exec command failed or timed out, 4 gave up waiting for another renewal.
+A token, or a certificate and key together, or both, are required; with --issuer the broker gets the
+certificate itself (a new local key each time, only a CSR leaves the machine) and keeps it under
+~/.kube/credentials-broker/ unless the paths are given. Relative paths are resolved against the working
+directory kubectl runs the plugin in. Exit codes: 0 ok, 1 credentials or other failure, 2 usage, 3 before-exec
+command or issuer failed or timed out, 4 gave up waiting for another renewal.
 `,
   );
   return 0;

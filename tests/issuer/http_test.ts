@@ -280,3 +280,18 @@ Deno.test("makeIssuerFetch() names a refused connection and a missing CA file", 
     (error) => error instanceof IssuerError && /--issuer-ca-file .*nope\.pem/.test(error.message),
   );
 });
+
+Deno.test("makeIssuerFetch() trusts every PEM file of a folder ($VAULT_CAPATH)", async () => {
+  await using tmp = await tempDir();
+  await using server = await tlsServer(tmp.join("server"), () => json({ ok: true }));
+  await Deno.mkdir(tmp.join("capath"));
+  const other = await createCa(tmp.join("other"), "another CA");
+  await Deno.copyFile(other.certPath, tmp.join("capath", "a-other.pem"));
+  await Deno.copyFile(server.caFile, tmp.join("capath", "b-issuer.crt"));
+  await Deno.writeTextFile(tmp.join("capath", "README"), "not a certificate");
+  using fetch = makeIssuerFetch(server.url, {
+    caFile: tmp.join("capath"),
+    deadline: Date.now() + 10_000,
+  });
+  assert.deepEqual(await fetch({ method: "GET", path: "/" }), { status: 200, body: { ok: true } });
+});
