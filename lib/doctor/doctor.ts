@@ -10,6 +10,7 @@
  */
 import { resolveBrokerPaths } from "../plugin/broker_options.ts";
 import { renewalLock } from "../plugin/lock.ts";
+import { issuerSources } from "../plugin/plugin.ts";
 import { aheadFiles, formatRenewAhead, readAheadState } from "../plugin/renew_ahead.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
@@ -97,7 +98,9 @@ export async function diagnose(
       checkPluginExecutable(lookupExecutable("kubectl-credentials_broker", host.cwd(), env)),
     );
   }
-  const { result: argsResult, options } = checkBrokerArgs(exec);
+  // The plugin's defaults for absent issuer flags come from its environment: the caller's, exec.env over it.
+  const pluginEnv = (name: string) => exec.env.find((e) => e.name === name)?.value ?? env(name);
+  const { result: argsResult, options } = checkBrokerArgs(exec, issuerSources({ env: pluginEnv }));
   checks.push(argsResult);
   if (options?.beforeExecCommand !== undefined) {
     const facts: BeforeExecFacts = { policy: options.beforeExecPolicy };
