@@ -36,7 +36,7 @@ import { type DoctorReport, formatJsonReport, formatReport } from "./report.ts";
 import { type CheckResult, isRecord, result } from "./result.ts";
 import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
-import { checkCompetingCredentials, checkExecBlock } from "./user.ts";
+import { checkCompetingCredentials, checkExecBlock, pluginEnvironment } from "./user.ts";
 
 const HELP_FLAG = {
   name: "help",
@@ -99,8 +99,10 @@ export async function diagnose(
     );
   }
   // The plugin's defaults for absent issuer flags come from its environment: the caller's, exec.env over it.
-  const pluginEnv = (name: string) => exec.env.find((e) => e.name === name)?.value ?? env(name);
-  const { result: argsResult, options } = checkBrokerArgs(exec, issuerSources({ env: pluginEnv }));
+  const { result: argsResult, options } = checkBrokerArgs(
+    exec,
+    issuerSources({ env: pluginEnvironment(exec.env, env) }),
+  );
   checks.push(argsResult);
   if (options?.beforeExecCommand !== undefined) {
     const facts: BeforeExecFacts = { policy: options.beforeExecPolicy };

@@ -23,7 +23,12 @@ import {
 } from "../doctor/exec_checks.ts";
 import { type CheckResult, isRecord, result } from "../doctor/result.ts";
 import type { IssuerName, IssuerOptions } from "../issuer/issuer.ts";
-import { checkCompetingCredentials, checkExecBlock, type ExecConfig } from "../doctor/user.ts";
+import {
+  checkCompetingCredentials,
+  checkExecBlock,
+  type ExecConfig,
+  pluginEnvironment,
+} from "../doctor/user.ts";
 import { readKubeconfigFiles } from "../kubeconfig/kubeconfig_files.ts";
 import {
   kubeconfigPaths,
@@ -173,17 +178,13 @@ export async function gatherStatus(
   return report;
 }
 
-/** exec.env as kubectl hands it to the plugin: names and values (values are never shown). */
-function execEnvOf(user: Record<string, unknown>): Map<string, string> {
-  const env = new Map<string, string>();
+/** exec.env's well-formed entries, also when another part of the exec block is not (values are never shown). */
+function execEnvOf(user: Record<string, unknown>): { name: string; value: string }[] {
   const exec = user.exec;
-  if (!isRecord(exec) || !Array.isArray(exec.env)) return env;
-  for (const entry of exec.env) {
-    if (isRecord(entry) && typeof entry.name === "string" && typeof entry.value === "string") {
-      env.set(entry.name, entry.value);
-    }
-  }
-  return env;
+  if (!isRecord(exec) || !Array.isArray(exec.env)) return [];
+  return exec.env.filter((entry): entry is { name: string; value: string } =>
+    isRecord(entry) && typeof entry.name === "string" && typeof entry.value === "string"
+  );
 }
 
 /** exec.command and exec.args as written, when there is a command: enough to tell whether the broker runs. */
@@ -203,8 +204,7 @@ async function userStatus(
 ): Promise<UserStatus> {
   // The plugin's environment: the caller's, then exec.env (kubectl lets those win). kubectl itself looks the exec
   // command up with its own.
-  const execEnv = execEnvOf(entry.user);
-  const env = (name: string) => execEnv.get(name) ?? host.env(name);
+  const env = pluginEnvironment(execEnvOf(entry.user), host.env);
   const problems: CheckResult[] = [];
   const notPassed = (check: CheckResult) => {
     if (check.status === "warn" || check.status === "fail") problems.push(check);
