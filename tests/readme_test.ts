@@ -40,7 +40,9 @@ function normalise(text: string, root: string): string {
   return text.replaceAll(root, "")
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")
     .replace(/\((\d+d)?(\d+h)?(\d+m)?(\d+s)? left\)/g, "(<left>)")
-    .replace(/\b\d+(\.\d+)? ?ms\b/g, "<ms>");
+    .replace(/\b\d+(\.\d+)? ?ms\b/g, "<ms>")
+    // A run that took seconds on a loaded machine ("kubectl exited 0 in 1.7s").
+    .replace(/\bin \d+(\.\d+)?s\b/g, "in <ms>");
 }
 
 /** A README user's home in `root`: /home/alice. */
