@@ -10,6 +10,7 @@
 import { BROKER_FLAGS } from "./plugin/broker_options.ts";
 import { DOCTOR_FLAGS } from "./doctor/doctor_flags.ts";
 import { KUBECONFIG_SET_FLAGS } from "./kubeconfig/kubeconfig_set_flags.ts";
+import { STATUS_FLAGS } from "./status/status_flags.ts";
 import {
   type CommandInfo,
   type CommandName,
@@ -54,6 +55,10 @@ const PARTS = {
   doctor: {
     flags: DOCTOR_FLAGS,
     load: async () => (await import("./doctor/doctor.ts")).doctorCommand,
+  },
+  status: {
+    flags: STATUS_FLAGS,
+    load: async () => (await import("./status/status.ts")).statusCommand,
   },
   completion: { flags: [], load: () => completionEntry("completion") },
   version: { flags: [] },

@@ -14,6 +14,7 @@ import type { FlagSpec } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
 import { INTERACTIVE_MODES } from "./kubeconfig/kubeconfig_set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
+import { OUTPUT_FORMATS } from "./status/status_flags.ts";
 import { readKubeconfigFiles } from "./kubeconfig/kubeconfig_files.ts";
 import { kubeconfigPaths, mergeKubeconfigs } from "./kubeconfig/kubeconfig_loading.ts";
 
@@ -40,6 +41,8 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   issuer: ISSUER_NAMES,
   "key-type": KEY_TYPES,
   "vault-auth": ["token", "cert"],
+  // doctor's and status's -o.
+  output: OUTPUT_FORMATS,
 };
 
 /** Flags whose values are names from the kubeconfig the command would read, and which names. */

@@ -35,8 +35,8 @@ function usageError(run: () => unknown): UsageError {
   assert.fail("no usage error");
 }
 
-Deno.test("the visible commands are kubeconfig, doctor, completion, version and help; __complete is hidden", () => {
-  assert.deepEqual(NAMES, ["kubeconfig", "doctor", "completion", "version", "help"]);
+Deno.test("the visible commands are kubeconfig, doctor, status, completion, version and help; __complete is hidden", () => {
+  assert.deepEqual(NAMES, ["kubeconfig", "doctor", "status", "completion", "version", "help"]);
   assert.deepEqual(COMMANDS.filter((c) => !NAMES.includes(c.name)).map((c) => c.name), [
     "__complete",
   ]);
@@ -66,7 +66,10 @@ Deno.test("every hint after an unknown command names every visible command, help
     router.err.match(/^hint: (.*)$/m)![1]!,
   ];
   for (const hint of hints) assert.deepEqual(hintedCommands(hint), NAMES);
-  assert.equal(COMMANDS_HINT, "commands are: kubeconfig set, doctor, completion, version, help");
+  assert.equal(
+    COMMANDS_HINT,
+    "commands are: kubeconfig set, doctor, status, completion, version, help",
+  );
 });
 
 Deno.test("completion offers every visible command with its summary, and help offers the others", () => {

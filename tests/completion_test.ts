@@ -22,7 +22,7 @@ const words = (args: string[], word: string) =>
 
 Deno.test("complete() follows cobra: subcommands, flags after -, values after a flag", async (t) => {
   const cases: [string, string[], string, string[], number][] = [
-    ["subcommands", [], "", ["kubeconfig", "doctor", "completion", "version", "help"], 4],
+    ["subcommands", [], "", ["kubeconfig", "doctor", "status", "completion", "version", "help"], 4],
     ["subcommand prefix", [], "d", ["doctor"], 4],
     ["kubeconfig's subcommand", ["kubeconfig"], "", ["set"], 4],
     ["no positional for the plugin", ["kubeconfig", "set"], "", [], 4],
@@ -34,6 +34,16 @@ Deno.test("complete() follows cobra: subcommands, flags after -, values after a 
     ["--version at the root", [], "--vers", ["--version"], 4],
     ["no --version below", ["completion"], "--", ["--help"], 4],
     ["doctor flags", ["doctor"], "--c", ["--context"], 4],
+    ["status flags", ["status"], "--", [
+      "--kubeconfig",
+      "--context",
+      "--user",
+      "--output",
+      "--help",
+    ], 4],
+    ["status -o values", ["status", "-o"], "", ["text", "json"], 4],
+    ["doctor --output value prefix", ["doctor", "--output"], "j", ["json"], 4],
+    ["status --kubeconfig completes files", ["status", "--kubeconfig"], "", [], 0],
     ["kubeconfig set flags", ["kubeconfig", "set"], "--interactive-m", ["--interactive-mode"], 4],
     ["interactive modes", ["kubeconfig", "set", "--interactive-mode"], "", [
       "Never",
@@ -58,6 +68,7 @@ Deno.test("complete() follows cobra: subcommands, flags after -, values after a 
     ["a flag value is not a subcommand", ["--token-path", "doctor"], "", [
       "kubeconfig",
       "doctor",
+      "status",
       "completion",
       "version",
       "help",
@@ -169,7 +180,14 @@ Deno.test({
     await Deno.mkdir(join(tmp.path, "locks"));
     await Deno.writeTextFile(join(tmp.path, "lockfile"), "");
     const cases: [string, string[]][] = [
-      ["kubectl-credentials_broker ", ["kubeconfig", "doctor", "completion", "version", "help"]],
+      ["kubectl-credentials_broker ", [
+        "kubeconfig",
+        "doctor",
+        "status",
+        "completion",
+        "version",
+        "help",
+      ]],
       ["kubectl-credentials_broker kubeconfig s", ["set"]],
       ["kubectl-credentials_broker kubeconfig set --client-c", ["--client-certificate-path"]],
       ["kubectl-credentials_broker --before-exec-policy=w", ["when-invalid"]],

@@ -44,7 +44,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   plugin: ["shared", "credentials", "issuer", "plugin"],
   kubeconfig: ["shared", "credentials", "issuer", "plugin", "kubeconfig"],
   doctor: ["shared", "credentials", "issuer", "plugin", "kubeconfig", "doctor"],
-  top: ["shared", "credentials", "issuer", "plugin", "kubeconfig", "doctor", "top"],
+  // status composes doctor's checks that need no run (never doctor/run.ts: it starts no process).
+  status: ["shared", "credentials", "issuer", "plugin", "kubeconfig", "doctor", "status"],
+  top: ["shared", "credentials", "issuer", "plugin", "kubeconfig", "doctor", "status", "top"],
 };
 
 /** Folders on kubectl's path (what main.js bundles): no npm package and no Node compatibility layer. */

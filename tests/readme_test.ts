@@ -10,9 +10,11 @@ import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
 import type { Io } from "../lib/shared/io.ts";
 import { createCa, issueCertificate } from "../scripts/world/ca.ts";
-import { fakeIo, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
+import { fakeIo, makeJwt, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
 import { installPlugin } from "../scripts/install.ts";
-import { dirname, HOST_OS } from "../lib/shared/platform.ts";
+import { dirname, HOST_OS, isWindows } from "../lib/shared/platform.ts";
+import { renewalLock } from "../lib/plugin/lock.ts";
+import { aheadFiles, writeAheadState } from "../lib/plugin/renew_ahead.ts";
 
 const README = await Deno.readTextFile(`${ROOT}README.md`);
 
@@ -114,7 +116,11 @@ users:
 `;
 
 Deno.test("the README's samples are found", () => {
-  assert.deepEqual([...readmeSamples(README).keys()].sort(), ["doctor", "kubeconfig-set"]);
+  assert.deepEqual([...readmeSamples(README).keys()].sort(), [
+    "doctor",
+    "kubeconfig-set",
+    "status",
+  ]);
 });
 
 Deno.test("README sample kubeconfig-set: the walk-through prints these notes, this diff and this prompt", async () => {
@@ -203,4 +209,115 @@ users:
     `README.md's doctor sample differs from what doctor prints: update the sample\n${result.stderr}`,
   );
   assert.equal(result.code, /checks? failed/.test(output) ? 1 : 0);
+});
+
+Deno.test({
+  name: "README sample status: kubectl credentials-broker status prints these blocks",
+  // The sample's paths are /home/alice/...; on Windows they would read C:\\...\\home\\alice.
+  ignore: isWindows(HOST_OS),
+  async fn() {
+    const { argv, output } = splitSample(readmeSamples(README).get("status")!);
+    assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "status"]);
+    await using tmp = await tempDir();
+    const home = await aliceHome(tmp.path);
+    const minute = 60_000;
+    const now = new Date(Math.floor(Date.now() / minute) * minute);
+    const at = (minutes: number) => new Date(now.getTime() + minutes * minute);
+    const ca = await createCa(`${tmp.path}/ca`, "vault-pki intermediate");
+    // alice: a Vault PKI certificate of 8 hours, as kubeconfig set stores an issuer user.
+    const stored = `${home}/.kube/credentials-broker/alice`;
+    await Deno.mkdir(stored, { recursive: true });
+    const vault = await issueCertificate(ca, `${stored}/client`, {
+      commonName: "alice",
+      organization: "developers",
+      notBefore: at(-168),
+      notAfter: at(312),
+    });
+    const aliceArgs = [
+      `--client-certificate-path=${vault.certPath}`,
+      `--client-key-path=${vault.keyPath}`,
+      "--renew-ahead=33%",
+      "--issuer=vault",
+      "--issuer-url=https://vault.example:8200",
+      "--common-name=alice",
+      "--vault-role=developers",
+    ];
+    const { dir, name } = renewalLock({
+      clientCertificatePath: vault.certPath,
+      clientKeyPath: vault.keyPath,
+    }, (variable) => variable === "HOME" ? home : undefined);
+    await Deno.mkdir(dir, { recursive: true });
+    writeAheadState(aheadFiles(dir, name).state, {
+      failures: 0,
+      lastStartedAt: at(-149).toISOString(),
+      lastEndedAt: at(-148).toISOString(),
+      lastOutcome: "ok",
+    });
+    // ci-bot: a JWT its own script renews.
+    await Deno.mkdir(`${home}/bin`);
+    await Deno.writeTextFile(`${home}/bin/renew-ci-token`, "", { mode: 0o755 });
+    await Deno.writeTextFile(
+      `${home}/.kube/ci-token`,
+      makeJwt({ iat: at(-48).getTime() / 1000, exp: at(12).getTime() / 1000 }),
+      { mode: 0o600 },
+    );
+    // legacy: a certificate nothing renews, expired three days ago.
+    const legacy = await issueCertificate(ca, `${home}/.kube/legacy`, {
+      commonName: "legacy",
+      notBefore: at(-30 * 24 * 60),
+      notAfter: at(-(3 * 24 + 2) * 60),
+    });
+    await Deno.mkdir(`${home}/.deno/bin`, { recursive: true });
+    await Deno.writeTextFile(`${home}/.deno/bin/kubectl-credentials_broker`, "", { mode: 0o755 });
+    const user = (userName: string, args: string[]) =>
+      `- name: ${userName}
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: kubectl-credentials_broker
+      args:
+${args.map((arg) => `      - ${JSON.stringify(arg)}`).join("\n")}
+      interactiveMode: IfAvailable
+`;
+    await Deno.writeTextFile(
+      `${home}/.kube/config`,
+      `apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://k8s.prod.example:6443
+contexts:
+- {name: prod, context: {cluster: prod, user: alice}}
+- {name: prod-admin, context: {cluster: prod, user: alice, namespace: kube-system}}
+- {name: ci, context: {cluster: prod, user: ci-bot}}
+- {name: legacy, context: {cluster: prod, user: legacy}}
+current-context: prod
+users:
+${user("alice", aliceArgs)}${
+        user("ci-bot", [
+          `--token-path=${home}/.kube/ci-token`,
+          `--before-exec-command=${home}/bin/renew-ci-token --audience k8s`,
+          "--before-exec-policy=when-invalid",
+        ])
+      }${
+        user("legacy", [
+          `--client-certificate-path=${legacy.certPath}`,
+          `--client-key-path=${legacy.keyPath}`,
+        ])
+      }`,
+      { mode: 0o600 },
+    );
+    const io = fakeIo({
+      env: { HOME: home, PATH: `${home}/.deno/bin` },
+      cwd: home,
+      now,
+    });
+    assert.equal(await runCommand(argv.slice(2), io), 0, io.err);
+    assert.equal(
+      normalise(io.out, tmp.path),
+      normalise(output, tmp.path),
+      "README.md's status sample differs from what status prints: update the sample",
+    );
+  },
 });

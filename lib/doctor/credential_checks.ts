@@ -15,6 +15,7 @@ import {
   type Problem,
   type Reading,
 } from "../credentials/credentials.ts";
+import type { Certificate } from "../credentials/x509.ts";
 import { HOST_OS } from "../shared/platform.ts";
 import { type CheckResult, formatLeft, result } from "./result.ts";
 
@@ -130,9 +131,8 @@ export function checkCertificateAndKey(
   const keyProblem = about("client key", fileKinds);
   const mismatch = about("client key", ["mismatch"]);
   const out: CheckResult[] = [];
-  // The leaf as the plugin chose it; without a matching key, the file's first certificate.
   const certificates = certFile?.certificates;
-  const leaf = reading.credentials.certificate?.chain[0] ?? certificates?.[0];
+  const leaf = shownLeaf(reading);
   if (certProblem) {
     out.push(fileProblem(
       "client certificate",
@@ -175,6 +175,15 @@ export function checkCertificateAndKey(
     ));
   }
   return out;
+}
+
+/**
+ * The certificate doctor and status describe: the leaf as the plugin chose it (the one matching the key); without
+ * a matching key, the file's first certificate.
+ */
+export function shownLeaf(reading: Reading): Certificate | undefined {
+  return reading.credentials.certificate?.chain[0] ??
+    reading.files["client certificate"]?.certificates?.[0];
 }
 
 /**

@@ -10,6 +10,7 @@
  */
 import { resolveBrokerPaths } from "../plugin/broker_options.ts";
 import { renewalLock } from "../plugin/lock.ts";
+import { issuerSources } from "../plugin/plugin.ts";
 import { aheadFiles, formatRenewAhead, readAheadState } from "../plugin/renew_ahead.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
@@ -35,7 +36,7 @@ import { type DoctorReport, formatJsonReport, formatReport } from "./report.ts";
 import { type CheckResult, isRecord, result } from "./result.ts";
 import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
-import { checkCompetingCredentials, checkExecBlock } from "./user.ts";
+import { checkCompetingCredentials, checkExecBlock, pluginEnvironment } from "./user.ts";
 
 const HELP_FLAG = {
   name: "help",
@@ -97,7 +98,11 @@ export async function diagnose(
       checkPluginExecutable(lookupExecutable("kubectl-credentials_broker", host.cwd(), env)),
     );
   }
-  const { result: argsResult, options } = checkBrokerArgs(exec);
+  // The plugin's defaults for absent issuer flags come from its environment: the caller's, exec.env over it.
+  const { result: argsResult, options } = checkBrokerArgs(
+    exec,
+    issuerSources({ env: pluginEnvironment(exec.env, env) }),
+  );
   checks.push(argsResult);
   if (options?.beforeExecCommand !== undefined) {
     const facts: BeforeExecFacts = { policy: options.beforeExecPolicy };

@@ -6,12 +6,20 @@ import {
   BROKER_FLAGS,
   type BrokerOptions,
   brokerOptionsFromFlags,
+  type IssuerSources,
 } from "../plugin/broker_options.ts";
 import type { AheadState } from "../plugin/renew_ahead.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { UsageError } from "../shared/errors.ts";
 import { parseArgs } from "../shared/flags.ts";
-import { basename, executableProbe, HOST_OS, isAbsolute, lookPath } from "../shared/platform.ts";
+import {
+  basename,
+  executableProbe,
+  expandTilde,
+  HOST_OS,
+  isAbsolute,
+  lookPath,
+} from "../shared/platform.ts";
 import { type CheckResult, result } from "./result.ts";
 import type { ExecConfig } from "./user.ts";
 
@@ -92,9 +100,28 @@ export function brokerInvocation(command: string): BrokerInvocation {
   return "other";
 }
 
-/** Parses the stored broker arguments exactly as the plugin will, and flags relative paths. */
+/**
+ * Whether an exec block runs the broker (`kubectl-credentials_broker`, or `kubectl credentials-broker ...`): what
+ * `status` lists. The broker's own arguments when it does, without kubectl's plugin name.
+ */
+export function brokerArgsOf(
+  command: string,
+  args: readonly string[],
+): string[] | undefined {
+  const kind = brokerInvocation(command);
+  if (kind === "direct") return [...args];
+  if (kind === "kubectl" && args[0] === "credentials-broker") return args.slice(1);
+  return undefined;
+}
+
+/**
+ * Parses the stored broker arguments exactly as the plugin will, and flags relative paths. `sources` are where the
+ * plugin finds the defaults of absent issuer flags (its environment: the caller's with exec.env over it); without
+ * them only the flags count, as `kubeconfig set` stores every default.
+ */
 export function checkBrokerArgs(
   exec: ExecConfig,
+  sources?: IssuerSources,
 ): { result: CheckResult; options?: BrokerOptions } {
   const name = "broker arguments";
   const kind = brokerInvocation(exec.command);
@@ -129,7 +156,7 @@ export function checkBrokerArgs(
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     }
-    options = brokerOptionsFromFlags(values);
+    options = brokerOptionsFromFlags(values, sources ? { sources } : {});
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     return {
@@ -151,7 +178,10 @@ export function checkBrokerArgs(
     ["--client-key-path", options.clientKeyPath],
     ["--token-path", options.tokenPath],
     ["--cache-dir", options.cacheDir],
-  ].filter(([, path]) => path !== undefined && !isAbsolute(path, HOST_OS)).map(([flag]) => flag);
+  ].filter(([, path]) =>
+    // `~/` is the home folder (the plugin expands it, as for an issuer's default storage folder), not relative.
+    path !== undefined && !isAbsolute(path, HOST_OS) && expandTilde(path, "\0", HOST_OS) === path
+  ).map(([flag]) => flag);
   const from = options.issuer
     ? `, from issuer ${options.issuer.issuer} at ${options.issuer.url}`
     : `, before-exec policy ${options.beforeExecPolicy}`;

@@ -25,7 +25,8 @@ export function formatJsonReport(report: DoctorReport): string {
   ) + "\n";
 }
 
-const MARKS: Record<CheckStatus, { unicode: string; ascii: string; color: string }> = {
+/** How each outcome is marked: a coloured sign on a terminal, a bracketed word elsewhere (status marks alike). */
+export const MARKS: Record<CheckStatus, { unicode: string; ascii: string; color: string }> = {
   pass: { unicode: "✓", ascii: "[ok]  ", color: "\x1b[32m" },
   warn: { unicode: "!", ascii: "[warn]", color: "\x1b[33m" },
   fail: { unicode: "✗", ascii: "[FAIL]", color: "\x1b[31m" },

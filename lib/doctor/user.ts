@@ -166,3 +166,15 @@ export function checkCompetingCredentials(
     } from the user (kubectl credentials-broker kubeconfig set does it for you)`,
   );
 }
+
+/**
+ * The plugin's environment as kubectl builds it: the caller's, with the exec block's env entries winning (the
+ * issuer flags' defaults, HOME and PATH for the renewal command all come from it).
+ */
+export function pluginEnvironment(
+  execEnv: readonly { name: string; value: string }[],
+  callerEnv: (name: string) => string | undefined,
+): (name: string) => string | undefined {
+  const entries = new Map(execEnv.map(({ name, value }) => [name, value]));
+  return (name) => entries.get(name) ?? callerEnv(name);
+}

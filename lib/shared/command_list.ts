@@ -54,6 +54,12 @@ export const COMMANDS = [
     runs: "subcommand",
   },
   {
+    name: "status",
+    summary: "show every broker user: credentials, expiry, renewal and problems",
+    usage: "status",
+    runs: "subcommand",
+  },
+  {
     name: "completion",
     summary: "print a bash, zsh or fish completion script",
     usage: "completion SHELL",

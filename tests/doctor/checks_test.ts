@@ -11,6 +11,7 @@ import {
   type RenewalContext,
 } from "../../lib/doctor/credential_checks.ts";
 import {
+  brokerArgsOf,
   brokerInvocation,
   checkBackgroundRenewal,
   checkBeforeExec,
@@ -295,6 +296,37 @@ Deno.test("checkBrokerArgs() parses the stored args exactly as the plugin will",
     assert.equal(result.status, "warn");
     assert.match(result.detail, /--token-path relative/);
   });
+  await t.step("a ~/ path is the home folder, not a relative path", () => {
+    const { result } = checkBrokerArgs(exec({ args: ["--token-path=~/.kube/token"] }));
+    assert.equal(result.status, "pass", result.detail);
+  });
+  await t.step("an issuer's absent flags from the plugin's sources, only when given", () => {
+    const args = ["--issuer=vault", "--vault-role=dev", "--common-name=alice"];
+    const without = checkBrokerArgs(exec({ args }));
+    assert.equal(without.result.status, "fail");
+    assert.match(without.result.detail, /--issuer vault needs --issuer-url/);
+    const sources = {
+      env: (name: string) => name === "VAULT_ADDR" ? "https://vault.example:8200" : undefined,
+      home: () => "/home/alice",
+      readFile: () => undefined,
+    };
+    const { result, options } = checkBrokerArgs(exec({ args }), sources);
+    assert.notEqual(result.status, "fail", result.detail);
+    assert.equal(options?.issuer?.url, "https://vault.example:8200");
+  });
+  await t.step(
+    "brokerArgsOf() gives the broker's own arguments, or undefined for another command",
+    () => {
+      assert.deepEqual(brokerArgsOf("kubectl-credentials_broker", ["--token-path=/t"]), [
+        "--token-path=/t",
+      ]);
+      assert.deepEqual(brokerArgsOf("kubectl", ["credentials-broker", "--token-path=/t"]), [
+        "--token-path=/t",
+      ]);
+      assert.equal(brokerArgsOf("kubectl", ["oidc-login", "credentials-broker"]), undefined);
+      assert.equal(brokerArgsOf("aws", ["eks"]), undefined);
+    },
+  );
   await t.step("another command is not judged", () => {
     assert.equal(brokerInvocation("/opt/bin/kubectl.1.31"), "kubectl");
     assert.equal(brokerInvocation("kubectl-credentials_broker"), "direct");
