@@ -14,7 +14,8 @@ import { fakeIo, makeJwt, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
 import { installPlugin } from "../scripts/install.ts";
 import { dirname, HOST_OS, isWindows } from "../lib/shared/platform.ts";
 import { renewalLock } from "../lib/plugin/lock.ts";
-import { aheadFiles, writeAheadState } from "../lib/plugin/renew_ahead.ts";
+import { aheadFiles } from "../lib/plugin/renew_ahead.ts";
+import { writeAheadState } from "../lib/plugin/background_renewal.ts";
 
 const README = await Deno.readTextFile(`${ROOT}README.md`);
 

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { e2eTest, parseJson } from "./e2e.ts";
-import { quoteWord } from "../../lib/shared/command_line.ts";
+import { joinCommandLine } from "../../lib/shared/command_line.ts";
 import { parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate } from "../../lib/credentials/x509.ts";
 import { findKubectls, preferredKubectl } from "../../scripts/world/kubectl.ts";
@@ -42,7 +42,7 @@ async function stepUser(
   const keyPath = `${client.dir}/step/client.key`;
   const tokenLog = `${client.dir}/token-runs.log`;
   await Deno.mkdir(`${client.dir}/step`, { recursive: true });
-  const command = stepTokenCommand(ca, SUBJECT, { log: tokenLog }).map(quoteWord).join(" ");
+  const command = joinCommandLine(stepTokenCommand(ca, SUBJECT, { log: tokenLog }));
   await world.writeKubeconfig(client, {
     exec: {
       apiVersion: "client.authentication.k8s.io/v1",

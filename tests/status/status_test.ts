@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { runCommand } from "../../lib/commands.ts";
 import { complete, withKubeconfigNames } from "../../lib/completion.ts";
 import { renewalLock } from "../../lib/plugin/lock.ts";
-import { aheadFiles, writeAheadState } from "../../lib/plugin/renew_ahead.ts";
+import { aheadFiles } from "../../lib/plugin/renew_ahead.ts";
+import { writeAheadState } from "../../lib/plugin/background_renewal.ts";
 import { hasPosixPermissions, HOST_OS, isWindows } from "../../lib/shared/platform.ts";
 import { fakeIo, generateKey, issueCert, makeCa, makeJwt, tempDir } from "../helpers.ts";
 import {
