@@ -288,11 +288,17 @@ export function directoryString(node: DerNode): string {
   const raw = contents(node);
   switch (node.tag) {
     case TAG.printableString:
-      if (!/^[A-Za-z0-9 '()+,\-./:=?*&]*$/.test(decodeText(raw))) {
-        throw new DerError("invalid PrintableString");
+      printable ??= Array.from(
+        { length: 256 },
+        (_, byte) => /[A-Za-z0-9 '()+,\-./:=?*&]/.test(String.fromCharCode(byte)),
+      );
+      for (const byte of raw) {
+        if (!printable[byte]) throw new DerError("invalid PrintableString");
       }
       return decodeText(raw);
     case TAG.utf8String:
+      // ASCII is valid UTF-8, and decodeText reads it without a TextDecoder (start-up time).
+      if (isAscii(raw)) return decodeText(raw);
       utf8Fatal ??= new TextDecoder("utf-8", { fatal: true });
       try {
         return utf8Fatal.decode(raw);
@@ -343,6 +349,9 @@ export function directoryString(node: DerNode): string {
 }
 
 let utf8Fatal: TextDecoder | undefined;
+
+/** PrintableString's characters, and Go's two extras (`*` and `&`), by byte; made on first use. */
+let printable: boolean[] | undefined;
 
 /** A DER BOOLEAN: one byte, 0x00 or 0xff, as Go requires. */
 export function boolean(node: DerNode): boolean {

@@ -1,8 +1,9 @@
 /**
- * A second opinion on the hand-written readers (lib/credentials/der.ts, x509.ts, private_key.ts, pem.ts): every
- * key and certificate, as made and as mutated (fast-check), goes through the broker's reader and through
- * node:crypto (Rust code in Deno, not OpenSSL), and where openssl is installed through the openssl CLI too. They
- * must accept or refuse alike, and what both accept must give the same public key (and subject and validity).
+ * A second opinion on the hand-written readers (lib/credentials/der.ts, x509.ts, private_key.ts, pem.ts,
+ * jwt.ts): every key, certificate and token, as made and as mutated (fast-check), goes through the broker's
+ * reader and through node:crypto (Rust code in Deno, not OpenSSL) or node's base64url and JSON, and where openssl
+ * is installed through the openssl CLI too. They must accept or refuse alike, and what both accept must give the
+ * same public key (and subject and validity; a token's exp, nbf and iat).
  *
  * The broker follows Go's rules, since client-go (crypto/tls X509KeyPair, crypto/x509) reads the same bytes
  * after it: where Go and a reference differ, each difference is a named rule below, checked by what it claims
@@ -25,6 +26,7 @@ import {
   readRoot,
   TAG,
 } from "../../lib/credentials/der.ts";
+import { isJwt, jwtTimes } from "../../lib/credentials/jwt.ts";
 import { decodePem, encodePem } from "../../lib/credentials/pem.ts";
 import { parsePrivateKey } from "../../lib/credentials/private_key.ts";
 import {
@@ -1249,4 +1251,105 @@ Deno.test({
       );
     }
   },
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// JWT
+
+/** node's reading of a JWT's times: Buffer's base64url decoder and UTF-8, JSON.parse, the same NumericDate rule. */
+function nodeJwtTimes(token: string): { exp?: number; nbf?: number; iat?: number } | undefined {
+  const parts = token.split(".");
+  if (parts.length !== 3) return undefined;
+  const decode = (segment: string): unknown => {
+    try {
+      return JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+    } catch {
+      return undefined;
+    }
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  const header = decode(parts[0]!);
+  const claims = decode(parts[1]!);
+  if (!isObject(header) || typeof header.alg !== "string" || !isObject(claims)) return undefined;
+  const date = (v: unknown) =>
+    typeof v === "number" && Number.isFinite(v) && v > 0 && v <= 253402300799
+      ? new Date(v * 1000).getTime() // a Date holds whole milliseconds
+      : undefined;
+  return { exp: date(claims.exp), nbf: date(claims.nbf), iat: date(claims.iat) };
+}
+
+const JWT_RULES: Rule<{ token: string }>[] = [
+  {
+    name:
+      "a JWT's segments are unpadded base64url (RFC 7515; the API server's go-jose decodes them with " +
+      "RawURLEncoding): the broker takes the token as opaque otherwise; node's Buffer skips what is not " +
+      "base64url",
+    holds: ({ token }) =>
+      token.split(".").slice(0, 2).some((segment) =>
+        !/^[A-Za-z0-9_-]+$/.test(segment) || segment.length % 4 === 1
+      ),
+  },
+  {
+    name:
+      "the broker reads claims only when they are UTF-8, and takes the token as opaque (no expiry) " +
+      "otherwise; node's Buffer replaces bad bytes",
+    holds: ({ token }) =>
+      token.split(".").slice(0, 2).some((segment) => {
+        try {
+          new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(segment, "base64url"));
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+  },
+];
+
+Deno.test("JWT: the broker reads exp, nbf and iat as node's base64url and JSON do, but for the named rules", () => {
+  const segment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const time = fc.oneof(
+    fc.integer({ min: -10, max: 253402300900 }),
+    fc.double(),
+    fc.string({ maxLength: 4 }),
+  );
+  const token = fc.record({
+    claims: fc.record({ exp: time, nbf: time, iat: time, sub: fc.string({ maxLength: 6 }) }, {
+      requiredKeys: [],
+    }),
+    change: fc.option(
+      fc.record({
+        at: fc.nat(200),
+        text: fc.string({
+          unit: fc.constantFrom(..."=+/.-_ aZ\u00e9\u0000".split("")),
+          maxLength: 2,
+        }),
+        cut: fc.nat(2),
+      }),
+    ),
+  }).map(({ claims, change }) => {
+    const text = `${segment({ alg: "RS256" })}.${segment(claims)}.c2ln`;
+    if (!change) return text;
+    const at = Math.min(change.at, text.length);
+    return text.slice(0, at) + change.text + text.slice(at + change.cut);
+  });
+  fc.assert(
+    fc.property(token, (token) => {
+      const ours = jwtTimes(token);
+      const node = nodeJwtTimes(token);
+      const times = {
+        exp: ours.expiry?.getTime(),
+        nbf: ours.notBefore?.getTime(),
+        iat: ours.issuedAt?.getTime(),
+      };
+      if (JSON.stringify(times) === JSON.stringify(node ?? {})) return;
+      if (isJwt(token) === false && JWT_RULES.some((rule) => rule.holds({ token }))) return;
+      assert.fail(
+        `${JSON.stringify(token)}: the broker reads ${JSON.stringify(times)}, node ${
+          JSON.stringify(node)
+        }`,
+      );
+    }),
+    fuzzParams(300),
+  );
 });
