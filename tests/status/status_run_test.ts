@@ -54,9 +54,8 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir("ccb status ");
     const dir = tmp.path;
-    const good = await clientCredentials(inDir(dir, "good"), {
-      token: makeJwt({ exp: Math.floor(Date.now() / 1000) + 50 * 60 }),
-    });
+    const exp = Math.floor(Date.now() / 1000) + 50 * 60;
+    const good = await clientCredentials(inDir(dir, "good"), { token: makeJwt({ exp }) });
     const expiredAt = new Date(Math.floor((Date.now() - 3 * MINUTE) / 1000) * 1000);
     const expired = await clientCredentials(inDir(dir, "expired"), {
       notAfter: expiredAt,
@@ -106,7 +105,7 @@ Deno.test({
       second,
       second,
     ]);
-    assert.equal(users[0].token.expiresAt.length, "2026-12-06T05:30:10Z".length);
+    assert.deepEqual(users[0].token, { expiresAt: formatTimestamp(new Date(exp * 1000)) });
     assert.equal(users[0].renewal.renewAhead, "30%");
     assert.match(users[1].problems[0].detail, /is shadowed by the user of the same name in /);
     assert.deepEqual(users[2].certificate, {
@@ -128,7 +127,7 @@ Deno.test({
       text.stdout,
       /^dave\n(.*\n)* {2}certificate {2}CN=alice, O=dev; expired \d+m(\d+s)? ago \(/m,
     );
-    assert.match(text.stdout, /token +JWT, expires in 49m\d*s? \(/);
+    assert.match(text.stdout, /token +JWT, expires in \d+m(\d+s)? \(/);
   },
 });
 
