@@ -54,9 +54,8 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir("ccb status ");
     const dir = tmp.path;
-    const good = await clientCredentials(inDir(dir, "good"), {
-      token: makeJwt({ exp: Math.floor(Date.now() / 1000) + 50 * 60 }),
-    });
+    const exp = Math.floor(Date.now() / 1000) + 50 * 60;
+    const good = await clientCredentials(inDir(dir, "good"), { token: makeJwt({ exp }) });
     const expiredAt = new Date(Math.floor((Date.now() - 3 * MINUTE) / 1000) * 1000);
     const expired = await clientCredentials(inDir(dir, "expired"), {
       notAfter: expiredAt,
@@ -106,7 +105,7 @@ Deno.test({
       second,
       second,
     ]);
-    assert.equal(users[0].token.expiresAt.length, "2026-12-06T05:30:10Z".length);
+    assert.deepEqual(users[0].token, { expiresAt: formatTimestamp(new Date(exp * 1000)) });
     assert.equal(users[0].renewal.renewAhead, "30%");
     assert.match(users[1].problems[0].detail, /is shadowed by the user of the same name in /);
     assert.deepEqual(users[2].certificate, {
@@ -126,9 +125,9 @@ Deno.test({
     assert.equal(text.code, 0, text.stderr);
     assert.match(
       text.stdout,
-      /^dave\n(.*\n)* {2}certificate {2}CN=alice, O=dev; expired 3m\d*s? ago \(/m,
+      /^dave\n(.*\n)* {2}certificate {2}CN=alice, O=dev; expired \d+m(\d+s)? ago \(/m,
     );
-    assert.match(text.stdout, /token +JWT, expires in 49m\d*s? \(/);
+    assert.match(text.stdout, /token +JWT, expires in \d+m(\d+s)? \(/);
   },
 });
 
@@ -216,7 +215,7 @@ Deno.test("status shows the outcome a real background renewal left in its state 
   assert.ok(text.stdout.includes(`(${last.outcome}), 1 in a row`), text.stdout);
   assert.match(
     text.stdout,
-    /renew-ahead +90%; the last background renewal failed \d+s ago \(.+\), 1 in a row; next try in /,
+    /renew-ahead +90%; the last background renewal failed [\dhms]+ ago \(.+\), 1 in a row(; next try in \S+)?$/m,
   );
 });
 
