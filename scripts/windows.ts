@@ -214,23 +214,45 @@ export async function prepare(): Promise<
   return { wine, exe, env };
 }
 
+/**
+ * Whether `deno test` output ends well: a summary line `ok | N passed ...` and no `FAILED | ...` one. A Windows
+ * process that Wine loses (killed from the Linux side, say) may report exit 0 with no summary at all: that is no
+ * pass.
+ */
+export function summaryPassed(output: string): boolean {
+  return /^ok \| \d+ passed/m.test(output) && !/^FAILED \| \d+ passed/m.test(output);
+}
+
 if (import.meta.main) {
   let code = 1;
   try {
     const { wine, exe, env } = await prepare();
-    const args = Deno.args[0] === "--deno"
-      ? Deno.args.slice(1)
-      : ["run", "--allow-all", "scripts/test.ts", "unit", ...Deno.args];
+    const suite = Deno.args[0] !== "--deno";
+    const args = suite
+      ? ["run", "--allow-all", "scripts/test.ts", "unit", ...Deno.args]
+      : Deno.args.slice(1);
     say(`deno.exe ${Deno.version.deno} under ${wine}: deno ${args.join(" ")}`);
     const started = performance.now();
-    ({ code } = await new Deno.Command(wine, {
+    const child = new Deno.Command(wine, {
       args: [exe, ...args],
       cwd: projectDir,
       env,
       stdin: "null",
-      stdout: "inherit",
+      stdout: "piped",
       stderr: "inherit",
-    }).output());
+    }).spawn();
+    // Shown as it comes, and kept to read the summary (deno test prints it on stdout).
+    let output = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      await Deno.stdout.write(chunk);
+      output += decoder.decode(chunk, { stream: true });
+    }
+    ({ code } = await child.status);
+    if (suite && code === 0 && !summaryPassed(output)) {
+      say("deno test exited 0 without a passing summary line: counted as a failure");
+      code = 1;
+    }
     say(`took ${((performance.now() - started) / 1000).toFixed(0)} s, exit ${code}`);
   } catch (error) {
     console.error(`error: ${error instanceof Error ? error.message : error}`);
