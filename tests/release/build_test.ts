@@ -114,8 +114,8 @@ Deno.test("compileArgs() bakes in what the plugin needs to run and no network or
   assert.equal(after("--target"), "x86_64-pc-windows-msvc");
   assert.equal(after("--output"), "/out/kubectl-credentials_broker.exe");
   // The entry point is main.js; commands.js is only named in a variable, so it must be included by hand.
-  assert.equal(args.at(-1), "/b/main.js");
-  assert.equal(after("--include"), "/b/commands.js");
+  assert.equal(args.at(-1), join("/b", "main.js"));
+  assert.equal(after("--include"), join("/b", "commands.js"));
   // Credential files and kubeconfigs (read), lock folder and kubeconfig (write), the before-exec command (run),
   // KUBERNETES_EXEC_INFO and HOME (env).
   for (const flag of ["--allow-read", "--allow-write", "--allow-run", "--allow-env"]) {
