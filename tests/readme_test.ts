@@ -38,7 +38,9 @@ function normalise(text: string, root: string): string {
   return text.replaceAll(root, "")
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")
     .replace(/\((\d+d)?(\d+h)?(\d+m)?(\d+s)? left\)/g, "(<left>)")
-    .replace(/\b\d+(\.\d+)? ?ms\b/g, "<ms>");
+    .replace(/\b\d+(\.\d+)? ?ms\b/g, "<ms>")
+    // A run past a second (a loaded machine) says "in 1.2s".
+    .replace(/ in \d+(\.\d+)?s\b/g, " in <ms>");
 }
 
 /** A README user's home in `root`: /home/alice. */
