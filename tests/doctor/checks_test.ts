@@ -29,7 +29,7 @@ import {
   type ExecConfig,
 } from "../../lib/doctor/user.ts";
 import { generateKey, issueCert, literal, makeCa, makeJwt, tempDir } from "../helpers.ts";
-import { hasPosixPermissions, HOST_OS, joinPath } from "../../lib/shared/platform.ts";
+import { hasPosixPermissions, HOST_OS, joinPath, resolvePath } from "../../lib/shared/platform.ts";
 
 const WINDOWS = HOST_OS === "windows";
 /** What the permission checks say of a private file: pass where modes exist, skip where they do not (Windows). */
@@ -243,7 +243,12 @@ Deno.test("lookupExecutable() and checkExecCommand() resolve on PATH or next to 
   await t.step("a relative path with a slash resolves against the kubeconfig's folder", () => {
     const relative = `bin/${programName("tool")}`;
     const lookup = lookupExecutable(relative, tmp.path, pathEnv(""));
-    const resolved = joinPath(tmp.path, relative, HOST_OS);
+    // Windows writes the found path with its own separator, as Go's filepath.Join cleans it.
+    const resolved = resolvePath(
+      WINDOWS ? relative.replaceAll("/", "\\") : relative,
+      tmp.path,
+      HOST_OS,
+    );
     assert.equal(lookup.resolved, resolved);
     assert.equal(
       checkExecCommand(lookup).detail,

@@ -12,6 +12,9 @@ import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts
 import { DENO_DIR, fakeIo, literal, run, runMain, tempDir, writeCommand } from "../helpers.ts";
 import { fileURLToPath } from "node:url";
 
+/** A KUBECONFIG list, joined as Go's filepath.SplitList reads it on this OS. */
+const list = (...paths: string[]) => paths.join(HOST_OS === "windows" ? ";" : ":");
+
 /** util-linux `script`, which gives a command a terminal (not on Windows). */
 const SCRIPT = HOST_OS === "windows" ? undefined : which("script");
 const NO_SCRIPT = SCRIPT ? "" : " (ignored: util-linux script is not installed)";
@@ -272,7 +275,7 @@ Deno.test("kubeconfig set follows KUBECONFIG: edits the file defining the user, 
     users,
     KUBECONFIG.replace("current-context: prod", "current-context: x"),
   );
-  const env = { KUBECONFIG: `${tmp.path}/missing.yaml:${contexts}:${users}` };
+  const env = { KUBECONFIG: list(`${tmp.path}/missing.yaml`, contexts, users) };
 
   const io = ioFor(tmp.path, { env });
   assert.equal(await kubeconfigCommand(["set", "-f", "--token-path=/t"], io), 0, io.err);
@@ -1103,7 +1106,7 @@ Deno.test("kubeconfig set says first that a mistyped --kubeconfig does not exist
     await assert.rejects(Deno.lstat(`${tmp.path}/nope`), Deno.errors.NotFound, "no folder made");
   });
   await t.step("KUBECONFIG naming only missing files", async () => {
-    const io = ioFor(tmp.path, { env: { KUBECONFIG: `${tmp.path}/a:${tmp.path}/b` } });
+    const io = ioFor(tmp.path, { env: { KUBECONFIG: list(`${tmp.path}/a`, `${tmp.path}/b`) } });
     await assert.rejects(
       kubeconfigCommand(["set", "-f", "--context", "prod", "--token-path=/t"], io),
       { message: `none of the kubeconfig files exist: ${tmp.path}/a, ${tmp.path}/b` },
@@ -1113,7 +1116,7 @@ Deno.test("kubeconfig set says first that a mistyped --kubeconfig does not exist
     "a context looked for in a list with a missing file says which is missing",
     async () => {
       const present = await setup(tmp.path);
-      const io = ioFor(tmp.path, { env: { KUBECONFIG: `${present}:${tmp.path}/typo` } });
+      const io = ioFor(tmp.path, { env: { KUBECONFIG: list(present, `${tmp.path}/typo`) } });
       await assert.rejects(
         kubeconfigCommand(["set", "-f", "--context", "other", "--token-path=/t"], io),
         { message: `context "other" not found in ${present}, ${tmp.path}/typo (missing)` },

@@ -187,7 +187,8 @@ function commandRecorded(home: string): boolean {
 
 Deno.test("a renewal left running by a broker killed with SIGKILL is waited for, never overlapped", async () => {
   await using tmp = await tempDir();
-  const w = await renewalWorld(tmp.path, { sleep: 2, sleepOnce: true });
+  // Long enough to outlast the next broker's start on a loaded machine: it must find the renewal running.
+  const w = await renewalWorld(tmp.path, { sleep: 5, sleepOnce: true });
   const holder = await spawnBroker(brokerArgs(w, "--before-exec-timeout=60s"), tmp.path);
   await until(() => w.runs() === 1 && commandRecorded(tmp.path));
   holder.kill("SIGKILL");
