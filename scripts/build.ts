@@ -17,7 +17,13 @@ import {
   MANIFEST_FILE,
   validateKrewManifest,
 } from "./krew.ts";
-import { BUNDLE_COMMANDS, BUNDLE_ENTRY, bundleBroker, RUNTIME_FLAGS } from "./bundle.ts";
+import {
+  BUNDLE_COMMANDS,
+  BUNDLE_ENTRY,
+  BUNDLE_ISSUER,
+  bundleBroker,
+  RUNTIME_FLAGS,
+} from "./bundle.ts";
 import { fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { archiveName, selectTargets, sumsName, type Target } from "./targets.ts";
@@ -106,8 +112,8 @@ export function checkTag(tag: string, version: string): void {
 /**
  * The exact `deno compile` argv: the bundle that `deno task install` runs too (scripts/bundle.ts), with the same
  * runtime flags, the broker's permissions baked in and no prompt (kubectl may hand the plugin a terminal). The
- * bundle holds the npm packages it uses and needs no configuration. main.js names commands.js in a variable,
- * which deno compile cannot follow, hence --include.
+ * bundle holds the npm packages it uses and needs no configuration. main.js names commands.js and issuer.js in
+ * variables, which deno compile cannot follow, hence --include.
  */
 export function compileArgs(
   { target, output, bundleDir }: { target: Target; output: string; bundleDir: string },
@@ -123,6 +129,8 @@ export function compileArgs(
     ...BROKER_PERMISSIONS,
     "--include",
     join(bundleDir, BUNDLE_COMMANDS),
+    "--include",
+    join(bundleDir, BUNDLE_ISSUER),
     join(bundleDir, BUNDLE_ENTRY),
   ];
 }

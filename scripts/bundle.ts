@@ -44,6 +44,12 @@ export const BUNDLE_COMMANDS = "commands.js";
 /** How main.ts names lib/commands.ts (in a variable, which esbuild leaves alone); pointed at commands.js. */
 const COMMANDS_SPECIFIER = `"./lib/commands.ts"`;
 
+/** The issuer code (--issuer), next to the entry point: loaded only by a call that must issue a certificate. */
+export const BUNDLE_ISSUER = "issuer.js";
+
+/** How lib/plugin/broker_options.ts names lib/plugin/issuance.ts (ISSUANCE_MODULE); pointed at issuer.js. */
+const ISSUANCE_SPECIFIER = `"./issuance.ts"`;
+
 /** A bundling failure; the message is one plain sentence. */
 export class BundleError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -67,11 +73,16 @@ export async function bundleBroker(projectDir: string, outDir: string): Promise<
     if (text.split(COMMANDS_SPECIFIER).length !== 2) {
       throw new BundleError(`the bundled main.ts does not hold ${COMMANDS_SPECIFIER} exactly once`);
     }
+    if (text.split(ISSUANCE_SPECIFIER).length !== 2) {
+      throw new BundleError(`the bundled main.ts does not hold ${ISSUANCE_SPECIFIER} exactly once`);
+    }
     await Deno.writeTextFile(
       entry,
-      text.replace(COMMANDS_SPECIFIER, `"./${BUNDLE_COMMANDS}"`),
+      text.replace(COMMANDS_SPECIFIER, `"./${BUNDLE_COMMANDS}"`)
+        .replace(ISSUANCE_SPECIFIER, `"./${BUNDLE_ISSUER}"`),
     );
     await denoBundle(projectDir, "lib/commands.ts", join(staging, BUNDLE_COMMANDS));
+    await denoBundle(projectDir, "lib/plugin/issuance.ts", join(staging, BUNDLE_ISSUER));
     await checkBundle(staging);
   } catch (error) {
     await removeIfPresent(staging);
@@ -134,7 +145,12 @@ async function checkBundle(dir: string): Promise<void> {
       );
     }
   }
-  const main = await Deno.readTextFile(join(dir, BUNDLE_ENTRY));
+  for (const name of [BUNDLE_ENTRY, BUNDLE_ISSUER]) await checkPluginFile(dir, name);
+}
+
+/** The plugin's files (main.js, and issuer.js when it issues) load no npm package and no node: module. */
+async function checkPluginFile(dir: string, file: string): Promise<void> {
+  const main = await Deno.readTextFile(join(dir, file));
   // esbuild heads each bundled module with a `// path` comment; npm packages come from Deno's npm cache
   // (.../registry.npmjs.org/<name>/<version>/...) or a node_modules folder.
   const origin = main.match(
@@ -142,14 +158,14 @@ async function checkBundle(dir: string): Promise<void> {
   );
   if (origin) {
     throw new BundleError(
-      `the bundle loads the npm package ${origin[1]} at start-up (in ${BUNDLE_ENTRY}); ` +
+      `the bundle loads the npm package ${origin[1]} at start-up (in ${file}); ` +
         "npm packages must only be imported lazily, by the subcommands that use them",
     );
   }
   const builtin = staticNodeImport(main);
   if (builtin) {
     throw new BundleError(
-      `the bundle loads ${builtin} at start-up (in ${BUNDLE_ENTRY}); ` +
+      `the bundle loads ${builtin} at start-up (in ${file}); ` +
         "node: modules must only be imported lazily, by the subcommands that use them",
     );
   }

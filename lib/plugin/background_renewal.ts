@@ -4,7 +4,7 @@
  * leaves its outcome in the state file (for later calls' warnings and their backoff, and for `doctor`) and the
  * command's output in the log. Loaded only in that process.
  */
-import { type BrokerOptions, resolveBrokerPaths } from "./broker_options.ts";
+import { type BrokerOptions, ISSUANCE_MODULE, resolveBrokerPaths } from "./broker_options.ts";
 import { runBeforeExec } from "./before_exec.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import {
@@ -82,13 +82,16 @@ export async function renewInBackground(
           resolved.issuer!.url
         }`,
       );
-      const { issueUnderLock } = await import("./issuance.ts");
+      const { issueUnderLock } = await import(ISSUANCE_MODULE) as typeof import("./issuance.ts");
       const issued = await issueUnderLock(resolved, before, false, {
         env: io.env,
         now: io.now,
         stderr: (text) => Promise.resolve(out.line(text.trimEnd())),
       });
-      out.line(`issued ${issued.leaf.subject}, valid until ${iso(issued.leaf.notAfter)}`);
+      if (!issued.ok) {
+        throw new CliError(issued.message, { exitCode: issued.exitCode, hint: issued.hint });
+      }
+      out.line(`issued ${issued.subject}, valid until ${issued.notAfter}`);
     } else {
       out.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
       try {

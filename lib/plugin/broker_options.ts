@@ -224,6 +224,12 @@ const NO_SOURCES: IssuerSources = {
   readFile: () => undefined,
 };
 
+/**
+ * How the plugin names lib/plugin/issuance.ts: in a variable, so that the installed bundle keeps the issuer code
+ * in issuer.js (scripts/bundle.ts points this at it) and a kubectl call with valid certificates never loads it.
+ */
+export const ISSUANCE_MODULE = "./issuance.ts";
+
 /** The folder under the home folder where issued credentials are kept by default (not the cache: users delete it). */
 export const ISSUED_CREDENTIALS_DIR = [".kube", "credentials-broker"] as const;
 

@@ -2,24 +2,49 @@
  * The plugin's side of an issuance (--issuer), run under the renewal lock by a foreground call or the background
  * renewal: the deadline from --before-exec-timeout over all of it, the certificate in hand for mTLS renewals, and
  * helper commands run by before_exec.ts, the one module of the plugin that spawns processes. Loaded only when a
- * certificate must be issued.
+ * certificate must be issued: the installed bundle keeps it and lib/issuer/ in issuer.js, apart from main.js
+ * (scripts/bundle.ts), so its errors cross back as plain data (an error class of issuer.js is not main.js's).
  */
 import type { BrokerOptions } from "./broker_options.ts";
 import type { Reading } from "../credentials/credentials.ts";
 import { expiryProblems } from "../credentials/credentials.ts";
 import type { Io } from "../shared/io.ts";
 import { hostHomeDir } from "../shared/platform.ts";
-import { currentCredentials, type IssuanceResult, runIssuance } from "../issuer/issue.ts";
+import { currentCredentials, runIssuance } from "../issuer/issue.ts";
+import { CliError } from "../shared/errors.ts";
 import type { CurrentCredentials } from "../issuer/issuer.ts";
 import { runForOutput } from "./before_exec.ts";
 
-/** Issues and stores one certificate for `resolved` (paths absolute); throws IssuerError (exit 3) on failure. */
+/** What an issuance came to, as plain data: the leaf's subject and end, or the error's words and exit code. */
+export type IssuanceOutcome =
+  | { ok: true; subject: string; notAfter: string }
+  | { ok: false; message: string; hint?: string; exitCode: number };
+
+/**
+ * Issues and stores one certificate for `resolved` (paths absolute). A failure the broker explains comes back as
+ * an outcome (IssuerError: exit 3); anything else is thrown.
+ */
 export async function issueUnderLock(
   resolved: BrokerOptions,
   before: Reading | undefined,
   interactive: boolean,
   io: Pick<Io, "env" | "now" | "stderr">,
-): Promise<IssuanceResult> {
+): Promise<IssuanceOutcome> {
+  try {
+    const { leaf } = await issue(resolved, before, interactive, io);
+    return { ok: true, subject: leaf.subject, notAfter: leaf.notAfter.toISOString() };
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    return { ok: false, message: error.message, hint: error.hint, exitCode: error.exitCode };
+  }
+}
+
+async function issue(
+  resolved: BrokerOptions,
+  before: Reading | undefined,
+  interactive: boolean,
+  io: Pick<Io, "env" | "now" | "stderr">,
+) {
   const issuer = resolved.issuer!;
   if (issuer.issuer === "vault" && io.env("VAULT_SKIP_VERIFY")) {
     await io.stderr(

@@ -3,6 +3,7 @@ import {
   brokerArgs,
   type BrokerOptions,
   brokerOptionsFromFlags,
+  ISSUANCE_MODULE,
   type IssuerSources,
   resolveBrokerPaths,
 } from "./broker_options.ts";
@@ -302,8 +303,11 @@ async function renewUnderLock(
   const interactive = info.interactive ?? io.stdinIsTerminal;
   if (!command) {
     // Loaded only now, as the command's module is: the issuer code, its drivers and the network.
-    const { issueUnderLock } = await import("./issuance.ts");
-    await issueUnderLock(resolved, before, interactive, io);
+    const { issueUnderLock } = await import(ISSUANCE_MODULE) as typeof import("./issuance.ts");
+    const outcome = await issueUnderLock(resolved, before, interactive, io);
+    if (!outcome.ok) {
+      throw new CliError(outcome.message, { exitCode: outcome.exitCode, hint: outcome.hint });
+    }
     return await readCredentials(paths);
   }
   // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.

@@ -10,6 +10,8 @@ import { freePort, startBackground, toolEnv, waitForPort, which } from "./proces
 
 /** Where cfssl is, or undefined (then the tests that need it are ignored, and .ci/run installs it). */
 export function findCfssl(): string | undefined {
+  // Debian's cfssl is a Linux program: under Wine /usr/bin/cfssl is visible (drive Z:) but cannot run.
+  if (Deno.build.os === "windows") return which("cfssl.exe");
   return which("cfssl") ?? (exists("/usr/bin/cfssl") ? "/usr/bin/cfssl" : undefined);
 }
 

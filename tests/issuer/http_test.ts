@@ -7,6 +7,15 @@ import { makeIssuerFetch } from "../../lib/issuer/http.ts";
 import { IssuerError } from "../../lib/shared/errors.ts";
 import { createCa, issueCertificate } from "../../scripts/world/ca.ts";
 import { tempDir } from "../helpers.ts";
+import { which } from "../../scripts/world/process.ts";
+
+/** The test server's certificates come from openssl (scripts/world/ca.ts). */
+const NO_OPENSSL = !which("openssl");
+
+/** Deno.test, ignored where openssl cannot make the server's certificates (the Wine pass). */
+function test(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({ name, ignore: NO_OPENSSL, fn });
+}
 
 type Handler = (request: Request, url: URL) => Response | Promise<Response>;
 
@@ -58,7 +67,7 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
     headers: { "content-type": "application/json", ...headers },
   });
 
-Deno.test("makeIssuerFetch() sends JSON to the issuer it trusts through --issuer-ca-file and parses the answer", async () => {
+test("makeIssuerFetch() sends JSON to the issuer it trusts through --issuer-ca-file and parses the answer", async () => {
   await using tmp = await tempDir();
   await using server = await tlsServer(tmp.path, () => json({ data: { ok: true } }, 201));
   using fetch = makeIssuerFetch(`${server.url}/`, {
@@ -80,7 +89,7 @@ Deno.test("makeIssuerFetch() sends JSON to the issuer it trusts through --issuer
   assert.deepEqual(JSON.parse(server.seen[0]!.body), { csr: "x" });
 });
 
-Deno.test("makeIssuerFetch() explains an untrusted issuer certificate, naming --issuer-ca-file", async () => {
+test("makeIssuerFetch() explains an untrusted issuer certificate, naming --issuer-ca-file", async () => {
   await using tmp = await tempDir();
   await using server = await tlsServer(tmp.path, () => json({}));
   const set: [string, string][] = [];
@@ -117,7 +126,7 @@ Deno.test("makeIssuerFetch() explains an untrusted issuer certificate, naming --
   assert.ok(second.hint!.includes(`--issuer-ca-file ${wrong.certPath}`), second.hint);
 });
 
-Deno.test("makeIssuerFetch() gives an HTML answer as its status with no body", async () => {
+test("makeIssuerFetch() gives an HTML answer as its status with no body", async () => {
   await using tmp = await tempDir();
   await using server = await tlsServer(
     tmp.path,
@@ -134,7 +143,7 @@ Deno.test("makeIssuerFetch() gives an HTML answer as its status with no body", a
   assert.deepEqual(await fetch({ method: "GET", path: "/" }), { status: 502, body: undefined });
 });
 
-Deno.test("makeIssuerFetch() retries 412, 429 and 503 once, within the deadline", async (t) => {
+test("makeIssuerFetch() retries 412, 429 and 503 once, within the deadline", async (t) => {
   for (const status of [412, 429, 503]) {
     await t.step(`${status} then 200`, async () => {
       await using tmp = await tempDir();
@@ -180,7 +189,7 @@ Deno.test("makeIssuerFetch() retries 412, 429 and 503 once, within the deadline"
   });
 });
 
-Deno.test("makeIssuerFetch() ends a request that outlives the deadline", async () => {
+test("makeIssuerFetch() ends a request that outlives the deadline", async () => {
   await using tmp = await tempDir();
   const release = Promise.withResolvers<void>();
   await using server = await tlsServer(tmp.path, async () => {
@@ -197,7 +206,7 @@ Deno.test("makeIssuerFetch() ends a request that outlives the deadline", async (
   assert.ok(Date.now() - started < 3000);
 });
 
-Deno.test("makeIssuerFetch() refuses an answer larger than its limit", async () => {
+test("makeIssuerFetch() refuses an answer larger than its limit", async () => {
   await using tmp = await tempDir();
   await using server = await tlsServer(tmp.path, () => new Response("x".repeat(200_000)));
   using fetch = makeIssuerFetch(server.url, {
@@ -212,7 +221,7 @@ Deno.test("makeIssuerFetch() refuses an answer larger than its limit", async () 
   });
 });
 
-Deno.test("makeIssuerFetch() follows redirects to https on the same host only", async (t) => {
+test("makeIssuerFetch() follows redirects to https on the same host only", async (t) => {
   await using tmp = await tempDir();
   await using server = await tlsServer(tmp.path, (_request, url) => {
     if (url.pathname === "/standby") {
@@ -260,7 +269,7 @@ Deno.test("makeIssuerFetch() follows redirects to https on the same host only", 
   }
 });
 
-Deno.test("makeIssuerFetch() names a refused connection and a missing CA file", async () => {
+test("makeIssuerFetch() names a refused connection and a missing CA file", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
@@ -281,7 +290,7 @@ Deno.test("makeIssuerFetch() names a refused connection and a missing CA file", 
   );
 });
 
-Deno.test("makeIssuerFetch() trusts every PEM file of a folder ($VAULT_CAPATH)", async () => {
+test("makeIssuerFetch() trusts every PEM file of a folder ($VAULT_CAPATH)", async () => {
   await using tmp = await tempDir();
   await using server = await tlsServer(tmp.join("server"), () => json({ ok: true }));
   await Deno.mkdir(tmp.join("capath"));

@@ -16,6 +16,8 @@ import { run, tempDir } from "../helpers.ts";
 import { createCa, issueCertificate } from "../../scripts/world/ca.ts";
 
 const CFSSL = findCfssl();
+import { which } from "../../scripts/world/process.ts";
+const OPENSSL = which("openssl");
 const POSIX = Deno.build.os !== "windows";
 
 function issuance(options: IssuerOptions, dir: string, extra: Partial<Issuance> = {}): Issuance {
@@ -45,7 +47,7 @@ const cfsslOptions = (url: string, extra: Partial<IssuerOptions> = {}): IssuerOp
 Deno.test({
   name:
     "runIssuance() gets a certificate from the real cfssl and stores key (0600) and certificate as a good pair",
-  ignore: !CFSSL,
+  ignore: !CFSSL || !OPENSSL,
   fn: async (t) => {
     await using tmp = await tempDir();
     await using cfssl = await startCfssl({ dir: tmp.join("cfssl"), tls: true });
@@ -148,59 +150,64 @@ function fixedDriver(chain: string[]): IssuerDriver {
   };
 }
 
-Deno.test("runIssuance() refuses a certificate for another key, or an expired one, and keeps the old files", async (t) => {
-  await using tmp = await tempDir();
-  const ca = await createCa(tmp.join("ca"));
-  const now = Date.now();
-  const other = await issueCertificate(ca, tmp.join("other"), {
-    commonName: "alice",
-    notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + 3600_000),
-  });
-  await Deno.mkdir(tmp.join("store"));
-  await Deno.writeTextFile(tmp.join("store", "client.crt"), "old certificate");
-  await Deno.writeTextFile(tmp.join("store", "client.key"), "old key");
-  const options = cfsslOptions("https://cfssl.invalid");
-  await t.step("another key's certificate", async () => {
-    const driver = fixedDriver([await Deno.readTextFile(other.certPath)]);
-    await assert.rejects(
-      runIssuance(
-        issuance(options, tmp.path, { driver, fetch: () => Promise.reject(new Error("unused")) }),
-      ),
-      /for another key than the one the broker asked for; refused/,
-    );
-  });
-  await t.step("no certificate at all", async () => {
-    await assert.rejects(
-      runIssuance(
-        issuance(options, tmp.path, {
-          driver: fixedDriver([]),
-          fetch: () => Promise.reject(new Error()),
-        }),
-      ),
-      /answered no certificate/,
-    );
-  });
-  await t.step("expired, or not valid yet, for the right key", async () => {
-    const expired = await issueCertificate(ca, tmp.join("expired"), {
+Deno.test({
+  name:
+    "runIssuance() refuses a certificate for another key, or an expired one, and keeps the old files",
+  ignore: !OPENSSL,
+  fn: async (t) => {
+    await using tmp = await tempDir();
+    const ca = await createCa(tmp.join("ca"));
+    const now = Date.now();
+    const other = await issueCertificate(ca, tmp.join("other"), {
       commonName: "alice",
-      notBefore: new Date(now - 7200_000),
-      notAfter: new Date(now - 3600_000),
+      notBefore: new Date(now - 3600_000),
+      notAfter: new Date(now + 3600_000),
     });
-    const key = await parsePrivateKey(parsePem(await Deno.readTextFile(expired.keyPath))[0]!);
-    const pem = await Deno.readTextFile(expired.certPath);
-    assert.throws(
-      () => checkIssued([pem], key.publicKey, new Date(), "u"),
-      /expired at .*; refused/,
-    );
-    assert.throws(
-      () => checkIssued([pem], key.publicKey, new Date(now - 3 * 3600_000), "u"),
-      /not valid before .*; refused/,
-    );
-    assert.equal(checkIssued([pem], key.publicKey, new Date(now - 5400_000), "u").length, 1);
-  });
-  assert.equal(await Deno.readTextFile(tmp.join("store", "client.crt")), "old certificate");
-  assert.equal(await Deno.readTextFile(tmp.join("store", "client.key")), "old key");
+    await Deno.mkdir(tmp.join("store"));
+    await Deno.writeTextFile(tmp.join("store", "client.crt"), "old certificate");
+    await Deno.writeTextFile(tmp.join("store", "client.key"), "old key");
+    const options = cfsslOptions("https://cfssl.invalid");
+    await t.step("another key's certificate", async () => {
+      const driver = fixedDriver([await Deno.readTextFile(other.certPath)]);
+      await assert.rejects(
+        runIssuance(
+          issuance(options, tmp.path, { driver, fetch: () => Promise.reject(new Error("unused")) }),
+        ),
+        /for another key than the one the broker asked for; refused/,
+      );
+    });
+    await t.step("no certificate at all", async () => {
+      await assert.rejects(
+        runIssuance(
+          issuance(options, tmp.path, {
+            driver: fixedDriver([]),
+            fetch: () => Promise.reject(new Error()),
+          }),
+        ),
+        /answered no certificate/,
+      );
+    });
+    await t.step("expired, or not valid yet, for the right key", async () => {
+      const expired = await issueCertificate(ca, tmp.join("expired"), {
+        commonName: "alice",
+        notBefore: new Date(now - 7200_000),
+        notAfter: new Date(now - 3600_000),
+      });
+      const key = await parsePrivateKey(parsePem(await Deno.readTextFile(expired.keyPath))[0]!);
+      const pem = await Deno.readTextFile(expired.certPath);
+      assert.throws(
+        () => checkIssued([pem], key.publicKey, new Date(), "u"),
+        /expired at .*; refused/,
+      );
+      assert.throws(
+        () => checkIssued([pem], key.publicKey, new Date(now - 3 * 3600_000), "u"),
+        /not valid before .*; refused/,
+      );
+      assert.equal(checkIssued([pem], key.publicKey, new Date(now - 5400_000), "u").length, 1);
+    });
+    assert.equal(await Deno.readTextFile(tmp.join("store", "client.crt")), "old certificate");
+    assert.equal(await Deno.readTextFile(tmp.join("store", "client.key")), "old key");
+  },
 });
 
 Deno.test({

@@ -116,6 +116,7 @@ Deno.test("compileArgs() bakes in what the plugin needs to run and no network or
   // The entry point is main.js; commands.js is only named in a variable, so it must be included by hand.
   assert.equal(args.at(-1), join("/b", "main.js"));
   assert.equal(after("--include"), join("/b", "commands.js"));
+  assert.ok(args.includes(join("/b", "issuer.js")));
   // Credential files and kubeconfigs (read), lock folder and kubeconfig (write), the before-exec command (run),
   // KUBERNETES_EXEC_INFO and HOME (env).
   for (const flag of ["--allow-read", "--allow-write", "--allow-run", "--allow-env"]) {
