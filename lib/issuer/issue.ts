@@ -5,7 +5,7 @@
  * stored so that a reader without the lock never takes a half file, and at worst sees a new certificate beside an
  * old key, which fails the pair check and sends it to the lock to read again.
  */
-import { IssuerError } from "../shared/errors.ts";
+import { IssuerError, osErrorWords } from "../shared/errors.ts";
 import { formatTimestamp } from "../credentials/credentials.ts";
 import { readRoot } from "../credentials/der.ts";
 import { encodePem, parsePem } from "../credentials/pem.ts";
@@ -160,8 +160,8 @@ export function checkIssued(
 /**
  * Stores the key (0600 whatever the umask) and the certificate, each written whole beside its final name, flushed,
  * then renamed over it: a reader sees the old file or the new one, never part of one. Both are written before
- * either is renamed, so a full or read-only disk leaves the old pair intact. (Branch disk may bring a shared
- * atomic-write helper; this is the issuer's own until then.)
+ * either is renamed, so a full or read-only disk leaves the old pair intact (lib/shared/write_file.ts replaces one
+ * file at a time, and would leave a new key beside the old certificate when the second write fails).
  */
 export function writeIssuedFiles(
   paths: IssuedPaths,
@@ -247,16 +247,9 @@ function ensureFolder(dir: string, what: string, path: string): void {
 }
 
 function writeError(what: string, path: string, error: unknown): IssuerError {
-  const reason =
-    error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-      ? "permission denied"
-      : error instanceof Error && /no space|ENOSPC|os error 28/i.test(error.message)
-      ? "no space left on the disk"
-      : error instanceof Error && /read-only|EROFS|os error 30/i.test(error.message)
-      ? "the file system is read-only"
-      : error instanceof Error
-      ? error.name
-      : "unknown error";
+  const reason = error instanceof Deno.errors.NotCapable
+    ? "permission denied"
+    : osErrorWords(error);
   return new IssuerError(`cannot write the issued ${what} ${path}: ${reason}`, {
     cause: error,
     hint:
