@@ -409,7 +409,9 @@ Deno.test("deno task build without a runtime type-checks and bundles, then ends 
   assert.equal(
     lines.at(-1),
     `error: cannot compile: Deno's runtime (denort ${Deno.version.deno}) for x86_64-unknown-linux-gnu is ` +
-      `missing, DENORT_BIN is not set, it is not in Deno's cache (${denoDir}/dl/release/v${Deno.version.deno}), ` +
+      `missing, DENORT_BIN is not set, it is not in Deno's cache (${
+        join(denoDir, "dl", "release", `v${Deno.version.deno}`)
+      }), ` +
       "and Deno's download host (dl.deno.land) cannot be reached",
   );
   assert.ok(lines.includes("type check of main.ts passed"), result.stderr);
