@@ -415,9 +415,9 @@ Deno.test("deno task build without a runtime type-checks and bundles, then ends 
       "and Deno's download host (dl.deno.land) cannot be reached",
   );
   assert.ok(lines.includes("type check of main.ts passed"), result.stderr);
-  assert.ok(lines.includes("bundled main.ts into dist/bundle"), result.stderr);
+  assert.ok(lines.includes(`bundled main.ts into ${join("dist", "bundle")}`), result.stderr);
   assert.ok(
-    lines.includes("staged LICENSE and README.md for 1 platforms in dist/stage"),
+    lines.includes(`staged LICENSE and README.md for 1 platforms in ${join("dist", "stage")}`),
     result.stderr,
   );
   // What would have been compiled: the bundle, which runs.
