@@ -3,6 +3,7 @@
  * the run did (exit, streams, time, a held stdout); `run_check.ts` judges it.
  */
 import { quoteWord, splitCommandLine } from "../shared/command_line.ts";
+import { osErrorWords } from "../shared/errors.ts";
 import { stopProcess } from "../shared/platform.ts";
 import { brokerInvocation } from "./exec_checks.ts";
 import type { ExecConfig } from "./user.ts";
@@ -70,7 +71,7 @@ export async function runExecOnce(options: {
     return {
       command: options.exec.command,
       durationMs: performance.now() - start,
-      startError: error instanceof Error ? error.name : String(error),
+      startError: osErrorWords(error),
       stdout: "",
       stderr: "",
     };

@@ -195,13 +195,19 @@ function verifyItem(itemText: string, column: number, expected: unknown, atEnd: 
 }
 
 function fullSetUserExec(text: string, path: string, request: ExecEditRequest): ExecEditResult {
-  let doc = parseKubeconfig(text, path);
+  const parsed = parseKubeconfig(text, path);
   let base = text;
-  const newFile = doc === null;
+  // Just `{}` (what `echo '{}' > config` makes) holds nothing to keep but comments: kubectl rewrites it as a YAML
+  // kubeconfig with its usual fields, and so does this, as for an empty file. JSON with content stays JSON.
+  const contents = parsed?.contents;
+  const emptyMap = isMap(contents) && contents.items.length === 0 ? contents.range : undefined;
+  const newFile = parsed === null || emptyMap !== undefined;
   const eol = lineBreak(text);
-  if (doc === null) {
+  let doc = parsed!;
+  if (newFile) {
+    const kept = emptyMap ? text.slice(0, emptyMap[0]) + text.slice(emptyMap[1]) : text;
     // Keep a leading comment block, if that is all the file had.
-    base = (text.trim() === "" ? "" : text.replace(/(?:\r?\n)*$/, eol)) +
+    base = (kept.trim() === "" ? "" : kept.replace(/(?:\r?\n|[ \t])*$/, eol)) +
       MINIMAL_KUBECONFIG.replaceAll("\n", eol);
     doc = parseKubeconfigUncached(base, path)!;
   }

@@ -3,7 +3,7 @@
  * is rewritten without ever leaving a broken file. Which files and which user is kubeconfig_loading.ts's.
  */
 
-import { CliError, KubeconfigError } from "../shared/errors.ts";
+import { CliError, KubeconfigError, osErrorWords } from "../shared/errors.ts";
 import { kubeconfigView } from "./kubeconfig_view.ts";
 import {
   type KubeconfigFile,
@@ -21,7 +21,7 @@ import {
   pathKey,
 } from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
-import { FileWriteError, symlinkTargetSync } from "../shared/write_file.ts";
+import { FileWriteError, symlinkTargetSync, writeFailureHint } from "../shared/write_file.ts";
 
 /**
  * Reads and parses each file; a missing file is kept (kubectl skips it), anything that is not a regular file
@@ -90,7 +90,14 @@ export async function lockLikeKubectl(
   options: { timeoutMs?: number; onWait?: (lockFile: string) => void | Promise<void> } = {},
 ): Promise<KubectlLock> {
   // The lock file goes next to the kubeconfig, so its folder must exist first (kubectl creates it too).
-  await Deno.mkdir(dirname(path, HOST_OS), { recursive: true, mode: 0o700 });
+  try {
+    await Deno.mkdir(dirname(path, HOST_OS), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new KubeconfigError(
+      `cannot create the folder of kubeconfig ${path}: ${osErrorWords(error)}`,
+      { cause: error },
+    );
+  }
   // One lock file per file: on Windows `C:/x/config` and its real path `C:\x\config` are the same one.
   const real = await realPathOf(path);
   const targets = (pathKey(real, HOST_OS) === pathKey(path, HOST_OS) ? [path] : [path, real])
@@ -120,8 +127,13 @@ export async function lockLikeKubectl(
         } catch (error) {
           if (!(error instanceof Deno.errors.AlreadyExists)) {
             throw new KubeconfigError(
-              `cannot create the lock file ${lockFile} of kubeconfig ${path}: ${errorName(error)}`,
-              { cause: error, hint: "the folder of the kubeconfig must be writable" },
+              `cannot create the lock file ${lockFile} of kubeconfig ${path}: ${
+                osErrorWords(error)
+              }`,
+              {
+                cause: error,
+                hint: writeFailureHint(error) ?? "the folder of the kubeconfig must be writable",
+              },
             );
           }
         }
@@ -178,12 +190,37 @@ export function realPathOf(path: string): Promise<string> {
 }
 
 /**
+ * The file a kubeconfig that is a symlink to nothing (yet) points at, which a write creates as kubectl does, the
+ * link kept; undefined for anything else.
+ */
+export async function danglingLinkTarget(path: string): Promise<string | undefined> {
+  try {
+    if (!(await Deno.lstat(path)).isSymlink) return undefined;
+  } catch {
+    return undefined;
+  }
+  const target = await realPathOf(path);
+  return await statOrNull(target) ? undefined : target;
+}
+
+/**
  * Refuses, before anyone is asked anything, a kubeconfig that cannot be replaced: a read-only file (no write
  * permission bits; root could otherwise overwrite it) or a read-only folder, where the temporary file and
  * kubectl's lock file must go.
  */
 export async function checkWritable(path: string): Promise<void> {
   const real = await realPathOf(path);
+  const target = await danglingLinkTarget(path);
+  if (target !== undefined && !await statOrNull(dirname(target, HOST_OS))) {
+    // kubectl fails on it too ("open <link>: no such file or directory"); its folder is not ours to invent (an
+    // unmounted disk, a dotfiles checkout not made yet).
+    throw new KubeconfigError(
+      `kubeconfig ${path} is a symlink to ${target}, whose folder ${
+        dirname(target, HOST_OS)
+      } does not exist`,
+      { hint: "create that folder, or point the link at an existing one" },
+    );
+  }
   const file = await statOrNull(real);
   if (file && !file.isFile) throw new KubeconfigError(`kubeconfig ${path} is not a regular file`);
   if (file && !writable(file)) {
@@ -202,6 +239,33 @@ export async function checkWritable(path: string): Promise<void> {
       hint: "the file is replaced through a temporary file next to it; make the folder writable",
     });
   }
+  if (info) await probeFolder(dir, path);
+}
+
+/**
+ * Creates and removes a hidden empty file in `dir`: mode bits do not show a read-only mount (EROFS), and only a
+ * real create does. Never kubectl's `<file>.lock`, which would make a kubectl running now fail.
+ */
+async function probeFolder(dir: string, path: string): Promise<void> {
+  const probe = joinPath(
+    dir,
+    `.${basename(path, HOST_OS)}.${crypto.randomUUID().slice(0, 8)}.probe`,
+    HOST_OS,
+  );
+  try {
+    (await Deno.open(probe, { write: true, createNew: true, mode: 0o600 })).close();
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    throw new KubeconfigError(
+      code === "EROFS"
+        ? `kubeconfig ${path} cannot be written: ${dir} is on a read-only file system`
+        : `kubeconfig ${path} cannot be written: cannot create a file in ${dir}: ${
+          osErrorWords(error)
+        }`,
+      { cause: error, hint: writeFailureHint(error) },
+    );
+  }
+  await Deno.remove(probe).catch(() => {});
 }
 
 /** What writeFileAtomic did: replaced the file by a rename, or rewrote it in place (see there). */
@@ -281,8 +345,8 @@ export async function writeFileAtomic(
     if (created) await Deno.remove(tmp).catch(() => {});
     if (error instanceof CliError) throw error;
     throw new KubeconfigError(
-      `cannot write kubeconfig ${path}: ${errorName(error)}; the file was left as it was`,
-      { cause: error },
+      `cannot write kubeconfig ${path}: ${osErrorWords(error)}; the file was left as it was`,
+      { cause: error, hint: writeFailureHint(error) },
     );
   }
   // In place: the temporary file stays until the target is whole again.
@@ -292,8 +356,8 @@ export async function writeFileAtomic(
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
     throw new KubeconfigError(
-      `cannot write kubeconfig ${path}: ${errorName(error)}; the file was left as it was`,
-      { cause: error },
+      `cannot write kubeconfig ${path}: ${osErrorWords(error)}; the file was left as it was`,
+      { cause: error, hint: writeFailureHint(error) },
     );
   }
   try {
@@ -304,7 +368,7 @@ export async function writeFileAtomic(
   } catch (error) {
     throw new KubeconfigError(
       `cannot rewrite kubeconfig ${path} in place: ${
-        errorName(error)
+        osErrorWords(error)
       }; it may be incomplete, and its ` +
         `complete new text is in ${tmp}`,
       { cause: error, hint: `copy it over the kubeconfig: cp ${tmp} ${real}` },
@@ -341,9 +405,4 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-}
-
-function errorName(error: unknown): string {
-  if (error instanceof Error) return error.name === "Error" ? error.message : error.name;
-  return String(error);
 }

@@ -72,7 +72,10 @@ export interface MergedKubeconfig {
   currentContext?: { name: string; file: string };
   contexts: Map<string, { file: string; context: Record<string, unknown> }>;
   users: Map<string, { file: string; user: Record<string, unknown> }>;
-  /** Where kubectl puts new entries: the first existing file, else the first of the list. */
+  /**
+   * Where kubectl puts new entries: the first existing file, else the LAST of the list (client-go's
+   * GetDefaultFilename; a dangling symlink does not exist for it).
+   */
   defaultFile: string;
 }
 
@@ -82,7 +85,7 @@ export function mergeKubeconfigs(files: readonly KubeconfigFile[]): MergedKubeco
     files: [...files],
     contexts: new Map(),
     users: new Map(),
-    defaultFile: files.find((file) => file.text !== null)?.path ?? files[0]?.path ?? "",
+    defaultFile: files.find((file) => file.text !== null)?.path ?? files.at(-1)?.path ?? "",
   };
   for (const file of files) {
     if (!merged.currentContext && file.view.currentContext) {

@@ -9,6 +9,7 @@ import { formatFlagHelp } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import {
   checkWritable,
+  danglingLinkTarget,
   lockLikeKubectl,
   readKubeconfigFiles,
   unchangedSince,
@@ -149,7 +150,13 @@ async function writeIfUnchanged(
 async function notes(request: SetRequest, plan: SetPlan, io: Io): Promise<void> {
   const messages: string[] = [];
   if (plan.oldText === null && plan.changed) {
-    messages.push(`note: kubeconfig ${plan.file} does not exist yet; it will be created`);
+    const target = await danglingLinkTarget(plan.file);
+    messages.push(
+      target === undefined
+        ? `note: kubeconfig ${plan.file} does not exist yet; it will be created`
+        : `note: kubeconfig ${plan.file} is a symlink to ${target}, which does not exist yet; it will be ` +
+          `created there, and the link kept`,
+    );
   }
   if (request.envNames.length > 0) {
     messages.push(

@@ -19,13 +19,14 @@ import { acquireLock, forgetRunning, recordRunning, renewalLock, settleLeftover 
 import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import {
   aheadFiles,
+  type AheadState,
   logStream,
   nextState,
   readAheadState,
   releaseClaim,
   renewAheadDue,
-  writeAheadState,
 } from "./renew_ahead.ts";
+import { writeFileAtomicSync } from "../shared/write_file.ts";
 
 /** Runs one background renewal and returns the process's exit code (0 when it renewed or had nothing to do). */
 export async function renewInBackground(
@@ -125,16 +126,42 @@ export async function renewInBackground(
       });
       const refresh = refreshAt(current.credentials, endedAt, resolved.refreshMarginMs);
       const untilMarginMs = refresh ? refresh.getTime() - endedAt.getTime() : 0;
-      writeAheadState(
-        files.state,
-        nextState(readAheadState(files.state), { startedAt, endedAt, outcome, ok, untilMarginMs }),
-      );
       log?.line(`background renewal ended at ${iso(endedAt)}: ${outcome}`);
+      try {
+        writeAheadState(
+          files.state,
+          nextState(readAheadState(files.state), {
+            startedAt,
+            endedAt,
+            outcome,
+            ok,
+            untilMarginMs,
+          }),
+        );
+      } catch (error) {
+        // Only a convenience (later calls' warnings and backoff): what renewed stays renewed.
+        log?.line(
+          error instanceof CliError
+            ? error.message
+            : `cannot record the outcome: internal error (${errorName(error)})`,
+        );
+      }
     } finally {
       log?.close();
       releaseClaim(files.claim);
     }
   }
+}
+
+/**
+ * Writes the state whole, through a rename, so a reader never sees half of it; a failure names the file. Here,
+ * not in renew_ahead.ts, since only this process writes it: a kubectl call's path loads no writer.
+ */
+export function writeAheadState(path: string, state: AheadState): void {
+  writeFileAtomicSync(path, JSON.stringify(state) + "\n", {
+    what: "renew-ahead state",
+    mode: 0o600,
+  });
 }
 
 function iso(date: Date): string {

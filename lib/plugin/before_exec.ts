@@ -1,11 +1,13 @@
 import { BeforeExecError } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import {
+  executableProbe,
   fileUrlToPath,
   forwardedSignals,
   hasSeparator,
   HOST_OS,
   isWindows,
+  lookPath,
   stopProcess,
 } from "../shared/platform.ts";
 
@@ -33,7 +35,7 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   let child: Deno.ChildProcess;
   const startedAt = Date.now();
   try {
-    child = new Deno.Command(program, {
+    child = new Deno.Command(windowsProgram(program), {
       args,
       stdin: run.interactive ? "inherit" : "null",
       stdout: "piped",
@@ -50,7 +52,14 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   // on POSIX shares kubectl's group, so only the command itself is signalled there.
   const tree = !run.interactive || isWindows(HOST_OS);
   const stop = (force: boolean) => stopProcess(child.pid, { tree, force });
-  run.started?.(child.pid, !run.interactive, startedAt);
+  try {
+    run.started?.(child.pid, !run.interactive, startedAt);
+  } catch (error) {
+    // It could not be recorded (the lock note, on a full or read-only disk): a command nobody can find again
+    // must not renew behind the caller's back. Stopped with its group, then the recording's error is the error.
+    await stopNow(child, stop);
+    throw error;
+  }
   // The command's stdout joins our stderr, so a chatty script cannot corrupt the ExecCredential. A grandchild
   // that keeps the pipe open must not keep us waiting once the command itself has exited.
   const copying = new AbortController();
@@ -103,6 +112,21 @@ export async function runBeforeExec(run: BeforeExecRun): Promise<void> {
   }
 }
 
+/** Stops a command that has just started: asked first, killed after the grace period; waits for its end. */
+async function stopNow(child: Deno.ChildProcess, stop: (force: boolean) => void): Promise<void> {
+  // Nobody reads its output: cancel the pipe, so a command that writes does not block on it.
+  child.stdout.cancel().catch(() => {});
+  stop(false);
+  const cancelKill = after(KILL_GRACE_MS, () => stop(true));
+  try {
+    await child.status;
+  } finally {
+    cancelKill();
+  }
+  // What it started in its group goes too.
+  stop(true);
+}
+
 /**
  * Calls `fire` after `ms` unless the returned function is called first. An AbortSignal.timeout, not setTimeout:
  * the first setTimeout in a Deno process costs about 5 ms, and this runs on every renewal. Its timer does not
@@ -112,6 +136,23 @@ function after(ms: number, fire: () => void): () => void {
   const signal = AbortSignal.timeout(ms);
   signal.addEventListener("abort", fire, { once: true });
   return () => signal.removeEventListener("abort", fire);
+}
+
+/**
+ * On Windows, the file `program` names as kubectl's exec and `doctor` find it (Go's exec.LookPath: PATH, then each
+ * PATHEXT extension, so `renew` runs `renew.cmd`); Deno's own lookup only ever adds `.exe`. Unchanged elsewhere, or
+ * when nothing is found (the spawn then reports it).
+ */
+function windowsProgram(program: string): string {
+  if (!isWindows(HOST_OS)) return program;
+  const found = lookPath(
+    program,
+    Deno.cwd(),
+    HOST_OS,
+    (name) => Deno.env.get(name),
+    executableProbe,
+  );
+  return found.problem === undefined && found.resolved !== undefined ? found.resolved : program;
 }
 
 function startError(program: string, error: unknown): BeforeExecError {

@@ -184,7 +184,11 @@ export function ensurePrivateDir(dir: string): void {
     }
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`cannot create the lock folder ${dir}: ${osErrorWords(error)}`, {
+    // Windows' mkdir reports a file on the way as "already exists" (create_dir_all), POSIX as ENOTDIR.
+    const words = error instanceof Deno.errors.AlreadyExists
+      ? "a part of the path is not a folder"
+      : osErrorWords(error);
+    throw new CliError(`cannot create the lock folder ${dir}: ${words}`, {
       cause: error,
       hint: "pass --cache-dir with a folder you own",
     });

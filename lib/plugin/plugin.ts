@@ -203,10 +203,7 @@ async function renewAheadIfDue(
     ensurePrivateDir(dir);
     files = aheadFiles(dir, name);
   } catch (error) {
-    if (!(error instanceof CliError)) throw error;
-    return [
-      `cannot renew ahead of time: ${error.message}; the credentials will be renewed at the margin`,
-    ];
+    return [cannotRenewAhead(error)];
   }
   const decision = aheadDecision({ now, state: readAheadState(files.state), logPath: files.log });
   const warnings = decision.warning ? [decision.warning] : [];
@@ -214,7 +211,11 @@ async function renewAheadIfDue(
   // Of all the calls inside the window, the one that creates the claim starts the renewal; the claim goes when
   // that renewal ends, or is taken over when it is older than a renewal could possibly run.
   const staleMs = 2 * resolved.beforeExecTimeoutMs + 30_000;
-  if (!claimBackground(files.claim, now, staleMs)) return warnings;
+  try {
+    if (!claimBackground(files.claim, now, staleMs)) return warnings;
+  } catch (error) {
+    return [...warnings, cannotRenewAhead(error)]; // a full or read-only cache disk
+  }
   // Loaded only here, as for a renewal in the foreground: the process-spawning module.
   const { selfCommand, spawnDetached } = await import("./before_exec.ts");
   if (!spawnDetached(selfCommand([BACKGROUND_RENEWAL, ...brokerArgs(resolved)]))) {
@@ -224,6 +225,12 @@ async function renewAheadIfDue(
     );
   }
   return warnings;
+}
+
+/** The warning for a renew-ahead that cannot happen; anything but a CliError is a bug and stays one. */
+function cannotRenewAhead(error: unknown): string {
+  if (!(error instanceof CliError)) throw error;
+  return `cannot renew ahead of time: ${error.message}; the credentials will be renewed at the margin`;
 }
 
 /**

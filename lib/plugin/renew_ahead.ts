@@ -6,7 +6,8 @@
  * a call only compares two times: no file is read and nothing is started.
  */
 import { formatDuration, parseDuration } from "../shared/duration.ts";
-import { UsageError } from "../shared/errors.ts";
+import { CliError, osErrorWords, UsageError } from "../shared/errors.ts";
+import { writeAllSync } from "../shared/io.ts";
 
 /** How long before expiry to renew: a fixed duration, or a share of the credential's whole lifetime. */
 export type RenewAhead = { kind: "duration"; ms: number } | { kind: "percent"; percent: number };
@@ -155,27 +156,19 @@ export function readAheadState(path: string): AheadState {
   return { failures: 0 };
 }
 
-/** Writes the state whole, through a rename, so a reader never sees half of it. */
-export function writeAheadState(path: string, state: AheadState): void {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(state) + "\n", { mode: 0o600 });
-  Deno.renameSync(tmp, path);
-}
-
 /**
  * Claims the right to start the one background renewal of a credential set: the claim file is created with
  * O_EXCL, so of many concurrent calls exactly one wins. A claim older than `staleMs` (its process died before it
- * could remove it) is taken over.
+ * could remove it) is taken over. A claim that cannot be written (a full or read-only disk) is a CliError naming
+ * it, and no half-made claim is left to block the renewals after it.
  */
 export function claimBackground(path: string, now: Date, staleMs: number): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
+    let file: Deno.FsFile;
     try {
-      const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
-      file.writeSync(new TextEncoder().encode(`${Deno.pid} ${iso(now)}\n`));
-      file.close();
-      return true;
+      file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) return false;
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw claimError(path, error);
       let mtime: Date | null = null;
       try {
         mtime = Deno.statSync(path).mtime;
@@ -192,8 +185,23 @@ export function claimBackground(path: string, now: Date, staleMs: number): boole
       }
       return false;
     }
+    try {
+      writeAllSync(file, `${Deno.pid} ${iso(now)}\n`);
+    } catch (error) {
+      file.close();
+      releaseClaim(path);
+      throw claimError(path, error);
+    }
+    file.close();
+    return true;
   }
   return false;
+}
+
+function claimError(path: string, error: unknown): CliError {
+  return new CliError(`cannot write the claim file ${path}: ${osErrorWords(error)}`, {
+    cause: error,
+  });
 }
 
 /** Gives the claim back (the background renewal ended, or it could not be started). */
@@ -208,30 +216,59 @@ export function releaseClaim(path: string): void {
 /** 64 KiB: the log keeps one background renewal's output, cut there. */
 export const LOG_LIMIT = 64 * 1024;
 
-/** The log file, truncated first and cut at LOG_LIMIT bytes: a stream for the command's output, and lines. */
-export function logStream(
-  path: string,
-): { stream: WritableStream<Uint8Array>; line(text: string): void; close(): void } {
-  const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+/**
+ * The log file, truncated first and cut at LOG_LIMIT bytes: a stream for the command's output, and lines. Only a
+ * convenience, so it never fails the renewal: a log that cannot be opened or written (a full or read-only disk)
+ * takes nothing more, and `problem()` says why. The stream keeps accepting, so the command's output is still
+ * drained and the command never blocks on a full pipe.
+ */
+export function logStream(path: string): {
+  stream: WritableStream<Uint8Array>;
+  line(text: string): void;
+  close(): void;
+  problem(): string | undefined;
+} {
+  let problem: string | undefined;
+  let file: Deno.FsFile | undefined;
+  try {
+    file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+  } catch (error) {
+    problem = `cannot write the log ${path}: ${osErrorWords(error)}`;
+  }
   let written = 0;
   let cut = false;
+  const put = (bytes: Uint8Array) => {
+    if (!file || problem) return;
+    try {
+      let rest = bytes;
+      while (rest.length > 0) rest = rest.subarray(file.writeSync(rest));
+    } catch (error) {
+      problem = `cannot write the log ${path}: ${osErrorWords(error)}`;
+    }
+  };
   const write = (bytes: Uint8Array) => {
     const room = LOG_LIMIT - written;
     if (room <= 0) {
       if (!cut) {
         cut = true;
-        file.writeSync(new TextEncoder().encode("\n[log cut at 64 KiB]\n"));
+        put(new TextEncoder().encode("\n[log cut at 64 KiB]\n"));
       }
       return;
     }
     const part = bytes.subarray(0, room);
-    let offset = 0;
-    while (offset < part.length) offset += file.writeSync(part.subarray(offset));
+    put(part);
     written += part.length;
   };
   return {
     stream: new WritableStream({ write }),
     line: (text) => write(new TextEncoder().encode(`${text}\n`)),
-    close: () => file.close(),
+    close: () => {
+      try {
+        file?.close();
+      } catch {
+        // already closed
+      }
+    },
+    problem: () => problem,
   };
 }

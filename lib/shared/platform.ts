@@ -186,11 +186,28 @@ export function executableCandidates(
 ): string[] {
   const path = joinPath(dir, command, os);
   if (!isWindows(os)) return [path];
-  const extensions = (env("PATHEXT") || ".com;.exe;.bat;.cmd").split(";")
-    .filter((ext) => ext !== "").map((ext) => ext.toLowerCase().startsWith(".") ? ext : `.${ext}`);
+  const extensions = pathExtensions(env);
   const lower = command.toLowerCase();
   const hasExtension = extensions.some((ext) => lower.endsWith(ext.toLowerCase()));
   return [...(hasExtension ? [path] : []), ...extensions.map((ext) => path + ext)];
+}
+
+/** Whether Windows would start `path` by its name: its extension is one of PATHEXT's (true elsewhere). */
+export function hasExecutableExtension(
+  path: string,
+  os: Os,
+  env: (name: string) => string | undefined,
+): boolean {
+  if (!isWindows(os)) return true;
+  const name = basename(path, os).toLowerCase();
+  return pathExtensions(env).some((ext) =>
+    name.endsWith(ext.toLowerCase()) && name !== ext.toLowerCase()
+  );
+}
+
+function pathExtensions(env: (name: string) => string | undefined): string[] {
+  return (env("PATHEXT") || ".com;.exe;.bat;.cmd").split(";")
+    .filter((ext) => ext !== "").map((ext) => ext.startsWith(".") ? ext : `.${ext}`);
 }
 
 /** What lookPath may ask of the file system about one candidate. */
@@ -374,16 +391,19 @@ export const statProbe: StatProbe = (path) => {
 };
 
 /**
- * The host's ExecutableProbe for lookPath. On Windows any file may run (PATHEXT decides which names are tried):
- * Deno reports every file there as mode 0o666, no execute bits.
+ * The host's ExecutableProbe for lookPath. POSIX: the execute bits. Windows, where Deno reports every file as mode
+ * 0o666: the name, as Windows starts a file only by its extension (`.exe`, `.cmd`, ... of PATHEXT).
  */
 export const executableProbe: ExecutableProbe = (path) => {
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return "not-a-file";
-    if (hasPosixPermissions(HOST_OS) && info.mode !== null && (info.mode & 0o111) === 0) {
-      return "not-executable";
+    if (isWindows(HOST_OS)) {
+      return hasExecutableExtension(path, HOST_OS, (name) => Deno.env.get(name))
+        ? "executable"
+        : "not-executable";
     }
+    if (info.mode !== null && (info.mode & 0o111) === 0) return "not-executable";
     return "executable";
   } catch {
     return null;

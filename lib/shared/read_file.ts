@@ -2,6 +2,7 @@
  * Reading a user's file without being held hostage by it: a FIFO would block forever (while the renewal lock is
  * held), `/dev/zero` would grow memory without end. Only regular files are opened, and only up to a limit.
  */
+import { osErrorWords } from "./errors.ts";
 
 /** Why a file could not be read; `message` completes "<what> <path> ..." and is safe to print. */
 export class FileReadError extends Error {
@@ -89,8 +90,9 @@ function asReadError(error: unknown): FileReadError {
   if (error instanceof Deno.errors.IsADirectory) {
     return new FileReadError("not-regular", "is a folder, not a file", { cause: error });
   }
-  const reason = error instanceof Error ? error.name : "unknown error";
-  return new FileReadError("unreadable", `cannot be read (${reason})`, { cause: error });
+  return new FileReadError("unreadable", `cannot be read: ${osErrorWords(error)}`, {
+    cause: error,
+  });
 }
 
 /** "1.5 MB", "300 KB", "12 bytes": sizes in errors. */

@@ -105,13 +105,14 @@ export function writeFileAtomicSync(
       `cannot write ${what}${path}: ${reason}; it was left as it was`,
       {
         cause: error,
-        hint: hintFor(error),
+        hint: writeFailureHint(error),
       },
     );
   }
 }
 
-function hintFor(error: unknown): string | undefined {
+/** What a person can do about a failed write, for the causes they can fix (full disk, read-only mount). */
+export function writeFailureHint(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "ENOSPC" || code === "EDQUOT") return "free some space on that disk and try again";
   if (code === "EROFS") return "that file system is mounted read-only";

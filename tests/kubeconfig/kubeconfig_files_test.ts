@@ -23,6 +23,10 @@ const NO_SYMLINKS = WINDOWS ? " (ignored: a symlink needs a privilege on Windows
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 
+/** What Deno throws when a write meets a full disk (ENOSPC). */
+const diskFull = () =>
+  Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+
 Deno.test("kubeconfigPaths() follows kubectl's loading rules", async (t) => {
   const cases: {
     name: string;
@@ -237,12 +241,13 @@ Deno.test("writeFileAtomic() leaves the old file whole when the write fails befo
     writeFileAtomic(path, "new\n", {
       beforeReplace: async (tmpFile) => {
         seen = await Deno.readTextFile(tmpFile);
-        throw new Error("disk full");
+        throw diskFull();
       },
     }),
     (error: unknown) =>
       error instanceof KubeconfigError &&
-      error.message === `cannot write kubeconfig ${path}: disk full; the file was left as it was`,
+      error.message ===
+        `cannot write kubeconfig ${path}: no space left on the disk; the file was left as it was`,
   );
   assert.equal(seen, "new\n", "the new content was complete in the temporary file");
   assert.equal(await Deno.readTextFile(path), "old\n");
@@ -445,10 +450,13 @@ Deno.test("writeFileAtomic() writes bytes exactly, and rewrites a hard-linked fi
         writeFileAtomic(path, "other\n", {
           beforeReplace: (_tmp, method) => {
             assert.equal(method, "in-place");
-            throw new Error("disk full");
+            throw diskFull();
           },
         }),
-        { message: `cannot write kubeconfig ${path}: disk full; the file was left as it was` },
+        {
+          message:
+            `cannot write kubeconfig ${path}: no space left on the disk; the file was left as it was`,
+        },
       );
       assert.equal(await Deno.readTextFile(path), "new\n");
       assert.deepEqual(await names(tmp.path), ["bytes", "linked", "linked-too"]);

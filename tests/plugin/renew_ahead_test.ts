@@ -11,8 +11,8 @@ import {
   releaseClaim,
   renewAheadDue,
   renewAheadMs,
-  writeAheadState,
 } from "../../lib/plugin/renew_ahead.ts";
+import { writeAheadState } from "../../lib/plugin/background_renewal.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
 import { tempDir } from "../helpers.ts";
 

@@ -35,6 +35,7 @@ import {
   DENO_DIR,
   generateKey,
   issueCert,
+  literal,
   makeCa,
   ROOT,
   run,
@@ -571,7 +572,7 @@ Deno.test("KUBECTL_CREDENTIALS_BROKER_BIN makes the test helpers run that execut
   assert.match(
     missing.stderr,
     new RegExp(
-      `KUBECTL_CREDENTIALS_BROKER_BIN ${join(tmp.path, "nope")} is not an executable file`,
+      `KUBECTL_CREDENTIALS_BROKER_BIN ${literal(join(tmp.path, "nope"))} is not an executable file`,
     ),
   );
 });

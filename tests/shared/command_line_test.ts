@@ -9,7 +9,8 @@ import { UsageError } from "../../lib/shared/errors.ts";
 import { HOST_OS, type Os } from "../../lib/shared/platform.ts";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { fuzzParams, runBroker, tempDir } from "../helpers.ts";
+import { fuzzParams, pathWith, runBroker, tempDir } from "../helpers.ts";
+import { writeExecutable } from "../../scripts/world/renewal_script.ts";
 
 const POSIX: Os[] = ["linux", "darwin"];
 const ALL: Os[] = ["linux", "darwin", "windows"];
@@ -170,7 +171,9 @@ Deno.test("a renewal command line stored by kubeconfig set runs as written on th
   const script = join(dir, "renew.ts");
   await Deno.writeTextFile(
     script,
-    `await Deno.writeTextFile(${JSON.stringify(seen)}, JSON.stringify(Deno.args));\n` +
+    `await Deno.writeTextFile(${
+      JSON.stringify(seen)
+    }, Deno.args.map((a) => "[" + a + "]\\n").join(""));\n` +
       `await Deno.writeTextFile(${JSON.stringify(token)}, "renewed-token");\n`,
   );
   const lines: [string, string][] = [[
@@ -185,6 +188,15 @@ Deno.test("a renewal command line stored by kubeconfig set runs as written on th
       `${quoteWord(cmd, "windows")} --role 'dev team'`,
     ]);
   }
+  // A bare name, found on PATH as kubectl's exec finds it: on Windows through PATHEXT (renew-by-name.cmd).
+  const bin = join(tmp.path, "bin dir");
+  await Deno.mkdir(bin);
+  writeExecutable(bin, "renew-by-name", [
+    { write: seen, value: { argv: "\n" } },
+    { write: token, value: "renewed-token" },
+  ]);
+  lines.push(["a bare name on PATH (PATHEXT on Windows)", "renew-by-name --role 'dev team'"]);
+  const env = { PATH: pathWith(bin) };
   for (const [name, line] of lines) {
     await t.step(name, async () => {
       await Deno.remove(seen).catch(() => {});
@@ -202,15 +214,15 @@ Deno.test("a renewal command line stored by kubeconfig set runs as written on th
         "--before-exec-command",
         line,
         "--force",
-      ], { home: tmp.path });
+      ], { home: tmp.path, env });
       assert.equal(set.code, 0, set.stderr);
       const config = parse(await Deno.readTextFile(kubeconfig));
       const args: string[] = config.users[0].user.exec.args;
       assert.ok(args.includes(`--before-exec-command=${line}`), JSON.stringify(args));
-      const result = await runBroker(args, { home: tmp.path });
+      const result = await runBroker(args, { home: tmp.path, env });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(JSON.parse(result.stdout).status.token, "renewed-token");
-      assert.deepEqual(JSON.parse(await Deno.readTextFile(seen)), ["--role", "dev team"]);
+      assert.equal(await Deno.readTextFile(seen), "[--role]\n[dev team]\n");
     });
   }
 });

@@ -30,7 +30,8 @@ Deno.test("osErrorWords() says what a real file-system error means, never a clas
     [
       "a file used as a folder",
       () => Deno.writeTextFileSync(`${file}/inner`, "x"),
-      "a part of the path is not a folder",
+      // Windows itself calls it "path not found" (ERROR_PATH_NOT_FOUND).
+      Deno.build.os === "windows" ? "no such file or folder" : "a part of the path is not a folder",
     ],
     ["reading a folder as a file", () => Deno.readFileSync(tmp.path), "it is a folder"],
   ];

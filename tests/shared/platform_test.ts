@@ -7,6 +7,7 @@ import {
   expandTilde,
   fileUrlToPath,
   forwardedSignals,
+  hasExecutableExtension,
   hasPosixPermissions,
   homeDir,
   HOST_OS,
@@ -336,20 +337,46 @@ Deno.test("sameProcessStart() tells the recorded command from a later process wi
   }
 });
 
-Deno.test("executableProbe(): execute bits decide on POSIX; on Windows, where Deno reports every file as 0o666, any file may run", async () => {
+Deno.test("executableProbe(): execute bits decide on POSIX; on Windows (every file 0o666 there) the PATHEXT extension", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ccb-probe-" });
   try {
-    const plain = joinPath(dir, "renew.cmd", HOST_OS);
-    await Deno.writeTextFile(plain, "@echo off\r\n", { mode: 0o644 });
-    assert.equal(executableProbe(plain), HOST_OS === "windows" ? "executable" : "not-executable");
-    if (HOST_OS !== "windows") {
-      await Deno.chmod(plain, 0o755);
-      assert.equal(executableProbe(plain), "executable");
+    const cmd = joinPath(dir, "renew.cmd", HOST_OS);
+    const bare = joinPath(dir, "renew", HOST_OS);
+    await Deno.writeTextFile(cmd, "@echo off\r\n", { mode: 0o644 });
+    await Deno.writeTextFile(bare, "#!/bin/sh\n", { mode: 0o755 });
+    if (HOST_OS === "windows") {
+      assert.equal(executableProbe(cmd), "executable");
+      // A Linux program (Wine's Z:\usr\bin\kubectl) is no Windows executable.
+      assert.equal(executableProbe(bare), "not-executable");
+    } else {
+      assert.equal(executableProbe(cmd), "not-executable");
+      assert.equal(executableProbe(bare), "executable");
     }
     assert.equal(executableProbe(dir), "not-a-file");
     assert.equal(executableProbe(joinPath(dir, "missing", HOST_OS)), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hasExecutableExtension(): Windows starts a file by a PATHEXT extension, case-insensitive", async (t) => {
+  const rows: [Os, string, string | undefined, boolean][] = [
+    ["windows", "C:\\bin\\renew.cmd", undefined, true],
+    ["windows", "C:\\bin\\Renew.EXE", undefined, true],
+    ["windows", "C:\\bin\\renew.ps1", undefined, false],
+    ["windows", "Z:\\usr\\bin\\kubectl", undefined, false],
+    ["windows", "C:\\bin\\kubectl.1.32", undefined, false],
+    ["windows", "C:\\bin\\renew.ps1", ".COM;.EXE;.PS1", true],
+    ["windows", "C:\\bin\\.cmd", undefined, false],
+    ["linux", "/usr/bin/kubectl", undefined, true],
+  ];
+  for (const [os, path, pathext, expected] of rows) {
+    await t.step(`${os}: ${path} ${pathext ?? ""}`, () => {
+      assert.equal(
+        hasExecutableExtension(path, os, envOf(pathext ? { PATHEXT: pathext } : {})),
+        expected,
+      );
+    });
   }
 });
 

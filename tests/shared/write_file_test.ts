@@ -19,7 +19,7 @@ function thrownBy(action: () => void): FileWriteError {
   throw new Error("expected a FileWriteError");
 }
 
-Deno.test("writeFileAtomicSync() replaces a file, keeps its mode, writes through a symlink and leaves no temporary file", async () => {
+Deno.test("writeFileAtomicSync() replaces a file, keeps its mode and leaves no temporary file", async () => {
   await using tmp = await tempDir();
   const file = tmp.join("client.crt");
   Deno.writeTextFileSync(file, "old");
@@ -36,17 +36,29 @@ Deno.test("writeFileAtomicSync() replaces a file, keeps its mode, writes through
   writeFileAtomicSync(file, "given mode", { mode: 0o640 });
   if (POSIX) assert.equal(Deno.statSync(file).mode! & 0o777, 0o640);
 
-  Deno.mkdirSync(tmp.join("store"));
-  const link = tmp.join("link.crt");
-  Deno.symlinkSync(tmp.join("store", "real.crt"), link);
-  writeFileAtomicSync(link, "through the link");
-  assert.ok(Deno.lstatSync(link).isSymlink, "the link stays a link");
-  assert.equal(Deno.readTextFileSync(tmp.join("store", "real.crt")), "through the link");
-
-  const names = [...Deno.readDirSync(tmp.path), ...Deno.readDirSync(tmp.join("store"))].map((e) =>
-    e.name
-  );
+  const names = [...Deno.readDirSync(tmp.path)].map((entry) => entry.name);
   assert.deepEqual(names.filter((name) => name.endsWith(".tmp")), []);
+});
+
+Deno.test({
+  name:
+    "writeFileAtomicSync() writes through a symlink, dangling or not, and keeps the link (not on Windows: symlinks need privileges there, and Wine cannot lstat a dangling one)",
+  ignore: !POSIX,
+  async fn() {
+    await using tmp = await tempDir();
+    Deno.mkdirSync(tmp.join("store"));
+    const link = tmp.join("link.crt");
+    Deno.symlinkSync("store/real.crt", link);
+    writeFileAtomicSync(link, "created through the link");
+    assert.ok(Deno.lstatSync(link).isSymlink, "the link stays a link");
+    assert.equal(Deno.readTextFileSync(tmp.join("store", "real.crt")), "created through the link");
+    writeFileAtomicSync(link, "replaced through the link");
+    assert.ok(Deno.lstatSync(link).isSymlink);
+    assert.equal(Deno.readTextFileSync(tmp.join("store", "real.crt")), "replaced through the link");
+    assert.deepEqual([...Deno.readDirSync(tmp.join("store"))].map((entry) => entry.name), [
+      "real.crt",
+    ]);
+  },
 });
 
 Deno.test("writeFileAtomicSync() into a missing folder names the file and says why in words", async () => {

@@ -1,0 +1,92 @@
+/**
+ * scripts/windows.ts (`deno task test:windows`): the Wine workaround on deno.exe's bytes, the environment deno.exe
+ * gets, where it caches, and what counts as a passing run. The run itself is `.ci/run`'s.
+ */
+import assert from "node:assert/strict";
+import {
+  cacheHome,
+  patchImports,
+  summaryPassed,
+  WindowsRunError,
+  wineEnv,
+  wineZPath,
+} from "../../scripts/windows.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+
+Deno.test("patchImports() renames VirtualAlloc2 and MapViewOfFile3 in place, same length, and nothing else", () => {
+  const exe = bytes("MZ..VirtualAlloc2\0..MapViewOfFile3\0..VirtualAlloc\0..MapViewOfFile\0");
+  const patched = patchImports(exe);
+  assert.equal(patched.length, exe.length);
+  assert.equal(
+    text(patched),
+    "MZ..VirtualAllocX\0..MapViewOfFileX\0..VirtualAlloc\0..MapViewOfFile\0",
+  );
+  assert.equal(text(exe).includes("VirtualAlloc2\0"), true, "the input is left alone");
+});
+
+Deno.test("patchImports() refuses a deno.exe without each name exactly once", async (t) => {
+  for (
+    const [name, exe] of [
+      ["missing", "MZ..MapViewOfFile3\0"],
+      ["twice", "VirtualAlloc2\0VirtualAlloc2\0MapViewOfFile3\0"],
+      ["without its NUL", "VirtualAlloc2x MapViewOfFile3\0"],
+    ] as const
+  ) {
+    await t.step(name, () => {
+      assert.throws(() => patchImports(bytes(exe)), WindowsRunError);
+    });
+  }
+});
+
+Deno.test("wineEnv(): the prefix, quiet Wine, the CA bundle as DENO_CERT on drive Z:, a DENO_DIR of its own", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  assert.deepEqual(wineEnv(env({}), "/c/prefix"), { WINEPREFIX: "/c/prefix", WINEDEBUG: "-all" });
+  assert.deepEqual(
+    wineEnv(
+      env({
+        NODE_EXTRA_CA_CERTS: "/etc/ssl/proxy ca.pem",
+        DENO_DIR: "/tmp/ci-deno",
+        WINEDEBUG: "err+all",
+      }),
+      "/p",
+    ),
+    {
+      WINEPREFIX: "/p",
+      WINEDEBUG: "err+all",
+      DENO_CERT: "Z:\\etc\\ssl\\proxy ca.pem",
+      DENO_DIR: "Z:\\tmp\\ci-deno\\windows",
+    },
+  );
+  // DENO_CERT wins over the others, as Deno reads it.
+  assert.equal(
+    wineEnv(env({ DENO_CERT: "/a.pem", SSL_CERT_FILE: "/b.pem" }), "/p").DENO_CERT,
+    "Z:\\a.pem",
+  );
+  assert.equal(wineZPath("/root/x y/z"), "Z:\\root\\x y\\z");
+});
+
+Deno.test("cacheHome(): KCB_WINE_HOME, else XDG_CACHE_HOME, else ~/.cache", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  assert.equal(cacheHome(env({ KCB_WINE_HOME: "/w", HOME: "/h" })), "/w");
+  assert.equal(
+    cacheHome(env({ XDG_CACHE_HOME: "/x", HOME: "/h" })),
+    `/x${sep}kubectl-credentials-broker/wine-deno`,
+  );
+  assert.equal(
+    cacheHome(env({ HOME: "/h" })),
+    `/h${sep}.cache${sep}kubectl-credentials-broker/wine-deno`,
+  );
+});
+
+Deno.test("summaryPassed(): only deno test's passing summary counts, not an exit 0 without one", () => {
+  assert.equal(
+    summaryPassed("x ... ok\n\nok | 3 passed (2 steps) | 0 failed | 1 ignored (2s)\n"),
+    true,
+  );
+  assert.equal(summaryPassed("FAILED | 2 passed | 1 failed (3s)\n"), false);
+  assert.equal(summaryPassed("x ... ok\n"), false, "a run cut short");
+  assert.equal(summaryPassed("ok | 1 passed | 0 failed\nFAILED | 1 passed | 1 failed\n"), false);
+});
