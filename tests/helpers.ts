@@ -211,6 +211,20 @@ export function processesMentioning(marker: string): string[] {
 }
 
 /**
+ * The processes still mentioning `marker` once those that are ending have had `limitMs` to go: a detached broker
+ * gives its claim back a moment before its process ends.
+ */
+export async function lingeringProcesses(marker: string, limitMs = 10_000): Promise<string[]> {
+  const deadline = Date.now() + limitMs;
+  let found = processesMentioning(marker);
+  while (found.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    found = processesMentioning(marker);
+  }
+  return found;
+}
+
+/**
  * fast-check settings for a property test: `runs` rounds scaled by FUZZ_RUNS (`deno task fuzz` raises it), and
  * the seed FUZZ_SEED names, to replay a failure (fast-check prints its seed); a fresh seed on every run otherwise.
  */

@@ -236,7 +236,7 @@ users:
       apiVersion: client.authentication.k8s.io/v1
       interactiveMode: IfAvailable
       command: kubectl-credentials_broker
-      args: ["--token-path=${w.token}", "--before-exec-command=renew ${ARG}"]
+      args: [${JSON.stringify(`--token-path=${w.token}`)}, "--before-exec-command=renew ${ARG}"]
       env:
       - {name: VAULT_TOKEN, value: ${ENV}}
 - name: bob
@@ -417,8 +417,13 @@ Deno.test("doctor never prints a secret, passing or failing, as text or JSON", a
         "",
       )
         .replace(
-          `"--token-path=${w.token}"`,
-          `"--token-path=${w.token}", "--client-certificate-path=${w.cert}", "--client-key-path=${w.key}"`,
+          JSON.stringify(`--token-path=${w.token}`),
+          [
+            `--token-path=${w.token}`,
+            `--client-certificate-path=${w.cert}`,
+            `--client-key-path=${w.key}`,
+          ]
+            .map((arg) => JSON.stringify(arg)).join(", "),
         );
       Deno.writeTextFileSync(`${tmp.path}/good-config`, text);
       Deno.chmodSync(w.key, 0o640);

@@ -146,8 +146,10 @@ Deno.test("doctor passes a working user, runs the broker once and exits 0", asyn
       "broker run",
     ]
   ) {
+    // Windows has no mode bits: the permission checks are skipped there, as the plugin skips its warning.
+    const mark = name.endsWith(" permissions") && HOST_OS === "windows" ? "[skip]" : "[ok]  ";
     assert.ok(
-      lines.some((line) => line.startsWith(`[ok]   ${name} `)),
+      lines.some((line) => line.startsWith(`${mark} ${name} `)),
       `${name}:\n${result.stdout}`,
     );
   }
