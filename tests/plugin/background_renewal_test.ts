@@ -113,10 +113,11 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir();
     const dir = tmp.path;
-    // A lifetime of 6 s: the window opens 5 s before expiry, a renewal takes 2 s and ends before the 1 s margin.
-    // The loop runs until a call holds the second generation, across one renewal; tests/e2e/renew_ahead_test.ts
-    // runs kubectl across several lifetimes (one renewal each, none paid for by a call).
-    const { renew, lines } = await generations(dir, { count: 2, stepMs: 6 * SECOND, sleep: 2 });
+    // A lifetime of 10 s: the window opens 8 s before expiry, a renewal takes 2 s (plus the start of a Deno
+    // script and of the detached broker, a second or more on a busy CI machine) and ends well before the 1 s
+    // margin. The loop runs until a call holds the second generation, across one renewal;
+    // tests/e2e/renew_ahead_test.ts runs kubectl across several lifetimes (one renewal each, none paid for by a call).
+    const { renew, lines } = await generations(dir, { count: 2, stepMs: 10 * SECOND, sleep: 2 });
     const cache = `${dir}/cache`;
     const deadline = Date.now() + 30 * SECOND;
     const durations: number[] = [];
@@ -124,7 +125,7 @@ Deno.test({
     while (!seen.has(2)) {
       assert.ok(Date.now() < deadline, `no call saw the second generation; calls saw ${[...seen]}`);
       const began = performance.now();
-      const result = await runBroker(args(dir, renew, "--renew-ahead=5s", `--cache-dir=${cache}`), {
+      const result = await runBroker(args(dir, renew, "--renew-ahead=8s", `--cache-dir=${cache}`), {
         home: dir,
       });
       durations.push(performance.now() - began);
