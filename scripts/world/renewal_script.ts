@@ -320,6 +320,10 @@ function statement(step: Step): string {
     notAfter: new Date(now + ${lifetimeSeconds * 1000}),
     extensions: "client_cert",
   });
+  // A record of every certificate issued, as openssl ca's database kept one (<serial>.pem): tests read expiries.
+  Deno.copyFileSync(cert, ${
+      j(joinPath(dirname(certPath, HOST_OS), "issued-", HOST_OS))
+    } + now + ".pem");
   Deno.renameSync(key, ${j(keyPath)});
   Deno.renameSync(cert, ${j(certPath)});
 }`;

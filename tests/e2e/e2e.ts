@@ -14,6 +14,8 @@ export interface Requirements {
   node?: boolean;
   /** Debian's python3-kubernetes (the official Python client) under the system python. */
   python?: boolean;
+  /** Linux: the test looks for processes left behind in /proc. */
+  linux?: boolean;
 }
 
 /** What is missing for an e2e test, in words, or [] when everything is there. */
@@ -29,6 +31,7 @@ export function missingTools(requirements: Requirements, kubectls: readonly Kube
   if (requirements.python && !hasPythonClient()) {
     missing.push("python3-kubernetes (Debian: apt-get install python3-kubernetes)");
   }
+  if (requirements.linux && Deno.build.os !== "linux") missing.push("Linux (/proc)");
   if (!which("openssl")) missing.push("openssl");
   return missing;
 }
