@@ -8,12 +8,25 @@ import {
   kubeconfigSet,
 } from "../../lib/kubeconfig/kubeconfig_set.ts";
 import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
-import { executableProbe, HOST_OS, lookPath } from "../../lib/shared/platform.ts";
+import {
+  executableProbe,
+  hasPosixPermissions,
+  HOST_OS,
+  joinPath,
+  lookPath,
+  resolvePath,
+} from "../../lib/shared/platform.ts";
 import { DENO_DIR, fakeIo, literal, run, runMain, tempDir, writeCommand } from "../helpers.ts";
 import { fileURLToPath } from "node:url";
 
 /** A KUBECONFIG list, joined as Go's filepath.SplitList reads it on this OS. */
 const list = (...paths: string[]) => paths.join(HOST_OS === "windows" ? ";" : ":");
+
+/** `name` (relative, `/` inside) under `dir`, as the broker stores it on this OS: `dir\\name` on Windows. */
+const under = (dir: string, name: string) => joinPath(dir, name, HOST_OS);
+
+/** `path` made absolute from `cwd` on this OS: a drive-less `/t` is `C:/t` (the drive of `cwd`) on Windows. */
+const from = (cwd: string, path: string) => resolvePath(path, cwd, HOST_OS);
 
 /** util-linux `script`, which gives a command a terminal (not on Windows). */
 const SCRIPT = HOST_OS === "windows" ? undefined : which("script");
@@ -136,16 +149,19 @@ Deno.test("kubeconfig set -f configures the current context's user, changing onl
   assert.deepEqual(Object.keys(alice!), ["x-vendor", "exec"]);
   assert.equal(alice!["x-vendor"], "keep-me");
   assert.deepEqual(alice!.exec!.args, [
-    `--client-certificate-path=${tmp.path}/certs/me.crt`,
-    `--client-key-path=${tmp.path}/certs/me.key`,
-    `--cache-dir=${tmp.path}/cache`,
+    `--client-certificate-path=${under(tmp.path, "certs/me.crt")}`,
+    `--client-key-path=${under(tmp.path, "certs/me.key")}`,
+    `--cache-dir=${under(tmp.path, "cache")}`,
   ]);
   assert.equal(alice!.exec!.command, "kubectl-credentials_broker");
   assert.equal(alice!.exec!.apiVersion, V1BETA1);
   assert.equal(alice!.exec!.interactiveMode, "IfAvailable");
   assert.match(alice!.exec!.installHint!, /kubectl krew install credentials-broker/);
   assert.match(alice!.exec!.installHint!, /releases/);
-  assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600, "mode kept");
+  // Windows files have no mode bits (Deno reports 0o666), so the mode is checked where it exists.
+  if (hasPosixPermissions(HOST_OS)) {
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600, "mode kept");
+  }
   // The diff went to stderr, with the removed fields, and without a secret anywhere.
   assert.equal(io.out, "");
   assert.match(io.err, new RegExp(`^--- ${literal(path)}\n\\+\\+\\+ ${literal(path)}\n@@ `, "m"));
@@ -194,12 +210,12 @@ Deno.test("kubeconfig set writes the exec block the flags ask for", async (t) =>
     {
       name: "--exec-command kubectl runs the plugin through kubectl",
       args: ["--exec-command", "kubectl"],
-      expect: { command: "kubectl", args: ["credentials-broker", "--token-path=/t/token"] },
+      expect: { command: "kubectl", args: ["credentials-broker", "--token-path=@T"] },
     },
     {
       name: "--exec-command with a relative path is stored absolute",
       args: ["--exec-command", "bin/kubectl-credentials_broker"],
-      expect: { command: "@TMP/bin/kubectl-credentials_broker", args: ["--token-path=/t/token"] },
+      expect: { command: "@TMP/bin/kubectl-credentials_broker", args: ["--token-path=@T"] },
     },
     {
       name: "broker options other than the defaults go into args",
@@ -209,7 +225,7 @@ Deno.test("kubeconfig set writes the exec block the flags ask for", async (t) =>
         "--refresh-margin=5m",
       ],
       expect: {
-        args: ["--token-path=/t/token", "--before-exec-policy=when-invalid", "--refresh-margin=5m"],
+        args: ["--token-path=@T", "--before-exec-policy=when-invalid", "--refresh-margin=5m"],
       },
     },
     {
@@ -231,9 +247,14 @@ Deno.test("kubeconfig set writes the exec block the flags ask for", async (t) =>
       );
       assert.equal(code, 0, io.err);
       const exec = (await readUser(path, "alice"))!.exec!;
-      // The folder as a JSON string's contents (a Windows path's backslashes escaped).
-      const folder = JSON.stringify(tmp.path).slice(1, -1);
-      const expected = JSON.parse(JSON.stringify(c.expect).replaceAll("@TMP", folder));
+      // As JSON string contents (a Windows path's backslashes escaped): @TMP/ is the folder and its separator,
+      // @T the token path /t/token as stored on this OS (C:/t/token on Windows, the drive of the folder).
+      const json = (text: string) => JSON.stringify(text).slice(1, -1);
+      const expected = JSON.parse(
+        JSON.stringify(c.expect)
+          .replaceAll("@TMP/", json(under(tmp.path, "")))
+          .replaceAll("@T", json(from(tmp.path, "/t/token"))),
+      );
       for (const [key, value] of Object.entries(expected)) {
         assert.deepEqual(exec[key as keyof Exec], value, key);
       }
@@ -288,7 +309,7 @@ Deno.test("kubeconfig set follows KUBECONFIG: edits the file defining the user, 
   assert.equal(await Deno.readTextFile(users), before, "the users file is untouched");
   assert.ok((await readUser(contexts, "carol"))!.exec, "new user in the first existing file");
   assert.ok((await Deno.readTextFile(contexts)).startsWith(contextsText));
-  assert.match(created.err, new RegExp(`added user "carol" in ${contexts}`));
+  assert.match(created.err, new RegExp(`added user "carol" in ${literal(contexts)}`));
   await assert.rejects(Deno.stat(`${tmp.path}/missing.yaml`), Deno.errors.NotFound);
 });
 
@@ -556,7 +577,11 @@ Deno.test("kubeconfig set runs at the same time do not lose each other's change"
   );
   assert.deepEqual(codes, names.map(() => 0));
   for (const name of names) {
-    assert.deepEqual((await readUser(path, name))!.exec!.args, [`--token-path=/t/${name}`], name);
+    assert.deepEqual(
+      (await readUser(path, name))!.exec!.args,
+      [`--token-path=${from(tmp.path, `/t/${name}`)}`],
+      name,
+    );
   }
 });
 
@@ -584,7 +609,7 @@ Deno.test("a quoted before-exec command round-trips: the stored args run the sam
   assert.equal(set.code, 0, set.stderr);
   const exec = (await readUser(path, "alice"))!.exec!;
   assert.deepEqual(exec.args, [
-    `--token-path=${tmp.path}/token`,
+    `--token-path=${under(tmp.path, "token")}`,
     `--before-exec-command=${command}`,
   ]);
   // Run the stored args as kubectl would: from another folder, with KUBERNETES_EXEC_INFO.
@@ -944,7 +969,9 @@ Deno.test({
   // did not see, so an entry anyone (another kubectl too) writes in that window can go. What is there is whole.
   for (let i = 1; i <= edits; i++) {
     const user = await readUser(path, `b${i}`);
-    if (user) assert.deepEqual(user.exec?.args, [`--token-path=/t/b${i}`], `b${i}`);
+    if (user) {
+      assert.deepEqual(user.exec?.args, [`--token-path=${from(tmp.path, `/t/b${i}`)}`], `b${i}`);
+    }
   }
 });
 
@@ -1132,9 +1159,9 @@ Deno.test("kubeconfig set says first that a mistyped --kubeconfig does not exist
     assert.equal(code, 0, io.err);
     assert.match(
       io.err,
-      new RegExp(`^note: kubeconfig ${nope} does not exist yet; it will be created$`, "m"),
+      new RegExp(`^note: kubeconfig ${literal(nope)} does not exist yet; it will be created$`, "m"),
     );
-    assert.match(io.err, new RegExp(`^created ${nope}$`, "m"));
+    assert.match(io.err, new RegExp(`^created ${literal(nope)}$`, "m"));
     assert.ok((await readUser(nope, "me"))!.exec);
   });
 });
@@ -1167,7 +1194,7 @@ Deno.test("kubeconfig set warns about a credential file nothing will create", as
         ),
       ];
       assert.deepEqual(warnings.map((m) => m[1]), c.warned, io.err);
-      for (const m of warnings) assert.ok(m[2]!.startsWith(`${tmp.path}/`), m[2]);
+      for (const m of warnings) assert.ok(m[2]!.startsWith(under(tmp.path, "")), m[2]);
     });
   }
 });
@@ -1226,7 +1253,9 @@ Deno.test("--env errors name the entry, never its value", async (t) => {
 
 Deno.test("kubeconfig set expands a leading ~/ in every path flag", async () => {
   await using tmp = await tempDir();
-  const io = ioFor("/somewhere/else", { env: { HOME: tmp.path } });
+  // The caller's folder, absolute on this OS (a drive-less /somewhere is not absolute on Windows).
+  const elsewhere = HOST_OS === "windows" ? "C:\\somewhere\\else" : "/somewhere/else";
+  const io = ioFor(elsewhere, { env: { HOME: tmp.path } });
   const request = parseSetArgs([
     "--kubeconfig=~/.kube/other",
     "--client-certificate-path=~/certs/me.crt",
@@ -1235,19 +1264,19 @@ Deno.test("kubeconfig set expands a leading ~/ in every path flag", async () => 
     "--cache-dir=~/cache",
     "--exec-command=~/bin/kubectl-credentials_broker",
   ], io);
-  assert.equal(request.kubeconfig, `${tmp.path}/.kube/other`);
+  assert.equal(request.kubeconfig, under(tmp.path, ".kube/other"));
   assert.deepEqual(request.exec.args, [
-    `--client-certificate-path=${tmp.path}/certs/me.crt`,
-    `--client-key-path=${tmp.path}/certs/me.key`,
-    `--token-path=${tmp.path}/token`,
-    `--cache-dir=${tmp.path}/cache`,
+    `--client-certificate-path=${under(tmp.path, "certs/me.crt")}`,
+    `--client-key-path=${under(tmp.path, "certs/me.key")}`,
+    `--token-path=${under(tmp.path, "token")}`,
+    `--cache-dir=${under(tmp.path, "cache")}`,
   ]);
-  assert.equal(request.exec.command, `${tmp.path}/bin/kubectl-credentials_broker`);
+  assert.equal(request.exec.command, under(tmp.path, "bin/kubectl-credentials_broker"));
   // `~user` is not ours to expand; a relative path is the caller's folder's.
   const other = parseSetArgs(["--token-path=~bob/t", "--cache-dir=c"], io);
   assert.deepEqual(other.exec.args, [
-    "--token-path=/somewhere/else/~bob/t",
-    "--cache-dir=/somewhere/else/c",
+    `--token-path=${under(elsewhere, "~bob/t")}`,
+    `--cache-dir=${under(elsewhere, "c")}`,
   ]);
 });
 
