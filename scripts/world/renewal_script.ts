@@ -155,13 +155,17 @@ export function writeExecutable(
     );
     return path;
   }
-  for (const word of [Deno.execPath(), ...flags]) {
-    if (/\s/.test(word)) throw new Error(`cannot name ${word} in a #! line: it holds white space`);
-  }
+  // `env -S` splits the line at white space but honours single quotes (GNU and BSD env alike): a project folder
+  // such as "My Projects" is quoted.
+  const words = [Deno.execPath(), ...flags].map((word) => {
+    if (!/[\s'"\\$]/.test(word)) return word;
+    if (/['\\]/.test(word)) throw new Error(`cannot name ${word} in a #! line`);
+    return `'${word}'`;
+  });
   const path = joinPath(dir, name, HOST_OS);
   Deno.writeTextFileSync(
     path,
-    `#!/usr/bin/env -S ${Deno.execPath()} ${flags.join(" ")}\n${scriptText(steps)}`,
+    `#!/usr/bin/env -S ${words.join(" ")}\n${scriptText(steps)}`,
     { mode: 0o755 },
   );
   Deno.chmodSync(path, 0o755);
