@@ -244,22 +244,21 @@ Deno.test("doctor reports a missing context or user as a failed check, not a cra
   });
 });
 
-Deno.test({
-  name: "doctor through kubectl checks the plugin on PATH and the before-exec command" +
-    (HOST_OS === "windows"
-      ? " (ignored: bug under Wine, the broker run through the stand-in kubectl.cmd exits 1, not diagnosed yet)"
-      : ""),
-  ignore: HOST_OS === "windows",
-}, async () => {
+Deno.test("doctor through kubectl checks the plugin on PATH and the before-exec command", async () => {
   await using tmp = await tempDir();
   const bin = `${tmp.path}/bin`;
   Deno.mkdirSync(bin);
   // A stand-in kubectl that dispatches to the plugin as kubectl does (argv after the plugin name).
-  const kubectl = writeExecutable(bin, "kubectl", [
-    { exec: "kubectl-credentials_broker", dropFirst: "credentials-broker" },
-  ]);
   // The installed broker's folder on PATH, as after `deno task install`.
   const shimDir = dirname(await installedBroker(), HOST_OS);
+  // On Windows the stand-in starts the plugin by its path: Deno.Command does not try PATHEXT's `.cmd` as
+  // kubectl's lookup does (doctor's own PATH lookup of the plugin is what this test checks).
+  const kubectl = writeExecutable(bin, "kubectl", [
+    {
+      exec: HOST_OS === "windows" ? await installedBroker() : "kubectl-credentials_broker",
+      dropFirst: "credentials-broker",
+    },
+  ]);
   const renew = writeExecutable(bin, "renew", [{ print: "renewed MARKER-RENEW" }]);
   const w = await world(tmp.path, {
     args: [`--token-path=${tmp.path}/token`, "--before-exec-command=renew --secret 'MARKER-ARG'"],
