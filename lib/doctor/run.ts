@@ -4,7 +4,7 @@
  */
 import { quoteWord, splitCommandLine } from "../shared/command_line.ts";
 import { osErrorWords } from "../shared/errors.ts";
-import { stopProcess } from "../shared/platform.ts";
+import { HOST_OS, isWindows, type Os, stopProcess } from "../shared/platform.ts";
 import { brokerInvocation } from "./exec_checks.ts";
 import type { ExecConfig } from "./user.ts";
 
@@ -162,16 +162,12 @@ function collect(stream: ReadableStream<Uint8Array>) {
 }
 
 /**
- * The command line that repeats doctor's run by hand, with nothing secret in it: env values and the renewal
- * command's arguments become placeholders, and a command that is not the broker keeps its arguments to itself.
+ * The command line that repeats doctor's run by hand on `os`, with nothing secret in it: env values and the
+ * renewal command's arguments become placeholders, and a command that is not the broker keeps its arguments to
+ * itself. Linux and macOS get a POSIX shell line (`env NAME='<hidden>' ... </dev/null`); Windows gets a cmd.exe
+ * line (`set "NAME=<hidden>" && "C:\...\kubectl.exe" ... < NUL`), as a Windows user pastes it into cmd.exe.
  */
-export function manualCommandLine(executable: string, exec: ExecConfig): string {
-  const env = [
-    `KUBERNETES_EXEC_INFO=${quoteWord(execInfo(exec.apiVersion))}`,
-    ...exec.env.map(({ name }) =>
-      /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `${name}=${HIDDEN}` : quoteWord(`${name}=<hidden>`)
-    ),
-  ];
+export function manualCommandLine(executable: string, exec: ExecConfig, os: Os = HOST_OS): string {
   let args: string[];
   if (brokerInvocation(exec.command) === "other") {
     args = exec.args.length > 0 ? [`<${exec.args.length} exec.args hidden>`] : [];
@@ -180,24 +176,49 @@ export function manualCommandLine(executable: string, exec: ExecConfig): string 
     for (let i = 0; i < exec.args.length; i++) {
       const arg = exec.args[i]!;
       if (arg.startsWith("--before-exec-command=")) {
-        args.push(`--before-exec-command=${hideArguments(arg.slice(arg.indexOf("=") + 1))}`);
+        args.push(`--before-exec-command=${hideArguments(arg.slice(arg.indexOf("=") + 1), os)}`);
       } else if (arg === "--before-exec-command" && i + 1 < exec.args.length) {
-        args.push(arg, hideArguments(exec.args[++i]!));
+        args.push(arg, hideArguments(exec.args[++i]!, os));
       } else args.push(arg);
     }
   }
+  if (isWindows(os)) {
+    // cmd.exe: `set "NAME=value"` keeps the value exact (no trailing space before `&&`); stdin from NUL.
+    const sets = [
+      `set "KUBERNETES_EXEC_INFO=${execInfo(exec.apiVersion)}"`,
+      ...exec.env.map(({ name }) => `set "${name}=<hidden>"`),
+    ];
+    return `${sets.join(" && ")} && ${[executable, ...args].map(windowsArgument).join(" ")} < NUL`;
+  }
+  const env = [
+    `KUBERNETES_EXEC_INFO=${quoteWord(execInfo(exec.apiVersion), os)}`,
+    ...exec.env.map(({ name }) =>
+      /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+        ? `${name}=${HIDDEN}`
+        : quoteWord(`${name}=<hidden>`, os)
+    ),
+  ];
   return `env ${env.join(" ")} ${
-    [executable, ...args].map((word) => quoteWord(word)).join(" ")
+    [executable, ...args].map((word) => quoteWord(word, os)).join(" ")
   } </dev/null`;
+}
+
+/**
+ * One argument as a Windows program's C runtime reads it back from a cmd.exe line: bare when it holds nothing
+ * cmd.exe or the runtime treats specially, else in double quotes with `"` (and the backslashes before it) escaped.
+ */
+function windowsArgument(word: string): string {
+  if (word !== "" && /^[A-Za-z0-9_\-.:\/\\=+@]+$/.test(word)) return word;
+  return `"${word.replace(/(\\*)"/g, '$1$1\\"').replace(/(\\+)$/, "$1$1")}"`;
 }
 
 const HIDDEN = "'<hidden>'";
 
 /** A renewal command line with only its program kept: its arguments often hold secrets (role ids, passwords). */
-function hideArguments(line: string): string {
+function hideArguments(line: string, os: Os): string {
   try {
-    const argv = splitCommandLine(line);
-    return argv.length <= 1 ? line : `${quoteWord(argv[0]!)} <arguments hidden>`;
+    const argv = splitCommandLine(line, undefined, os);
+    return argv.length <= 1 ? line : `${quoteWord(argv[0]!, os)} <arguments hidden>`;
   } catch {
     return "<hidden>";
   }

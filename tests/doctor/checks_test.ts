@@ -760,14 +760,7 @@ Deno.test("formatReport() prints one marked line per check, a fix under failures
 // ---------------------------------------------------------------------------------------------------------------
 // The command, spawned as installed
 
-Deno.test({
-  name:
-    "manualCommandLine() repeats the run by hand with env values and renewal arguments left out" +
-    (WINDOWS
-      ? " (ignored: lib/doctor/run.ts writes a POSIX `env ... </dev/null` line with Windows quoting there)"
-      : ""),
-  ignore: WINDOWS,
-}, () => {
+Deno.test("manualCommandLine() repeats the run by hand with env values and renewal arguments left out", () => {
   const line = manualCommandLine(
     "/opt/bin/kubectl",
     exec({
@@ -779,6 +772,7 @@ Deno.test({
       ],
       env: [{ name: "VAULT_TOKEN", value: "MARKER-ENV" }],
     }),
+    "linux",
   );
   assert.equal(
     line,
@@ -789,13 +783,56 @@ Deno.test({
   const split = manualCommandLine(
     "/b/kubectl-credentials_broker",
     exec({ args: ["--before-exec-command", "renew"] }),
+    "linux",
   );
   assert.match(split, / \/b\/kubectl-credentials_broker --before-exec-command renew <\/dev\/null$/);
   const other = manualCommandLine(
     "/usr/bin/aws",
     exec({ command: "aws", args: ["eks", "MARKER"] }),
+    "linux",
   );
   assert.match(other, / \/usr\/bin\/aws '<2 exec\.args hidden>' <\/dev\/null$/);
+  assert.doesNotMatch(line + split + other, /MARKER/);
+});
+
+Deno.test('manualCommandLine() on Windows is a cmd.exe line: set "NAME=<hidden>" && command < NUL', () => {
+  const line = manualCommandLine(
+    "C:\\Program Files\\kubectl\\kubectl.exe",
+    exec({
+      command: "kubectl",
+      args: [
+        "credentials-broker",
+        "--token-path=C:\\t\\token",
+        "--before-exec-command=renew.cmd --pw MARKER",
+      ],
+      env: [{ name: "VAULT_TOKEN", value: "MARKER-ENV" }, { name: "ODD NAME", value: "MARKER-2" }],
+    }),
+    "windows",
+  );
+  assert.equal(
+    line,
+    `set "KUBERNETES_EXEC_INFO={"kind":"ExecCredential","apiVersion":"${V1}","spec":{"interactive":false}}" && ` +
+      'set "VAULT_TOKEN=<hidden>" && set "ODD NAME=<hidden>" && ' +
+      '"C:\\Program Files\\kubectl\\kubectl.exe" credentials-broker --token-path=C:\\t\\token ' +
+      '"--before-exec-command=renew.cmd <arguments hidden>" < NUL',
+  );
+  assert.doesNotMatch(line, /env |\/dev\/null|'/);
+  const split = manualCommandLine(
+    "C:\\b\\kubectl-credentials_broker.exe",
+    exec({ args: ["--before-exec-command", '"C:\\My Tools\\renew.cmd" MARKER', '--x=a"b\\'] }),
+    "windows",
+  );
+  assert.match(
+    split,
+    / && C:\\b\\kubectl-credentials_broker\.exe --before-exec-command "\\"C:\\My Tools\\renew\.cmd\\" <arguments hidden>" "--x=a\\"b\\\\" < NUL$/,
+  );
+  const other = manualCommandLine(
+    "C:\\aws\\aws.exe",
+    exec({ command: "aws", args: ["eks", "MARKER"] }),
+    "windows",
+  );
+  assert.match(other, / && C:\\aws\\aws\.exe "<2 exec\.args hidden>" < NUL$/);
+  assert.doesNotMatch(line + split + other, /MARKER/);
 });
 
 Deno.test("checkBackgroundRenewal() tells how the last background renewal went, never its output", () => {
