@@ -21,7 +21,12 @@ import {
   pathKey,
 } from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
-import { FileWriteError, symlinkTargetSync, writeFailureHint } from "../shared/write_file.ts";
+import {
+  FileWriteError,
+  renameRetrying,
+  symlinkTargetSync,
+  writeFailureHint,
+} from "../shared/write_file.ts";
 
 /**
  * Reads and parses each file; a missing file is kept (kubectl skips it), anything that is not a regular file
@@ -331,7 +336,8 @@ export async function writeFileAtomic(
     await hooks.beforeReplace?.(tmp, method);
     if (method === "renamed") {
       try {
-        await Deno.rename(tmp, real);
+        // Retried a moment on Windows while another program (a kubectl reading it) holds the file open.
+        await renameRetrying(tmp, real);
         created = false;
         return method;
       } catch (error) {
