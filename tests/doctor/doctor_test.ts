@@ -356,7 +356,9 @@ Deno.test("doctor never shows the renewal command's output, only the broker's re
   );
   assert.equal(
     check.fix,
-    "run it by hand to see its full output (fill in the <hidden> values from the kubeconfig): " +
+    `run it by hand${
+      HOST_OS === "windows" ? " in cmd.exe" : ""
+    } to see its full output (fill in the <hidden> values from the kubeconfig): ` +
       (HOST_OS === "windows"
         // A cmd.exe line (paths with a space are in double quotes there).
         ? `set "KUBERNETES_EXEC_INFO={"kind":"ExecCredential","apiVersion":"${V1}","spec":{"interactive":false}}" && ` +
