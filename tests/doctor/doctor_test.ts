@@ -454,7 +454,8 @@ Deno.test("doctor refuses an out-of-range --timeout as a usage error", async () 
 });
 
 Deno.test({
-  name: "doctor names a FIFO credential file in a failed check instead of hanging",
+  name: "doctor names a FIFO credential file in a failed check instead of hanging" +
+    (!onPath("mkfifo") ? " (ignored: no mkfifo here)" : ""),
   ignore: !onPath("mkfifo"),
   async fn() {
     await using tmp = await tempDir();
@@ -519,7 +520,8 @@ Deno.test("doctor and the plugin agree that a certificate not valid yet is inval
 });
 
 Deno.test({
-  name: "doctor names a FIFO kubeconfig in a failed check instead of hanging",
+  name: "doctor names a FIFO kubeconfig in a failed check instead of hanging" +
+    (!onPath("mkfifo") ? " (ignored: no mkfifo here)" : ""),
   ignore: !onPath("mkfifo"),
   async fn() {
     await using tmp = await tempDir();

@@ -14,7 +14,11 @@ const NO_OPENSSL = !which("openssl");
 
 /** Deno.test, ignored where openssl cannot make the server's certificates (the Wine pass). */
 function test(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
-  Deno.test({ name, ignore: NO_OPENSSL, fn });
+  Deno.test({
+    name: name + (NO_OPENSSL ? " (ignored: no openssl CLI here)" : ""),
+    ignore: NO_OPENSSL,
+    fn,
+  });
 }
 
 type Handler = (request: Request, url: URL) => Response | Promise<Response>;
