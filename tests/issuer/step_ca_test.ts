@@ -713,15 +713,7 @@ Deno.test("step-ca: the chain is read leaf first from certChain, or from crt and
 });
 
 Deno.test(
-  "the broker with --issuer step-ca, spawned as kubectl does: a used one-time token exits 3 with step-ca's message, and no token is printed" +
-    (Deno.build.os === "windows"
-      ? " (ignored: the broker's issuance under Wine failed with a lock violation, os error 33)"
-      : ""),
-  {
-    // Under Wine the broker's issuance fails: "Lock violation (os error 33)" (an issuance through the plugin,
-    // not this driver; cfssl's plugin tests do not run there either).
-    ignore: Deno.build.os === "windows",
-  },
+  "the broker with --issuer step-ca, spawned as kubectl does: a used one-time token exits 3 with step-ca's message, and no token is printed",
   async () => {
     await withServer(false, async (server, dir) => {
       const env = { HOME: dir, KUBERNETES_EXEC_INFO: V1_EXEC_INFO };
@@ -788,15 +780,7 @@ Deno.test("step-ca: a one-time token made for another CA is refused (401), and t
 });
 
 Deno.test(
-  "doctor checks a --issuer step-ca user: /health, trusted TLS, and whether the certificate in hand renews itself" +
-    (Deno.build.os === "windows"
-      ? " (ignored: the broker's issuance under Wine failed with a lock violation, os error 33)"
-      : ""),
-  {
-    // Under Wine the broker's issuance fails: "Lock violation (os error 33)" (an issuance through the plugin,
-    // not this driver; cfssl's plugin tests do not run there either).
-    ignore: Deno.build.os === "windows",
-  },
+  "doctor checks a --issuer step-ca user: /health, trusted TLS, and whether the certificate in hand renews itself",
   async () => {
     await withServer(false, async (server, dir) => {
       const kubeconfig = `${dir}/config`;
