@@ -92,13 +92,7 @@ Deno.test("kubeconfig set --env refuses VAULT_TOKEN and BAO_TOKEN, pointing at t
 });
 
 Deno.test({
-  name: "kubeconfig set --issuer cfssl writes an exec block the plugin accepts as it is" +
-    (Deno.build.os === "windows"
-      ? " (ignored: under Wine the lock's release threw a lock violation, os error 33)"
-      : ""),
-  // Under Wine the renewal lock's release after any failed renewal throws "Lock violation" (os error 33), for a
-  // failing --before-exec-command too: the plugin then exits 1, not 3 (lib/plugin/lock.ts, not the issuer).
-  ignore: Deno.build.os === "windows",
+  name: "kubeconfig set --issuer cfssl writes an exec block the plugin accepts as it is",
   fn: async () => {
     await using tmp = await tempDir();
     const kubeconfig = tmp.join("config");
