@@ -12,10 +12,10 @@ import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
 import type { FlagSpec } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
-import { INTERACTIVE_MODES } from "./kubeconfig/kubeconfig_set_flags.ts";
+import { INTERACTIVE_MODES } from "./kubeconfig/set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
 import { OUTPUT_FORMATS } from "./status/status_flags.ts";
-import { readKubeconfigFiles } from "./kubeconfig/kubeconfig_files.ts";
+import { readKubeconfigFiles } from "./kubeconfig/files.ts";
 import { kubeconfigPaths, mergeKubeconfigs } from "./kubeconfig/kubeconfig_loading.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */

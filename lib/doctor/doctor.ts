@@ -19,7 +19,7 @@ import { CliError, describeError, UsageError } from "../shared/errors.ts";
 import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
-import { loadUserEntry } from "../kubeconfig/kubeconfig_files.ts";
+import { loadUserEntry } from "../kubeconfig/files.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { checkCredentials, type RenewalContext } from "./credential_checks.ts";
 import {

@@ -4,8 +4,8 @@
  */
 
 import { isSeq, type YAMLMap } from "yaml";
-import type { Edit, Splice } from "./yaml_splice.ts";
-import { findPair, lineStart, pairEnd, rangeOf } from "./yaml_text.ts";
+import type { Edit, Splice } from "./splice.ts";
+import { findPair, lineStart, pairEnd, rangeOf } from "./text.ts";
 
 /** A file that JSON.parse reads: the whole of it, not just its top level looking like JSON. */
 export function isJson(text: string): boolean {

@@ -1,11 +1,11 @@
 /**
  * kubeconfig files as kubectl sees them, as pure rules: which files (`--kubeconfig`, KUBECONFIG, ~/.kube/config),
  * how they merge, and which file defines a user or receives a new one. Reading and writing them is
- * kubeconfig_files.ts's.
+ * files.ts's.
  */
 
 import { KubeconfigError } from "../shared/errors.ts";
-import type { KubeconfigView } from "./kubeconfig_view.ts";
+import type { KubeconfigView } from "./read.ts";
 import {
   expandTilde,
   homeDir,

@@ -4,7 +4,7 @@
  */
 
 import { type Document, isNode, isSeq, type Node, parseDocument, visit } from "yaml";
-import { YAML_OPTIONS } from "./yaml_text.ts";
+import { YAML_OPTIONS } from "./text.ts";
 
 /**
  * A kubeconfig's top-level layout from a scan of its lines, without parsing: where each top-level key starts and,

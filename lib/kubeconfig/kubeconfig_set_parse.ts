@@ -15,11 +15,7 @@ import { UsageError } from "../shared/errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
 import { parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
-import {
-  INTERACTIVE_MODES,
-  KUBECONFIG_SET_FLAGS_WITH_HELP,
-  PLUGIN_COMMAND,
-} from "./kubeconfig_set_flags.ts";
+import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS_WITH_HELP, PLUGIN_COMMAND } from "./set_flags.ts";
 import {
   basename,
   expandTilde,

@@ -13,7 +13,7 @@ import {
 } from "yaml";
 import { type DiffOptions, unifiedDiff } from "./diff.ts";
 import { itemRange, outlineKubeconfig, parseItem } from "./kubeconfig_outline.ts";
-import { YAML_OPTIONS } from "./yaml_text.ts";
+import { YAML_OPTIONS } from "./text.ts";
 
 /** What replaces a secret value in diffs and messages. */
 export const REDACTED = "<redacted>";

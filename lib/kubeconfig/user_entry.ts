@@ -15,7 +15,7 @@ import {
   type YAMLMap,
 } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
-import { findPair, isNullScalar, keyOf, kindOf } from "./yaml_text.ts";
+import { findPair, isNullScalar, keyOf, kindOf } from "./text.ts";
 
 /**
  * User fields that make client-go skip the exec plugin (a token, basic auth or a client certificate wins over

@@ -29,7 +29,7 @@ import {
   type ExecConfig,
   pluginEnvironment,
 } from "../doctor/user.ts";
-import { readKubeconfigFiles } from "../kubeconfig/kubeconfig_files.ts";
+import { readKubeconfigFiles } from "../kubeconfig/files.ts";
 import {
   kubeconfigPaths,
   type MergedKubeconfig,

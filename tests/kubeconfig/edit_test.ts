@@ -3,10 +3,10 @@ import fc from "fast-check";
 import { parse, stringify } from "yaml";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
 import { spliceBytes } from "../../lib/kubeconfig/byte_splice.ts";
-import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/kubeconfig_edit.ts";
-import { kubeconfigView, parseKubeconfig } from "../../lib/kubeconfig/kubeconfig_view.ts";
-import { kubeconfigCommand } from "../../lib/kubeconfig/kubeconfig_set.ts";
-import { PLUGIN_COMMAND } from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
+import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/edit.ts";
+import { kubeconfigView, parseKubeconfig } from "../../lib/kubeconfig/read.ts";
+import { kubeconfigCommand } from "../../lib/kubeconfig/set.ts";
+import { PLUGIN_COMMAND } from "../../lib/kubeconfig/set_flags.ts";
 import { fakeIo, fuzzParams, run, tempDir } from "../helpers.ts";
 
 const EXEC = {

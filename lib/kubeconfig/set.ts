@@ -1,6 +1,6 @@
 /**
  * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request,
- * kubeconfig_set_parse.ts), plan (files -> new text and a redacted diff, kubeconfig_set_plan.ts), apply (here: lock,
+ * kubeconfig_set_parse.ts), plan (files -> new text and a redacted diff, set_plan.ts), apply (here: lock,
  * confirm, atomic write).
  */
 
@@ -14,7 +14,7 @@ import {
   readKubeconfigFiles,
   unchangedSince,
   writeFileAtomic,
-} from "./kubeconfig_files.ts";
+} from "./files.ts";
 import {
   type KubeconfigFile,
   kubeconfigPaths,
@@ -22,13 +22,13 @@ import {
   selectUser,
 } from "./kubeconfig_loading.ts";
 import { parseSetArgs, type SetRequest } from "./kubeconfig_set_parse.ts";
-import { droppedSettings, planSet, type SetPlan } from "./kubeconfig_set_plan.ts";
-import { KUBECONFIG_SET_FLAGS_WITH_HELP } from "./kubeconfig_set_flags.ts";
+import { droppedSettings, planSet, type SetPlan } from "./set_plan.ts";
+import { KUBECONFIG_SET_FLAGS_WITH_HELP } from "./set_flags.ts";
 import { executableProbe, HOST_OS, lookPath } from "../shared/platform.ts";
 import { confirm } from "./prompt.ts";
 
 /** Every flag of `kubeconfig set` (re-exported from the light module that completion can import cheaply). */
-export { KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
+export { KUBECONFIG_SET_FLAGS } from "./set_flags.ts";
 
 /** Routes `kubectl credentials-broker kubeconfig ...`. */
 export async function kubeconfigCommand(rest: string[], io: Io): Promise<number> {

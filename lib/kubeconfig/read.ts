@@ -6,7 +6,7 @@
 import { type Document, isMap, isScalar, parseAllDocuments } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
 import { itemRange, type Outline, outlineKubeconfig } from "./kubeconfig_outline.ts";
-import { isRecord, kindOf, lineStart, parsedJs, YAML_OPTIONS } from "./yaml_text.ts";
+import { isRecord, kindOf, lineStart, parsedJs, YAML_OPTIONS } from "./text.ts";
 
 let parsedCache: { text: string; doc: Document.Parsed | null } | undefined;
 

@@ -1,6 +1,6 @@
 /**
  * The YAML edit as text splices inside the target user's entry, so everything else keeps its bytes, and the same edit
- * through yaml's Document API for layouts the splices do not handle. Neither is trusted: kubeconfig_edit.ts verifies
+ * through yaml's Document API for layouts the splices do not handle. Neither is trusted: edit.ts verifies
  * what they return.
  */
 
@@ -19,7 +19,7 @@ import {
   render,
   renderPair,
   YAML_OPTIONS,
-} from "./yaml_text.ts";
+} from "./text.ts";
 
 export interface Edit {
   doc: Document.Parsed;

@@ -6,7 +6,7 @@ import {
   KUBECONFIG_SET_FLAGS,
   kubeconfigCommand,
   kubeconfigSet,
-} from "../../lib/kubeconfig/kubeconfig_set.ts";
+} from "../../lib/kubeconfig/set.ts";
 import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
 import {
   executableProbe,
@@ -729,7 +729,7 @@ function which(name: string): string | undefined {
 }
 
 Deno.test("the plugin and the completion flag list never load the YAML or diff libraries", async (t) => {
-  for (const root of ["lib/plugin/plugin.ts", "lib/kubeconfig/kubeconfig_set_flags.ts"]) {
+  for (const root of ["lib/plugin/plugin.ts", "lib/kubeconfig/set_flags.ts"]) {
     await t.step(root, async () => {
       const info = await run(Deno.execPath(), ["info", "--json", root], {
         cwd: fileURLToPath(new URL("../..", import.meta.url)),
@@ -743,7 +743,7 @@ Deno.test("the plugin and the completion flag list never load the YAML or diff l
   await t.step("but kubeconfig set does", async () => {
     const info = await run(
       Deno.execPath(),
-      ["info", "--json", "lib/kubeconfig/kubeconfig_set.ts"],
+      ["info", "--json", "lib/kubeconfig/set.ts"],
       {
         cwd: fileURLToPath(new URL("../..", import.meta.url)),
       },

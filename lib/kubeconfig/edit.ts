@@ -2,7 +2,7 @@
  * The pure kubeconfig editor: original text + edit request -> new text. It splices text inside the target user's
  * entry so that comments, key order, formatting and unknown fields elsewhere survive byte for byte, then re-parses
  * the result and checks that exactly the intended change happened before anyone may write it. The splices are made
- * in yaml_splice.ts (json_splice.ts for a JSON file), the rules for the user entry live in user_entry.ts.
+ * in splice.ts (json_splice.ts for a JSON file), the rules for the user entry live in user_entry.ts.
  */
 
 import { isDeepStrictEqual } from "node:util";
@@ -10,7 +10,7 @@ import { isMap, isSeq, type Pair, parseAllDocuments, type YAMLMap } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
 import { isJson, jsonSplices } from "./json_splice.ts";
 import { itemRange, type ListChunk, parseItem } from "./kubeconfig_outline.ts";
-import { leanParse, parseKubeconfig, parseKubeconfigUncached } from "./kubeconfig_view.ts";
+import { leanParse, parseKubeconfig, parseKubeconfigUncached } from "./read.ts";
 import {
   aliasedAnchors,
   checkMatches,
@@ -18,13 +18,7 @@ import {
   type ExecEditRequest,
   plannedUser,
 } from "./user_entry.ts";
-import {
-  applySplices,
-  documentEdit,
-  type Edit,
-  sequenceIndent,
-  spliceEdit,
-} from "./yaml_splice.ts";
+import { applySplices, documentEdit, type Edit, sequenceIndent, spliceEdit } from "./splice.ts";
 import {
   findPair,
   isNullScalar,
@@ -35,7 +29,7 @@ import {
   parsedJs,
   render,
   YAML_OPTIONS,
-} from "./yaml_text.ts";
+} from "./text.ts";
 
 /** Re-exported for `doctor`, which names these fields when it explains why kubectl skips the plugin. */
 export { STATIC_CREDENTIAL_KEYS } from "./user_entry.ts";

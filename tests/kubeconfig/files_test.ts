@@ -7,7 +7,7 @@ import {
   readKubeconfigFiles,
   unchangedSince,
   writeFileAtomic,
-} from "../../lib/kubeconfig/kubeconfig_files.ts";
+} from "../../lib/kubeconfig/files.ts";
 import {
   kubeconfigPaths,
   mergeKubeconfigs,

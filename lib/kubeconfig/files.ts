@@ -4,7 +4,7 @@
  */
 
 import { CliError, KubeconfigError, osErrorWords } from "../shared/errors.ts";
-import { kubeconfigView } from "./kubeconfig_view.ts";
+import { kubeconfigView } from "./read.ts";
 import {
   type KubeconfigFile,
   kubeconfigPaths,
