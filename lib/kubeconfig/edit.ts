@@ -9,8 +9,14 @@ import { isDeepStrictEqual } from "node:util";
 import { isMap, isSeq, type Pair, parseAllDocuments, type YAMLMap } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
 import { isJson, jsonSplices } from "./json_splice.ts";
-import { itemRange, type ListChunk, parseItem } from "./kubeconfig_outline.ts";
-import { leanParse, parseKubeconfig, parseKubeconfigUncached } from "./read.ts";
+import {
+  itemRange,
+  leanParse,
+  type ListChunk,
+  parseItem,
+  parseKubeconfig,
+  parseKubeconfigUncached,
+} from "./read.ts";
 import {
   aliasedAnchors,
   checkMatches,

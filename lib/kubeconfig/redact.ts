@@ -12,7 +12,7 @@ import {
   visit,
 } from "yaml";
 import { type DiffOptions, unifiedDiff } from "./diff.ts";
-import { itemRange, outlineKubeconfig, parseItem } from "./kubeconfig_outline.ts";
+import { itemRange, outlineKubeconfig, parseItem } from "./read.ts";
 import { YAML_OPTIONS } from "./text.ts";
 
 /** What replaces a secret value in diffs and messages. */

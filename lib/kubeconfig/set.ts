@@ -11,16 +11,10 @@ import {
   checkWritable,
   danglingLinkTarget,
   lockLikeKubectl,
-  readKubeconfigFiles,
   unchangedSince,
   writeFileAtomic,
 } from "./files.ts";
-import {
-  type KubeconfigFile,
-  kubeconfigPaths,
-  mergeKubeconfigs,
-  selectUser,
-} from "./kubeconfig_loading.ts";
+import { type KubeconfigFile, readKubeconfig, selectUser } from "./read.ts";
 import { parseSetArgs, type SetRequest } from "./kubeconfig_set_parse.ts";
 import { droppedSettings, planSet, type SetPlan } from "./set_plan.ts";
 import { KUBECONFIG_SET_FLAGS_WITH_HELP } from "./set_flags.ts";
@@ -75,10 +69,14 @@ export async function kubeconfigSet(
   io: Io,
   hooks: SetHooks = {},
 ): Promise<number> {
-  const { paths } = kubeconfigPaths({ explicit: request.kubeconfig, env: io.env, cwd: io.cwd() });
   const planNow = async () => {
-    const files = await readKubeconfigFiles(paths);
-    const selection = selectUser(mergeKubeconfigs(files), request);
+    const merged = await readKubeconfig({
+      explicit: request.kubeconfig,
+      env: io.env,
+      cwd: io.cwd(),
+    });
+    const files = merged.files;
+    const selection = selectUser(merged, request);
     return { files, plan: planSet(files, selection, request, !request.dryRun && io.color) };
   };
   let { files, plan } = await planNow();
