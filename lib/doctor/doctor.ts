@@ -33,7 +33,8 @@ import {
   lookupExecutable,
 } from "./exec_checks.ts";
 import { type DoctorReport, formatJsonReport, formatReport } from "./report.ts";
-import { type CheckResult, isRecord, result } from "./result.ts";
+import { type CheckResult, result } from "./result.ts";
+import { isRecord } from "../shared/values.ts";
 import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
 import { checkCompetingCredentials, checkExecBlock, pluginEnvironment } from "./user.ts";

@@ -21,7 +21,8 @@ import {
   type CommandLookup,
   lookupExecutable,
 } from "../doctor/exec_checks.ts";
-import { type CheckResult, isRecord, result } from "../doctor/result.ts";
+import { type CheckResult, result } from "../doctor/result.ts";
+import { isRecord } from "../shared/values.ts";
 import type { IssuerName, IssuerOptions } from "../issuer/issuer.ts";
 import {
   checkCompetingCredentials,
