@@ -14,13 +14,13 @@ import {
   type CredentialPaths,
   type Credentials,
   expiryProblems,
-  formatTimestamp,
   type Problem,
   readCredentials,
   type Reading,
   refreshAt,
   validities,
 } from "../credentials/credentials.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import { CliError, CredentialError, UsageError } from "../shared/errors.ts";
 import {
   buildExecCredential,
