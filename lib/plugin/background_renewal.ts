@@ -14,7 +14,7 @@ import {
   validities,
 } from "../credentials/credentials.ts";
 import { formatTimestamp } from "../shared/duration.ts";
-import { CliError } from "../shared/errors.ts";
+import { CliError, errorName } from "../shared/errors.ts";
 import type { Io } from "../shared/io.ts";
 import { acquireLock, forgetRunning, recordRunning, renewalLock, settleLeftover } from "./lock.ts";
 import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
@@ -184,8 +184,4 @@ export function writeAheadState(path: string, state: AheadState): void {
     what: "renew-ahead state",
     mode: 0o600,
   });
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }
