@@ -16,7 +16,7 @@ import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
 import { loadUserEntry } from "../kubeconfig/kubeconfig_files.ts";
@@ -39,12 +39,6 @@ import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
 import { checkCompetingCredentials, checkExecBlock, pluginEnvironment } from "./user.ts";
 
-const HELP_FLAG = {
-  name: "help",
-  short: "h",
-  kind: "boolean",
-  help: "show this help",
-} as const satisfies FlagSpec;
 const DEFAULT_RUN_TIMEOUT_MS = 180_000;
 
 /** Where doctor finds the files, PATH and processes; tests point it at temp folders. */
