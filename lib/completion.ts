@@ -10,7 +10,7 @@ import { POLICIES } from "./plugin/broker_options.ts";
 import { ISSUER_NAMES, KEY_TYPES } from "./issuer/issuer.ts";
 import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
-import type { FlagSpec } from "./shared/flags.ts";
+import { type FlagSpec, HELP_FLAG } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
 import { INTERACTIVE_MODES } from "./kubeconfig/set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
@@ -30,7 +30,8 @@ export const Directive = {
 
 export { SHELLS };
 
-const HELP_FLAG: FlagSpec = { name: "help", kind: "boolean", help: "show help" };
+/** In a list of candidates "show this help" would name no command: the menu says "show help". */
+const COMPLETED_HELP_FLAG: FlagSpec = { ...HELP_FLAG, help: "show help" };
 
 /** Values a flag accepts, by flag name, for flags whose values are a fixed list. */
 const FLAG_VALUES: Record<string, readonly string[]> = {
@@ -190,7 +191,7 @@ function flagValues(
 function flagsOf(command: Node): FlagSpec[] {
   return command.flags.some((spec) => spec.name === "help")
     ? [...command.flags]
-    : [...command.flags, HELP_FLAG];
+    : [...command.flags, COMPLETED_HELP_FLAG];
 }
 
 function findFlag(command: Node, word: string): FlagSpec | undefined {

@@ -7,6 +7,7 @@
  */
 import { parse } from "yaml";
 import { basename, fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
+import { isRecord } from "../lib/shared/values.ts";
 import { type Target, TARGETS } from "./targets.ts";
 
 /** The krew plugin name: `kubectl krew install credentials-broker`, run as `kubectl credentials-broker`. */
@@ -223,9 +224,7 @@ function globMatches(pattern: string, path: string): boolean {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined;
+  return isRecord(value) ? value : undefined;
 }
 
 if (import.meta.main) {

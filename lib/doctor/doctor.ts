@@ -16,7 +16,7 @@ import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
 import { readKubeconfig, selectUser } from "../kubeconfig/read.ts";
@@ -33,17 +33,12 @@ import {
   lookupExecutable,
 } from "./exec_checks.ts";
 import { type DoctorReport, formatJsonReport, formatReport } from "./report.ts";
-import { type CheckResult, isRecord, result } from "./result.ts";
+import { type CheckResult, result } from "./result.ts";
+import { isRecord } from "../shared/values.ts";
 import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
 import { checkCompetingCredentials, checkExecBlock, pluginEnvironment } from "./user.ts";
 
-const HELP_FLAG = {
-  name: "help",
-  short: "h",
-  kind: "boolean",
-  help: "show this help",
-} as const satisfies FlagSpec;
 const DEFAULT_RUN_TIMEOUT_MS = 180_000;
 
 /** Where doctor finds the files, PATH and processes; tests point it at temp folders. */

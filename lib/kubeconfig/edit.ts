@@ -8,6 +8,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { isMap, isSeq, type Pair, parseAllDocuments, type YAMLMap } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
+import { isRecord } from "../shared/values.ts";
 import { isJson, jsonSplices } from "./json_splice.ts";
 import {
   itemRange,
@@ -28,8 +29,7 @@ import { applySplices, documentEdit, type Edit, sequenceIndent, spliceEdit } fro
 import {
   findPair,
   isNullScalar,
-  isRecord,
-  kindOf,
+  kindOfNode,
   lineBreak,
   nameOf,
   parsedJs,
@@ -216,7 +216,7 @@ function fullSetUserExec(text: string, path: string, request: ExecEditRequest): 
   const users = usersPair?.value;
   if (users !== undefined && users !== null && !isSeq(users) && !isNullScalar(users)) {
     throw new KubeconfigError(
-      `users in kubeconfig ${path} is ${kindOf(users)}, not a list`,
+      `users in kubeconfig ${path} is ${kindOfNode(users)}, not a list`,
     );
   }
   const matches = isSeq(users)

@@ -19,7 +19,8 @@ import {
 } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
 import { kubeconfigPaths, readKubeconfigBytes } from "./files.ts";
-import { isRecord, kindOf, lineStart, parsedJs, YAML_OPTIONS } from "./text.ts";
+import { kindOfNode, lineStart, parsedJs, YAML_OPTIONS } from "./text.ts";
+import { isRecord, kindOf } from "../shared/values.ts";
 
 /**
  * The kubeconfig as kubectl reads it: the files `kubeconfigPaths()` names, each read and parsed (a missing one
@@ -223,7 +224,7 @@ export function parseKubeconfigUncached(text: string, path: string): Document.Pa
   if (!isMap(doc.contents)) {
     throw new KubeconfigError(
       `kubeconfig ${path} is not a kubeconfig: its top level is ${
-        kindOf(doc.contents)
+        kindOfNode(doc.contents)
       }, not a mapping`,
     );
   }
@@ -248,7 +249,7 @@ export function kubeconfigView(text: string, path: string): KubeconfigView {
     const value = js[list];
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) {
-      throw new KubeconfigError(`${list} in kubeconfig ${path} is ${kindOfJs(value)}, not a list`);
+      throw new KubeconfigError(`${list} in kubeconfig ${path} is ${kindOf(value)}, not a list`);
     }
     const out: { name: string; value: Record<string, unknown> }[] = [];
     for (const entry of value) {
@@ -313,12 +314,6 @@ function leanParseUncached(text: string): LeanParse | undefined {
     js[list.key] = items;
   }
   return { outline, js };
-}
-
-function kindOfJs(value: unknown): string {
-  if (Array.isArray(value)) return "a list";
-  if (isRecord(value)) return "a mapping";
-  return `a ${typeof value}`;
 }
 
 function lineColumn(text: string, offset: number): { line: number; col: number } {

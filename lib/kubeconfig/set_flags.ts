@@ -1,7 +1,7 @@
 /** The flags of `kubectl credentials-broker kubeconfig set`, apart from its YAML-heavy code. */
 import { BROKER_FLAGS } from "../plugin/broker_options.ts";
 import { V1, V1BETA1 } from "../credentials/exec_credential.ts";
-import type { FlagSpec, FlagValues } from "../shared/flags.ts";
+import { type FlagSpec, type FlagValues, HELP_FLAG } from "../shared/flags.ts";
 
 /** The executable kubectl runs for `kubectl credentials-broker` (dashes in a word become underscores). */
 export const PLUGIN_COMMAND = "kubectl-credentials_broker";
@@ -61,7 +61,7 @@ export const KUBECONFIG_SET_FLAGS: readonly FlagSpec[] = [...BROKER_FLAGS, ...OW
 export const KUBECONFIG_SET_FLAGS_WITH_HELP = [
   ...BROKER_FLAGS,
   ...OWN_FLAGS,
-  { name: "help", short: "h", kind: "boolean", help: "show this help" },
+  HELP_FLAG,
 ] as const;
 
 /** What parseArgs() returns for `kubeconfig set`. */

@@ -10,6 +10,7 @@ import type { KubeconfigFile, UserSelection } from "./read.ts";
 import type { SetRequest } from "./kubeconfig_set_parse.ts";
 import { PLUGIN_COMMAND } from "./set_flags.ts";
 import { basename, HOST_OS } from "../shared/platform.ts";
+import { isRecord } from "../shared/values.ts";
 import { redactedDiff } from "./redact.ts";
 
 /** What the edit would do to one file: the texts, and the redacted diff a person sees. */
@@ -112,8 +113,4 @@ function runsBroker(exec: Record<string, unknown>): boolean {
   const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
   if (name === PLUGIN_COMMAND) return true;
   return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

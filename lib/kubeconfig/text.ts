@@ -112,15 +112,11 @@ export function columnOf(text: string, node: unknown): number | undefined {
   return start === undefined ? undefined : start - lineStart(text, start);
 }
 
-export function kindOf(node: unknown): string {
+/** What a YAML node is, for "is a list, not a mapping" messages about the text as written. */
+export function kindOfNode(node: unknown): string {
   if (isSeq(node)) return "a list";
   if (isMap(node)) return "a mapping";
   if (isAlias(node)) return "an alias";
   if (isScalar(node)) return node.value === null ? "empty" : `a ${typeof node.value}`;
   return "empty";
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) &&
-    !(value instanceof Date);
 }

@@ -15,7 +15,7 @@ import {
   type YAMLMap,
 } from "yaml";
 import { KubeconfigError } from "../shared/errors.ts";
-import { findPair, isNullScalar, keyOf, kindOf } from "./text.ts";
+import { findPair, isNullScalar, keyOf, kindOfNode } from "./text.ts";
 
 /**
  * User fields that make client-go skip the exec plugin (a token, basic auth or a client certificate wins over
@@ -77,7 +77,7 @@ export function checkUser(
     );
   }
   if (value !== undefined && value !== null && !isMap(value) && !isNullScalar(value)) {
-    throw new KubeconfigError(`${label}: user is ${kindOf(value)}, not a mapping`);
+    throw new KubeconfigError(`${label}: user is ${kindOfNode(value)}, not a mapping`);
   }
   let oldUser: Record<string, unknown> = {};
   if (isMap(value)) {

@@ -15,6 +15,14 @@ export interface FlagSpec {
   readonly value?: string;
 }
 
+/** -h/--help, which every command takes: one spec, so that its letter and its line read the same everywhere. */
+export const HELP_FLAG = {
+  name: "help",
+  short: "h",
+  kind: "boolean",
+  help: "show this help",
+} as const satisfies FlagSpec;
+
 /** The value a flag of kind `K` parses to, when given. */
 type FlagValue<K> = K extends "boolean" ? boolean : K extends "list" ? string[] : string;
 

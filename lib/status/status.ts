@@ -21,7 +21,8 @@ import {
   type CommandLookup,
   lookupExecutable,
 } from "../doctor/exec_checks.ts";
-import { type CheckResult, isRecord, result } from "../doctor/result.ts";
+import { type CheckResult, result } from "../doctor/result.ts";
+import { isRecord } from "../shared/values.ts";
 import type { IssuerName, IssuerOptions } from "../issuer/issuer.ts";
 import {
   checkCompetingCredentials,
@@ -45,7 +46,7 @@ import {
 } from "../plugin/renew_ahead.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { CliError, KubeconfigError, UsageError } from "../shared/errors.ts";
-import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { OUTPUT_FORMATS, STATUS_FLAGS } from "./status_flags.ts";
@@ -368,13 +369,6 @@ function lookup(
   if (!found) cache.set(key, found = lookupExecutable(command, base, env));
   return found;
 }
-
-const HELP_FLAG = {
-  name: "help",
-  short: "h",
-  kind: "boolean",
-  help: "show this help",
-} as const satisfies FlagSpec;
 
 /** `kubectl credentials-broker status`: exit 0 whenever the kubeconfig could be read; problems are listed. */
 export async function statusCommand(argv: string[], io: Io): Promise<number> {

@@ -18,6 +18,7 @@ import * as x509 from "@peculiar/x509";
 import { freePort, toolEnv, waitForPort } from "./process.ts";
 import { fileUrlToPath, HOST_OS, joinPath } from "../../lib/shared/platform.ts";
 import { encodeNode, TAG } from "../../lib/credentials/der.ts";
+import { isRecord } from "../../lib/shared/values.ts";
 
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 /** step-ca's default authority backdate (authority/config: 1m): new certificates start a minute early. */
@@ -765,9 +766,7 @@ function parseCsr(value: unknown): x509.Pkcs10CertificateRequest | "invalid" | u
 async function readJson(request: Request): Promise<Record<string, unknown> | undefined> {
   try {
     const value: unknown = JSON.parse(await request.text());
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined;
+    return isRecord(value) ? value : undefined;
   } catch {
     return undefined;
   }
