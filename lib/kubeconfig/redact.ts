@@ -1,4 +1,3 @@
-import { changedSpan } from "./byte_splice.ts";
 import {
   type Document,
   isAlias,
@@ -13,7 +12,7 @@ import {
 } from "yaml";
 import { type DiffOptions, unifiedDiff } from "./diff.ts";
 import { itemRange, outlineKubeconfig, parseItem } from "./read.ts";
-import { YAML_OPTIONS } from "./text.ts";
+import { changedSpan, YAML_OPTIONS } from "./text.ts";
 
 /** What replaces a secret value in diffs and messages. */
 export const REDACTED = "<redacted>";

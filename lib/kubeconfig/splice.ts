@@ -1,12 +1,17 @@
 /**
- * The YAML edit as text splices inside the target user's entry, so everything else keeps its bytes, and the same edit
- * through yaml's Document API for layouts the splices do not handle. Neither is trusted: edit.ts verifies
- * what they return.
+ * The splices edit.ts makes and then verifies; nothing here is trusted on its own. The YAML edit as text splices
+ * inside the target user's entry, so everything else keeps its bytes, and the same edit through yaml's Document API
+ * for layouts the splices do not handle; the edit of a kubeconfig written as JSON as JSON splices (kubectl reads
+ * JSON too, and YAML spliced into it would leave a file that `jq` and JSON tools cannot read); and from the edited
+ * text back to the bytes to write, only the changed span replaced, so bytes outside it stay exactly as they were on
+ * disk, even bytes that are not UTF-8.
  */
 
 import { type Document, isMap, isNode, isSeq, type Pair, parseDocument, type YAMLMap } from "yaml";
-import type { ExecEditRequest } from "./user_entry.ts";
+import { KubeconfigError } from "../shared/errors.ts";
+import type { ExecEditRequest } from "./edit.ts";
 import {
+  changedSpan,
   columnOf,
   findPair,
   isNullScalar,
@@ -214,4 +219,194 @@ export function sequenceIndent(text: string, root: YAMLMap | null): boolean {
   const start = rangeOf(seq)?.[0];
   if (keyColumn === undefined || start === undefined) return false;
   return start - lineStart(text, start) > keyColumn;
+}
+
+// JSON
+
+/** A file that JSON.parse reads: the whole of it, not just its top level looking like JSON. */
+export function isJson(text: string): boolean {
+  if (!/^\s*\{/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The edit as JSON text splices, indented like the file; undefined for a layout this does not handle. */
+export function jsonSplices(edit: Edit): Splice[] | undefined {
+  const { doc, text, request, newUser, eol } = edit;
+  const root = doc.contents as YAMLMap;
+  const firstKey = rangeOf(root.items[0]?.key)?.[0];
+  // Indented like the first key, or compact when the file is written on one line.
+  const keyIndent = firstKey === undefined ? "" : text.slice(lineStart(text, firstKey), firstKey);
+  const unit = firstKey === undefined ? 2 : /^[ ]*$/.test(keyIndent) ? keyIndent.length : 0;
+  // Nested lines are indented from the line the value starts on.
+  const json = (value: unknown, at: number) => {
+    const indent = /^[ ]*/.exec(text.slice(lineStart(text, at), at))![0];
+    return JSON.stringify(value, null, unit).replaceAll("\n", eol + indent);
+  };
+  // Replaces a value node, keeping what surrounds it.
+  const replace = (node: unknown, value: unknown): Splice[] | undefined => {
+    const range = rangeOf(node);
+    return range ? [{ start: range[0], end: range[1], insert: json(value, range[0]) }] : undefined;
+  };
+  // Adds `"key": value` after the last pair of a flow map.
+  const append = (map: YAMLMap, key: string, value: unknown): Splice[] | undefined => {
+    const last = map.items[map.items.length - 1];
+    const at = last && pairEnd(last);
+    const keyStart = last && rangeOf(last.key)?.[0];
+    if (!at || keyStart === undefined) return undefined;
+    const pad = text.slice(lineStart(text, keyStart), keyStart);
+    const lead = /^[ ]*$/.test(pad) ? `,${eol}${pad}` : ", ";
+    return [{
+      start: at,
+      end: at,
+      insert: `${lead}${JSON.stringify(key)}: ${json(value, keyStart)}`,
+    }];
+  };
+  const entry = { name: request.user, user: newUser };
+  if (edit.index !== undefined) {
+    const item = edit.item!;
+    if (edit.userPair) return replace(edit.userPair.value, newUser);
+    return item.flow ? append(item, "user", newUser) : undefined;
+  }
+  const usersPair = findPair(root, "users");
+  const users = usersPair?.value;
+  if (isSeq(users) && users.flow && users.items.length > 0) {
+    const last = users.items[users.items.length - 1];
+    const range = rangeOf(last);
+    if (!range) return undefined;
+    const pad = text.slice(lineStart(text, range[0]), range[0]);
+    const lead = /^[ ]*$/.test(pad) ? `,${eol}${pad}` : ", ";
+    return [{ start: range[1], end: range[1], insert: `${lead}${json(entry, range[0])}` }];
+  }
+  if (usersPair) return replace(users, [entry]);
+  return root.flow ? append(root, "users", [entry]) : undefined;
+}
+
+// Bytes
+
+/**
+ * The bytes to write: `oldBytes` with only the span where `oldText` (their UTF-8 decoding) and `newText` differ
+ * replaced, so that every byte outside the edit stays exactly as it was, even bytes that are not UTF-8 (which
+ * `oldText` holds as U+FFFD). Refuses, naming the line, rather than write U+FFFD over such bytes inside the span.
+ */
+export function spliceBytes(
+  oldBytes: Uint8Array,
+  oldText: string,
+  newText: string,
+  path: string,
+): Uint8Array {
+  let { prefix, suffix } = changedSpan(oldText, newText);
+  // Never cut a surrogate pair: its two halves are one code point, one UTF-8 sequence.
+  if (prefix > 0 && isHighSurrogate(oldText.charCodeAt(prefix - 1))) prefix--;
+  if (suffix > 0 && isLowSurrogate(oldText.charCodeAt(oldText.length - suffix))) suffix--;
+  const [from, to] = byteOffsets(oldBytes, oldText, [prefix, oldText.length - suffix]);
+  const insert = newText.slice(prefix, newText.length - suffix);
+  const bad = firstInvalidByte(oldBytes, from!, to!);
+  if (bad !== undefined && insert.includes("\uFFFD")) {
+    throw new KubeconfigError(
+      `kubeconfig ${path} line ${
+        lineOfByte(oldBytes, bad)
+      } is not valid UTF-8 and lies in the part that ` +
+        `changes; nothing was written rather than rewrite those bytes`,
+      { hint: "save the file as UTF-8 (kubectl cannot read it otherwise either), then run again" },
+    );
+  }
+  const encoded = new TextEncoder().encode(insert);
+  const out = new Uint8Array(from! + encoded.length + oldBytes.length - to!);
+  out.set(oldBytes.subarray(0, from));
+  out.set(encoded, from);
+  out.set(oldBytes.subarray(to), from! + encoded.length);
+  // The span found in the bytes must decode to the span of the text, or the offsets are wrong. The result then
+  // decodes as its parts do (so a 20 MB file is not decoded again), unless a continuation byte now follows the
+  // kept prefix: a dangling lead byte before it could take it in. Only then is the whole result decoded.
+  const joined = out[from!];
+  const spanOk = new TextDecoder().decode(oldBytes.subarray(from, to)) ===
+    oldText.slice(prefix, oldText.length - suffix);
+  const mayJoin = joined !== undefined && joined >= 0x80 && joined <= 0xbf;
+  if (!spanOk || (mayJoin && new TextDecoder().decode(out) !== newText)) {
+    throw new KubeconfigError(
+      `cannot keep the bytes of kubeconfig ${path} outside the edit exactly, so nothing was written`,
+    );
+  }
+  return out;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+/**
+ * One step of the WHATWG UTF-8 decoder (what TextDecoder does): how many bytes at `at` make one code point or one
+ * U+FFFD, how many UTF-16 units that decodes to, and whether it was valid.
+ */
+function utf8Step(bytes: Uint8Array, at: number): [bytes: number, units: number, ok: boolean] {
+  const lead = bytes[at]!;
+  if (lead < 0x80) return [1, 1, true];
+  let need = 0;
+  let lower = 0x80;
+  let upper = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) need = 1;
+  else if (lead >= 0xe0 && lead <= 0xef) {
+    need = 2;
+    if (lead === 0xe0) lower = 0xa0;
+    if (lead === 0xed) upper = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    need = 3;
+    if (lead === 0xf0) lower = 0x90;
+    if (lead === 0xf4) upper = 0x8f;
+  } else return [1, 1, false];
+  let got = 0;
+  while (got < need && at + 1 + got < bytes.length) {
+    const next = bytes[at + 1 + got]!;
+    if (next < lower || next > upper) break;
+    lower = 0x80;
+    upper = 0xbf;
+    got++;
+  }
+  // On an error the byte that broke the sequence is decoded again on its own.
+  if (got < need) return [1 + got, 1, false];
+  return [1 + need, need === 3 ? 2 : 1, true];
+}
+
+/** Where each UTF-16 offset of `text` (ascending) lies in `bytes`, the bytes it was decoded from. */
+function byteOffsets(bytes: Uint8Array, text: string, targets: number[]): number[] {
+  const out: number[] = [];
+  // TextDecoder drops a leading byte order mark unless told otherwise.
+  let at =
+    bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf && text.charCodeAt(0) !== 0xfeff
+      ? 3
+      : 0;
+  let units = 0;
+  for (const target of targets) {
+    while (units < target && at < bytes.length) {
+      const [size, count] = utf8Step(bytes, at);
+      at += size;
+      units += count;
+    }
+    out.push(at);
+  }
+  return out;
+}
+
+function firstInvalidByte(bytes: Uint8Array, from: number, to: number): number | undefined {
+  for (let at = from; at < to;) {
+    const [size, , ok] = utf8Step(bytes, at);
+    if (!ok) return at;
+    at += size;
+  }
+  return undefined;
+}
+
+function lineOfByte(bytes: Uint8Array, at: number): number {
+  let line = 1;
+  for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+  return line;
 }

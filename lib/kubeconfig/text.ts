@@ -120,3 +120,20 @@ export function kindOfNode(node: unknown): string {
   if (isScalar(node)) return node.value === null ? "empty" : `a ${typeof node.value}`;
   return "empty";
 }
+
+/**
+ * Where two texts differ: the length of their common start (`prefix`) and of their common end after it
+ * (`suffix`), in UTF-16 code units. The edit and the diff a person sees both work on that span only.
+ */
+export function changedSpan(oldText: string, newText: string): { prefix: number; suffix: number } {
+  const max = Math.min(oldText.length, newText.length);
+  let prefix = 0;
+  while (prefix < max && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (
+    suffix < max - prefix &&
+    oldText.charCodeAt(oldText.length - 1 - suffix) ===
+      newText.charCodeAt(newText.length - 1 - suffix)
+  ) suffix++;
+  return { prefix, suffix };
+}
