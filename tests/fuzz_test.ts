@@ -14,7 +14,7 @@ import { parseExecInfo, SUPPORTED_API_VERSIONS } from "../lib/credentials/exec_c
 import { isJwt, jwtExpiry } from "../lib/credentials/jwt.ts";
 import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../lib/kubeconfig/edit.ts";
 import { kubeconfigView } from "../lib/kubeconfig/read.ts";
-import { parseEnv } from "../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { parseEnv } from "../lib/kubeconfig/set_flags.ts";
 import { decodePem, encodePem, parsePem, PemError } from "../lib/credentials/pem.ts";
 import { KeyError, parsePrivateKey } from "../lib/credentials/private_key.ts";
 import { parseCertificate } from "../lib/credentials/x509.ts";

@@ -1,6 +1,6 @@
 /**
  * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request,
- * kubeconfig_set_parse.ts), plan (files -> new text and a redacted diff, set_plan.ts), apply (here: lock,
+ * set_flags.ts), plan (files -> new text and a redacted diff, set_plan.ts), apply (here: lock,
  * confirm, atomic write).
  */
 
@@ -15,14 +15,9 @@ import {
   writeFileAtomic,
 } from "./files.ts";
 import { type KubeconfigFile, readKubeconfig, selectUser } from "./read.ts";
-import { parseSetArgs, type SetRequest } from "./kubeconfig_set_parse.ts";
 import { droppedSettings, planSet, type SetPlan } from "./set_plan.ts";
-import { KUBECONFIG_SET_FLAGS_WITH_HELP } from "./set_flags.ts";
+import { KUBECONFIG_SET_FLAGS_WITH_HELP, parseSetArgs, type SetRequest } from "./set_flags.ts";
 import { executableProbe, HOST_OS, lookPath } from "../shared/platform.ts";
-import { confirm } from "./prompt.ts";
-
-/** Every flag of `kubeconfig set` (re-exported from the light module that completion can import cheaply). */
-export { KUBECONFIG_SET_FLAGS } from "./set_flags.ts";
 
 /** Routes `kubectl credentials-broker kubeconfig ...`. */
 export async function kubeconfigCommand(rest: string[], io: Io): Promise<number> {
@@ -248,4 +243,21 @@ Example:
     --client-certificate-path ~/.certs/me.crt --client-key-path ~/.certs/me.key \\
     --before-exec-command "/opt/renew.sh --role 'dev team'" --before-exec-policy when-invalid
 `;
+}
+
+/**
+ * Asks a yes/no question on stderr and reads the answer; only `y` or `yes` (any case) says yes, so end of input,
+ * an empty line or anything unexpected leaves things as they were.
+ */
+export async function confirm(
+  io: Pick<Io, "stderr" | "readLine">,
+  question: string,
+): Promise<boolean> {
+  await io.stderr(`${question} [y/N] `);
+  const answer = await io.readLine();
+  if (answer === null) {
+    await io.stderr("\n");
+    return false;
+  }
+  return /^y(es)?$/i.test(answer.trim());
 }

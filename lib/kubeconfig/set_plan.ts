@@ -6,7 +6,7 @@
 import { BROKER_FLAGS } from "../plugin/broker_options.ts";
 import { setUserExec } from "./edit.ts";
 import type { KubeconfigFile, UserSelection } from "./read.ts";
-import type { SetRequest } from "./kubeconfig_set_parse.ts";
+import type { SetRequest } from "./set_flags.ts";
 import { PLUGIN_COMMAND } from "./set_flags.ts";
 import { basename, HOST_OS } from "../shared/platform.ts";
 import { isRecord } from "../shared/values.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { kubeconfigSet } from "../../lib/kubeconfig/set.ts";
-import { parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
 import { fakeIo } from "../helpers.ts";
 import { NO_SMALL_DISK, smallDisk } from "../small_disk.ts";
