@@ -360,7 +360,8 @@ export interface ExecEditRequest {
   create: boolean;
 }
 
-export function checkMatches(
+/** The index of the one entry named `request.user`; refuses duplicates, and a missing user unless it may be created. */
+function checkMatches(
   matches: number[],
   path: string,
   request: ExecEditRequest,
@@ -379,7 +380,7 @@ export function checkMatches(
 }
 
 /** Refuses a user entry whose change would also change others (anchors, aliases, merge keys). */
-export function checkUser(
+function checkUser(
   doc: Document.Parsed,
   item: YAMLMap,
   aliased: Set<string>,
@@ -421,7 +422,7 @@ export function checkUser(
 }
 
 /** The user's fields after the edit: static credentials gone, exec replaced in place or appended. */
-export function plannedUser(
+function plannedUser(
   oldUser: Record<string, unknown>,
   request: ExecEditRequest,
 ): { removed: string[]; newUser: Record<string, unknown> } {
@@ -436,7 +437,7 @@ export function plannedUser(
 }
 
 /** Anchors that some alias refers to: removing or replacing their node would change other entries. */
-export function aliasedAnchors(doc: Document): Set<string> {
+function aliasedAnchors(doc: Document): Set<string> {
   const names = new Set<string>();
   visit(doc, {
     Alias(_, node) {

@@ -171,6 +171,8 @@ export function selectUser(
     : { name: userName, file: merged.defaultFile, exists: false, context: contextName, user: {} };
 }
 
+// One text: parsed whole, or item by item when its layout is kubectl's plain one
+
 /**
  * The last text parsed whole and its document. Module-level on purpose: `kubeconfig set` reads a file's view and
  * then plans its edit from the same text, and a 20 MB kubeconfig takes seconds to parse. Keyed by the text itself,
@@ -189,6 +191,7 @@ export function parseKubeconfig(text: string, path: string): Document.Parsed | n
   return doc;
 }
 
+/** parseKubeconfig() leaving the cache alone, for a text made here (a new file's minimal kubeconfig). */
 export function parseKubeconfigUncached(text: string, path: string): Document.Parsed | null {
   const docs = parseAllDocuments(text, YAML_OPTIONS);
   if (!Array.isArray(docs) || docs.length === 0) return null;
@@ -267,7 +270,8 @@ export function kubeconfigView(text: string, path: string): KubeconfigView {
   };
 }
 
-export interface LeanParse {
+/** A text parsed item by item: its outline, and its content as plain JS. */
+interface LeanParse {
   outline: Outline;
   js: Record<string, unknown>;
 }
@@ -321,6 +325,8 @@ function lineColumn(text: string, offset: number): { line: number; col: number }
   const line = before.split("\n").length;
   return { line, col: offset - lineStart(text, offset) + 1 };
 }
+
+// The outline: a text's layout from a scan of its lines
 
 /**
  * A kubeconfig's top-level layout from a scan of its lines, without parsing: where each top-level key starts and,

@@ -26,6 +26,7 @@ import {
   YAML_OPTIONS,
 } from "./text.ts";
 
+/** Everything the splices need to know about one edit: the parsed file, the request and the planned user entry. */
 export interface Edit {
   doc: Document.Parsed;
   text: string;
@@ -39,6 +40,7 @@ export interface Edit {
   eol: string;
 }
 
+/** Replace [start, end) of the text with `insert`. */
 export interface Splice {
   start: number;
   end: number;
