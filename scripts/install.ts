@@ -6,7 +6,8 @@
  * `.cmd` files, which kubectl finds on PATH through PATHEXT.
  */
 import { bundleBroker, PORTABLE_FLAGS, V8_FLAGS } from "./bundle.ts";
-import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./permissions.ts";
+import { BROKER_PERMISSIONS } from "./permissions.ts";
+import { COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 import {
   basename,
   dirname,

@@ -2,9 +2,8 @@
 import { BROKER_FLAGS } from "../plugin/broker_options.ts";
 import { V1, V1BETA1 } from "../credentials/exec_credential.ts";
 import { type FlagSpec, type FlagValues, HELP_FLAG } from "../shared/flags.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 
-/** The executable kubectl runs for `kubectl credentials-broker` (dashes in a word become underscores). */
-export const PLUGIN_COMMAND = "kubectl-credentials_broker";
 /** exec.interactiveMode values client-go accepts. */
 export const INTERACTIVE_MODES: readonly string[] = ["Never", "IfAvailable", "Always"];
 
@@ -37,7 +36,7 @@ const OWN_FLAGS = [
     kind: "string",
     value: "COMMAND",
     help:
-      `what kubectl runs (default ${PLUGIN_COMMAND} from PATH; an absolute path for GUI tools, or kubectl)`,
+      `what kubectl runs (default ${PLUGIN_EXECUTABLE} from PATH; an absolute path for GUI tools, or kubectl)`,
   },
   { name: "kubeconfig", kind: "string", value: "FILE", help: "edit this kubeconfig file only" },
   { name: "context", kind: "string", value: "NAME", help: "configure this context's user" },

@@ -15,11 +15,8 @@ import { UsageError } from "../shared/errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
 import { parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
-import {
-  INTERACTIVE_MODES,
-  KUBECONFIG_SET_FLAGS_WITH_HELP,
-  PLUGIN_COMMAND,
-} from "./kubeconfig_set_flags.ts";
+import { INTERACTIVE_MODES, KUBECONFIG_SET_FLAGS_WITH_HELP } from "./kubeconfig_set_flags.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import {
   basename,
   expandTilde,
@@ -118,7 +115,7 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
   const env = parseEnv(values.env);
   const warnings = secretEnvWarnings(env.map((variable) => variable.name));
 
-  let command = values["exec-command"] ?? PLUGIN_COMMAND;
+  let command = values["exec-command"] ?? PLUGIN_EXECUTABLE;
   // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
   if (hasSeparator(command, HOST_OS)) command = path(command)!;
   const viaKubectl = /^kubectl(\.exe)?$/i.test(basename(command, HOST_OS));

@@ -8,7 +8,7 @@ import { spliceBytes } from "./byte_splice.ts";
 import { setUserExec } from "./kubeconfig_edit.ts";
 import type { KubeconfigFile, UserSelection } from "./kubeconfig_loading.ts";
 import type { SetRequest } from "./kubeconfig_set_parse.ts";
-import { PLUGIN_COMMAND } from "./kubeconfig_set_flags.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { basename, HOST_OS } from "../shared/platform.ts";
 import { isRecord } from "../shared/values.ts";
 import { redactedDiff } from "./redact.ts";
@@ -111,6 +111,6 @@ function brokerFlagsIn(args: unknown): Set<string> {
 function runsBroker(exec: Record<string, unknown>): boolean {
   if (typeof exec.command !== "string") return false;
   const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
-  if (name === PLUGIN_COMMAND) return true;
+  if (name === PLUGIN_EXECUTABLE) return true;
   return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
 }

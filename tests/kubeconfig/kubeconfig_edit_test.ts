@@ -6,7 +6,7 @@ import { spliceBytes } from "../../lib/kubeconfig/byte_splice.ts";
 import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/kubeconfig_edit.ts";
 import { kubeconfigView, parseKubeconfig } from "../../lib/kubeconfig/kubeconfig_view.ts";
 import { kubeconfigCommand } from "../../lib/kubeconfig/kubeconfig_set.ts";
-import { PLUGIN_COMMAND } from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
+import { PLUGIN_EXECUTABLE } from "../../lib/shared/command_list.ts";
 import { fakeIo, fuzzParams, run, tempDir } from "../helpers.ts";
 
 const EXEC = {
@@ -543,7 +543,7 @@ Deno.test({
       assert.deepEqual(after.clusters, config.clusters);
       const view = await kubectlView(path, tmp.path);
       assert.equal(view.code, 0, view.stderr);
-      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_COMMAND);
+      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_EXECUTABLE);
     });
   }
 });
