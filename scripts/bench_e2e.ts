@@ -14,6 +14,7 @@
  * to end before the next one. Run alone with `deno run -A scripts/bench_e2e.ts [rounds]`, or from scripts/bench.ts
  * through benchEndToEnd().
  */
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 import { issueCertificate } from "./world/ca.ts";
 import { brokerFlags } from "./world/kubeconfig.ts";
 import { findKubectls, type Kubectl, preferredKubectl } from "./world/kubectl.ts";
@@ -110,7 +111,7 @@ export async function benchEndToEnd(
   });
   await add(
     "command: kubectl-credentials_broker",
-    (client) => world.writeKubeconfig(client, exec("kubectl-credentials_broker", flags)),
+    (client) => world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, flags)),
   );
   await add(
     "command: kubectl credentials-broker",
@@ -155,7 +156,7 @@ export async function benchEndToEnd(
   await add(hotName, async (client) => {
     const result = await client.exec(hot.script.argv[0]!, hot.script.argv.slice(1));
     if (result.code !== 0) throw new Error(`renewal script failed: ${result.stderr}`);
-    await world.writeKubeconfig(client, exec("kubectl-credentials_broker", hot.flags));
+    await world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, hot.flags));
   }, { check: quiet(hotName) });
 
   // Inside the window: a certificate with 20 minutes left (of 80), put back before each round.
@@ -169,7 +170,7 @@ export async function benchEndToEnd(
   const startsName = "window: starts the renewal";
   await add(
     startsName,
-    (client) => world.writeKubeconfig(client, exec("kubectl-credentials_broker", window.flags)),
+    (client) => world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, window.flags)),
     {
       prepare: async () => {
         await settled(window.cacheDir);
@@ -206,7 +207,7 @@ export async function benchEndToEnd(
     async (client) => {
       await Deno.copyFile(expired.script.keyPath, `${expiredCopy}.key`);
       await Deno.copyFile(expired.script.certPath, `${expiredCopy}.crt`);
-      await world.writeKubeconfig(client, exec("kubectl-credentials_broker", expired.flags));
+      await world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, expired.flags));
     },
     {
       prepare: async () => {

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { sourceBrokerCommand } from "./world/broker.ts";
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 
 /** A kubectl-style kubeconfig with `users` user entries, each with a token, and one context. */
 export function bigKubeconfig(users: number): string {
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
           "config",
           "set-credentials",
           target,
-          "--exec-command=kubectl-credentials_broker",
+          `--exec-command=${PLUGIN_EXECUTABLE}`,
           "--exec-api-version=client.authentication.k8s.io/v1beta1",
           `--exec-arg=--token-path=${tokenPath}`,
         ]),

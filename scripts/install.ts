@@ -6,7 +6,9 @@
  * `.cmd` files, which kubectl finds on PATH through PATHEXT.
  */
 import { bundleBroker, PORTABLE_FLAGS, V8_FLAGS } from "./bundle.ts";
-import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./permissions.ts";
+import { BROKER_PERMISSIONS } from "./permissions.ts";
+import { COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
+import { quoteWord } from "../lib/shared/command_line.ts";
 import {
   basename,
   dirname,
@@ -105,13 +107,15 @@ export function shimScript({ deno, stamp, entry }: {
 }): string {
   const command = (flags: readonly string[]) =>
     `exec "$deno" ${
-      ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry].map(shellQuote).join(" ")
+      ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry].map((word) =>
+        quoteWord(word, "linux")
+      ).join(" ")
     } "$@"`;
   return [
     "#!/bin/sh",
     "# kubectl-credentials-broker, installed by deno task install",
-    `deno=${shellQuote(deno)}`,
-    `stamp=${shellQuote(stamp)}`,
+    `deno=${quoteWord(deno, "linux")}`,
+    `stamp=${quoteWord(stamp, "linux")}`,
     "# V8 flags suit the Deno installed with; a changed Deno (upgrade) runs without them: run the install again.",
     `if [ -f "$stamp" ] && ! [ "$deno" -nt "$stamp" ] && ! [ "$deno" -ot "$stamp" ]; then`,
     `  ${command([...PORTABLE_FLAGS, V8_FLAGS])}`,
@@ -233,7 +237,7 @@ export async function installCompletion(shim: string): Promise<string> {
     isWindows(HOST_OS)
       // A .cmd started without `call` from a .cmd takes over and never returns: its exit status is this one's.
       ? `@echo off\r\nrem ${comment}\r\n${batchQuote(shim)} __complete %*\r\n`
-      : `#!/bin/sh\n# ${comment}\n` + `exec ${shellQuote(shim)} __complete "$@"\n`,
+      : `#!/bin/sh\n# ${comment}\n` + `exec ${quoteWord(shim, "linux")} __complete "$@"\n`,
   );
   return path;
 }
@@ -253,10 +257,6 @@ function samePath(a: string, b: string, os: Os): boolean {
   if (!isWindows(os)) return a.replace(/(.)\/+$/, "$1") === b.replace(/(.)\/+$/, "$1");
   const norm = (p: string) => p.replaceAll("/", "\\").replace(/(.)\\+$/, "$1").toLowerCase();
   return norm(a) === norm(b);
-}
-
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 if (import.meta.main) {

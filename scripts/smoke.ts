@@ -6,7 +6,7 @@
  * there, for the tests to run (KUBECTL_CREDENTIALS_BROKER_BIN).
  */
 import { join } from "node:path";
-import { PLUGIN_EXECUTABLE } from "./permissions.ts";
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 
 /** What went wrong with one archive; the message names the archive and the step. */
 export class SmokeError extends Error {

@@ -12,6 +12,7 @@ import { resolveBrokerPaths } from "../plugin/broker_options.ts";
 import { renewalLock } from "../plugin/lock.ts";
 import { issuerSources } from "../plugin/plugin.ts";
 import { aheadFiles, formatRenewAhead, readAheadState } from "../plugin/renew_ahead.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
@@ -90,7 +91,7 @@ export async function diagnose(
   const viaKubectl = invocation === "kubectl" && exec.args[0] === "credentials-broker";
   if (viaKubectl) {
     checks.push(
-      checkPluginExecutable(lookupExecutable("kubectl-credentials_broker", host.cwd(), env)),
+      checkPluginExecutable(lookupExecutable(PLUGIN_EXECUTABLE, host.cwd(), env)),
     );
   }
   // The plugin's defaults for absent issuer flags come from its environment: the caller's, exec.env over it.

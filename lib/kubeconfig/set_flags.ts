@@ -16,6 +16,7 @@ import { UsageError } from "../shared/errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
 import { type FlagSpec, type FlagValues, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import {
   basename,
   expandTilde,
@@ -25,8 +26,6 @@ import {
   resolvePath,
 } from "../shared/platform.ts";
 
-/** The executable kubectl runs for `kubectl credentials-broker` (dashes in a word become underscores). */
-export const PLUGIN_COMMAND = "kubectl-credentials_broker";
 /** exec.interactiveMode values client-go accepts. */
 export const INTERACTIVE_MODES: readonly string[] = ["Never", "IfAvailable", "Always"];
 
@@ -59,7 +58,7 @@ const OWN_FLAGS = [
     kind: "string",
     value: "COMMAND",
     help:
-      `what kubectl runs (default ${PLUGIN_COMMAND} from PATH; an absolute path for GUI tools, or kubectl)`,
+      `what kubectl runs (default ${PLUGIN_EXECUTABLE} from PATH; an absolute path for GUI tools, or kubectl)`,
   },
   { name: "kubeconfig", kind: "string", value: "FILE", help: "edit this kubeconfig file only" },
   { name: "context", kind: "string", value: "NAME", help: "configure this context's user" },
@@ -178,7 +177,7 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
   const env = parseEnv(values.env);
   const warnings = secretEnvWarnings(env.map((variable) => variable.name));
 
-  let command = values["exec-command"] ?? PLUGIN_COMMAND;
+  let command = values["exec-command"] ?? PLUGIN_EXECUTABLE;
   // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
   if (hasSeparator(command, HOST_OS)) command = path(command)!;
   const viaKubectl = /^kubectl(\.exe)?$/i.test(basename(command, HOST_OS));

@@ -45,6 +45,7 @@ import {
   readAheadState,
 } from "../plugin/renew_ahead.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { CliError, KubeconfigError, UsageError } from "../shared/errors.ts";
 import { formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
@@ -234,7 +235,7 @@ async function userStatus(
   if (brokerInvocation(raw.command) === "kubectl") {
     // `kubectl credentials-broker` needs kubectl to find the plugin on PATH too.
     notPassed(checkPluginExecutable(
-      lookup("kubectl-credentials_broker", host.cwd(), host.env, lookups),
+      lookup(PLUGIN_EXECUTABLE, host.cwd(), host.env, lookups),
     ));
   }
   const execConfig: ExecConfig = exec ?? { ...raw, env: [], apiVersion: "" };

@@ -5,7 +5,7 @@ import { KubeconfigError } from "../../lib/shared/errors.ts";
 import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/edit.ts";
 import { kubeconfigView } from "../../lib/kubeconfig/read.ts";
 import { kubeconfigCommand } from "../../lib/kubeconfig/set.ts";
-import { PLUGIN_COMMAND } from "../../lib/kubeconfig/set_flags.ts";
+import { PLUGIN_EXECUTABLE } from "../../lib/shared/command_list.ts";
 import { fakeIo, fuzzParams, run, tempDir } from "../helpers.ts";
 
 const EXEC = {
@@ -490,7 +490,7 @@ Deno.test({
       assert.deepEqual(after.clusters, config.clusters);
       const view = await kubectlView(path, tmp.path);
       assert.equal(view.code, 0, view.stderr);
-      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_COMMAND);
+      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_EXECUTABLE);
     });
   }
 });
