@@ -21,6 +21,7 @@ import { findKubectls, type Kubectl, preferredKubectl } from "./world/kubectl.ts
 import { delay } from "./world/process.ts";
 import { type Client, World } from "./world/world.ts";
 import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 export interface BenchEndToEndOptions {
   /** Measured rounds per variant (after `warmup` unmeasured ones). */
@@ -313,7 +314,7 @@ if (import.meta.main) {
   try {
     await benchEndToEnd({ rounds });
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exitCode = 1;
   }
 }

@@ -28,6 +28,7 @@ import { fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { archiveName, selectTargets, sumsName, type Target } from "./targets.ts";
 import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 /** A build failure the user can act on; its message is one plain sentence. */
 export class BuildError extends Error {
@@ -476,7 +477,7 @@ if (import.meta.main) {
       } and ${relative(projectDir, result.manifest)}`,
     );
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exit(1);
   }
 }

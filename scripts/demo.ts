@@ -10,6 +10,7 @@ import { findKubectls, preferredKubectl } from "./world/kubectl.ts";
 import { delay, type RunResult, which } from "./world/process.ts";
 import { World } from "./world/world.ts";
 import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 const LIFETIME_SECONDS = 6;
 const REFRESH_MARGIN = "1s";
@@ -122,7 +123,7 @@ if (import.meta.main) {
   try {
     Deno.exitCode = await demo({ withoutNginx: values["without-nginx"] ?? false });
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exitCode = 1;
   }
 }

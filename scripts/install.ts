@@ -10,6 +10,7 @@ import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 import { quoteWord } from "../lib/shared/command_line.ts";
 import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 import {
   basename,
   dirname,
@@ -286,7 +287,7 @@ if (import.meta.main) {
     }
     console.log(`try: kubectl credentials-broker --help`);
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exit(1);
   }
 }

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 /** What went wrong with one archive; the message names the archive and the step. */
 export class SmokeError extends Error {
@@ -143,7 +144,7 @@ if (import.meta.main) {
       const bin = await smokeTest(archive, config.version, dir, keep);
       console.error(`ok: ${archive}: ${bin} prints its version and a credential`);
     } catch (error) {
-      console.error(`error: ${error instanceof Error ? error.message : error}`);
+      console.error(`error: ${describeError(error)}`);
       failed = true;
     } finally {
       // Before exiting: Deno.exit() skips pending finally blocks, and the unpacked archive would stay behind.

@@ -32,6 +32,7 @@ import {
   lookPath,
 } from "../lib/shared/platform.ts";
 import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 const projectDir = fileUrlToPath(new URL("../", import.meta.url).href, HOST_OS);
 
@@ -284,7 +285,7 @@ if (import.meta.main) {
     }
     say(`took ${((performance.now() - started) / 1000).toFixed(0)} s, exit ${code}`);
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
   }
   Deno.exit(code);
 }
