@@ -20,6 +20,8 @@ import { brokerFlags } from "./world/kubeconfig.ts";
 import { findKubectls, type Kubectl, preferredKubectl } from "./world/kubectl.ts";
 import { delay } from "./world/process.ts";
 import { type Client, World } from "./world/world.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 export interface BenchEndToEndOptions {
   /** Measured rounds per variant (after `warmup` unmeasured ones). */
@@ -300,11 +302,19 @@ export function formatEndToEnd(result: BenchEndToEndResult): string {
 }
 
 if (import.meta.main) {
-  const rounds = Deno.args[0] ? Number(Deno.args[0]) : undefined;
+  const { positionals } = scriptArgs({
+    usage: "deno run -A scripts/bench_e2e.ts [ROUNDS]",
+    about:
+      "kubectl get --raw /version through nginx with a static certificate and with the broker in each " +
+      "of its ways, ROUNDS rounds interleaved.",
+    flags: [],
+    positionals: { max: 1 },
+  });
+  const rounds = positionals[0] ? Number(positionals[0]) : undefined;
   try {
     await benchEndToEnd({ rounds });
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exitCode = 1;
   }
 }

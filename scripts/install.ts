@@ -9,6 +9,8 @@ import { bundleBroker, PORTABLE_FLAGS, V8_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 import { quoteWord } from "../lib/shared/command_line.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 import {
   basename,
   dirname,
@@ -260,6 +262,13 @@ function samePath(a: string, b: string, os: Os): boolean {
 }
 
 if (import.meta.main) {
+  scriptArgs({
+    usage: "deno task install",
+    about:
+      "Bundles the source and installs it as kubectl-credentials_broker, with its completion executable, " +
+      "in $DENO_INSTALL_ROOT/bin (default ~/.deno/bin).",
+    flags: [],
+  });
   try {
     const shim = await installPlugin(undefined, { lasting: true });
     console.log(`installed ${shim}`);
@@ -278,7 +287,7 @@ if (import.meta.main) {
     }
     console.log(`try: kubectl credentials-broker --help`);
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exit(1);
   }
 }
