@@ -7,8 +7,8 @@ import { UsageError } from "../lib/shared/errors.ts";
 import {
   type FlagSpec,
   type FlagValues,
-  formatFlagHelp,
   HELP_FLAG,
+  helpText,
   parseArgs,
   type ParsedArgs,
 } from "../lib/shared/flags.ts";
@@ -61,9 +61,7 @@ export function parseScriptArgs<const S extends readonly FlagSpec[]>(
 
 /** The --help text of a script. */
 export function scriptHelp(line: ScriptCommandLine<readonly FlagSpec[]>): string {
-  return `Usage: ${line.usage}\n\n${line.about.trim()}\n\nFlags:\n${
-    formatFlagHelp([...line.flags, HELP_FLAG])
-  }\n`;
+  return helpText(line.usage, line.about, [...line.flags, HELP_FLAG]);
 }
 
 /**

@@ -17,7 +17,7 @@ import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
 import { readKubeconfig, selectUser } from "../kubeconfig/read.ts";
@@ -194,15 +194,13 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs(argv, [...DOCTOR_FLAGS, HELP_FLAG]);
   if (values.help) {
     await io.stdout(
-      `Usage: kubectl credentials-broker doctor [flags]
-
-Checks the kubeconfig user of the current context (or --context / --user) the way kubectl uses it: the exec
+      helpText(
+        "kubectl credentials-broker doctor [flags]",
+        `Checks the kubeconfig user of the current context (or --context / --user) the way kubectl uses it: the exec
 block, fields that stop kubectl from calling the plugin, the exec and before-exec commands, each credential file,
-and one real run of the broker. Prints no secrets. Exit code 0 when nothing failed, 1 otherwise.
-
-Flags:
-${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
-`,
+and one real run of the broker. Prints no secrets. Exit code 0 when nothing failed, 1 otherwise.`,
+        [...DOCTOR_FLAGS, HELP_FLAG],
+      ),
     );
     return 0;
   }

@@ -144,6 +144,11 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** A command's --help (a subcommand's, a script's): the usage line, what it does, and its flags aligned. */
+export function helpText(usage: string, about: string, specs: readonly FlagSpec[]): string {
+  return `Usage: ${usage}\n\n${about.trim()}\n\nFlags:\n${formatFlagHelp(specs)}\n`;
+}
+
 /** The --help lines for a flag list, aligned. */
 export function formatFlagHelp(specs: readonly FlagSpec[]): string {
   const left = specs.map((spec) => {

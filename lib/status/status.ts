@@ -47,7 +47,7 @@ import {
 import { splitCommandLine } from "../shared/command_line.ts";
 import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { CliError, KubeconfigError, UsageError } from "../shared/errors.ts";
-import { formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { OUTPUT_FORMATS, STATUS_FLAGS } from "./status_flags.ts";
@@ -376,17 +376,15 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs(argv, [...STATUS_FLAGS, HELP_FLAG]);
   if (values.help) {
     await io.stdout(
-      `Usage: kubectl credentials-broker status [flags]
-
-Shows every kubeconfig user whose exec runs the broker (or the one --context / --user names): its contexts,
+      helpText(
+        "kubectl credentials-broker status [flags]",
+        `Shows every kubeconfig user whose exec runs the broker (or the one --context / --user names): its contexts,
 credentials, certificate subject and expiry, token expiry, where renewals come from, renew-ahead and the last
 background renewal, and the problems found. Reads files only: runs no command and contacts no server. A user
 that an earlier KUBECONFIG file shadows is marked. Exit code 0 whenever the kubeconfig could be read; problems
-are listed, not exit codes (kubectl credentials-broker doctor checks one user end to end).
-
-Flags:
-${formatFlagHelp([...STATUS_FLAGS, HELP_FLAG])}
-`,
+are listed, not exit codes (kubectl credentials-broker doctor checks one user end to end).`,
+        [...STATUS_FLAGS, HELP_FLAG],
+      ),
     );
     return 0;
   }

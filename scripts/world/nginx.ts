@@ -96,6 +96,38 @@ export function nginxConfig(options: ApiProxyOptions, port: number): string {
 }
 
 /**
+ * nginx.conf for a front that asks for a client certificate without requiring or verifying one
+ * (`optional_no_ca`) and passes it on in X-Client-Certificate, for a stand-in that checks it itself: Vault's cert
+ * login (against its roles' CAs) and step-ca's renew and rekey; Deno cannot ask for client certificates as a TLS
+ * server. Serves `dir`/server.crt and server.key; `clientCa` names the CAs nginx tells clients it takes.
+ */
+export function certificatePassingConfig(
+  dir: string,
+  port: number,
+  upstreamPort: number,
+  clientCa?: string,
+): string {
+  return nginxConfigAround(
+    dir,
+    `server {
+  listen 127.0.0.1:${port} ssl;
+  ssl_certificate ${dir}/server.crt;
+  ssl_certificate_key ${dir}/server.key;
+  ${clientCa ? `ssl_client_certificate ${clientCa};` : ""}
+  ssl_verify_client optional_no_ca;
+  ssl_session_tickets off;
+  ssl_session_cache off;
+  location / {
+    proxy_pass http://127.0.0.1:${upstreamPort};
+    proxy_buffering off;
+    proxy_set_header Host $host;
+    proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;
+  }
+}`,
+  );
+}
+
+/**
  * Starts nginx in the foreground on a free loopback port with `run.config(port)`; dispose stops it. A port taken
  * between choosing it and nginx binding it ("address in use") is tried again on another, up to three times.
  */

@@ -15,7 +15,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { nginxConfigAround, startNginx } from "./nginx.ts";
+import { certificatePassingConfig, startNginx } from "./nginx.ts";
 import { fileUrlToPath, HOST_OS, joinPath } from "../../lib/shared/platform.ts";
 import { encodeNode, TAG } from "../../lib/credentials/der.ts";
 import { isRecord } from "../../lib/shared/values.ts";
@@ -518,7 +518,8 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
       await startNginx({
         nginxPath: options.nginxPath,
         dir: options.dir,
-        config: (port) => stepNginxConfig(options.dir, port, upstreamPort),
+        config: (port) =>
+          certificatePassingConfig(options.dir, port, upstreamPort, `${options.dir}/root_ca.crt`),
       }),
     );
     url = nginx.url;
@@ -568,27 +569,6 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
       await disposables.disposeAsync();
     },
   };
-}
-
-/** nginx.conf for the CA's mTLS front: any client certificate is asked for and passed on, none is required. */
-export function stepNginxConfig(dir: string, port: number, upstreamPort: number): string {
-  return nginxConfigAround(
-    dir,
-    `server {
-  listen 127.0.0.1:${port} ssl;
-  ssl_certificate ${dir}/server.crt;
-  ssl_certificate_key ${dir}/server.key;
-  ssl_client_certificate ${dir}/root_ca.crt;
-  ssl_verify_client optional_no_ca;
-  ssl_session_tickets off;
-  ssl_session_cache off;
-  location / {
-    proxy_pass http://127.0.0.1:${upstreamPort};
-    proxy_set_header Host $host;
-    proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;
-  }
-}`,
-  );
 }
 
 /** The root (made here, or the given one) and an intermediate under it, as `step ca init` lays them out. */

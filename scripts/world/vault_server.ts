@@ -14,7 +14,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { findNginx, nginxConfigAround, startNginx } from "./nginx.ts";
+import { certificatePassingConfig, findNginx, startNginx } from "./nginx.ts";
 
 const EC_P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
@@ -789,28 +789,6 @@ export interface VaultBehindNginx extends AsyncDisposable {
   errorLog(): Promise<string>;
 }
 
-/** nginx.conf for TLS in front of the Vault server, asking for (but not verifying) client certificates. */
-export function vaultNginxConfig(dir: string, port: number, upstreamPort: number): string {
-  return nginxConfigAround(
-    dir,
-    `server {
-  listen 127.0.0.1:${port} ssl;
-  ssl_certificate ${dir}/server.crt;
-  ssl_certificate_key ${dir}/server.key;
-  # Vault asks for a client certificate without requiring one; cert auth verifies it against its roles' CAs.
-  ssl_verify_client optional_no_ca;
-  ssl_session_tickets off;
-  ssl_session_cache off;
-  location / {
-    proxy_pass http://127.0.0.1:${upstreamPort};
-    proxy_buffering off;
-    proxy_set_header Host $host;
-    proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;
-  }
-}`,
-  );
-}
-
 /**
  * Starts the Vault server and nginx in front of it (TLS on a free loopback port, client certificates passed on to
  * cert login), everything under `dir`. Throws when nginx is not installed: tests `ignore:` that case.
@@ -837,7 +815,7 @@ export async function startVaultBehindNginx(
     await startNginx({
       nginxPath,
       dir,
-      config: (port) => vaultNginxConfig(dir, port, vault.port),
+      config: (port) => certificatePassingConfig(dir, port, vault.port),
     }),
   );
   const owned = stack.move();
