@@ -109,6 +109,7 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
       throw new UsageError(`unknown subcommand ${JSON.stringify(name)}`, { hint: COMMANDS_HINT });
     }
     // Before its code loads: what a command keeps depends on the command alone (doctor narrows again itself).
+    // Parts gives every command that loads code its permissions.
     io.narrow(command.permissions!);
     return await (await command.load())(args, io);
   } catch (error) {
