@@ -14,14 +14,18 @@ import {
   revokedKinds,
 } from "../../lib/shared/permissions.ts";
 import { BROKER_PERMISSIONS } from "../../lib/plugin/before_exec.ts";
+import { runCommand } from "../../lib/commands.ts";
+import { runPlugin } from "../../lib/plugin/plugin.ts";
 import {
   brokerBin,
   clientCredentials,
+  fakeIo,
   installedBroker,
   pluginEnv,
   ROOT,
   run,
   tempDir,
+  V1_EXEC_INFO,
 } from "../helpers.ts";
 
 Deno.test("each use gives up the kinds it never needs: status and completion read only, kubeconfig set runs and contacts nothing, doctor writes nothing, the plugin contacts only an issuer", async (t) => {
@@ -216,11 +220,7 @@ current-context: c
   );
   const env = pluginEnv(tmp.path, {
     KUBECTL_CREDENTIALS_BROKER_DEBUG: "1",
-    KUBERNETES_EXEC_INFO: JSON.stringify({
-      kind: "ExecCredential",
-      apiVersion: "client.authentication.k8s.io/v1",
-      spec: { interactive: false },
-    }),
+    KUBERNETES_EXEC_INFO: V1_EXEC_INFO,
   });
   const cases: [string, string[], { use: string; states: Record<string, string> }[]][] = [
     ["the plugin with files only", files, [{
@@ -281,4 +281,18 @@ current-context: c
       else assert.equal(result.code, 0, result.stderr);
     });
   }
+});
+
+Deno.test("in process, the router and the plugin ask the Io seam to narrow, and the test process keeps its rights", async () => {
+  await using tmp = await tempDir("ccb perms ");
+  const { cert, key } = await clientCredentials(tmp.path);
+  const completion = fakeIo();
+  assert.equal(await runCommand(["completion", "bash"], completion), 0, completion.err);
+  assert.deepEqual(completion.narrowed, ["completion"]);
+  const plugin = fakeIo({ env: { HOME: tmp.path, KUBERNETES_EXEC_INFO: V1_EXEC_INFO } });
+  const files = [`--client-certificate-path=${cert}`, `--client-key-path=${key}`];
+  assert.equal(await runPlugin(files, plugin), 0, plugin.err);
+  assert.deepEqual(plugin.narrowed, ["plugin"]);
+  // The fake records; the real revocation is for processes of their own (the tests above).
+  assert.equal(Deno.permissions.querySync({ name: "net" }).state, "granted");
 });
