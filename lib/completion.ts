@@ -12,10 +12,9 @@ import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
 import { type FlagSpec, HELP_FLAG, OUTPUT_FORMATS } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
-import { INTERACTIVE_MODES } from "./kubeconfig/kubeconfig_set_flags.ts";
+import { INTERACTIVE_MODES } from "./kubeconfig/set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
-import { readKubeconfigFiles } from "./kubeconfig/kubeconfig_files.ts";
-import { kubeconfigPaths, mergeKubeconfigs } from "./kubeconfig/kubeconfig_loading.ts";
+import { readKubeconfig } from "./kubeconfig/read.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
 export const Directive = {
@@ -213,8 +212,11 @@ export async function withKubeconfigNames(
   if (!wanted) return completions;
   let names: string[];
   try {
-    const { paths } = kubeconfigPaths({ explicit: wanted.kubeconfig, env: io.env, cwd: io.cwd() });
-    const merged = mergeKubeconfigs(await readKubeconfigFiles(paths));
+    const merged = await readKubeconfig({
+      explicit: wanted.kubeconfig,
+      env: io.env,
+      cwd: io.cwd(),
+    });
     names = [...(wanted.kind === "contexts" ? merged.contexts : merged.users).keys()];
   } catch {
     names = [];

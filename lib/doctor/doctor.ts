@@ -20,7 +20,7 @@ import { CliError, describeError, UsageError } from "../shared/errors.ts";
 import { HELP_FLAG, helpText, outputFormat, parseArgs, refuseArguments } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
-import { loadUserEntry } from "../kubeconfig/kubeconfig_files.ts";
+import { readKubeconfig, selectUser } from "../kubeconfig/read.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { checkCredentials, type RenewalContext } from "./credential_checks.ts";
 import {
@@ -213,13 +213,12 @@ and one real run of the broker. Prints no secrets. Exit code 0 when nothing fail
   if (timeoutMs <= 0) throw new UsageError(`--timeout must be longer than 0, got ${timeoutText}`);
   const report: DoctorReport = { ok: false, checks: [] };
   try {
-    const entry = await loadUserEntry({
+    const merged = await readKubeconfig({
       explicit: values.kubeconfig,
-      context: values.context,
-      user: values.user,
       env: io.env,
       cwd: io.cwd(),
     });
+    const entry = selectUser(merged, { context: values.context, user: values.user });
     report.kubeconfig = entry.file;
     report.context = entry.context;
     report.user = entry.name;

@@ -30,13 +30,7 @@ import {
   type ExecConfig,
   pluginEnvironment,
 } from "../doctor/user.ts";
-import { readKubeconfigFiles } from "../kubeconfig/kubeconfig_files.ts";
-import {
-  kubeconfigPaths,
-  type MergedKubeconfig,
-  mergeKubeconfigs,
-  selectUser,
-} from "../kubeconfig/kubeconfig_loading.ts";
+import { type MergedKubeconfig, readKubeconfig, selectUser } from "../kubeconfig/read.ts";
 import {
   type BeforeExecPolicy,
   type BrokerOptions,
@@ -121,12 +115,12 @@ export async function gatherStatus(
   choice: { kubeconfig?: string; context?: string; user?: string },
   host: StatusHost,
 ): Promise<StatusReport> {
-  const { paths } = kubeconfigPaths({
+  const merged = await readKubeconfig({
     explicit: choice.kubeconfig,
     env: host.env,
     cwd: host.cwd(),
   });
-  const merged = mergeKubeconfigs(await readKubeconfigFiles(paths));
+  const paths = merged.files.map((file) => file.path);
   const files = merged.files.map((file) => ({ path: file.path, exists: file.text !== null }));
   if (files.every((file) => !file.exists)) {
     throw new KubeconfigError(

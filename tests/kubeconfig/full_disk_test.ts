@@ -4,8 +4,8 @@
  * disk refused before anyone is asked anything.
  */
 import assert from "node:assert/strict";
-import { kubeconfigSet } from "../../lib/kubeconfig/kubeconfig_set.ts";
-import { parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { kubeconfigSet } from "../../lib/kubeconfig/set.ts";
+import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
 import { fakeIo } from "../helpers.ts";
 import { NO_SMALL_DISK, smallDisk } from "../small_disk.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { YAML_OPTIONS } from "../../lib/kubeconfig/yaml_text.ts";
+import { YAML_OPTIONS } from "../../lib/kubeconfig/text.ts";
 import { isRecord, kindOf } from "../../lib/shared/values.ts";
 
 Deno.test("isRecord() and kindOf() tell mappings from lists, scalars and YAML 1.1 timestamps", async (t) => {

@@ -4,10 +4,9 @@
  */
 
 import { BROKER_FLAGS } from "../plugin/broker_options.ts";
-import { spliceBytes } from "./byte_splice.ts";
-import { setUserExec } from "./kubeconfig_edit.ts";
-import type { KubeconfigFile, UserSelection } from "./kubeconfig_loading.ts";
-import type { SetRequest } from "./kubeconfig_set_parse.ts";
+import { setUserExec } from "./edit.ts";
+import type { KubeconfigFile, UserSelection } from "./read.ts";
+import type { SetRequest } from "./set_flags.ts";
 import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { basename, HOST_OS } from "../shared/platform.ts";
 import { isRecord } from "../shared/values.ts";
@@ -40,13 +39,13 @@ export function planSet(
 ): SetPlan {
   const file = files.find((candidate) => candidate.path === selection.file);
   const oldText = file?.text ?? null;
-  // The bytes `text` was decoded from.
-  const bytes = file?.bytes;
-  const result = setUserExec(oldText ?? "", selection.file, {
-    user: selection.name,
-    exec: request.exec,
-    create: !selection.exists,
-  });
+  const result = setUserExec(
+    oldText ?? "",
+    selection.file,
+    { user: selection.name, exec: request.exec, create: !selection.exists },
+    // The bytes `text` was decoded from: the editor keeps those outside the edit.
+    file?.bytes ?? undefined,
+  );
   const diff = result.changed
     ? redactedDiff(oldText ?? "", result.text, {
       oldName: oldText === null ? "/dev/null" : selection.file,
@@ -59,9 +58,7 @@ export function planSet(
     selection,
     oldText,
     newText: result.text,
-    newBytes: bytes && oldText !== null && result.changed
-      ? spliceBytes(bytes, oldText, result.text, selection.file)
-      : new TextEncoder().encode(result.text),
+    newBytes: result.bytes,
     changed: result.changed,
     created: result.created,
     removed: result.removed,
