@@ -43,6 +43,7 @@ const PROCESS_TESTS = [
   "tests/plugin/full_disk_test.ts", // tmpfs mounts (root) under running brokers
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
+  "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
