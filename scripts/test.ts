@@ -28,6 +28,7 @@ import { installPlugin } from "./install.ts";
 import { BROKER_BIN_VARIABLE, sharedInstallRoot } from "./world/broker.ts";
 import { denoDir } from "./world/process.ts";
 import { RUN_FOLDER_VARIABLE } from "./world/temp_dir.ts";
+import { scriptArgs } from "./args.ts";
 
 const root = new URL("../", import.meta.url);
 const PARTS = ["unit", "process", "release", "portable", "e2e"] as const;
@@ -48,7 +49,17 @@ const PROCESS_TESTS = [
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
 const part: Part = (PARTS as readonly string[]).includes(first ?? "") ? first as Part : "all";
-const extra = part === "all" ? Deno.args : rest;
+const { positionals: extra } = scriptArgs({
+  usage:
+    "deno task test[:unit|:process|:release|:portable|:e2e] [deno test arguments: --filter NAME, test files or folders]",
+  about:
+    "The tests in tiers (docs/testing.md): unit is the fast loop, without type check; process, release and e2e " +
+    "the others; portable is unit, process and release at once; with no tier, portable then e2e. They share " +
+    "one install of the broker (KUBECTL_CREDENTIALS_BROKER_BIN names another). Every other argument goes to " +
+    "deno test.",
+  flags: [],
+  passThrough: true,
+}, part === "all" ? Deno.args : rest);
 
 /**
  * Whether a `deno test` argument names test files (a folder such as `tests/plugin`, or a `.ts` file) rather than
