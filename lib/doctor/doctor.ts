@@ -17,7 +17,7 @@ import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, outputFormat, parseArgs, refuseArguments } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
 import { readKubeconfig, selectUser } from "../kubeconfig/read.ts";
@@ -208,15 +208,8 @@ and one real run of the broker. Prints no secrets. Exit code 0 when nothing fail
     );
     return 0;
   }
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
-      hint: "see kubectl credentials-broker doctor --help",
-    });
-  }
-  const output = values.output ?? "text";
-  if (output !== "text" && output !== "json") {
-    throw new UsageError(`invalid --output ${JSON.stringify(output)}: use text or json`);
-  }
+  refuseArguments(positionals, "doctor");
+  const output = outputFormat(values.output);
   const timeoutText = values.timeout;
   const timeoutMs = timeoutText === undefined
     ? DEFAULT_RUN_TIMEOUT_MS
