@@ -47,6 +47,8 @@ export interface DoctorHost {
   env(name: string): string | undefined;
   cwd(): string;
   now(): Date;
+  /** Io.narrow: doctor gives up the network once the issuer's checks are done (or there is no issuer). */
+  narrow(use: "doctor after issuer checks"): void;
 }
 
 /** Runs every check for one user entry; `loadFailure` is set when no user entry could be loaded at all. */
@@ -142,6 +144,8 @@ export async function diagnose(
       ));
     }
   }
+  // Only the issuer's checks contact anything: the broker run below is another process, with its own permissions.
+  host.narrow("doctor after issuer checks");
   // Run first, read the files after: a before-exec command renews them during the run, and the files are then
   // what the next kubectl call will get.
   let run: CheckResult;
