@@ -4,8 +4,10 @@
  * Deno.build.os is "windows" there, paths are `Z:\...` (this machine's `/`) and `C:\...`, PATHEXT and `.cmd`
  * files run through cmd.exe, and the broker is installed as `deno task install` installs it on Windows
  * (kubectl-credentials_broker.cmd): a POSIX-only assumption fails here as it would on Windows. Wine is not
- * Windows (its taskkill has no /T, its cmd.exe expands `%*` once more, file ACLs differ): the CI matrix's
- * windows-latest job stays the proof, this run the evidence on every `.ci/run`.
+ * Windows (its taskkill has no /T, its cmd.exe expands `%*` once more, file ACLs differ, its tasklist lists
+ * nothing): the CI matrix's windows-latest job stays the proof, this run the evidence on every `.ci/run`, where it
+ * gates (a failed test fails the run; its counts are in the total). A test that Wine cannot run is ignored on
+ * Windows with the reason in its name.
  *
  * What it needs, installed when missing and kept under ~/.cache/kubectl-credentials-broker/wine-deno
  * (XDG_CACHE_HOME is honoured; KCB_WINE_HOME names another folder):

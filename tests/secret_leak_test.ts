@@ -440,7 +440,8 @@ Deno.test("doctor never prints a secret, passing or failing, as text or JSON", a
 
 Deno.test({
   name:
-    "--issuer: the keys it writes, the authsign key and a token an issuer echoes back never reach stderr",
+    "--issuer: the keys it writes, the authsign key and a token an issuer echoes back never reach stderr" +
+    (!findCfssl() ? " (ignored: no cfssl here)" : ""),
   ignore: !findCfssl(),
   fn: async (t) => {
     await using tmp = await tempDir();

@@ -35,8 +35,12 @@ function execInfo(apiVersion: string): string {
 
 /** How long a stopped run gets between SIGTERM and SIGKILL (the broker forwards SIGTERM to its renewal). */
 const KILL_GRACE_MS = 2000;
-/** How long output already written is collected after the command exited; a process it left may hold the pipes. */
-const DRAIN_MS = 200;
+/**
+ * How long output already written is collected after the command exited; a process it left may hold the pipes.
+ * Longer on Windows: a .cmd's pipe closes only once cmd.exe and the broker's deno.exe are both gone, which under
+ * Wine on a loaded machine took over 200 ms once, and doctor called a working broker's stdout held.
+ */
+const DRAIN_MS = isWindows(HOST_OS) ? 1000 : 200;
 /** Output kept per stream; more is read and dropped, so a runaway command cannot grow memory. */
 const OUTPUT_LIMIT = 4 * 1024 * 1024;
 

@@ -3,6 +3,7 @@ import { formatDuration } from "../shared/duration.ts";
 import { type CheckResult, result } from "./result.ts";
 import { isRecord, kindOf } from "../shared/values.ts";
 import type { RunFacts } from "./run.ts";
+import { HOST_OS, isWindows, type Os } from "../shared/platform.ts";
 
 /**
  * The broker's own report of a failed run: its final `error:` line and the `hint:` line after it, when they end
@@ -22,15 +23,17 @@ export function brokerReport(stderr: string): string[] {
 /**
  * Judges one run: exit 0 and stdout holding exactly one ExecCredential of the configured apiVersion with usable
  * credentials. Of stderr only the broker's own closing report is quoted (`brokerReport`), never the command's
- * output; the fix gives the command line to see all of it by hand.
+ * output; the fix gives the command line to see all of it by hand, and on Windows says it is one for cmd.exe
+ * (manualCommandLine's `set "NAME=value" && ... < NUL`), which PowerShell would read otherwise.
  */
-export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
+export function checkRun(run: RunFacts, apiVersion: string, os: Os = HOST_OS): CheckResult {
   const name = "broker run";
   const took = formatMs(run.durationMs);
   const own = run.broker && run.code !== undefined ? brokerReport(run.stderr) : [];
   const quoted = own.length > 0 ? `: ${own.join(" / ")}` : "";
+  const where = isWindows(os) ? " in cmd.exe" : "";
   const byHand = run.commandLine
-    ? `run it by hand to see its full output (fill in the <hidden> values from the kubeconfig): ${run.commandLine}`
+    ? `run it by hand${where} to see its full output (fill in the <hidden> values from the kubeconfig): ${run.commandLine}`
     : "run the exec command by hand to see its full output";
   if (run.startError) {
     return result(name, "fail", `${run.command} could not start: ${run.startError}`);
@@ -41,7 +44,7 @@ export function checkRun(run: RunFacts, apiVersion: string): CheckResult {
       "fail",
       `${run.command} did not finish within ${formatDuration(run.timeoutMs ?? 0)} and was stopped`,
       "an interactive before-exec command waits for input kubectl may not give it; raise --timeout or --skip-run" +
-        (run.commandLine ? `, or run it by hand: ${run.commandLine}` : ""),
+        (run.commandLine ? `, or run it by hand${where}: ${run.commandLine}` : ""),
     );
   }
   if (run.code !== 0) {

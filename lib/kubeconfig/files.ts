@@ -20,7 +20,12 @@ import {
   statProbe,
 } from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
-import { FileWriteError, symlinkTargetSync, writeFailureHint } from "../shared/write_file.ts";
+import {
+  FileWriteError,
+  renameRetrying,
+  symlinkTargetSync,
+  writeFailureHint,
+} from "../shared/write_file.ts";
 
 /** The files kubectl would read, in precedence order, and whether one was named explicitly. */
 export interface KubeconfigPaths {
@@ -336,7 +341,8 @@ export async function writeFileAtomic(
     await hooks.beforeReplace?.(tmp, method);
     if (method === "renamed") {
       try {
-        await Deno.rename(tmp, real);
+        // Retried a moment on Windows while another program (a kubectl reading it) holds the file open.
+        await renameRetrying(tmp, real);
         created = false;
         return method;
       } catch (error) {

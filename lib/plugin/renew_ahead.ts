@@ -8,6 +8,7 @@
 import { formatDuration, formatTimestamp, parseDuration } from "../shared/duration.ts";
 import { CliError, osErrorWords, UsageError } from "../shared/errors.ts";
 import { writeAllSync } from "../shared/io.ts";
+import { HOST_OS, isWindows, type Os } from "../shared/platform.ts";
 
 /** How long before expiry to renew: a fixed duration, or a share of the credential's whole lifetime. */
 export type RenewAhead = { kind: "duration"; ms: number } | { kind: "percent"; percent: number };
@@ -154,29 +155,41 @@ export function readAheadState(path: string): AheadState {
 
 /**
  * Claims the right to start the one background renewal of a credential set: the claim file is created with
- * O_EXCL, so of many concurrent calls exactly one wins. A claim older than `staleMs` (its process died before it
- * could remove it) is taken over. A claim that cannot be written (a full or read-only disk) is a CliError naming
- * it, and no half-made claim is left to block the renewals after it.
+ * O_EXCL (CREATE_NEW on Windows), so of many concurrent calls exactly one wins. A claim older than `staleMs` (its
+ * process died before it could remove it) is taken over (takeOverStale). A claim that cannot be written (a full or
+ * read-only disk) is a CliError naming it, and no half-made claim is left to block the renewals after it.
+ *
+ * Windows differs in one way: a claim removed while another process still has it open (a claimer reading its
+ * time) stays "delete pending" until that process lets go, and creating it meanwhile fails "access denied" (Wine
+ * says "file exists"). That is someone else's claim on its way out, not a disk problem: tried again a moment
+ * later, and only a refusal that lasts is an error.
  */
-export function claimBackground(path: string, now: Date, staleMs: number): boolean {
-  for (let attempt = 0; attempt < 2; attempt++) {
+export function claimBackground(
+  path: string,
+  now: Date,
+  staleMs: number,
+  os: Os = HOST_OS,
+): boolean {
+  let denied: unknown;
+  for (let attempt = 0; attempt < 4; attempt++) {
     let file: Deno.FsFile;
     try {
       file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
     } catch (error) {
+      if (isWindows(os) && error instanceof Deno.errors.PermissionDenied) {
+        denied = error;
+        pause(20);
+        continue;
+      }
       if (!(error instanceof Deno.errors.AlreadyExists)) throw claimError(path, error);
       let mtime: Date | null = null;
       try {
         mtime = Deno.statSync(path).mtime;
       } catch {
-        continue; // removed meanwhile: try again
+        continue; // removed meanwhile (or, on Windows, being removed): try again
       }
       if (mtime && now.getTime() - mtime.getTime() > staleMs) {
-        try {
-          Deno.removeSync(path);
-        } catch {
-          // someone else took it over
-        }
+        takeOverStale(path, now, staleMs);
         continue;
       }
       return false;
@@ -191,7 +204,39 @@ export function claimBackground(path: string, now: Date, staleMs: number): boole
     file.close();
     return true;
   }
+  if (denied !== undefined) throw claimError(path, denied);
   return false;
+}
+
+/**
+ * Moves a stale claim out of the way so that a new one can be created. Not by removing it: two callers that both
+ * found it stale would then each remove what is there, the second one the fresh claim the first has just made,
+ * and both would win. A rename moves one file once; a claim moved that turns out fresh (made since the caller
+ * looked) is linked back (which fails when a newer one is there already) before the moved name goes.
+ */
+export function takeOverStale(path: string, now: Date, staleMs: number): void {
+  const aside = `${path}.${crypto.randomUUID().slice(0, 8)}.stale`;
+  try {
+    Deno.renameSync(path, aside);
+  } catch {
+    return; // another caller moved it first
+  }
+  try {
+    const mtime = Deno.statSync(aside).mtime;
+    if (mtime && now.getTime() - mtime.getTime() <= staleMs) Deno.linkSync(aside, path);
+  } catch {
+    // a newer claim is in place, or links are not possible here: at worst two renewals start, one after the other
+  }
+  try {
+    Deno.removeSync(aside);
+  } catch {
+    // left behind under its own name: nothing reads it
+  }
+}
+
+/** Blocks this thread `ms` milliseconds: the claim is taken synchronously, before anything else happens. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function claimError(path: string, error: unknown): CliError {

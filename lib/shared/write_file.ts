@@ -10,7 +10,9 @@ import {
   dirname,
   hasPosixPermissions,
   HOST_OS,
+  isWindows,
   joinPath,
+  type Os,
   resolvePath,
 } from "./platform.ts";
 
@@ -87,7 +89,7 @@ export function writeFileAtomicSync(
       file.close();
     }
     if (hasPosixPermissions(HOST_OS)) Deno.chmodSync(candidate, mode);
-    Deno.renameSync(candidate, real);
+    renameRetryingSync(candidate, real);
     tmp = undefined;
   } catch (error) {
     if (tmp !== undefined) {
@@ -111,11 +113,115 @@ export function writeFileAtomicSync(
   }
 }
 
+/**
+ * How long, in all, a replace that Windows refuses is tried again. Windows does not rename over a file that another
+ * process holds open without FILE_SHARE_DELETE (a kubectl reading the kubeconfig, an editor, a virus scanner): the
+ * rename fails "access denied" (os error 5) until that process lets go. The known remedy is to try again for a
+ * while: npm's graceful-fs does so on win32 for up to 60 s, Go's cmd/go (internal/robustio) for 2 s; 5 s lets a
+ * reader finish without holding up a kubectl call for long.
+ */
+export const RENAME_RETRY_MS = 5000;
+
+/**
+ * Whether a failed rename is the one Windows gives while another process holds a file open (access denied,
+ * EACCES/EPERM, os error 5; a sharing violation, os error 32; busy): worth another try there. Never elsewhere,
+ * where such an error is a real permission problem that waiting does not fix.
+ */
+export function isTransientRenameError(error: unknown, os: Os): boolean {
+  if (!isWindows(os)) return false;
+  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.Busy) {
+    return true;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "EACCES" || code === "EPERM" || code === "EBUSY") return true;
+  return /\(os error (5|32)\)/.test(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * The milliseconds to wait before trying a rename again after try number `tries` (1 for the first) failed with
+ * `error`, `elapsedMs` after the first try; null to give up: the error is not transient on `os`, or
+ * RENAME_RETRY_MS is spent. The waits grow from 10 ms to 100 ms, as a reader usually lets go within moments.
+ */
+export function renameRetryDelay(
+  error: unknown,
+  os: Os,
+  tries: number,
+  elapsedMs: number,
+): number | null {
+  if (!isTransientRenameError(error, os) || elapsedMs >= RENAME_RETRY_MS) return null;
+  return Math.max(1, Math.min(10 * 2 ** (tries - 1), 100, RENAME_RETRY_MS - elapsedMs));
+}
+
+/** What renaming needs from the world: replaceable in tests. */
+export interface RenameEffects {
+  os: Os;
+  now: () => number;
+  sleep: (ms: number) => void | Promise<void>;
+}
+
+const HOST_RENAME: RenameEffects = {
+  os: HOST_OS,
+  now: () => performance.now(),
+  // Atomics.wait blocks this thread only: a synchronous writer has nothing else to do meanwhile.
+  sleep: (ms) => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms),
+};
+
+/**
+ * Deno.renameSync(from, to), tried again while Windows refuses it because another process holds a file open
+ * (renameRetryDelay); the last error is thrown. `from` is never removed here: the caller decides what a failure
+ * leaves, and the file at `to` is untouched until a rename succeeds.
+ */
+export function renameRetryingSync(
+  from: string,
+  to: string,
+  rename: (from: string, to: string) => void = Deno.renameSync,
+  effects: RenameEffects = HOST_RENAME,
+): void {
+  const started = effects.now();
+  for (let tries = 1;; tries++) {
+    try {
+      rename(from, to);
+      return;
+    } catch (error) {
+      const delay = renameRetryDelay(error, effects.os, tries, effects.now() - started);
+      if (delay === null) throw error;
+      void effects.sleep(delay);
+    }
+  }
+}
+
+/** renameRetryingSync() for async writers (the kubeconfig's): waits without blocking. */
+export async function renameRetrying(
+  from: string,
+  to: string,
+  rename: (from: string, to: string) => Promise<void> = Deno.rename,
+  effects: RenameEffects = {
+    ...HOST_RENAME,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  },
+): Promise<void> {
+  const started = effects.now();
+  for (let tries = 1;; tries++) {
+    try {
+      await rename(from, to);
+      return;
+    } catch (error) {
+      const delay = renameRetryDelay(error, effects.os, tries, effects.now() - started);
+      if (delay === null) throw error;
+      await effects.sleep(delay);
+    }
+  }
+}
+
 /** What a person can do about a failed write, for the causes they can fix (full disk, read-only mount). */
-export function writeFailureHint(error: unknown): string | undefined {
+export function writeFailureHint(error: unknown, os: Os = HOST_OS): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "ENOSPC" || code === "EDQUOT") return "free some space on that disk and try again";
   if (code === "EROFS") return "that file system is mounted read-only";
+  if (isTransientRenameError(error, os)) {
+    return "another program (an editor, a kubectl, a virus scanner) may hold the file open: close it and try " +
+      "again; else check the permissions of the file and its folder";
+  }
   if (error instanceof Deno.errors.PermissionDenied) {
     return "check the permissions of the file and its folder";
   }

@@ -20,6 +20,8 @@ export type Value =
   | string
   /** The script's own pid. */
   | { pid: true }
+  /** Its parent's pid: the broker that started it. */
+  | { ppid: true }
   /** Every argument as `[arg]`, each followed by `separator`. */
   | { argv: string }
   /** The working folder. */
@@ -40,6 +42,11 @@ export type Step =
   | { print: Value; stream?: "stdout" | "stderr"; end?: string }
   /** Sleeps; with `once`, only when that marker file is missing (and creates it). */
   | { sleepMs: number; once?: string }
+  /**
+   * Waits until the file exists (a test's signal, not a guess at how long something takes); after `timeoutMs`
+   * without it, exits 8, so that a test that never signals fails instead of hanging.
+   */
+  | { waitFor: string; timeoutMs: number }
   /**
    * Copies a file over another IN PLACE (truncate and write, as `cp` and `cat >` do: the target keeps its inode);
    * `slow` writes it a line at a time, 10 ms apart, so that a reader outside the lock sees half a file.
@@ -213,6 +220,7 @@ async function stdinLine() {
 async function value(v) {
   if (typeof v === "string") return sub(v);
   if (v.pid) return String(Deno.pid);
+  if (v.ppid) return String(Deno.ppid);
   if (v.argv !== undefined) return Deno.args.map((a) => "[" + a + "]" + v.argv).join("");
   if (v.cwd) return Deno.cwd();
   if (v.env !== undefined) {
@@ -260,6 +268,11 @@ function statement(step: Step): string {
     return `if (!exists(${j(step.once)})) { Deno.writeTextFileSync(sub(${
       j(step.once)
     }), ""); await sleep(${step.sleepMs}); }`;
+  }
+  if ("waitFor" in step) {
+    return `{ const until = Date.now() + ${step.timeoutMs}; while (!exists(${
+      j(step.waitFor)
+    })) { if (Date.now() > until) Deno.exit(8); await sleep(20); } }`;
   }
   if ("copy" in step) return `await copyInPlace(${j(step.copy)}, ${j(step.to)}, ${!!step.slow});`;
   if ("chmod" in step) return `Deno.chmodSync(sub(${j(step.chmod)}), ${step.mode});`;

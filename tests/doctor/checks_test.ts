@@ -738,6 +738,36 @@ Deno.test("checkRun() accepts exactly one ExecCredential of the configured apiVe
   }
 });
 
+Deno.test("checkRun(): the run-it-by-hand line says it is for cmd.exe on Windows", () => {
+  const run: RunFacts = {
+    command: "kubectl-credentials_broker",
+    broker: true,
+    code: 1,
+    stdout: "",
+    stderr: "",
+    durationMs: 42,
+    commandLine: 'set "KUBERNETES_EXEC_INFO={}" && kubectl-credentials_broker < NUL',
+  };
+  assert.equal(
+    checkRun(run, V1, "windows").fix,
+    "run it by hand in cmd.exe to see its full output (fill in the <hidden> values from the kubeconfig): " +
+      run.commandLine,
+  );
+  assert.match(
+    checkRun({ ...run, commandLine: "env X=1 b </dev/null" }, V1, "linux").fix ?? "",
+    /^run it by hand to see/,
+  );
+  const timedOut = { ...run, code: undefined, timedOut: true, timeoutMs: 1000 };
+  assert.match(
+    checkRun(timedOut, V1, "windows").fix ?? "",
+    /, or run it by hand in cmd\.exe: set "KUBERNETES/,
+  );
+  assert.match(
+    checkRun({ ...timedOut, commandLine: "env X=1 b </dev/null" }, V1, "darwin").fix ?? "",
+    /, or run it by hand: env X/,
+  );
+});
+
 Deno.test("formatReport() prints one marked line per check, a fix under failures and a summary", () => {
   const report = {
     ok: false,

@@ -356,7 +356,9 @@ Deno.test("doctor never shows the renewal command's output, only the broker's re
   );
   assert.equal(
     check.fix,
-    "run it by hand to see its full output (fill in the <hidden> values from the kubeconfig): " +
+    `run it by hand${
+      HOST_OS === "windows" ? " in cmd.exe" : ""
+    } to see its full output (fill in the <hidden> values from the kubeconfig): ` +
       (HOST_OS === "windows"
         // A cmd.exe line (paths with a space are in double quotes there).
         ? `set "KUBERNETES_EXEC_INFO={"kind":"ExecCredential","apiVersion":"${V1}","spec":{"interactive":false}}" && ` +
@@ -452,7 +454,8 @@ Deno.test("doctor refuses an out-of-range --timeout as a usage error", async () 
 });
 
 Deno.test({
-  name: "doctor names a FIFO credential file in a failed check instead of hanging",
+  name: "doctor names a FIFO credential file in a failed check instead of hanging" +
+    (!onPath("mkfifo") ? " (ignored: no mkfifo here)" : ""),
   ignore: !onPath("mkfifo"),
   async fn() {
     await using tmp = await tempDir();
@@ -517,7 +520,8 @@ Deno.test("doctor and the plugin agree that a certificate not valid yet is inval
 });
 
 Deno.test({
-  name: "doctor names a FIFO kubeconfig in a failed check instead of hanging",
+  name: "doctor names a FIFO kubeconfig in a failed check instead of hanging" +
+    (!onPath("mkfifo") ? " (ignored: no mkfifo here)" : ""),
   ignore: !onPath("mkfifo"),
   async fn() {
     await using tmp = await tempDir();

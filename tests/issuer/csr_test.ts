@@ -37,7 +37,8 @@ Deno.test("generateLocalKey() makes a PKCS#8 key of each type that the broker re
 
 Deno.test({
   name:
-    "makeCsr() writes CSRs that openssl req -verify accepts, with the CN and every kind of alt name",
+    "makeCsr() writes CSRs that openssl req -verify accepts, with the CN and every kind of alt name" +
+    (!OPENSSL ? " (ignored: no openssl CLI here)" : ""),
   ignore: !OPENSSL,
   fn: async (t) => {
     await using tmp = await tempDir();
@@ -81,7 +82,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "the real cfssl signs the CSRs for the key they were made with; it refuses Ed25519 (cfssl 1.2)",
+    "the real cfssl signs the CSRs for the key they were made with; it refuses Ed25519 (cfssl 1.2)" +
+    (!CFSSL ? " (ignored: no cfssl here)" : ""),
   ignore: !CFSSL,
   fn: async (t) => {
     await using tmp = await tempDir();

@@ -10,7 +10,8 @@ const CFSSL = findCfssl();
 
 Deno.test({
   name:
-    "doctor checks an --issuer cfssl user: the issuer answers over trusted TLS, or the line says why not",
+    "doctor checks an --issuer cfssl user: the issuer answers over trusted TLS, or the line says why not" +
+    (!CFSSL ? " (ignored: no cfssl here)" : ""),
   ignore: !CFSSL,
   fn: async () => {
     await using tmp = await tempDir();

@@ -7,14 +7,12 @@ import { makeIssuerFetch } from "../../lib/issuer/http.ts";
 import { IssuerError } from "../../lib/shared/errors.ts";
 import { createCa, issueCertificate } from "../../scripts/world/ca.ts";
 import { tempDir } from "../helpers.ts";
-import { which } from "../../scripts/world/process.ts";
-
-/** The test server's certificates come from openssl (scripts/world/ca.ts). */
-const NO_OPENSSL = !which("openssl");
-
-/** Deno.test, ignored where openssl cannot make the server's certificates (the Wine pass). */
+/**
+ * Deno.test. The server's certificates come from scripts/world/ca.ts (WebCrypto, no openssl CLI since), so these
+ * run on Windows too (they pass under Wine).
+ */
 function test(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
-  Deno.test({ name, ignore: NO_OPENSSL, fn });
+  Deno.test({ name, fn });
 }
 
 type Handler = (request: Request, url: URL) => Response | Promise<Response>;

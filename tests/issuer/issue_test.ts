@@ -46,7 +46,8 @@ const cfsslOptions = (url: string, extra: Partial<IssuerOptions> = {}): IssuerOp
 
 Deno.test({
   name:
-    "runIssuance() gets a certificate from the real cfssl and stores key (0600) and certificate as a good pair",
+    "runIssuance() gets a certificate from the real cfssl and stores key (0600) and certificate as a good pair" +
+    (!CFSSL || !OPENSSL ? " (ignored: needs cfssl and the openssl CLI)" : ""),
   ignore: !CFSSL || !OPENSSL,
   fn: async (t) => {
     await using tmp = await tempDir();
@@ -152,7 +153,8 @@ function fixedDriver(chain: string[]): IssuerDriver {
 
 Deno.test({
   name:
-    "runIssuance() refuses a certificate for another key, or an expired one, and keeps the old files",
+    "runIssuance() refuses a certificate for another key, or an expired one, and keeps the old files" +
+    (!OPENSSL ? " (ignored: no openssl CLI here)" : ""),
   ignore: !OPENSSL,
   fn: async (t) => {
     await using tmp = await tempDir();
@@ -211,7 +213,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "writeIssuedFiles() on a full disk names the file and leaves the old pair whole",
+  name: "writeIssuedFiles() on a full disk names the file and leaves the old pair whole" +
+    (Deno.build.os !== "linux" || Deno.uid() !== 0
+      ? " (ignored: needs root and a tmpfs mount on Linux)"
+      : ""),
   // A 64 KB tmpfs filled up: Linux and root only (CI runs as root).
   ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
   fn: async () => {
@@ -255,7 +260,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "writeIssuedFiles() gives the key 0600 whatever the umask",
+  name: "writeIssuedFiles() gives the key 0600 whatever the umask" +
+    (!POSIX ? " (ignored: Windows files have no mode bits)" : ""),
   ignore: !POSIX,
   fn: async () => {
     await using tmp = await tempDir();

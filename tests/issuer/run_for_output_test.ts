@@ -48,7 +48,10 @@ Deno.test("runForOutput() names the failing helper by program, never its output 
 });
 
 Deno.test({
-  name: "runForOutput() stops a helper at the deadline",
+  name: "runForOutput() stops a helper at the deadline" +
+    (Deno.build.os === "windows"
+      ? " (ignored: stopping a process tree is taskkill /T, which Wine's taskkill lacks)"
+      : ""),
   // Stopping a process tree on Windows is taskkill /T, which Wine's taskkill lacks: the Wine pass cannot stop it.
   ignore: Deno.build.os === "windows",
   fn: async () => {

@@ -269,7 +269,8 @@ Deno.test("step-ca first certificate: the token command's sub and sans make the 
 });
 
 Deno.test(
-  "step-ca rekey (mTLS through nginx): a valid current certificate gets a new one for a new key, with no token",
+  "step-ca rekey (mTLS through nginx): a valid current certificate gets a new one for a new key, with no token" +
+    (NEEDS_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   {
     ignore: NEEDS_NGINX,
   },
@@ -304,7 +305,8 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca renew (mTLS through nginx): where the CA has no rekey (404 page not found), /1.0/renew keeps the current key",
+  "step-ca renew (mTLS through nginx): where the CA has no rekey (404 page not found), /1.0/renew keeps the current key" +
+    (NEEDS_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   {
     ignore: NEEDS_NGINX,
   },
@@ -329,7 +331,8 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca renewal refused (mTLS through nginx; provisioner disables renewal): back to the token command, and says so",
+  "step-ca renewal refused (mTLS through nginx; provisioner disables renewal): back to the token command, and says so" +
+    (NEEDS_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   {
     ignore: NEEDS_NGINX,
   },
@@ -350,7 +353,8 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca renewal refused (mTLS through nginx) and no token command: an IssuerError with step-ca's message and a hint",
+  "step-ca renewal refused (mTLS through nginx) and no token command: an IssuerError with step-ca's message and a hint" +
+    (NEEDS_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   {
     ignore: NEEDS_NGINX,
   },
@@ -368,7 +372,8 @@ Deno.test(
 );
 
 Deno.test(
-  "step-ca (mTLS through nginx): a current certificate the CA's TLS refuses (expired there) sends the driver back to the token command",
+  "step-ca (mTLS through nginx): a current certificate the CA's TLS refuses (expired there) sends the driver back to the token command" +
+    (NEEDS_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   {
     ignore: NEEDS_NGINX,
   },
@@ -693,11 +698,6 @@ Deno.test("step-ca: the chain is read leaf first from certChain, or from crt and
 
 Deno.test(
   "the broker with --issuer step-ca, spawned as kubectl does: a used one-time token exits 3 with step-ca's message, and no token is printed",
-  {
-    // Under Wine the broker's issuance fails: "Lock violation (os error 33)" (an issuance through the plugin,
-    // not this driver; cfssl's plugin tests do not run there either).
-    ignore: Deno.build.os === "windows",
-  },
   async () => {
     await withServer(false, async (server, dir) => {
       const env = { HOME: dir, KUBERNETES_EXEC_INFO: V1_EXEC_INFO };
@@ -765,11 +765,6 @@ Deno.test("step-ca: a one-time token made for another CA is refused (401), and t
 
 Deno.test(
   "doctor checks a --issuer step-ca user: /health, trusted TLS, and whether the certificate in hand renews itself",
-  {
-    // Under Wine the broker's issuance fails: "Lock violation (os error 33)" (an issuance through the plugin,
-    // not this driver; cfssl's plugin tests do not run there either).
-    ignore: Deno.build.os === "windows",
-  },
   async () => {
     await withServer(false, async (server, dir) => {
       const kubeconfig = `${dir}/config`;

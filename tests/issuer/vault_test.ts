@@ -710,7 +710,8 @@ async function firstCertificate(
 
 Deno.test({
   name:
-    "cert auth behind nginx: with the current certificate and no token anywhere, login over mTLS then sign; the login token is used once and stored nowhere",
+    "cert auth behind nginx: with the current certificate and no token anywhere, login over mTLS then sign; the login token is used once and stored nowhere" +
+    (NO_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   ignore: NO_NGINX,
   async fn() {
     await using w = await vaultBehindNginx({ maxTtl: 3600 });
@@ -770,7 +771,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "cert auth behind nginx, refused (a certificate of another CA): the token sources, saying so on stderr; with none, Vault's refusal",
+    "cert auth behind nginx, refused (a certificate of another CA): the token sources, saying so on stderr; with none, Vault's refusal" +
+    (NO_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   ignore: NO_NGINX,
   async fn() {
     await using w = await vaultBehindNginx();
@@ -798,7 +800,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (a Vault behind mTLS: nginx here) go with every request when no current certificate is presented",
+    "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (a Vault behind mTLS: nginx here) go with every request when no current certificate is presented" +
+    (NO_NGINX ? " (ignored: needs nginx, which the Windows run has not)" : ""),
   ignore: NO_NGINX,
   async fn() {
     await using w = await vaultBehindNginx();

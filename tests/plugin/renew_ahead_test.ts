@@ -11,6 +11,7 @@ import {
   releaseClaim,
   renewAheadDue,
   renewAheadMs,
+  takeOverStale,
 } from "../../lib/plugin/renew_ahead.ts";
 import { writeAheadState } from "../../lib/plugin/background_renewal.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
@@ -182,6 +183,29 @@ Deno.test({
   assert.equal(claimBackground(claim, later, 60_000), true);
   releaseClaim(claim);
   assert.equal(claimBackground(claim, new Date(), 60_000), true);
+});
+
+Deno.test("two callers that both found a claim stale do not both win: the second moves the fresh claim back", async () => {
+  await using tmp = await tempDir();
+  const claim = `${tmp.path}/x.ahead.claim`;
+  const now = new Date();
+  Deno.writeTextFileSync(claim, "1 an hour ago\n");
+  const hourAgo = new Date(now.getTime() - 3600_000);
+  Deno.utimeSync(claim, hourAgo, hourAgo);
+  // Both A and B read the stale claim's time; A takes it over first and makes its own.
+  assert.equal(claimBackground(claim, now, 60_000), true);
+  const fresh = Deno.readTextFileSync(claim);
+  assert.match(fresh, new RegExp(`^${Deno.pid} `));
+  // B, acting on what it read before, moves what is there now: A's fresh claim, which goes back in place.
+  takeOverStale(claim, now, 60_000);
+  assert.equal(Deno.readTextFileSync(claim), fresh);
+  assert.equal(claimBackground(claim, now, 60_000), false, "B loses to A's claim");
+  assert.deepEqual([...Deno.readDirSync(tmp.path)].map((entry) => entry.name), ["x.ahead.claim"]);
+  // A claim that is stale when moved is gone, and the next caller wins.
+  const later = new Date(now.getTime() + 120_000);
+  takeOverStale(claim, later, 60_000);
+  assert.deepEqual([...Deno.readDirSync(tmp.path)], []);
+  assert.equal(claimBackground(claim, later, 60_000), true);
 });
 
 Deno.test("the background log keeps one run and is cut at 64 KiB", async () => {

@@ -9,11 +9,13 @@ const HOUR = 3600_000;
 /**
  * Expired (or otherwise bad) credentials in place, a valid pair ready in next.crt/next.key, and a renewal script
  * that copies them over (after `sleep` seconds, only on its first run with `sleepOnce`), counts its runs and records
- * overlapping runs. `renew` is its command line (a Deno script), `steps` what it does.
+ * overlapping runs. `renew` is its command line (a Deno script), `steps` what it does. With `holdUntil` a run
+ * writes its broker's pid to `broker.pid`, then waits for that file to exist before it copies (at most 2 minutes):
+ * the test says when, whatever the time a broker takes to start (seconds under Wine).
  */
 export async function renewalWorld(
   dir: string,
-  options: { sleep?: number; sleepOnce?: boolean; slowWrite?: boolean } = {},
+  options: { sleep?: number; sleepOnce?: boolean; slowWrite?: boolean; holdUntil?: string } = {},
 ) {
   const { ca, key, cert } = await clientCredentials(dir, {
     notAfter: new Date(Date.now() - 60_000),
@@ -33,6 +35,12 @@ export async function renewalWorld(
   const steps: Step[] = [
     { enter: `${dir}/running`, overlaps: `${dir}/overlaps` },
     { append: `${dir}/runs`, value: "run" },
+    ...(options.holdUntil
+      ? [
+        { write: `${dir}/broker.pid`, value: { ppid: true } } as const,
+        { waitFor: options.holdUntil, timeoutMs: 120_000 },
+      ]
+      : []),
     options.sleepOnce
       ? { sleepMs: (options.sleep ?? 0) * 1000, once: `${dir}/slept` }
       : { sleepMs: (options.sleep ?? 0) * 1000 },
@@ -55,6 +63,14 @@ export async function renewalWorld(
     renew,
     steps,
     runs: () => count("runs"),
+    /** The pid of the broker that started the last run (`holdUntil` only; 0 until written). */
+    brokerPid: () => {
+      try {
+        return Number(Deno.readTextFileSync(`${dir}/broker.pid`).trim()) || 0;
+      } catch {
+        return 0;
+      }
+    },
     overlaps: () => count("overlaps"),
   };
 }

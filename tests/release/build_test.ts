@@ -461,7 +461,8 @@ if (!hostRuntime) {
 
 Deno.test({
   name:
-    "deno task build compiles a binary for this machine that prints its version and a credential",
+    "deno task build compiles a binary for this machine that prints its version and a credential" +
+    (!hostRuntime ? " (ignored: no denort runtime for this machine here)" : ""),
   ignore: !hostRuntime,
   async fn() {
     await using tmp = await tempDir();

@@ -449,7 +449,8 @@ Deno.test("the shim runs the V8 flags only with the Deno it was installed with: 
 
 Deno.test({
   name:
-    "the shim names Deno by the PATH link that survives upgrades (Homebrew's), not the versioned real path",
+    "the shim names Deno by the PATH link that survives upgrades (Homebrew's), not the versioned real path" +
+    (Deno.build.os === "windows" ? " (ignored: a POSIX PATH link)" : ""),
   ignore: Deno.build.os === "windows",
   async fn() {
     await using tmp = await tempDir();
