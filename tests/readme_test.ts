@@ -1,9 +1,10 @@
 /**
- * The README's samples are what the broker prints. Each block after a `<!-- sample: NAME -->` comment starts with
+ * The samples of the README and of docs/ are what the broker prints. Each block after a `<!-- sample: NAME -->`
+ * comment (in README.md or any docs/*.md) starts with
  * the documented command (`$ ...`, `\` continues a line); the test runs that command in a temp folder laid out
  * like the sample's user (HOME is `<tmp>/home/alice`, so paths read `/home/alice/...` once the temp prefix is
  * cut), and compares the whole transcript with the block, times and durations normalised. Whoever changes a
- * message updates the README sample, and this test says where.
+ * message updates the sample, and this test says which file holds it.
  */
 import assert from "node:assert/strict";
 import { splitCommandLine } from "../lib/shared/command_line.ts";
@@ -17,7 +18,35 @@ import { renewalLock } from "../lib/plugin/lock.ts";
 import { aheadFiles } from "../lib/plugin/renew_ahead.ts";
 import { writeAheadState } from "../lib/plugin/background_renewal.ts";
 
-const README = await Deno.readTextFile(`${ROOT}README.md`);
+/** The user-facing Markdown files whose samples are checked: the README and every page of docs/. */
+async function markdownFiles(): Promise<string[]> {
+  const pages = [];
+  for await (const entry of Deno.readDir(`${ROOT}docs`)) {
+    if (entry.isFile && entry.name.endsWith(".md")) pages.push(`docs/${entry.name}`);
+  }
+  return ["README.md", ...pages.sort()];
+}
+
+/** Every sample of the README and docs/, by name, with the file it is in (a name used twice is an error). */
+async function documentedSamples(): Promise<Map<string, { file: string; text: string }>> {
+  const all = new Map<string, { file: string; text: string }>();
+  for (const file of await markdownFiles()) {
+    for (const [name, text] of readmeSamples(await Deno.readTextFile(`${ROOT}${file}`))) {
+      assert.ok(!all.has(name), `sample ${name} is in both ${all.get(name)?.file} and ${file}`);
+      all.set(name, { file, text });
+    }
+  }
+  return all;
+}
+
+const SAMPLES = await documentedSamples();
+
+/** The sample called `name` and the file it is in. */
+function sample(name: string): { file: string; text: string } {
+  const found = SAMPLES.get(name);
+  assert.ok(found, `no <!-- sample: ${name} --> in README.md or docs/`);
+  return found;
+}
 
 /** The fenced block after each `<!-- sample: NAME ... -->`, by name. */
 export function readmeSamples(markdown: string): Map<string, string> {
@@ -116,8 +145,8 @@ users:
     token: STATIC-BOB-TOKEN
 `;
 
-Deno.test("the README's samples are found", () => {
-  assert.deepEqual([...readmeSamples(README).keys()].sort(), [
+Deno.test("the samples of the README and docs/ are found", () => {
+  assert.deepEqual([...SAMPLES.keys()].sort(), [
     "doctor",
     "kubeconfig-set",
     "status",
@@ -125,7 +154,7 @@ Deno.test("the README's samples are found", () => {
 });
 
 Deno.test("README sample kubeconfig-set: the walk-through prints these notes, this diff and this prompt", async () => {
-  const { argv, output } = splitSample(readmeSamples(README).get("kubeconfig-set")!);
+  const { argv, output } = splitSample(sample("kubeconfig-set").text);
   assert.deepEqual(argv.slice(0, 4), ["kubectl", "credentials-broker", "kubeconfig", "set"]);
   await using tmp = await tempDir();
   const home = await aliceHome(tmp.path);
@@ -147,17 +176,22 @@ Deno.test("README sample kubeconfig-set: the walk-through prints these notes, th
   assert.equal(
     normalise(transcript(), tmp.path),
     normalise(output, tmp.path),
-    "README.md's kubeconfig-set sample differs from what the command prints: update the sample",
+    `${
+      sample("kubeconfig-set").file
+    }'s kubeconfig-set sample differs from what the command prints: update it`,
   );
   assert.equal(code, answer === "y" || answer === "yes" ? 0 : 1);
 });
 
-Deno.test("README sample doctor: kubectl credentials-broker doctor prints this report", async () => {
-  const { argv, output } = splitSample(readmeSamples(README).get("doctor")!);
+/** The kubectl the doctor sample was made with (the test is ignored where there is none). */
+const KUBECTL = "/usr/bin/kubectl";
+
+Deno.test("README sample doctor: kubectl credentials-broker doctor prints this report", {
+  ignore: !(await Deno.stat(KUBECTL).catch(() => null)),
+}, async () => {
+  const { argv, output } = splitSample(sample("doctor").text);
   assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "doctor"]);
-  const kubectl = "/usr/bin/kubectl";
-  assert.ok(output.includes(`kubectl is ${kubectl}`), "the sample was made with /usr/bin/kubectl");
-  if (!(await Deno.stat(kubectl).catch(() => null))) return;
+  assert.ok(output.includes(`kubectl is ${KUBECTL}`), "the sample was made with /usr/bin/kubectl");
   await using tmp = await tempDir();
   const home = await aliceHome(tmp.path);
   const shim = await installPlugin(`${home}/.deno`);
@@ -199,7 +233,7 @@ users:
     { mode: 0o600 },
   );
 
-  const result = await run(kubectl, argv.slice(1), {
+  const result = await run(KUBECTL, argv.slice(1), {
     cwd: home,
     env: pluginEnv(home, { PATH: `${dirname(shim, HOST_OS)}:/usr/bin:/bin` }),
   });
@@ -207,7 +241,9 @@ users:
   assert.equal(
     normalise(result.stdout, tmp.path),
     normalise(output, tmp.path),
-    `README.md's doctor sample differs from what doctor prints: update the sample\n${result.stderr}`,
+    `${
+      sample("doctor").file
+    }'s doctor sample differs from what doctor prints: update it\n${result.stderr}`,
   );
   assert.equal(result.code, /checks? failed/.test(output) ? 1 : 0);
 });
@@ -217,7 +253,7 @@ Deno.test({
   // The sample's paths are /home/alice/...; on Windows they would read C:\\...\\home\\alice.
   ignore: isWindows(HOST_OS),
   async fn() {
-    const { argv, output } = splitSample(readmeSamples(README).get("status")!);
+    const { argv, output } = splitSample(sample("status").text);
     assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "status"]);
     await using tmp = await tempDir();
     const home = await aliceHome(tmp.path);
@@ -318,7 +354,7 @@ ${user("alice", aliceArgs)}${
     assert.equal(
       normalise(io.out, tmp.path),
       normalise(output, tmp.path),
-      "README.md's status sample differs from what status prints: update the sample",
+      `${sample("status").file}'s status sample differs from what status prints: update it`,
     );
   },
 });
