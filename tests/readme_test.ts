@@ -7,6 +7,7 @@
  * message updates the sample, and this test says which file holds it.
  */
 import assert from "node:assert/strict";
+import { posix } from "node:path";
 import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
 import type { Io } from "../lib/shared/io.ts";
@@ -357,4 +358,50 @@ ${user("alice", aliceArgs)}${
       `${sample("status").file}'s status sample differs from what status prints: update it`,
     );
   },
+});
+
+/** GitHub's anchor for a heading: lowercase, punctuation dropped, each space a dash. */
+function anchorOf(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replaceAll(" ", "-");
+}
+
+Deno.test("anchorOf() spells headings as GitHub links them", async (t) => {
+  const cases: [string, string][] = [
+    [
+      "With certificates straight from the CA (`--issuer`)",
+      "with-certificates-straight-from-the-ca---issuer",
+    ],
+    ["The plugin's flags", "the-plugins-flags"],
+    ["`kubeconfig set`", "kubeconfig-set"],
+  ];
+  for (const [heading, anchor] of cases) {
+    await t.step(heading, () => assert.equal(anchorOf(heading), anchor));
+  }
+});
+
+Deno.test("the links of the README and docs/ lead to files and headings that exist", async () => {
+  const files = await markdownFiles();
+  const anchors = new Map<string, Set<string>>();
+  for (const file of files) {
+    const text = (await Deno.readTextFile(`${ROOT}${file}`)).replace(/```[\s\S]*?```/g, "");
+    anchors.set(file, new Set([...text.matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!))));
+  }
+  const problems: string[] = [];
+  let links = 0;
+  for (const file of files) {
+    const text = (await Deno.readTextFile(`${ROOT}${file}`)).replace(/```[\s\S]*?```/g, "");
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target!)) continue; // https:, mailto:
+      links++;
+      const [path, anchor] = target!.split("#");
+      const to = path ? posix.normalize(posix.join(posix.dirname(file), path)) : file;
+      if (!(await Deno.stat(`${ROOT}${to}`).catch(() => null))) {
+        problems.push(`${file}: ${target} names no file`);
+      } else if (anchor && !anchors.get(to)?.has(anchor)) {
+        problems.push(`${file}: ${target} names no heading of ${to}`);
+      }
+    }
+  }
+  assert.ok(links > 10, `${links} links`);
+  assert.deepEqual(problems, []);
 });

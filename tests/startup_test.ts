@@ -33,7 +33,7 @@ type Graph = { roots: string[]; modules: { specifier: string; dependencies?: Dep
 
 /** main.ts's module graph as Deno sees it, split into what every call evaluates and what literal import()s name. */
 async function pluginGraph(): Promise<{ evaluated: string[]; named: string[] }> {
-  const info = await run(Deno.execPath(), ["info", "--json", join(ROOT, "main.ts")], {
+  const info = await run(Deno.execPath(), ["info", "--json", "main.ts"], {
     env: { DENO_DIR },
     cwd: ROOT,
   });
