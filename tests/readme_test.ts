@@ -405,3 +405,21 @@ Deno.test("the links of the README and docs/ lead to files and headings that exi
   assert.ok(links > 10, `${links} links`);
   assert.deepEqual(problems, []);
 });
+
+Deno.test("the project paths the README and docs/ name exist", async () => {
+  const problems: string[] = [];
+  let paths = 0;
+  for (const file of await markdownFiles()) {
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    for (
+      const [, path] of text.matchAll(/`((?:lib|tests|scripts|docs|\.ci|\.github)\/[\w./-]*)`/g)
+    ) {
+      paths++;
+      if (!(await Deno.stat(`${ROOT}${path!.replace(/\/$/, "")}`).catch(() => null))) {
+        problems.push(`${file} names ${path}, which does not exist`);
+      }
+    }
+  }
+  assert.ok(paths > 20, `${paths} paths`);
+  assert.deepEqual(problems, []);
+});
