@@ -423,3 +423,15 @@ Deno.test("the project paths the README and docs/ name exist", async () => {
   assert.ok(paths > 20, `${paths} paths`);
   assert.deepEqual(problems, []);
 });
+
+Deno.test("the README's two commands are deno.json tasks, its test command is what .ci/run runs, with the same Deno", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const tryIt = /## Try it\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+  const commands = [...tryIt.matchAll(/^npx -y (deno@[\d.]+) task (\S+)/gm)];
+  assert.deepEqual(commands.map((m) => m[2]), ["demo", "test"], tryIt);
+  const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
+  for (const [, , task] of commands) assert.ok(task! in tasks, `deno.json has no task ${task}`);
+  const ci = await Deno.readTextFile(`${ROOT}.ci/run`);
+  assert.match(ci, /^(NO_COLOR=1 )?deno task test 2>&1/m, ".ci/run runs deno task test");
+  for (const [, deno] of commands) assert.ok(ci.includes(`npm install -g ${deno}`), deno);
+});
