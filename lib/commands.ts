@@ -9,7 +9,7 @@
  */
 import { BROKER_FLAGS } from "./plugin/broker_options.ts";
 import { DOCTOR_FLAGS } from "./doctor/doctor_flags.ts";
-import { KUBECONFIG_SET_FLAGS } from "./kubeconfig/kubeconfig_set_flags.ts";
+import { KUBECONFIG_SET_FLAGS } from "./kubeconfig/set_flags.ts";
 import { STATUS_FLAGS } from "./status/status_flags.ts";
 import {
   type CommandInfo,
@@ -50,7 +50,7 @@ const PARTS = {
   kubeconfig: {
     flags: [],
     subcommandFlags: { set: KUBECONFIG_SET_FLAGS },
-    load: async () => (await import("./kubeconfig/kubeconfig_set.ts")).kubeconfigCommand,
+    load: async () => (await import("./kubeconfig/set.ts")).kubeconfigCommand,
   },
   doctor: {
     flags: DOCTOR_FLAGS,

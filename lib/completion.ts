@@ -10,13 +10,12 @@ import { POLICIES } from "./plugin/broker_options.ts";
 import { ISSUER_NAMES, KEY_TYPES } from "./issuer/issuer.ts";
 import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
-import type { FlagSpec } from "./shared/flags.ts";
+import { type FlagSpec, HELP_FLAG } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
-import { INTERACTIVE_MODES } from "./kubeconfig/kubeconfig_set_flags.ts";
+import { INTERACTIVE_MODES } from "./kubeconfig/set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
 import { OUTPUT_FORMATS } from "./status/status_flags.ts";
-import { readKubeconfigFiles } from "./kubeconfig/kubeconfig_files.ts";
-import { kubeconfigPaths, mergeKubeconfigs } from "./kubeconfig/kubeconfig_loading.ts";
+import { readKubeconfig } from "./kubeconfig/read.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */
 export const Directive = {
@@ -31,7 +30,8 @@ export const Directive = {
 
 export { SHELLS };
 
-const HELP_FLAG: FlagSpec = { name: "help", kind: "boolean", help: "show help" };
+/** In a list of candidates "show this help" would name no command: the menu says "show help". */
+const COMPLETED_HELP_FLAG: FlagSpec = { ...HELP_FLAG, help: "show help" };
 
 /** Values a flag accepts, by flag name, for flags whose values are a fixed list. */
 const FLAG_VALUES: Record<string, readonly string[]> = {
@@ -191,7 +191,7 @@ function flagValues(
 function flagsOf(command: Node): FlagSpec[] {
   return command.flags.some((spec) => spec.name === "help")
     ? [...command.flags]
-    : [...command.flags, HELP_FLAG];
+    : [...command.flags, COMPLETED_HELP_FLAG];
 }
 
 function findFlag(command: Node, word: string): FlagSpec | undefined {
@@ -213,8 +213,11 @@ export async function withKubeconfigNames(
   if (!wanted) return completions;
   let names: string[];
   try {
-    const { paths } = kubeconfigPaths({ explicit: wanted.kubeconfig, env: io.env, cwd: io.cwd() });
-    const merged = mergeKubeconfigs(await readKubeconfigFiles(paths));
+    const merged = await readKubeconfig({
+      explicit: wanted.kubeconfig,
+      env: io.env,
+      cwd: io.cwd(),
+    });
     names = [...(wanted.kind === "contexts" ? merged.contexts : merged.users).keys()];
   } catch {
     names = [];

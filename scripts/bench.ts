@@ -7,6 +7,7 @@ import { bundleFolder, installPlugin, RUNTIME_STAMP } from "./install.ts";
 import { fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { BUNDLE_ENTRY, RUNTIME_FLAGS } from "./bundle.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
+import { scriptArgs } from "./args.ts";
 import { clientCredentials, generateKey, issueCert } from "./world/ca.ts";
 
 interface Candidate {
@@ -68,7 +69,7 @@ export function report(title: string, results: Map<string, Stats>, baseline: str
   }
 }
 
-async function main() {
+async function main({ e2e }: { e2e: boolean }) {
   const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 30);
   const dir = await Deno.makeTempDir({ prefix: "ccb-bench-" });
   try {
@@ -273,7 +274,7 @@ if [ ! -s "${token}" ]; then echo renew; fi
         "broker + curl/openssl script",
       );
     } else console.log("\n5. skipped: cfssl, curl or openssl is missing");
-    if (!Deno.args.includes("--no-e2e")) {
+    if (e2e) {
       // 4. kubectl itself, through an nginx mTLS proxy: static certificate against the broker.
       const { benchEndToEnd, formatEndToEnd } = await import("./bench_e2e.ts");
       console.log(
@@ -285,4 +286,13 @@ if [ ! -s "${token}" ]; then echo renew; fi
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  const { values } = scriptArgs({
+    usage: "deno task bench [--no-e2e]",
+    about:
+      "The broker's cost per kubectl call, side by side with the alternatives (BENCH_ROUNDS rounds, " +
+      "default 30). Not a test: nothing asserts.",
+    flags: [{ name: "no-e2e", kind: "boolean", help: "skip the kubectl through nginx part" }],
+  });
+  await main({ e2e: !values["no-e2e"] });
+}

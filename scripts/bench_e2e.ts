@@ -14,11 +14,14 @@
  * to end before the next one. Run alone with `deno run -A scripts/bench_e2e.ts [rounds]`, or from scripts/bench.ts
  * through benchEndToEnd().
  */
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 import { issueCertificate } from "./world/ca.ts";
 import { brokerFlags } from "./world/kubeconfig.ts";
 import { findKubectls, type Kubectl, preferredKubectl } from "./world/kubectl.ts";
 import { delay } from "./world/process.ts";
 import { type Client, World } from "./world/world.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 export interface BenchEndToEndOptions {
   /** Measured rounds per variant (after `warmup` unmeasured ones). */
@@ -110,7 +113,7 @@ export async function benchEndToEnd(
   });
   await add(
     "command: kubectl-credentials_broker",
-    (client) => world.writeKubeconfig(client, exec("kubectl-credentials_broker", flags)),
+    (client) => world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, flags)),
   );
   await add(
     "command: kubectl credentials-broker",
@@ -155,7 +158,7 @@ export async function benchEndToEnd(
   await add(hotName, async (client) => {
     const result = await client.exec(hot.script.argv[0]!, hot.script.argv.slice(1));
     if (result.code !== 0) throw new Error(`renewal script failed: ${result.stderr}`);
-    await world.writeKubeconfig(client, exec("kubectl-credentials_broker", hot.flags));
+    await world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, hot.flags));
   }, { check: quiet(hotName) });
 
   // Inside the window: a certificate with 20 minutes left (of 80), put back before each round.
@@ -169,7 +172,7 @@ export async function benchEndToEnd(
   const startsName = "window: starts the renewal";
   await add(
     startsName,
-    (client) => world.writeKubeconfig(client, exec("kubectl-credentials_broker", window.flags)),
+    (client) => world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, window.flags)),
     {
       prepare: async () => {
         await settled(window.cacheDir);
@@ -206,7 +209,7 @@ export async function benchEndToEnd(
     async (client) => {
       await Deno.copyFile(expired.script.keyPath, `${expiredCopy}.key`);
       await Deno.copyFile(expired.script.certPath, `${expiredCopy}.crt`);
-      await world.writeKubeconfig(client, exec("kubectl-credentials_broker", expired.flags));
+      await world.writeKubeconfig(client, exec(PLUGIN_EXECUTABLE, expired.flags));
     },
     {
       prepare: async () => {
@@ -299,11 +302,19 @@ export function formatEndToEnd(result: BenchEndToEndResult): string {
 }
 
 if (import.meta.main) {
-  const rounds = Deno.args[0] ? Number(Deno.args[0]) : undefined;
+  const { positionals } = scriptArgs({
+    usage: "deno run -A scripts/bench_e2e.ts [ROUNDS]",
+    about:
+      "kubectl get --raw /version through nginx with a static certificate and with the broker in each " +
+      "of its ways, ROUNDS rounds interleaved.",
+    flags: [],
+    positionals: { max: 1 },
+  });
+  const rounds = positionals[0] ? Number(positionals[0]) : undefined;
   try {
     await benchEndToEnd({ rounds });
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exitCode = 1;
   }
 }

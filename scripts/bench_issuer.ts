@@ -6,6 +6,7 @@
  */
 import { findCfssl, startCfssl } from "./world/cfssl.ts";
 import { which } from "./world/process.ts";
+import { scriptArgs } from "./args.ts";
 
 interface Stats {
   median: number;
@@ -116,6 +117,13 @@ export async function benchIssuer(
 }
 
 if (import.meta.main) {
+  scriptArgs({
+    usage: "deno run -A scripts/bench_issuer.ts",
+    about:
+      "One renewal through --issuer cfssl against a curl/openssl script doing the same (BENCH_ROUNDS " +
+      "rounds, default 20).",
+    flags: [],
+  });
   const { installPlugin } = await import("./install.ts");
   const { report } = await import("./bench.ts");
   const dir = await Deno.makeTempDir({ prefix: "ccb-bench-issuer-" });

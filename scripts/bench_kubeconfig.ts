@@ -7,8 +7,9 @@
  *
  *   deno task bench:kubeconfig [--users N] [--rounds N] [--kubectl PATH]
  */
-import { parseArgs } from "node:util";
 import { sourceBrokerCommand } from "./world/broker.ts";
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
+import { scriptArgs } from "./args.ts";
 
 /** A kubectl-style kubeconfig with `users` user entries, each with a token, and one context. */
 export function bigKubeconfig(users: number): string {
@@ -78,17 +79,30 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      users: { type: "string", default: "115000" },
-      rounds: { type: "string", default: "1" },
-      kubectl: { type: "string", default: "/usr/bin/kubectl" },
-    },
+  const { values } = scriptArgs({
+    usage: "deno task bench:kubeconfig [--users N] [--rounds N] [--kubectl PATH]",
+    about:
+      "The cost of kubeconfig set -f on a big kubeconfig, next to kubectl config set-credentials and " +
+      "kubectl config view on the same file. Not a test: nothing asserts.",
+    flags: [
+      {
+        name: "users",
+        kind: "string",
+        value: "N",
+        help: "users in the kubeconfig (default 115000)",
+      },
+      { name: "rounds", kind: "string", value: "N", help: "runs of each command (default 1)" },
+      {
+        name: "kubectl",
+        kind: "string",
+        value: "PATH",
+        help: "the kubectl to compare with (default /usr/bin/kubectl)",
+      },
+    ],
   });
-  const users = Number(values.users);
-  const rounds = Number(values.rounds);
-  const kubectl = values.kubectl!;
+  const users = Number(values.users ?? "115000");
+  const rounds = Number(values.rounds ?? "1");
+  const kubectl = values.kubectl ?? "/usr/bin/kubectl";
   const dir = await Deno.makeTempDir({ prefix: "ccb-bench-kubeconfig-" });
   try {
     const text = bigKubeconfig(users);
@@ -136,7 +150,7 @@ async function main(): Promise<void> {
           "config",
           "set-credentials",
           target,
-          "--exec-command=kubectl-credentials_broker",
+          `--exec-command=${PLUGIN_EXECUTABLE}`,
           "--exec-api-version=client.authentication.k8s.io/v1beta1",
           `--exec-arg=--token-path=${tokenPath}`,
         ]),

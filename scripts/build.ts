@@ -27,6 +27,8 @@ import {
 import { fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
 import { BROKER_PERMISSIONS } from "./permissions.ts";
 import { archiveName, selectTargets, sumsName, type Target } from "./targets.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 /** A build failure the user can act on; its message is one plain sentence. */
 export class BuildError extends Error {
@@ -434,25 +436,31 @@ if (import.meta.main) {
     /[\\/]$/,
     "",
   );
+  const { values } = scriptArgs({
+    usage: "deno task build [--target OS/ARCH]... [--tag vX.Y.Z]",
+    about:
+      "Compiles the broker for each release platform and writes the archives, SHA256SUMS and the krew " +
+      "manifest to dist/.",
+    flags: [
+      {
+        name: "target",
+        kind: "list",
+        value: "OS/ARCH",
+        help: "build only this platform (repeatable), e.g. linux/amd64; default: all",
+      },
+      {
+        name: "tag",
+        kind: "string",
+        value: "vX.Y.Z",
+        help: "the release tag: v and the deno.json version",
+      },
+    ],
+  });
   try {
-    const names: string[] = [];
-    let tag: string | undefined;
-    const args = [...Deno.args];
-    while (args.length > 0) {
-      const arg = args.shift()!;
-      if (arg === "--target" && args.length > 0) names.push(args.shift()!);
-      else if (arg.startsWith("--target=")) names.push(arg.slice("--target=".length));
-      else if (arg === "--tag" && args.length > 0) tag = args.shift()!;
-      else if (arg.startsWith("--tag=")) tag = arg.slice("--tag=".length);
-      else {
-        throw new BuildError(
-          `unknown argument ${arg}: use --target OS/ARCH (repeatable) and --tag vX.Y.Z`,
-        );
-      }
-    }
+    const tag = values.tag;
     let targets: Target[];
     try {
-      targets = selectTargets(names);
+      targets = selectTargets(values.target);
     } catch (error) {
       throw new BuildError((error as Error).message);
     }
@@ -469,7 +477,7 @@ if (import.meta.main) {
       } and ${relative(projectDir, result.manifest)}`,
     );
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exit(1);
   }
 }

@@ -9,6 +9,8 @@ import { STAND_IN_GIT_VERSION } from "./world/api_server.ts";
 import { findKubectls, preferredKubectl } from "./world/kubectl.ts";
 import { delay, type RunResult, which } from "./world/process.ts";
 import { World } from "./world/world.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 const LIFETIME_SECONDS = 6;
 const REFRESH_MARGIN = "1s";
@@ -107,11 +109,21 @@ export async function demo({ withoutNginx = false } = {}): Promise<number> {
 }
 
 if (import.meta.main) {
+  const { values } = scriptArgs({
+    usage: "deno task demo [--without-nginx]",
+    about:
+      "The broker renewing an expired client certificate, end to end, with the real kubectl; " +
+      "everything under one temp dir, removed at the end.",
+    flags: [{
+      name: "without-nginx",
+      kind: "boolean",
+      help: "use the openssl s_server stand-in even where nginx is installed",
+    }],
+  });
   try {
-    // --without-nginx shows the openssl s_server fallback even where nginx is installed.
-    Deno.exitCode = await demo({ withoutNginx: Deno.args.includes("--without-nginx") });
+    Deno.exitCode = await demo({ withoutNginx: values["without-nginx"] ?? false });
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exitCode = 1;
   }
 }

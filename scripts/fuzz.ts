@@ -3,8 +3,17 @@
  * them (default 20000 per property). A failure prints fast-check's seed; replay it with FUZZ_SEED=<seed>.
  */
 import { fileUrlToPath, HOST_OS, joinPath } from "../lib/shared/platform.ts";
+import { scriptArgs } from "./args.ts";
 
-const runs = Deno.args[0] ?? Deno.env.get("FUZZ_RUNS") ?? "20000";
+const { positionals } = scriptArgs({
+  usage: "deno task fuzz [RUNS]",
+  about:
+    "Runs the property tests of tests/fuzz_test.ts RUNS times each (default FUZZ_RUNS, else 20000). A " +
+    "failure prints fast-check's seed; replay it with FUZZ_SEED=<seed>.",
+  flags: [],
+  positionals: { max: 1 },
+});
+const runs = positionals[0] ?? Deno.env.get("FUZZ_RUNS") ?? "20000";
 if (!/^[1-9]\d*$/.test(runs)) {
   console.error(
     `error: the number of runs must be a positive integer, got ${JSON.stringify(runs)}`,

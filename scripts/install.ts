@@ -6,7 +6,11 @@
  * `.cmd` files, which kubectl finds on PATH through PATHEXT.
  */
 import { bundleBroker, PORTABLE_FLAGS, V8_FLAGS } from "./bundle.ts";
-import { BROKER_PERMISSIONS, COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "./permissions.ts";
+import { BROKER_PERMISSIONS } from "./permissions.ts";
+import { COMPLETION_EXECUTABLE, PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
+import { quoteWord } from "../lib/shared/command_line.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 import {
   basename,
   dirname,
@@ -105,13 +109,15 @@ export function shimScript({ deno, stamp, entry }: {
 }): string {
   const command = (flags: readonly string[]) =>
     `exec "$deno" ${
-      ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry].map(shellQuote).join(" ")
+      ["run", ...flags, ...BROKER_PERMISSIONS, "--quiet", entry].map((word) =>
+        quoteWord(word, "linux")
+      ).join(" ")
     } "$@"`;
   return [
     "#!/bin/sh",
     "# kubectl-credentials-broker, installed by deno task install",
-    `deno=${shellQuote(deno)}`,
-    `stamp=${shellQuote(stamp)}`,
+    `deno=${quoteWord(deno, "linux")}`,
+    `stamp=${quoteWord(stamp, "linux")}`,
     "# V8 flags suit the Deno installed with; a changed Deno (upgrade) runs without them: run the install again.",
     `if [ -f "$stamp" ] && ! [ "$deno" -nt "$stamp" ] && ! [ "$deno" -ot "$stamp" ]; then`,
     `  ${command([...PORTABLE_FLAGS, V8_FLAGS])}`,
@@ -233,7 +239,7 @@ export async function installCompletion(shim: string): Promise<string> {
     isWindows(HOST_OS)
       // A .cmd started without `call` from a .cmd takes over and never returns: its exit status is this one's.
       ? `@echo off\r\nrem ${comment}\r\n${batchQuote(shim)} __complete %*\r\n`
-      : `#!/bin/sh\n# ${comment}\n` + `exec ${shellQuote(shim)} __complete "$@"\n`,
+      : `#!/bin/sh\n# ${comment}\n` + `exec ${quoteWord(shim, "linux")} __complete "$@"\n`,
   );
   return path;
 }
@@ -255,11 +261,14 @@ function samePath(a: string, b: string, os: Os): boolean {
   return norm(a) === norm(b);
 }
 
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
 if (import.meta.main) {
+  scriptArgs({
+    usage: "deno task install",
+    about:
+      "Bundles the source and installs it as kubectl-credentials_broker, with its completion executable, " +
+      "in $DENO_INSTALL_ROOT/bin (default ~/.deno/bin).",
+    flags: [],
+  });
   try {
     const shim = await installPlugin(undefined, { lasting: true });
     console.log(`installed ${shim}`);
@@ -278,7 +287,7 @@ if (import.meta.main) {
     }
     console.log(`try: kubectl credentials-broker --help`);
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
     Deno.exit(1);
   }
 }

@@ -7,7 +7,9 @@
  */
 import { parse } from "yaml";
 import { basename, fileUrlToPath, HOST_OS } from "../lib/shared/platform.ts";
+import { isRecord } from "../lib/shared/values.ts";
 import { type Target, TARGETS } from "./targets.ts";
+import { scriptArgs } from "./args.ts";
 
 /** The krew plugin name: `kubectl krew install credentials-broker`, run as `kubectl credentials-broker`. */
 export const PLUGIN_NAME = "credentials-broker";
@@ -223,15 +225,20 @@ function globMatches(pattern: string, path: string): boolean {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined;
+  return isRecord(value) ? value : undefined;
 }
 
 if (import.meta.main) {
-  const [command, ...files] = Deno.args;
-  if (command !== "validate" || files.length === 0) {
-    console.error("usage: deno run -A scripts/krew.ts validate FILE...");
+  const usage = "deno run -A scripts/krew.ts validate FILE...";
+  const { positionals } = scriptArgs({
+    usage,
+    about: "Checks krew plugin manifests as krew's own validation does, and names each problem.",
+    flags: [],
+    positionals: { min: 2, max: Infinity },
+  });
+  const [command, ...files] = positionals;
+  if (command !== "validate") {
+    console.error(`error: unknown command ${JSON.stringify(command)}\nusage: ${usage}`);
     Deno.exit(2);
   }
   let failed = false;

@@ -6,7 +6,9 @@
  * there, for the tests to run (KUBECTL_CREDENTIALS_BROKER_BIN).
  */
 import { join } from "node:path";
-import { PLUGIN_EXECUTABLE } from "./permissions.ts";
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 /** What went wrong with one archive; the message names the archive and the step. */
 export class SmokeError extends Error {
@@ -117,26 +119,32 @@ if (import.meta.main) {
   const config = JSON.parse(
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
-  const args = [...Deno.args];
-  let keep: string | undefined;
-  if (args[0] === "--keep") {
-    keep = args[1];
-    args.splice(0, 2);
-  }
-  if (args.length === 0 || keep === "" || (keep !== undefined && args.length !== 1)) {
-    console.error(
-      "error: name the archives to check: deno run -A scripts/smoke.ts [--keep DIR] ARCHIVE...",
-    );
+  const usage = "deno run -A scripts/smoke.ts [--keep DIR] ARCHIVE...";
+  const { values, positionals: archives } = scriptArgs({
+    usage,
+    about:
+      "Unpacks each release archive and checks that its binary prints its version and a credential.",
+    flags: [{
+      name: "keep",
+      kind: "string",
+      value: "DIR",
+      help: "leave the checked binary in DIR (one archive only)",
+    }],
+    positionals: { min: 1, max: Infinity },
+  });
+  const keep = values.keep;
+  if (keep !== undefined && archives.length !== 1) {
+    console.error(`error: --keep takes one archive, not ${archives.length}\nusage: ${usage}`);
     Deno.exit(2);
   }
-  for (const archive of args) {
+  for (const archive of archives) {
     const dir = await Deno.makeTempDir({ prefix: "ccb-smoke-" });
     let failed = false;
     try {
       const bin = await smokeTest(archive, config.version, dir, keep);
       console.error(`ok: ${archive}: ${bin} prints its version and a credential`);
     } catch (error) {
-      console.error(`error: ${error instanceof Error ? error.message : error}`);
+      console.error(`error: ${describeError(error)}`);
       failed = true;
     } finally {
       // Before exiting: Deno.exit() skips pending finally blocks, and the unpacked archive would stay behind.

@@ -2,7 +2,7 @@
  * The platforms a release ships for, named three ways: Deno's `--target` triple, krew's Go `os`/`arch` selector
  * labels, and the archive kind each platform's users can unpack (zip on Windows, tar.gz elsewhere).
  */
-import { PLUGIN_EXECUTABLE } from "./permissions.ts";
+import { PLUGIN_EXECUTABLE } from "../lib/shared/command_list.ts";
 
 /** One release platform. */
 export interface Target {

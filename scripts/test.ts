@@ -16,11 +16,19 @@ import { installPlugin } from "./install.ts";
 import { BROKER_BIN_VARIABLE, sharedInstallRoot } from "./world/broker.ts";
 import { denoDir } from "./world/process.ts";
 import { RUN_FOLDER_VARIABLE } from "./world/temp_dir.ts";
+import { scriptArgs } from "./args.ts";
 
 const root = new URL("../", import.meta.url);
 const [first, ...rest] = Deno.args;
 const part = first === "unit" || first === "e2e" ? first : "all";
-const extra = part === "all" ? Deno.args : rest;
+const { positionals: extra } = scriptArgs({
+  usage: "deno task test[:unit|:e2e] [deno test arguments: --filter NAME, test files or folders]",
+  about:
+    "The unit tests in parallel, then the end-to-end tests (nginx, kubectl), sharing one install of the " +
+    "broker (KUBECTL_CREDENTIALS_BROKER_BIN names another). Every other argument goes to deno test.",
+  flags: [],
+  passThrough: true,
+}, part === "all" ? Deno.args : rest);
 
 /**
  * Whether a `deno test` argument names test files (a folder such as `tests/plugin`, or a `.ts` file) rather than

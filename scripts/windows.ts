@@ -31,6 +31,8 @@ import {
   joinPath,
   lookPath,
 } from "../lib/shared/platform.ts";
+import { scriptArgs } from "./args.ts";
+import { describeError } from "../lib/shared/errors.ts";
 
 const projectDir = fileUrlToPath(new URL("../", import.meta.url).href, HOST_OS);
 
@@ -226,13 +228,19 @@ export function summaryPassed(output: string): boolean {
 }
 
 if (import.meta.main) {
+  const { values, positionals: rest } = scriptArgs({
+    usage: "deno task test:windows [deno test arguments] | --deno ARGS...",
+    about:
+      "Deno's Windows build under Wine: the unit suite (deno test arguments narrow it), or with --deno " +
+      "any deno command.",
+    flags: [{ name: "deno", kind: "boolean", help: "run deno.exe with the arguments that follow" }],
+    passThrough: true,
+  });
   let code = 1;
   try {
     const { wine, exe, env } = await prepare();
-    const suite = Deno.args[0] !== "--deno";
-    const args = suite
-      ? ["run", "--allow-all", "scripts/test.ts", "unit", ...Deno.args]
-      : Deno.args.slice(1);
+    const suite = !values.deno;
+    const args = suite ? ["run", "--allow-all", "scripts/test.ts", "unit", ...rest] : rest;
     say(`deno.exe ${Deno.version.deno} under ${wine}: deno ${args.join(" ")}`);
     const started = performance.now();
     const child = new Deno.Command(wine, {
@@ -277,7 +285,7 @@ if (import.meta.main) {
     }
     say(`took ${((performance.now() - started) / 1000).toFixed(0)} s, exit ${code}`);
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${describeError(error)}`);
   }
   Deno.exit(code);
 }

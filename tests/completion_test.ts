@@ -33,6 +33,7 @@ Deno.test("complete() follows cobra: subcommands, flags after -, values after a 
     ["root flags", [], "--before-exec-p", ["--before-exec-policy"], 4],
     ["--version at the root", [], "--vers", ["--version"], 4],
     ["no --version below", ["completion"], "--", ["--help"], 4],
+    ["-h is --help, given already", ["status", "-h"], "--h", [], 4],
     ["doctor flags", ["doctor"], "--c", ["--context"], 4],
     ["status flags", ["status"], "--", [
       "--kubeconfig",

@@ -12,9 +12,9 @@ import { formatDuration, MAX_DURATION_MS, parseDuration } from "../lib/shared/du
 import { CliError, KubeconfigError, UsageError } from "../lib/shared/errors.ts";
 import { parseExecInfo, SUPPORTED_API_VERSIONS } from "../lib/credentials/exec_credential.ts";
 import { isJwt, jwtExpiry } from "../lib/credentials/jwt.ts";
-import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../lib/kubeconfig/kubeconfig_edit.ts";
-import { kubeconfigView } from "../lib/kubeconfig/kubeconfig_view.ts";
-import { parseEnv } from "../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../lib/kubeconfig/edit.ts";
+import { kubeconfigView } from "../lib/kubeconfig/read.ts";
+import { parseEnv } from "../lib/kubeconfig/set_flags.ts";
 import { decodePem, encodePem, parsePem, PemError } from "../lib/credentials/pem.ts";
 import { KeyError, parsePrivateKey } from "../lib/credentials/private_key.ts";
 import { parseCertificate } from "../lib/credentials/x509.ts";

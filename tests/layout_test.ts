@@ -97,7 +97,7 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
     api:
       /\bDeno\.(writeFile|writeTextFile|rename|remove|mkdir|chmod|chown|symlink|link|truncate|copyFile|makeTempFile|makeTempDir|utime)(Sync)?\b/,
     allowed: {
-      "lib/kubeconfig/kubeconfig_files.ts": "the user's kubeconfig, locked and atomic",
+      "lib/kubeconfig/files.ts": "the user's kubeconfig, locked and atomic",
       "lib/plugin/lock.ts": "the broker's own lock folder",
       "lib/plugin/renew_ahead.ts": "the broker's own state, claim and log next to the lock",
       "lib/shared/write_file.ts":
@@ -113,7 +113,7 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
     allowed: {
       "lib/shared/read_file.ts": "the one bounded, regular-files-only reader",
       "lib/credentials/credentials.ts": "credential files",
-      "lib/kubeconfig/kubeconfig_files.ts": "kubeconfig files",
+      "lib/kubeconfig/files.ts": "kubeconfig files",
       "lib/plugin/lock.ts": "the broker's own lock files",
       "lib/plugin/renew_ahead.ts": "the broker's own state and log",
       "lib/shared/write_file.ts": "the temporary file it writes, and the symlinks it follows",

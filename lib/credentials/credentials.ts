@@ -3,7 +3,7 @@
  * rules, the certificate and key pair, and the time rules. Longer than 400 lines on purpose: split, the rules
  * that must agree (what counts as empty, which block is the key, the leaf) would drift apart again.
  */
-import { formatDuration } from "../shared/duration.ts";
+import { formatDuration, formatTimestamp } from "../shared/duration.ts";
 import { jwtTimes } from "./jwt.ts";
 import { decodePem, type PemBlock, type PemError } from "./pem.ts";
 import { hasPosixPermissions, HOST_OS, type Os } from "../shared/platform.ts";
@@ -450,9 +450,4 @@ export function refreshAt(credentials: Credentials, now: Date, marginMs: number)
 
 function roundToSecond(ms: number): number {
   return Math.max(1000, Math.round(ms / 1000) * 1000);
-}
-
-/** RFC 3339 in UTC without fractions, as Kubernetes writes timestamps. */
-export function formatTimestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }

@@ -1,4 +1,5 @@
-import { type Credentials, formatTimestamp } from "./credentials.ts";
+import type { Credentials } from "./credentials.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import { encodePem } from "./pem.ts";
 import { CliError, UsageError } from "../shared/errors.ts";
 

@@ -1,3 +1,5 @@
+import { isRecord } from "../shared/values.ts";
+
 /**
  * Reads the `exp` claim of a token that is a JWT, so the broker can renew it in time and tell kubectl when it
  * expires. Nothing is verified: the API server does that. Undefined for opaque tokens and JWTs without exp.
@@ -45,7 +47,7 @@ function jwtClaims(token: string): Record<string, unknown> | undefined {
   if (parts.length !== 3) return undefined;
   const header = decodeSegment(parts[0]!);
   const claims = decodeSegment(parts[1]!);
-  if (!isObject(header) || typeof header.alg !== "string" || !isObject(claims)) return undefined;
+  if (!isRecord(header) || typeof header.alg !== "string" || !isRecord(claims)) return undefined;
   return claims;
 }
 
@@ -57,8 +59,4 @@ function decodeSegment(segment: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

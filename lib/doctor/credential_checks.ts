@@ -10,12 +10,12 @@ import {
   type Credentials,
   expiryProblems,
   type FileReading,
-  formatTimestamp,
   permissionWarning,
   type Problem,
   type Reading,
 } from "../credentials/credentials.ts";
 import type { Certificate } from "../credentials/x509.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import { HOST_OS } from "../shared/platform.ts";
 import { type CheckResult, formatLeft, result } from "./result.ts";
 

@@ -12,14 +12,15 @@ import { resolveBrokerPaths } from "../plugin/broker_options.ts";
 import { renewalLock } from "../plugin/lock.ts";
 import { issuerSources } from "../plugin/plugin.ts";
 import { aheadFiles, formatRenewAhead, readAheadState } from "../plugin/renew_ahead.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
-import { loadUserEntry } from "../kubeconfig/kubeconfig_files.ts";
+import { readKubeconfig, selectUser } from "../kubeconfig/read.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { checkCredentials, type RenewalContext } from "./credential_checks.ts";
 import {
@@ -33,17 +34,12 @@ import {
   lookupExecutable,
 } from "./exec_checks.ts";
 import { type DoctorReport, formatJsonReport, formatReport } from "./report.ts";
-import { type CheckResult, isRecord, result } from "./result.ts";
+import { type CheckResult, result } from "./result.ts";
+import { isRecord } from "../shared/values.ts";
 import { manualCommandLine, runExecOnce } from "./run.ts";
 import { checkRun } from "./run_check.ts";
 import { checkCompetingCredentials, checkExecBlock, pluginEnvironment } from "./user.ts";
 
-const HELP_FLAG = {
-  name: "help",
-  short: "h",
-  kind: "boolean",
-  help: "show this help",
-} as const satisfies FlagSpec;
 const DEFAULT_RUN_TIMEOUT_MS = 180_000;
 
 /** Where doctor finds the files, PATH and processes; tests point it at temp folders. */
@@ -95,7 +91,7 @@ export async function diagnose(
   const viaKubectl = invocation === "kubectl" && exec.args[0] === "credentials-broker";
   if (viaKubectl) {
     checks.push(
-      checkPluginExecutable(lookupExecutable("kubectl-credentials_broker", host.cwd(), env)),
+      checkPluginExecutable(lookupExecutable(PLUGIN_EXECUTABLE, host.cwd(), env)),
     );
   }
   // The plugin's defaults for absent issuer flags come from its environment: the caller's, exec.env over it.
@@ -198,15 +194,13 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs(argv, [...DOCTOR_FLAGS, HELP_FLAG]);
   if (values.help) {
     await io.stdout(
-      `Usage: kubectl credentials-broker doctor [flags]
-
-Checks the kubeconfig user of the current context (or --context / --user) the way kubectl uses it: the exec
+      helpText(
+        "kubectl credentials-broker doctor [flags]",
+        `Checks the kubeconfig user of the current context (or --context / --user) the way kubectl uses it: the exec
 block, fields that stop kubectl from calling the plugin, the exec and before-exec commands, each credential file,
-and one real run of the broker. Prints no secrets. Exit code 0 when nothing failed, 1 otherwise.
-
-Flags:
-${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
-`,
+and one real run of the broker. Prints no secrets. Exit code 0 when nothing failed, 1 otherwise.`,
+        [...DOCTOR_FLAGS, HELP_FLAG],
+      ),
     );
     return 0;
   }
@@ -226,13 +220,12 @@ ${formatFlagHelp([...DOCTOR_FLAGS, HELP_FLAG])}
   if (timeoutMs <= 0) throw new UsageError(`--timeout must be longer than 0, got ${timeoutText}`);
   const report: DoctorReport = { ok: false, checks: [] };
   try {
-    const entry = await loadUserEntry({
+    const merged = await readKubeconfig({
       explicit: values.kubeconfig,
-      context: values.context,
-      user: values.user,
       env: io.env,
       cwd: io.cwd(),
     });
+    const entry = selectUser(merged, { context: values.context, user: values.user });
     report.kubeconfig = entry.file;
     report.context = entry.context;
     report.user = entry.name;

@@ -1,5 +1,5 @@
 /** The flags of `kubectl credentials-broker doctor`, apart from its YAML-heavy code (for shell completion). */
-import type { FlagSpec, FlagValues } from "../shared/flags.ts";
+import type { FlagSpec, FlagValues, HELP_FLAG } from "../shared/flags.ts";
 
 /** The flags of `doctor`, also offered by shell completion (`--help` is added there). */
 export const DOCTOR_FLAGS = [
@@ -33,5 +33,5 @@ export const DOCTOR_FLAGS = [
 
 /** What parseArgs() returns for `doctor` (with its -h/--help). */
 export type DoctorFlagValues = FlagValues<
-  readonly [...typeof DOCTOR_FLAGS, { name: "help"; short: "h"; kind: "boolean"; help: string }]
+  readonly [...typeof DOCTOR_FLAGS, typeof HELP_FLAG]
 >;

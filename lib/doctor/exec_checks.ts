@@ -9,6 +9,7 @@ import {
   type IssuerSources,
 } from "../plugin/broker_options.ts";
 import type { AheadState } from "../plugin/renew_ahead.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { UsageError } from "../shared/errors.ts";
 import { parseArgs } from "../shared/flags.ts";
@@ -96,7 +97,7 @@ export type BrokerInvocation = "kubectl" | "direct" | "other";
 export function brokerInvocation(command: string): BrokerInvocation {
   const base = basename(command, HOST_OS).replace(/\.(exe|cmd)$/i, "");
   if (/^kubectl(\.\d+(\.\d+)*)?$/.test(base)) return "kubectl";
-  if (base === "kubectl-credentials_broker") return "direct";
+  if (base === PLUGIN_EXECUTABLE) return "direct";
   return "other";
 }
 

@@ -33,16 +33,3 @@ export function formatLeft(ms: number): string {
   const unit = ms >= 3_600_000 ? 60_000 : 1000;
   return formatDuration(Math.max(1000, Math.floor(ms / unit) * unit));
 }
-
-/** A YAML or JSON value that is a mapping. */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** What a YAML or JSON value is, for "is a list, not a string" messages. */
-export function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  return `a ${typeof value}`;
-}

@@ -1,6 +1,7 @@
 /** Judges doctor's one run of the exec command by what kubectl needs from it; never quotes its output. */
 import { formatDuration } from "../shared/duration.ts";
-import { type CheckResult, isRecord, kindOf, result } from "./result.ts";
+import { type CheckResult, result } from "./result.ts";
+import { isRecord, kindOf } from "../shared/values.ts";
 import type { RunFacts } from "./run.ts";
 
 /**

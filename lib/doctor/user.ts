@@ -3,9 +3,10 @@
  * it that make client-go skip the plugin.
  */
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
-import { STATIC_CREDENTIAL_KEYS } from "../kubeconfig/kubeconfig_edit.ts";
-import { INTERACTIVE_MODES } from "../kubeconfig/kubeconfig_set_flags.ts";
-import { type CheckResult, isRecord, kindOf, result } from "./result.ts";
+import { STATIC_CREDENTIAL_KEYS } from "../kubeconfig/edit.ts";
+import { INTERACTIVE_MODES } from "../kubeconfig/set_flags.ts";
+import { type CheckResult, result } from "./result.ts";
+import { isRecord, kindOf } from "../shared/values.ts";
 
 /** The exec block of a user entry, as kubectl would run it. */
 export interface ExecConfig {

@@ -8,7 +8,7 @@ import { CREDENTIAL_FILE_LIMIT, FileReadError, readRegularFileSync } from "../sh
 import { decodeText } from "../credentials/der.ts";
 import { parsePem } from "../credentials/pem.ts";
 import { parseCertificate } from "../credentials/x509.ts";
-import { formatTimestamp } from "../credentials/credentials.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import type {
   CsrMaker,
   Issued,

@@ -4,7 +4,7 @@
  * issuance's deadline; answers are read up to a size limit; 412/429/503 are retried once; redirects are followed
  * only to https on the same host; failures no driver can read become an IssuerError that says what to do.
  */
-import { IssuerError } from "../shared/errors.ts";
+import { describeError, IssuerError } from "../shared/errors.ts";
 import { CREDENTIAL_FILE_LIMIT, FileReadError, readRegularFileSync } from "../shared/read_file.ts";
 import { decodeText } from "../credentials/der.ts";
 import type { CurrentCredentials, IssuerAnswer, IssuerFetch, IssuerRequest } from "./issuer.ts";
@@ -294,7 +294,7 @@ function causes(error: unknown): string {
 }
 
 function safeCause(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
+  return describeError(error).split("\n")[0]!.slice(0, 200);
 }
 
 function connectError(base: URL, options: IssuerFetchOptions, error: unknown): IssuerError {

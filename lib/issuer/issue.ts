@@ -6,7 +6,7 @@
  * old key, which fails the pair check and sends it to the lock to read again.
  */
 import { IssuerError, osErrorWords } from "../shared/errors.ts";
-import { formatTimestamp } from "../credentials/credentials.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import { readRoot } from "../credentials/der.ts";
 import { encodePem, parsePem } from "../credentials/pem.ts";
 import { parsePrivateKey } from "../credentials/private_key.ts";

@@ -8,6 +8,7 @@
  */
 import { CliError, IssuerError } from "../shared/errors.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
+import { isRecord } from "../shared/values.ts";
 import { decodePem } from "../credentials/pem.ts";
 import { parseCertificate } from "../credentials/x509.ts";
 import { children, contents, decodeText, expect, oid, readRoot, TAG } from "../credentials/der.ts";
@@ -234,9 +235,7 @@ function decodeClaims(token: string): Record<string, unknown> | undefined {
   try {
     const bytes = Uint8Array.fromBase64(payload, { alphabet: "base64url" });
     const value: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined;
+    return isRecord(value) ? value : undefined;
   } catch {
     return undefined;
   }

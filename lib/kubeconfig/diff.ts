@@ -1,3 +1,4 @@
+/** The unified diff `kubeconfig set` shows, GNU-style; redact.ts hands it texts with every secret already out. */
 import { structuredPatch } from "diff";
 
 /** How a unified diff is labelled and shown. */

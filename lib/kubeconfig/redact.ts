@@ -1,10 +1,12 @@
-import { changedSpan } from "./byte_splice.ts";
+/**
+ * Secrets out of what a person sees: every secret value of a kubeconfig text found by meaning and replaced, and the
+ * diff of an edit built from redacted windows of the two texts.
+ */
 import {
   type Document,
   isAlias,
   isMap,
   isNode,
-  isScalar,
   isSeq,
   type Node,
   type Pair,
@@ -12,8 +14,8 @@ import {
   visit,
 } from "yaml";
 import { type DiffOptions, unifiedDiff } from "./diff.ts";
-import { itemRange, outlineKubeconfig, parseItem } from "./kubeconfig_outline.ts";
-import { YAML_OPTIONS } from "./yaml_text.ts";
+import { itemRange, outlineKubeconfig, parseItem } from "./read.ts";
+import { changedSpan, keyOf, YAML_OPTIONS } from "./text.ts";
 
 /** What replaces a secret value in diffs and messages. */
 export const REDACTED = "<redacted>";
@@ -197,11 +199,4 @@ function pairsOf(doc: Document, map: unknown, seen = new Set<unknown>()): Pair[]
 /** The value node of `key` in a mapping, merged keys included; the mapping's own pair wins. */
 function valueOf(doc: Document, map: unknown, key: string): unknown {
   return pairsOf(doc, map).find((pair) => keyOf(pair) === key)?.value;
-}
-
-/** A pair's key as text; YAML 1.1's merge key `<<` is parsed as a symbol. */
-function keyOf(pair: Pair): string {
-  if (!isScalar(pair.key)) return "";
-  const value = pair.key.value;
-  return typeof value === "symbol" ? value.description ?? "" : String(value);
 }

@@ -13,7 +13,8 @@ import {
   refreshAt,
   validities,
 } from "../credentials/credentials.ts";
-import { CliError } from "../shared/errors.ts";
+import { formatTimestamp } from "../shared/duration.ts";
+import { CliError, errorName } from "../shared/errors.ts";
 import type { Io } from "../shared/io.ts";
 import { acquireLock, forgetRunning, recordRunning, renewalLock, settleLeftover } from "./lock.ts";
 import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
@@ -78,9 +79,9 @@ export async function renewInBackground(
     }
     if (!command) {
       out.line(
-        `background renewal started at ${iso(startedAt)}: issuer ${resolved.issuer!.issuer} at ${
-          resolved.issuer!.url
-        }`,
+        `background renewal started at ${formatTimestamp(startedAt)}: issuer ${
+          resolved.issuer!.issuer
+        } at ${resolved.issuer!.url}`,
       );
       const { issueUnderLock } = await import(ISSUANCE_MODULE) as typeof import("./issuance.ts");
       const issued = await issueUnderLock(resolved, before, false, {
@@ -93,7 +94,7 @@ export async function renewInBackground(
       }
       out.line(`issued ${issued.subject}, valid until ${issued.notAfter}`);
     } else {
-      out.line(`background renewal started at ${iso(startedAt)}: ${command[0]}`);
+      out.line(`background renewal started at ${formatTimestamp(startedAt)}: ${command[0]}`);
       try {
         await runBeforeExec({
           argv: command,
@@ -147,7 +148,7 @@ export async function renewInBackground(
       });
       const refresh = refreshAt(current.credentials, endedAt, resolved.refreshMarginMs);
       const untilMarginMs = refresh ? refresh.getTime() - endedAt.getTime() : 0;
-      log?.line(`background renewal ended at ${iso(endedAt)}: ${outcome}`);
+      log?.line(`background renewal ended at ${formatTimestamp(endedAt)}: ${outcome}`);
       try {
         writeAheadState(
           files.state,
@@ -183,12 +184,4 @@ export function writeAheadState(path: string, state: AheadState): void {
     what: "renew-ahead state",
     mode: 0o600,
   });
-}
-
-function iso(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }

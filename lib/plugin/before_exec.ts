@@ -1,4 +1,4 @@
-import { BeforeExecError, IssuerError } from "../shared/errors.ts";
+import { BeforeExecError, describeError, IssuerError } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import {
   executableProbe,
@@ -270,9 +270,7 @@ function startError(program: string, error: unknown): BeforeExecError {
     });
   }
   return new BeforeExecError(
-    `before-exec command ${program} could not be started (${
-      error instanceof Error ? error.message : error
-    })`,
+    `before-exec command ${program} could not be started (${describeError(error)})`,
     { cause: error },
   );
 }

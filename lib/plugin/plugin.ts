@@ -14,20 +14,20 @@ import {
   type CredentialPaths,
   type Credentials,
   expiryProblems,
-  formatTimestamp,
   type Problem,
   readCredentials,
   type Reading,
   refreshAt,
   validities,
 } from "../credentials/credentials.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import { CliError, CredentialError, UsageError } from "../shared/errors.ts";
 import {
   buildExecCredential,
   type ExecInfo,
   parseExecInfo,
 } from "../credentials/exec_credential.ts";
-import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { type FlagSpec, formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import {
   acquireLock,
@@ -48,7 +48,7 @@ import {
 } from "./renew_ahead.ts";
 
 const GLOBAL_FLAGS = [
-  { name: "help", short: "h", kind: "boolean", help: "show this help" },
+  HELP_FLAG,
   { name: "version", kind: "boolean", help: "print the version" },
 ] as const satisfies readonly FlagSpec[];
 

@@ -5,7 +5,7 @@
  * below them; the state is written by the detached process (background_renewal.ts). The plugin imports it whole (a few small functions), but outside the window
  * a call only compares two times: no file is read and nothing is started.
  */
-import { formatDuration, parseDuration } from "../shared/duration.ts";
+import { formatDuration, formatTimestamp, parseDuration } from "../shared/duration.ts";
 import { CliError, osErrorWords, UsageError } from "../shared/errors.ts";
 import { writeAllSync } from "../shared/io.ts";
 
@@ -113,18 +113,14 @@ export function nextState(
   run: { startedAt: Date; endedAt: Date; outcome: string; ok: boolean; untilMarginMs: number },
 ): AheadState {
   const base = {
-    lastStartedAt: iso(run.startedAt),
-    lastEndedAt: iso(run.endedAt),
+    lastStartedAt: formatTimestamp(run.startedAt),
+    lastEndedAt: formatTimestamp(run.endedAt),
     lastOutcome: run.outcome,
   };
   if (run.ok) return { failures: 0, ...base };
   const failures = previous.failures + 1;
   const wait = backoffMs(failures, run.untilMarginMs);
-  return { failures, ...base, nextTryAt: iso(new Date(run.endedAt.getTime() + wait)) };
-}
-
-function iso(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+  return { failures, ...base, nextTryAt: formatTimestamp(new Date(run.endedAt.getTime() + wait)) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,7 +182,7 @@ export function claimBackground(path: string, now: Date, staleMs: number): boole
       return false;
     }
     try {
-      writeAllSync(file, `${Deno.pid} ${iso(now)}\n`);
+      writeAllSync(file, `${Deno.pid} ${formatTimestamp(now)}\n`);
     } catch (error) {
       file.close();
       releaseClaim(path);

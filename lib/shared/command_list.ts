@@ -5,6 +5,15 @@
  * loader, keyed by these names (the compiler checks that every name has them); completion reads both.
  */
 
+/**
+ * The executable kubectl looks up for `kubectl credentials-broker` (dashes inside a word of the command become
+ * underscores in the file name): what kubeconfig set writes as exec.command and what doctor and status look for.
+ */
+export const PLUGIN_EXECUTABLE = "kubectl-credentials_broker";
+
+/** The executable kubectl 1.26+ runs to complete `kubectl credentials-broker <TAB>`. */
+export const COMPLETION_EXECUTABLE = "kubectl_complete-credentials_broker";
+
 /** The shells `completion` prints a script for. */
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 

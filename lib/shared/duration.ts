@@ -72,3 +72,8 @@ export function formatDuration(ms: number): string {
   if (seconds) out += `${Number(seconds.toFixed(3))}s`;
   return out;
 }
+
+/** RFC 3339 in UTC without fractions, as Kubernetes writes timestamps (and the broker its logs and state). */
+export function formatTimestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}

@@ -60,6 +60,11 @@ export class LockTimeoutError extends CliError {
 /** A kubeconfig could not be read, understood or safely written. */
 export class KubeconfigError extends CliError {}
 
+/** A foreign error's class name (or the type of a thrown non-Error): the one part of it safe to print. */
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
 /** The message of any thrown value, for wrapping foreign errors without leaking their payload. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;

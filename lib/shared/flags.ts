@@ -15,6 +15,14 @@ export interface FlagSpec {
   readonly value?: string;
 }
 
+/** -h/--help, which every command takes: one spec, so that its letter and its line read the same everywhere. */
+export const HELP_FLAG = {
+  name: "help",
+  short: "h",
+  kind: "boolean",
+  help: "show this help",
+} as const satisfies FlagSpec;
+
 /** The value a flag of kind `K` parses to, when given. */
 type FlagValue<K> = K extends "boolean" ? boolean : K extends "list" ? string[] : string;
 
@@ -134,6 +142,11 @@ function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+/** A command's --help (a subcommand's, a script's): the usage line, what it does, and its flags aligned. */
+export function helpText(usage: string, about: string, specs: readonly FlagSpec[]): string {
+  return `Usage: ${usage}\n\n${about.trim()}\n\nFlags:\n${formatFlagHelp(specs)}\n`;
 }
 
 /** The --help lines for a flag list, aligned. */

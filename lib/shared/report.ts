@@ -1,4 +1,4 @@
-import { CliError, ExitCode } from "./errors.ts";
+import { CliError, errorName, ExitCode } from "./errors.ts";
 import type { Io } from "./io.ts";
 
 /**
@@ -24,7 +24,7 @@ export async function reportError(error: unknown, io: Pick<Io, "env" | "stderr">
   const detail = debug && error instanceof Error ? `\n${error.stack}` : "";
   await io.stderr(
     `error: internal error in kubectl-credentials_broker (${
-      error instanceof Error ? error.name : typeof error
+      errorName(error)
     }); set KUBECTL_CREDENTIALS_BROKER_DEBUG=1 for details${detail}\n`,
   );
   return ExitCode.failure;

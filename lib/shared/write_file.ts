@@ -2,7 +2,7 @@
  * Writing a file whole or not at all, for every file the broker (or an issuer) writes that a reader may open at
  * any moment: a credential file, the renew-ahead state. On a full or read-only disk the write fails with an
  * error that names the file and says why in words, and the old file is left exactly as it was.
- * (Kubeconfigs have their own writer in lib/kubeconfig/kubeconfig_files.ts: kubectl's lock, in-place rewrites.)
+ * (Kubeconfigs have their own writer in lib/kubeconfig/files.ts: kubectl's lock, in-place rewrites.)
  */
 import { CliError, osErrorWords } from "./errors.ts";
 import {

@@ -21,7 +21,8 @@ import {
   type CommandLookup,
   lookupExecutable,
 } from "../doctor/exec_checks.ts";
-import { type CheckResult, isRecord, result } from "../doctor/result.ts";
+import { type CheckResult, result } from "../doctor/result.ts";
+import { isRecord } from "../shared/values.ts";
 import type { IssuerName, IssuerOptions } from "../issuer/issuer.ts";
 import {
   checkCompetingCredentials,
@@ -29,13 +30,7 @@ import {
   type ExecConfig,
   pluginEnvironment,
 } from "../doctor/user.ts";
-import { readKubeconfigFiles } from "../kubeconfig/kubeconfig_files.ts";
-import {
-  kubeconfigPaths,
-  type MergedKubeconfig,
-  mergeKubeconfigs,
-  selectUser,
-} from "../kubeconfig/kubeconfig_loading.ts";
+import { type MergedKubeconfig, readKubeconfig, selectUser } from "../kubeconfig/read.ts";
 import {
   type BeforeExecPolicy,
   type BrokerOptions,
@@ -50,8 +45,9 @@ import {
   readAheadState,
 } from "../plugin/renew_ahead.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { CliError, KubeconfigError, UsageError } from "../shared/errors.ts";
-import { type FlagSpec, formatFlagHelp, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { OUTPUT_FORMATS, STATUS_FLAGS } from "./status_flags.ts";
@@ -119,12 +115,12 @@ export async function gatherStatus(
   choice: { kubeconfig?: string; context?: string; user?: string },
   host: StatusHost,
 ): Promise<StatusReport> {
-  const { paths } = kubeconfigPaths({
+  const merged = await readKubeconfig({
     explicit: choice.kubeconfig,
     env: host.env,
     cwd: host.cwd(),
   });
-  const merged = mergeKubeconfigs(await readKubeconfigFiles(paths));
+  const paths = merged.files.map((file) => file.path);
   const files = merged.files.map((file) => ({ path: file.path, exists: file.text !== null }));
   if (files.every((file) => !file.exists)) {
     throw new KubeconfigError(
@@ -239,7 +235,7 @@ async function userStatus(
   if (brokerInvocation(raw.command) === "kubectl") {
     // `kubectl credentials-broker` needs kubectl to find the plugin on PATH too.
     notPassed(checkPluginExecutable(
-      lookup("kubectl-credentials_broker", host.cwd(), host.env, lookups),
+      lookup(PLUGIN_EXECUTABLE, host.cwd(), host.env, lookups),
     ));
   }
   const execConfig: ExecConfig = exec ?? { ...raw, env: [], apiVersion: "" };
@@ -375,29 +371,20 @@ function lookup(
   return found;
 }
 
-const HELP_FLAG = {
-  name: "help",
-  short: "h",
-  kind: "boolean",
-  help: "show this help",
-} as const satisfies FlagSpec;
-
 /** `kubectl credentials-broker status`: exit 0 whenever the kubeconfig could be read; problems are listed. */
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs(argv, [...STATUS_FLAGS, HELP_FLAG]);
   if (values.help) {
     await io.stdout(
-      `Usage: kubectl credentials-broker status [flags]
-
-Shows every kubeconfig user whose exec runs the broker (or the one --context / --user names): its contexts,
+      helpText(
+        "kubectl credentials-broker status [flags]",
+        `Shows every kubeconfig user whose exec runs the broker (or the one --context / --user names): its contexts,
 credentials, certificate subject and expiry, token expiry, where renewals come from, renew-ahead and the last
 background renewal, and the problems found. Reads files only: runs no command and contacts no server. A user
 that an earlier KUBECONFIG file shadows is marked. Exit code 0 whenever the kubeconfig could be read; problems
-are listed, not exit codes (kubectl credentials-broker doctor checks one user end to end).
-
-Flags:
-${formatFlagHelp([...STATUS_FLAGS, HELP_FLAG])}
-`,
+are listed, not exit codes (kubectl credentials-broker doctor checks one user end to end).`,
+        [...STATUS_FLAGS, HELP_FLAG],
+      ),
     );
     return 0;
   }

@@ -2,7 +2,7 @@
  * status's output: one block per user for people (times relative to now, marks coloured on a terminal as doctor
  * colours them), or one JSON document for scripts (RFC 3339 times, parts that are absent left out).
  */
-import { formatTimestamp } from "../credentials/credentials.ts";
+import { formatTimestamp } from "../shared/duration.ts";
 import { MARKS } from "../doctor/report.ts";
 import { type CheckResult, formatLeft } from "../doctor/result.ts";
 import type { StatusReport, UserStatus } from "./status.ts";

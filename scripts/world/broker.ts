@@ -12,7 +12,7 @@ import {
   resolvePath,
 } from "../../lib/shared/platform.ts";
 import { installCompletion, installPlugin, shimName } from "../install.ts";
-import { PLUGIN_EXECUTABLE } from "../permissions.ts";
+import { PLUGIN_EXECUTABLE } from "../../lib/shared/command_list.ts";
 import { runFolder } from "./temp_dir.ts";
 
 /** Names an executable to run as the broker instead of installing it; a relative path is taken from the cwd. */

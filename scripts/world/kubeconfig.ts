@@ -1,5 +1,6 @@
 /** Kubeconfig files for the e2e world's clients, and the exec blocks that run the broker in them. */
 import { stringify as toYaml } from "yaml";
+import { PLUGIN_EXECUTABLE } from "../../lib/shared/command_list.ts";
 
 /** The apiVersions of client.authentication.k8s.io that kubectl 1.24+ accepts. */
 export const EXEC_API_VERSIONS = [
@@ -95,7 +96,7 @@ export function renewingExec(
   const { apiVersion = "client.authentication.k8s.io/v1", ...extra } = options;
   return {
     apiVersion,
-    command: "kubectl-credentials_broker",
+    command: PLUGIN_EXECUTABLE,
     args: brokerFlags({
       certPath: script.certPath,
       keyPath: script.keyPath,

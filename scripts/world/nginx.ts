@@ -22,8 +22,8 @@ export function findNginx(): string | undefined {
   }) ?? which("nginx");
 }
 
-export interface NginxOptions {
-  nginxPath: string;
+/** What the API server's mTLS front needs: its folder, the CA clients must chain to, and where to pass requests. */
+export interface ApiProxyOptions {
   dir: string;
   ca: Ca;
   serverCert: IssuedCertificate;
@@ -32,61 +32,114 @@ export interface NginxOptions {
   closeEachConnection?: boolean;
 }
 
+/** One nginx to run: the binary, the folder it keeps everything in, and its nginx.conf for a given port. */
+export interface NginxRun {
+  nginxPath: string;
+  dir: string;
+  /** The nginx.conf for `port`; asked again with another port when the first was taken meanwhile. */
+  config(port: number): string;
+}
+
 export interface Nginx extends AsyncDisposable {
   port: number;
   url: string;
   errorLog(): Promise<string>;
 }
 
-/** nginx.conf for a foreground, single-process nginx run as the current user, everything under `dir`. */
-export function nginxConfig(options: Omit<NginxOptions, "nginxPath">, port: number): string {
-  const d = options.dir;
+/**
+ * nginx.conf for a foreground, single-process nginx run as the current user, everything under `dir`, serving the
+ * one `server` block given (the API server's front, the Vault and step-ca stand-ins' fronts).
+ */
+export function nginxConfigAround(dir: string, server: string): string {
   return `daemon off;
 master_process off;
-pid ${d}/nginx.pid;
-error_log ${d}/error.log info;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log info;
 events { worker_connections 512; }
 http {
-  access_log ${d}/access.log;
-  client_body_temp_path ${d}/client_body;
-  proxy_temp_path ${d}/proxy;
-  fastcgi_temp_path ${d}/fastcgi;
-  uwsgi_temp_path ${d}/uwsgi;
-  scgi_temp_path ${d}/scgi;
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${options.serverCert.certPath};
-    ssl_certificate_key ${options.serverCert.keyPath};
-    ssl_client_certificate ${options.ca.certPath};
-    ssl_verify_client on;
-    ssl_verify_depth 2;
-    ssl_session_tickets off;
-    ssl_session_cache off;
-    ${options.closeEachConnection ? "keepalive_timeout 0;" : ""}
-    location / {
-      proxy_pass http://127.0.0.1:${options.upstreamPort};
-      proxy_buffering off;
-      proxy_set_header Host $host;
-      proxy_set_header X-Client-Verify $ssl_client_verify;
-      proxy_set_header X-Client-Subject $ssl_client_s_dn;
-      proxy_set_header X-Client-Serial $ssl_client_serial;
-      proxy_set_header X-Client-Not-After $ssl_client_v_end;
-    }
-  }
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${server.trimEnd().replace(/^(?=.)/gm, "  ")}
 }
 `;
 }
 
-/** Starts nginx in the foreground on a free loopback port; dispose stops it. */
-export async function startNginx(options: NginxOptions): Promise<Nginx> {
-  await Deno.mkdir(options.dir, { recursive: true });
+/** nginx.conf for the API server's front: client certificates verified against the world's CA. */
+export function nginxConfig(options: ApiProxyOptions, port: number): string {
+  return nginxConfigAround(
+    options.dir,
+    `server {
+  listen 127.0.0.1:${port} ssl;
+  ssl_certificate ${options.serverCert.certPath};
+  ssl_certificate_key ${options.serverCert.keyPath};
+  ssl_client_certificate ${options.ca.certPath};
+  ssl_verify_client on;
+  ssl_verify_depth 2;
+  ssl_session_tickets off;
+  ssl_session_cache off;
+  ${options.closeEachConnection ? "keepalive_timeout 0;" : ""}
+  location / {
+    proxy_pass http://127.0.0.1:${options.upstreamPort};
+    proxy_buffering off;
+    proxy_set_header Host $host;
+    proxy_set_header X-Client-Verify $ssl_client_verify;
+    proxy_set_header X-Client-Subject $ssl_client_s_dn;
+    proxy_set_header X-Client-Serial $ssl_client_serial;
+    proxy_set_header X-Client-Not-After $ssl_client_v_end;
+  }
+}`,
+  );
+}
+
+/**
+ * nginx.conf for a front that asks for a client certificate without requiring or verifying one
+ * (`optional_no_ca`) and passes it on in X-Client-Certificate, for a stand-in that checks it itself: Vault's cert
+ * login (against its roles' CAs) and step-ca's renew and rekey; Deno cannot ask for client certificates as a TLS
+ * server. Serves `dir`/server.crt and server.key; `clientCa` names the CAs nginx tells clients it takes.
+ */
+export function certificatePassingConfig(
+  dir: string,
+  port: number,
+  upstreamPort: number,
+  clientCa?: string,
+): string {
+  return nginxConfigAround(
+    dir,
+    `server {
+  listen 127.0.0.1:${port} ssl;
+  ssl_certificate ${dir}/server.crt;
+  ssl_certificate_key ${dir}/server.key;
+  ${clientCa ? `ssl_client_certificate ${clientCa};` : ""}
+  ssl_verify_client optional_no_ca;
+  ssl_session_tickets off;
+  ssl_session_cache off;
+  location / {
+    proxy_pass http://127.0.0.1:${upstreamPort};
+    proxy_buffering off;
+    proxy_set_header Host $host;
+    proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;
+  }
+}`,
+  );
+}
+
+/**
+ * Starts nginx in the foreground on a free loopback port with `run.config(port)`; dispose stops it. A port taken
+ * between choosing it and nginx binding it ("address in use") is tried again on another, up to three times.
+ */
+export async function startNginx(run: NginxRun): Promise<Nginx> {
+  await Deno.mkdir(run.dir, { recursive: true });
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = freePort();
-    const config = `${options.dir}/nginx.conf`;
-    await Deno.writeTextFile(config, nginxConfig(options, port));
-    const child = new Deno.Command(options.nginxPath, {
-      args: ["-p", `${options.dir}/`, "-c", config, "-e", `${options.dir}/error.log`],
+    const config = `${run.dir}/nginx.conf`;
+    await Deno.writeTextFile(config, run.config(port));
+    const child = new Deno.Command(run.nginxPath, {
+      args: ["-p", `${run.dir}/`, "-c", config, "-e", `${run.dir}/error.log`],
       env: toolEnv(),
       clearEnv: true,
       stdin: "null",
@@ -112,7 +165,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     return {
       port,
       url: `https://127.0.0.1:${port}`,
-      errorLog: () => Deno.readTextFile(`${options.dir}/error.log`).catch(() => ""),
+      errorLog: () => Deno.readTextFile(`${run.dir}/error.log`).catch(() => ""),
       async [Symbol.asyncDispose]() {
         await stop();
       },

@@ -15,9 +15,10 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { freePort, toolEnv, waitForPort } from "./process.ts";
+import { certificatePassingConfig, startNginx } from "./nginx.ts";
 import { fileUrlToPath, HOST_OS, joinPath } from "../../lib/shared/platform.ts";
 import { encodeNode, TAG } from "../../lib/credentials/der.ts";
+import { isRecord } from "../../lib/shared/values.ts";
 
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 /** step-ca's default authority backdate (authority/config: 1m): new certificates start a minute early. */
@@ -512,9 +513,16 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
     const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handle);
     stack.defer(() => upstream.shutdown());
     upstreamUrl = `http://127.0.0.1:${upstream.addr.port}`;
-    const nginx = await startStepNginx(options.nginxPath, options.dir, upstream.addr.port);
-    stack.defer(() => nginx.stop());
-    url = `https://127.0.0.1:${nginx.port}`;
+    const upstreamPort = upstream.addr.port;
+    const nginx = stack.use(
+      await startNginx({
+        nginxPath: options.nginxPath,
+        dir: options.dir,
+        config: (port) =>
+          certificatePassingConfig(options.dir, port, upstreamPort, `${options.dir}/root_ca.crt`),
+      }),
+    );
+    url = nginx.url;
     mtls = true;
   } else {
     const server = Deno.serve({
@@ -561,77 +569,6 @@ export async function startStepCa(options: StepCaServerOptions): Promise<StepCaS
       await disposables.disposeAsync();
     },
   };
-}
-
-/** nginx.conf for the CA's mTLS front: any client certificate is asked for and passed on, none is required. */
-export function stepNginxConfig(dir: string, port: number, upstreamPort: number): string {
-  const d = dir;
-  return `daemon off;
-master_process off;
-pid ${d}/nginx.pid;
-error_log ${d}/error.log info;
-events { worker_connections 256; }
-http {
-  access_log ${d}/access.log;
-  client_body_temp_path ${d}/client_body;
-  proxy_temp_path ${d}/proxy;
-  fastcgi_temp_path ${d}/fastcgi;
-  uwsgi_temp_path ${d}/uwsgi;
-  scgi_temp_path ${d}/scgi;
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${d}/server.crt;
-    ssl_certificate_key ${d}/server.key;
-    ssl_client_certificate ${d}/root_ca.crt;
-    ssl_verify_client optional_no_ca;
-    ssl_session_tickets off;
-    ssl_session_cache off;
-    location / {
-      proxy_pass http://127.0.0.1:${upstreamPort};
-      proxy_set_header Host $host;
-      proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;
-    }
-  }
-}
-`;
-}
-
-async function startStepNginx(
-  nginxPath: string,
-  dir: string,
-  upstreamPort: number,
-): Promise<{ port: number; stop(): Promise<void> }> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = freePort();
-    const config = `${dir}/nginx.conf`;
-    await Deno.writeTextFile(config, stepNginxConfig(dir, port, upstreamPort));
-    const child = new Deno.Command(nginxPath, {
-      args: ["-p", `${dir}/`, "-c", config, "-e", `${dir}/error.log`],
-      env: toolEnv(),
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const stop = async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already exited */ }
-      await child.status;
-      return await stderr;
-    };
-    try {
-      await waitForPort(port, child.status);
-      return { port, stop: async () => void await stop() };
-    } catch (error) {
-      const text = await stop();
-      lastError = new Error(`nginx did not start: ${text.trim()}`, { cause: error });
-      if (!/in use/i.test(text)) throw lastError;
-    }
-  }
-  throw lastError;
 }
 
 /** The root (made here, or the given one) and an intermediate under it, as `step ca init` lays them out. */
@@ -765,9 +702,7 @@ function parseCsr(value: unknown): x509.Pkcs10CertificateRequest | "invalid" | u
 async function readJson(request: Request): Promise<Record<string, unknown> | undefined> {
   try {
     const value: unknown = JSON.parse(await request.text());
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined;
+    return isRecord(value) ? value : undefined;
   } catch {
     return undefined;
   }

@@ -14,8 +14,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { findNginx } from "./nginx.ts";
-import { freePort, toolEnv, waitForPort } from "./process.ts";
+import { certificatePassingConfig, findNginx, startNginx } from "./nginx.ts";
 
 const EC_P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
@@ -790,39 +789,6 @@ export interface VaultBehindNginx extends AsyncDisposable {
   errorLog(): Promise<string>;
 }
 
-/** nginx.conf for TLS in front of the Vault server, asking for (but not verifying) client certificates. */
-export function vaultNginxConfig(dir: string, port: number, upstreamPort: number): string {
-  return `daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 256; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${dir}/server.crt;
-    ssl_certificate_key ${dir}/server.key;
-    # Vault asks for a client certificate without requiring one; cert auth verifies it against its roles' CAs.
-    ssl_verify_client optional_no_ca;
-    ssl_session_tickets off;
-    ssl_session_cache off;
-    location / {
-      proxy_pass http://127.0.0.1:${upstreamPort};
-      proxy_buffering off;
-      proxy_set_header Host $host;
-      proxy_set_header X-Client-Certificate $ssl_client_escaped_cert;
-    }
-  }
-}
-`;
-}
-
 /**
  * Starts the Vault server and nginx in front of it (TLS on a free loopback port, client certificates passed on to
  * cert login), everything under `dir`. Throws when nginx is not installed: tests `ignore:` that case.
@@ -845,49 +811,22 @@ export async function startVaultBehindNginx(
   const listenerCaPem = listenerCa.certificate.toString("pem") + "\n";
   const listenerCaFile = `${dir}/listener-ca.crt`;
   await Deno.writeTextFile(listenerCaFile, listenerCaPem);
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = freePort();
-    const config = `${dir}/nginx.conf`;
-    await Deno.writeTextFile(config, vaultNginxConfig(dir, port, vault.port));
-    const child = new Deno.Command(nginxPath, {
-      args: ["-p", `${dir}/`, "-c", config, "-e", `${dir}/error.log`],
-      env: toolEnv(),
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const stop = async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already exited */ }
-      await child.status;
-      return await stderr;
-    };
-    try {
-      await waitForPort(port, child.status);
-    } catch (error) {
-      const text = await stop();
-      lastError = new Error(`nginx did not start: ${text.trim()}`, { cause: error });
-      if (/in use/i.test(text)) continue;
-      throw lastError;
-    }
-    stack.defer(async () => {
-      await stop();
-    });
-    const owned = stack.move();
-    return {
-      url: `https://127.0.0.1:${port}`,
-      listenerCaPem,
-      listenerCaFile,
-      vault,
-      errorLog: () => Deno.readTextFile(`${dir}/error.log`).catch(() => ""),
-      async [Symbol.asyncDispose]() {
-        await owned.disposeAsync();
-      },
-    };
-  }
-  throw lastError;
+  const nginx = stack.use(
+    await startNginx({
+      nginxPath,
+      dir,
+      config: (port) => certificatePassingConfig(dir, port, vault.port),
+    }),
+  );
+  const owned = stack.move();
+  return {
+    url: nginx.url,
+    listenerCaPem,
+    listenerCaFile,
+    vault,
+    errorLog: nginx.errorLog,
+    async [Symbol.asyncDispose]() {
+      await owned.disposeAsync();
+    },
+  };
 }

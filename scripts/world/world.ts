@@ -12,7 +12,7 @@ import { networkEnv } from "./network_env.ts";
 import { installBroker } from "./broker.ts";
 import { type Ca, createCa, issueCertificate, issueExpiredCertificate } from "./ca.ts";
 import { type ApiServer, STAND_IN_GIT_VERSION, startApiServer, versionInfo } from "./api_server.ts";
-import { findNginx, type Nginx, startNginx, startOpensslWww } from "./nginx.ts";
+import { findNginx, type Nginx, nginxConfig, startNginx, startOpensslWww } from "./nginx.ts";
 import type { Kubectl } from "./kubectl.ts";
 import { type KubeconfigOptions, type KubeconfigUser, writeKubeconfig } from "./kubeconfig.ts";
 import {
@@ -118,10 +118,14 @@ export class World implements AsyncDisposable {
         ? await startNginx({
           nginxPath,
           dir: tmp.join("nginx"),
-          ca,
-          serverCert,
-          upstreamPort: api.port,
-          closeEachConnection: options.closeEachConnection,
+          config: (port) =>
+            nginxConfig({
+              dir: tmp.join("nginx"),
+              ca,
+              serverCert,
+              upstreamPort: api.port,
+              closeEachConnection: options.closeEachConnection,
+            }, port),
         })
         : await startOpensslWww({
           dir: tmp.join("openssl"),

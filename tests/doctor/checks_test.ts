@@ -148,6 +148,14 @@ Deno.test("checkExecBlock() applies kubectl's exec validation per apiVersion", a
       /fields kubectl ignores: argz/,
     ],
     ["no exec", { token: "x" }, "fail", /has no exec block/],
+    // YAML 1.1 reads an unquoted 2026-12-01 as a timestamp: no mapping and no string.
+    ["exec is a timestamp", { exec: new Date("2026-12-01") }, "fail", /is not a mapping/],
+    [
+      "a timestamp arg",
+      { exec: { ...base, interactiveMode: "Never", args: [new Date("2026-12-01")] } },
+      "fail",
+      /exec\.args\[0\] is a timestamp, not a string; quote it/,
+    ],
   ];
   for (const [name, user, status, detail] of rows) {
     await t.step(name, () => {

@@ -92,24 +92,38 @@ function assertNoTokenLeaked(ca: StepCaServer, dir: string, outputs: string[]): 
   }
 }
 
+/**
+ * An end-to-end test in a fresh world with the installed broker, its preferred kubectl's client and the step-ca
+ * stand-in behind nginx, chained to the world's CA (`ca` adds to its options); needs nginx and a kubectl.
+ */
+function stepCaTest(
+  name: string,
+  ca: Partial<Parameters<typeof startStepCa>[0]>,
+  fn: (world: World, client: Client, ca: StepCaServer) => Promise<void>,
+): void {
+  e2eTest(name, { nginx: true, kubectl: true }, kubectls, async () => {
+    await using world = await World.start({ installBroker: true });
+    await using server = await startStepCa({
+      dir: world.tmp.join("step-ca"),
+      nginxPath: findNginx()!,
+      root: world.ca,
+      ...ca,
+    });
+    await fn(world, await world.client(preferredKubectl(kubectls)!), server);
+  });
+}
+
 function leafOf(path: string) {
   return parseCertificate(parsePem(Deno.readTextFileSync(path))[0]!.der);
 }
 
-e2eTest(
+stepCaTest(
   "step-ca: kubectl gets a first certificate with the token command, then renewals rekey over mTLS with no token",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using world = await World.start({ installBroker: true });
-    await using ca = await startStepCa({
-      dir: world.tmp.join("step-ca"),
-      nginxPath: findNginx()!,
-      root: world.ca,
-      defaultDurationMs: 40_000,
-      minDurationMs: 1000,
-    });
-    const client = await world.client(preferredKubectl(kubectls)!);
+  {
+    defaultDurationMs: 40_000,
+    minDurationMs: 1000,
+  },
+  async (world, client, ca) => {
     // Certificates live 100 s (40 s ahead, backdated a minute as step-ca does): the 50 s margin is capped at a
     // third of that, so a renewal is due 7 s after each one is issued.
     const user = await stepUser(world, client, ca, ["--refresh-margin=50s"]);
@@ -157,18 +171,10 @@ e2eTest(
   },
 );
 
-e2eTest(
+stepCaTest(
   "step-ca: a certificate that expired while unused goes back to the token command (no mTLS renewal)",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using world = await World.start({ installBroker: true });
-    await using ca = await startStepCa({
-      dir: world.tmp.join("step-ca"),
-      nginxPath: findNginx()!,
-      root: world.ca,
-    });
-    const client = await world.client(preferredKubectl(kubectls)!);
+  {},
+  async (world, client, ca) => {
     const user = await stepUser(world, client, ca);
     const now = Date.now();
     const expired = await ca.issue({
@@ -188,20 +194,13 @@ e2eTest(
   },
 );
 
-e2eTest(
+stepCaTest(
   "step-ca with --renew-ahead: calls across certificate lifetimes all succeed while the background renews by rekey",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using world = await World.start({ installBroker: true });
-    await using ca = await startStepCa({
-      dir: world.tmp.join("step-ca"),
-      nginxPath: findNginx()!,
-      root: world.ca,
-      defaultDurationMs: 20_000,
-      minDurationMs: 1000,
-    });
-    const client = await world.client(preferredKubectl(kubectls)!);
+  {
+    defaultDurationMs: 20_000,
+    minDurationMs: 1000,
+  },
+  async (world, client, ca) => {
     const cache = `${client.dir}/cache`;
     const user = await stepUser(world, client, ca, [
       "--renew-ahead=12s",

@@ -38,6 +38,31 @@ async function vaultWorld() {
   return { world, tls, client, [Symbol.asyncDispose]: () => owned.disposeAsync() };
 }
 
+type VaultWorld = Awaited<ReturnType<typeof vaultWorld>>;
+
+/** An end-to-end test in a fresh vaultWorld(), which needs nginx and a kubectl. */
+function vaultTest(name: string, fn: (w: VaultWorld) => Promise<void>): void {
+  e2eTest(name, { nginx: true, kubectl: true }, kubectls, async () => {
+    await using w = await vaultWorld();
+    await fn(w);
+  });
+}
+
+/** What `vault login` leaves: a new token with `grant`, in the client's ~/.vault-token (mode 0600). Returns it. */
+async function vaultLogin(
+  { tls, client }: VaultWorld,
+  grant: Parameters<VaultBehindNginx["vault"]["addToken"]>[0],
+): Promise<string> {
+  const token = tls.vault.addToken(grant);
+  await Deno.writeTextFile(`${client.home}/.vault-token`, token, { mode: 0o600 });
+  return token;
+}
+
+/** Points the client's kubeconfig at the broker with --issuer vault and the scenario's `extra` flags. */
+async function useVault({ world, tls, client }: VaultWorld, extra: string[] = []): Promise<void> {
+  await world.writeKubeconfig(client, { exec: vaultExec(tls, client, extra) });
+}
+
 /** The exec block `kubeconfig set --issuer vault ...` would write, with the flags the scenario adds. */
 function vaultExec(tls: VaultBehindNginx, client: Client, extra: string[]): ExecConfig {
   return {
@@ -72,21 +97,12 @@ async function until(at: number): Promise<void> {
   if (left > 0) await delay(left);
 }
 
-e2eTest(
+vaultTest(
   "vault: the first kubectl call gets a certificate with the token vault login left, later calls reuse it, an expired one is renewed",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using w = await vaultWorld();
+  async (w) => {
     const { world, tls, client } = w;
-    await Deno.writeTextFile(
-      `${client.home}/.vault-token`,
-      tls.vault.addToken({ name: "alice-login", paths: ["pki/sign/dev"] }),
-      { mode: 0o600 },
-    );
-    await world.writeKubeconfig(client, {
-      exec: vaultExec(tls, client, ["--ttl=8s", "--refresh-margin=2s"]),
-    });
+    await vaultLogin(w, { name: "alice-login", paths: ["pki/sign/dev"] });
+    await useVault(w, ["--ttl=8s", "--refresh-margin=2s"]);
 
     const first = await client.run(["get", "--raw", "/version"]);
     assert.equal(first.code, 0, first.stderr);
@@ -121,13 +137,10 @@ e2eTest(
   },
 );
 
-e2eTest(
+vaultTest(
   "vault: a token_helper named in ~/.vault is run with `get` and its token used",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using w = await vaultWorld();
-    const { world, tls, client } = w;
+  async (w) => {
+    const { tls, client } = w;
     const token = tls.vault.addToken({ name: "from-helper", paths: ["pki/sign/dev"] });
     const helper = `${client.dir}/vault-helper`;
     // A Deno script as an executable, as a token helper is any program: it records its argument and prints the token.
@@ -141,7 +154,7 @@ e2eTest(
       { mode: 0o755 },
     );
     await Deno.writeTextFile(`${client.home}/.vault`, `token_helper = "${helper}"\n`);
-    await world.writeKubeconfig(client, { exec: vaultExec(tls, client, []) });
+    await useVault(w);
     const result = await client.run(["get", "--raw", "/version"]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await Deno.readTextFile(`${client.dir}/helper-args`), "get");
@@ -150,12 +163,9 @@ e2eTest(
   },
 );
 
-e2eTest(
+vaultTest(
   "vault cert auth: renewals log in with the current certificate, with no token anywhere; an expired certificate needs vault login again",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using w = await vaultWorld();
+  async (w) => {
     const { world, tls, client } = w;
     tls.vault.addCertRole({
       name: "kube",
@@ -163,15 +173,8 @@ e2eTest(
       paths: ["pki/sign/dev"],
       ttl: 30,
     });
-    const tokenFile = `${client.home}/.vault-token`;
-    await Deno.writeTextFile(
-      tokenFile,
-      tls.vault.addToken({ name: "alice-login", paths: ["pki/sign/dev"], ttl: 60 }),
-      { mode: 0o600 },
-    );
-    await world.writeKubeconfig(client, {
-      exec: vaultExec(tls, client, ["--vault-auth=cert", "--ttl=14s", "--refresh-margin=6s"]),
-    });
+    await vaultLogin(w, { name: "alice-login", paths: ["pki/sign/dev"], ttl: 60 });
+    await useVault(w, ["--vault-auth=cert", "--ttl=14s", "--refresh-margin=6s"]);
 
     // The first certificate needs the token.
     const first = await client.run(["get", "--raw", "/version"]);
@@ -179,7 +182,7 @@ e2eTest(
     assert.deepEqual(signs(tls).map((r) => r.token), ["alice-login"]);
 
     // The token is gone (as after it expired): inside the refresh margin, the valid certificate logs in itself.
-    await Deno.remove(tokenFile);
+    await Deno.remove(`${client.home}/.vault-token`);
     tls.vault.revoke("alice-login");
     await until(notAfter(client) - 4 * SECOND);
     const renewed = await client.run(["get", "--raw", "/version"]);
@@ -207,27 +210,18 @@ e2eTest(
   },
 );
 
-e2eTest(
+vaultTest(
   "vault renew-ahead: calls across certificate lifetimes all succeed, Vault is asked in the background before the margin",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using w = await vaultWorld();
+  async (w) => {
     const { world, tls, client } = w;
-    await Deno.writeTextFile(
-      `${client.home}/.vault-token`,
-      tls.vault.addToken({ name: "alice-login", paths: ["pki/sign/dev"] }),
-      { mode: 0o600 },
-    );
+    await vaultLogin(w, { name: "alice-login", paths: ["pki/sign/dev"] });
     const cache = `${client.dir}/cache`;
-    await world.writeKubeconfig(client, {
-      exec: vaultExec(tls, client, [
-        "--ttl=16s",
-        "--refresh-margin=3s",
-        "--renew-ahead=10s",
-        `--cache-dir=${cache}`,
-      ]),
-    });
+    await useVault(w, [
+      "--ttl=16s",
+      "--refresh-margin=3s",
+      "--renew-ahead=10s",
+      `--cache-dir=${cache}`,
+    ]);
     const first = await client.run(["get", "--raw", "/version"]);
     assert.equal(first.code, 0, first.stderr);
     const loopStart = Date.now();
@@ -264,16 +258,12 @@ e2eTest(
   },
 );
 
-e2eTest(
+vaultTest(
   "vault: a refused issuance fails kubectl with exit code 3 and Vault's words in one line, never the token, even echoed",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using w = await vaultWorld();
+  async (w) => {
     const { world, tls, client } = w;
-    const token = tls.vault.addToken({ name: "alice-login", paths: ["pki/sign/dev"] });
-    await Deno.writeTextFile(`${client.home}/.vault-token`, token, { mode: 0o600 });
-    await world.writeKubeconfig(client, { exec: vaultExec(tls, client, []) });
+    const token = await vaultLogin(w, { name: "alice-login", paths: ["pki/sign/dev"] });
+    await useVault(w);
     tls.vault.fault({ status: 400, errors: (seen) => [`invalid request from ${seen}`] });
     const echoed = await client.run(["get", "--raw", "/version"]);
     assert.notEqual(echoed.code, 0);
@@ -291,25 +281,16 @@ e2eTest(
   },
 );
 
-e2eTest(
+vaultTest(
   "vault namespaces and token order through kubectl: $VAULT_TOKEN from kubectl's environment wins over ~/.vault-token, X-Vault-Namespace scopes both",
-  { nginx: true, kubectl: true },
-  kubectls,
-  async () => {
-    await using w = await vaultWorld();
-    const { world, tls, client } = w;
+  async (w) => {
+    const { tls, client } = w;
     tls.vault.addRole("dev", { keyType: "ec", organization: ["developers"] }, {
       namespace: "team-a",
     });
     const rootToken = tls.vault.addToken({ name: "root-namespace", paths: ["pki/sign/dev"] });
-    await Deno.writeTextFile(
-      `${client.home}/.vault-token`,
-      tls.vault.addToken({ name: "team-a", paths: ["pki/sign/dev"], namespace: "team-a" }),
-      { mode: 0o600 },
-    );
-    await world.writeKubeconfig(client, {
-      exec: vaultExec(tls, client, ["--vault-namespace=team-a"]),
-    });
+    await vaultLogin(w, { name: "team-a", paths: ["pki/sign/dev"], namespace: "team-a" });
+    await useVault(w, ["--vault-namespace=team-a"]);
     const withEnv = await client.run(["get", "--raw", "/version"], {
       env: { VAULT_TOKEN: rootToken },
     });

@@ -4,7 +4,7 @@
  * run as users run it, and the plugin run from the exec block it wrote.
  */
 import assert from "node:assert/strict";
-import { parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
 import { fakeIo, runMain, tempDir, V1_EXEC_INFO } from "../helpers.ts";
 import { parse as parseYaml } from "yaml";

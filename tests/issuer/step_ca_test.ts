@@ -51,9 +51,13 @@ async function issuerError(promise: Promise<unknown>): Promise<IssuerError> {
 }
 
 /** The plugin's CSR maker for one new local key (lib/issuer/csr.ts), recording the subjects asked for. */
-async function newKeyCsr(
-  type: KeyType = "ec-p256",
-): Promise<{ csr: CsrMaker; keyPem: () => Promise<string>; asked: unknown[] }> {
+interface NewKeyCsr {
+  csr: CsrMaker;
+  keyPem: () => Promise<string>;
+  asked: unknown[];
+}
+
+async function newKeyCsr(type: KeyType = "ec-p256"): Promise<NewKeyCsr> {
   const key = await generateLocalKey(type);
   const make = csrMaker(key);
   const asked: unknown[] = [];
@@ -171,15 +175,53 @@ async function withServer(
   }
 }
 
-/** The first certificate the driver gets: what renewal tests start from. */
-async function firstCertificate(server: StepCaServer): Promise<CurrentCredentials> {
+/**
+ * One issuance by the driver for a new key, with the token command for alice@example.com (`token` adds to it) and
+ * the `current` credentials if given: the result, what the CSR maker was asked and the harness.
+ */
+async function issueForAlice(
+  server: StepCaServer,
+  parts: { current?: CurrentCredentials; token?: TokenCommandOptions } = {},
+): Promise<
+  { issued: Awaited<ReturnType<typeof stepCaDriver.issue>>; made: NewKeyCsr; h: Harness }
+> {
   const made = await newKeyCsr();
-  const h = harness(server);
+  const h = harness(server, parts.current ? { current: parts.current } : {});
   const issued = await stepCaDriver.issue(
-    options(server, command(server, "alice@example.com")),
+    options(server, command(server, "alice@example.com", parts.token)),
     made.csr,
     h.context,
   );
+  return { issued, made, h };
+}
+
+/**
+ * The IssuerError of one issuance for a new key with `tokenCommand` (none: no --step-token-command), the options'
+ * `extra` and the harness's `current`, `fetch` or `output`.
+ */
+async function refusedIssuance(
+  server: StepCaServer,
+  tokenCommand: string[] | undefined,
+  parts: {
+    current?: CurrentCredentials;
+    fetch?: IssuerFetch;
+    output?: string;
+    extra?: Partial<IssuerOptions>;
+  } = {},
+): Promise<IssuerError> {
+  const { extra, ...context } = parts;
+  return await issuerError(
+    stepCaDriver.issue(
+      options(server, tokenCommand, extra),
+      (await newKeyCsr()).csr,
+      harness(server, context).context,
+    ),
+  );
+}
+
+/** The first certificate the driver gets: what renewal tests start from. */
+async function firstCertificate(server: StepCaServer): Promise<CurrentCredentials> {
+  const { issued, made } = await issueForAlice(server);
   return { certificatePem: issued.chain.join(""), keyPem: await made.keyPem() };
 }
 
@@ -235,13 +277,10 @@ Deno.test(
     await withServer(true, async (server, dir) => {
       const current = await firstCertificate(server);
       const log = `${dir}/token-runs`;
-      const made = await newKeyCsr();
-      const h = harness(server, { current });
-      const issued = await stepCaDriver.issue(
-        options(server, command(server, "alice@example.com", { log, fail: "no person here" })),
-        made.csr,
-        h.context,
-      );
+      const { issued, made, h } = await issueForAlice(server, {
+        current,
+        token: { log, fail: "no person here" },
+      });
       assert.equal(issued.key, "new");
       assert.deepEqual(h.commands, [], "no token command while the certificate renews itself");
       await assert.rejects(Deno.stat(log), Deno.errors.NotFound);
@@ -273,13 +312,7 @@ Deno.test(
     await withServer(true, async (server) => {
       const current = await firstCertificate(server);
       server.refuseRekey = true;
-      const made = await newKeyCsr();
-      const h = harness(server, { current });
-      const issued = await stepCaDriver.issue(
-        options(server, command(server, "alice@example.com")),
-        made.csr,
-        h.context,
-      );
+      const { issued, h } = await issueForAlice(server, { current });
       assert.equal(issued.key, "current");
       assert.deepEqual(h.commands, []);
       assert.equal(spkiOfCertificate(issued.chain[0]!), await spkiOfKey(current.keyPem));
@@ -304,13 +337,7 @@ Deno.test(
     await withServer(true, async (server) => {
       const current = await firstCertificate(server);
       server.disableRenewal = true;
-      const made = await newKeyCsr();
-      const h = harness(server, { current });
-      const issued = await stepCaDriver.issue(
-        options(server, command(server, "alice@example.com")),
-        made.csr,
-        h.context,
-      );
+      const { issued, h } = await issueForAlice(server, { current });
       assert.equal(issued.key, "new");
       assert.equal(h.commands.length, 1);
       assert.deepEqual(server.requests.slice(1).map((r) => [r.path, r.status]), [
@@ -331,10 +358,7 @@ Deno.test(
     await withServer(true, async (server) => {
       const current = await firstCertificate(server);
       server.disableRenewal = true;
-      const made = await newKeyCsr();
-      const error = await issuerError(
-        stepCaDriver.issue(options(server), made.csr, harness(server, { current }).context),
-      );
+      const error = await refusedIssuance(server, undefined, { current });
       assert.equal(error.exitCode, 3);
       assert.ok(error.message.includes(UNAUTHORIZED_MESSAGE), error.message);
       assert.match(error.message, /no --step-token-command/);
@@ -356,13 +380,7 @@ Deno.test(
         notBefore: new Date(now - 2 * 3_600_000),
         notAfter: new Date(now - 3_600_000),
       });
-      const made = await newKeyCsr();
-      const h = harness(server, { current: expired });
-      const issued = await stepCaDriver.issue(
-        options(server, command(server, "alice@example.com")),
-        made.csr,
-        h.context,
-      );
+      const { issued, h } = await issueForAlice(server, { current: expired });
       assert.equal(issued.key, "new");
       assert.equal(h.commands.length, 1);
       // nginx answers the expired certificate with its own 400 page (step-ca would fail the handshake): the CA
@@ -382,14 +400,9 @@ Deno.test("step-ca: a reused one-time token is refused (401) and the error never
       (await newKeyCsr()).csr,
       first.context,
     );
-    const again = harness(server, { output: `${token}\n` });
-    const error = await issuerError(
-      stepCaDriver.issue(
-        options(server, ["step", "ca", "token", "alice"]),
-        (await newKeyCsr()).csr,
-        again.context,
-      ),
-    );
+    const error = await refusedIssuance(server, ["step", "ca", "token", "alice"], {
+      output: `${token}\n`,
+    });
     assert.equal(
       error.message,
       `step-ca at ${server.url} refused /1.0/sign (401): ${UNAUTHORIZED_MESSAGE}`,
@@ -407,13 +420,9 @@ Deno.test("step-ca: a reused one-time token is refused (401) and the error never
 
 Deno.test("step-ca: an expired one-time token is refused, and the hint says when it expired", async () => {
   await withServer(false, async (server) => {
-    const h = harness(server);
-    const error = await issuerError(
-      stepCaDriver.issue(
-        options(server, command(server, "alice@example.com", { expired: true })),
-        (await newKeyCsr()).csr,
-        h.context,
-      ),
+    const error = await refusedIssuance(
+      server,
+      command(server, "alice@example.com", { expired: true }),
     );
     assert.match(error.message, /refused \/1\.0\/sign \(401\)/);
     assert.match(error.hint ?? "", /this one expired at \d{4}-\d\d-\d\dT/);
@@ -422,12 +431,9 @@ Deno.test("step-ca: an expired one-time token is refused, and the hint says when
 
 Deno.test("step-ca: a token from a provisioner key the CA does not know is refused (401)", async () => {
   await withServer(false, async (server) => {
-    const error = await issuerError(
-      stepCaDriver.issue(
-        options(server, command(server, "alice@example.com", { foreignKey: true })),
-        (await newKeyCsr()).csr,
-        harness(server).context,
-      ),
+    const error = await refusedIssuance(
+      server,
+      command(server, "alice@example.com", { foreignKey: true }),
     );
     assert.match(error.message, /\(401\)/);
     assert.match(error.hint ?? "", /provisioner/);
@@ -436,13 +442,9 @@ Deno.test("step-ca: a token from a provisioner key the CA does not know is refus
 
 Deno.test("step-ca: --ttl beyond the provisioner's maximum comes back as step-ca's 403 message", async () => {
   await withServer(false, async (server) => {
-    const error = await issuerError(
-      stepCaDriver.issue(
-        options(server, command(server, "alice@example.com"), { ttlMs: 48 * 3_600_000 }),
-        (await newKeyCsr()).csr,
-        harness(server).context,
-      ),
-    );
+    const error = await refusedIssuance(server, command(server, "alice@example.com"), {
+      extra: { ttlMs: 48 * 3_600_000 },
+    });
     assert.match(
       error.message,
       /refused \/1\.0\/sign \(403\): The request was forbidden by the certificate authority: requested duration of 48h\dm\d+s is more than the authorized maximum certificate duration of 24h1m0s\./,
@@ -453,13 +455,9 @@ Deno.test("step-ca: --ttl beyond the provisioner's maximum comes back as step-ca
 
 Deno.test("step-ca: a token pinned to another CSR (cnf) is refused before anything is sent", async () => {
   await withServer(false, async (server) => {
-    const h = harness(server);
-    const error = await issuerError(
-      stepCaDriver.issue(
-        options(server, command(server, "alice@example.com", { pinCsr: true })),
-        (await newKeyCsr()).csr,
-        h.context,
-      ),
+    const error = await refusedIssuance(
+      server,
+      command(server, "alice@example.com", { pinCsr: true }),
     );
     assert.match(error.message, /cnf/);
     assert.deepEqual(server.requests, []);
@@ -468,9 +466,7 @@ Deno.test("step-ca: a token pinned to another CSR (cnf) is refused before anythi
 
 Deno.test("step-ca: no current certificate and no --step-token-command is an IssuerError naming the flag", async () => {
   await withServer(false, async (server) => {
-    const error = await issuerError(
-      stepCaDriver.issue(options(server), (await newKeyCsr()).csr, harness(server).context),
-    );
+    const error = await refusedIssuance(server, undefined);
     assert.match(error.message, /no --step-token-command/);
     assert.match(error.hint ?? "", /step ca token/);
     assert.deepEqual(server.requests, []);
@@ -480,13 +476,7 @@ Deno.test("step-ca: no current certificate and no --step-token-command is an Iss
 Deno.test("step-ca: token command output that is not one token is refused without echoing it", async () => {
   await withServer(false, async (server) => {
     for (const output of ["secret-looking output\n", "a.b.c\nd.e.f\n"]) {
-      const error = await issuerError(
-        stepCaDriver.issue(
-          options(server, ["step", "ca", "token", "alice"]),
-          (await newKeyCsr()).csr,
-          harness(server, { output }).context,
-        ),
-      );
+      const error = await refusedIssuance(server, ["step", "ca", "token", "alice"], { output });
       assert.ok(
         !error.message.includes("secret-looking") && !error.message.includes("a.b.c"),
         error.message,
@@ -499,13 +489,7 @@ Deno.test("step-ca: token command output that is not one token is refused withou
 Deno.test("step-ca: an HTML answer of a proxy is reported by its status, not its body", async () => {
   await withServer(false, async (server) => {
     const fetch: IssuerFetch = () => Promise.resolve({ status: 502, body: undefined });
-    const error = await issuerError(
-      stepCaDriver.issue(
-        options(server, command(server, "alice@example.com")),
-        (await newKeyCsr()).csr,
-        harness(server, { fetch }).context,
-      ),
-    );
+    const error = await refusedIssuance(server, command(server, "alice@example.com"), { fetch });
     assert.equal(
       error.message,
       `step-ca at ${server.url} answered /1.0/sign with HTTP 502 and no step-ca error`,

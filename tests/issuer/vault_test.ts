@@ -137,6 +137,20 @@ async function vaultWorld(options: Parameters<typeof startVaultServer>[0] = {}) 
   };
 }
 
+/**
+ * The Vault behind nginx TLS (which passes client certificates on, for cert login) in a temp folder, with an `ec`
+ * role "dev" (and `role`), and a fixture whose fetch trusts nginx's CA.
+ */
+async function vaultBehindNginx(role: Parameters<VaultServer["addRole"]>[1] = {}) {
+  await using stack = new AsyncDisposableStack();
+  const tmp = stack.use(await tempDir("ccb-vault-tls-"));
+  const tls = stack.use(await startVaultBehindNginx(tmp.join("nginx")));
+  tls.vault.addRole("dev", { keyType: "ec", ...role });
+  const f = stack.use(await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile)));
+  const owned = stack.move();
+  return { vault: tls.vault, f, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}
+
 /** The IssuerError `promise` rejects with; fails the test if it resolves or throws anything else. */
 async function issuerError(promise: Promise<unknown>): Promise<IssuerError> {
   try {
@@ -699,12 +713,9 @@ Deno.test({
     "cert auth behind nginx: with the current certificate and no token anywhere, login over mTLS then sign; the login token is used once and stored nowhere",
   ignore: NO_NGINX,
   async fn() {
-    await using tmp = await tempDir("ccb-vault-tls-");
-    await using tls = await startVaultBehindNginx(tmp.join("nginx"));
-    const { vault } = tls;
-    vault.addRole("dev", { keyType: "ec", maxTtl: 3600 });
+    await using w = await vaultBehindNginx({ maxTtl: 3600 });
+    const { vault, f } = w;
     vault.addCertRole({ name: "kube", caPem: vault.issuingPem, paths: ["pki/sign/dev"], ttl: 60 });
-    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile));
     const current = await firstCertificate(vault, f);
     vault.requests.length = 0;
 
@@ -762,13 +773,10 @@ Deno.test({
     "cert auth behind nginx, refused (a certificate of another CA): the token sources, saying so on stderr; with none, Vault's refusal",
   ignore: NO_NGINX,
   async fn() {
-    await using tmp = await tempDir("ccb-vault-tls-");
-    await using tls = await startVaultBehindNginx(tmp.join("nginx"));
-    const { vault } = tls;
-    vault.addRole("dev", { keyType: "ec" });
+    await using w = await vaultBehindNginx();
+    const { vault, f } = w;
     const other = await makeTestCa("another CA");
     vault.addCertRole({ name: "kube", caPem: other.certificatePem, paths: ["pki/sign/dev"] });
-    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile));
     const current = await firstCertificate(vault, f);
     const { csr } = await keyAndCsr("ec-p256");
     const options = f.options({}, { auth: "cert" });
@@ -793,11 +801,8 @@ Deno.test({
     "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (a Vault behind mTLS: nginx here) go with every request when no current certificate is presented",
   ignore: NO_NGINX,
   async fn() {
-    await using tmp = await tempDir("ccb-vault-tls-");
-    await using tls = await startVaultBehindNginx(tmp.join("nginx"));
-    const { vault } = tls;
-    vault.addRole("dev", { keyType: "ec" });
-    await using f = await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile));
+    await using w = await vaultBehindNginx();
+    const { vault, f } = w;
     const client = await firstCertificate(vault, f);
     f.env.VAULT_CLIENT_CERT = await f.writeHome("client.crt", client.certificatePem);
     f.env.VAULT_CLIENT_KEY = await f.writeHome("client.key", client.keyPem);

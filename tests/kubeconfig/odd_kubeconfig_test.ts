@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { kubeconfigSet } from "../../lib/kubeconfig/kubeconfig_set.ts";
-import { parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { kubeconfigSet } from "../../lib/kubeconfig/set.ts";
+import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
 import { executableProbe } from "../../lib/shared/platform.ts";
 import { fakeIo, run, tempDir } from "../helpers.ts";

@@ -15,23 +15,47 @@ import { tokenWorld } from "./token_world.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A temp folder (HOME) with the token world in it, and a small disk whose `cache` folder the broker will use. */
+async function onSmallDisk() {
+  await using stack = new AsyncDisposableStack();
+  const tmp = stack.use(await tempDir());
+  const disk = stack.use(await smallDisk());
+  const w = tokenWorld(tmp.path);
+  const cache = `${disk.path}/cache`;
+  const owned = stack.move();
+  return { tmp, disk, w, cache, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}
+
+/**
+ * The broker's flags for the token world, with `command` as its renewal command and `cache` as its cache folder;
+ * `renewAhead`: with a 1h renew-ahead window and the when-invalid policy.
+ */
+function brokerArgs(
+  w: { token: string },
+  command: string,
+  cache: string,
+  { renewAhead = false } = {},
+): string[] {
+  return [
+    `--token-path=${w.token}`,
+    `--before-exec-command=${command}`,
+    ...(renewAhead ? ["--before-exec-policy=when-invalid", "--renew-ahead=1h"] : []),
+    `--cache-dir=${cache}`,
+  ];
+}
+
 Deno.test({
   name:
     "a lock note that cannot be written on a full disk stops the renewal command and names the lock file (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
-    await using tmp = await tempDir();
-    await using disk = await smallDisk();
-    const w = tokenWorld(tmp.path);
+    await using world = await onSmallDisk();
+    const { tmp, disk, w, cache } = world;
     const before = Deno.readTextFileSync(w.token);
-    const cache = `${disk.path}/cache`;
     disk.fill();
-    const args = [
-      `--token-path=${w.token}`,
-      `--before-exec-command=${w.command({ sleepMs: 3000 })}`,
-      `--cache-dir=${cache}`,
-    ];
-    const result = await runBroker(args, { home: tmp.path });
+    const result = await runBroker(brokerArgs(w, w.command({ sleepMs: 3000 }), cache), {
+      home: tmp.path,
+    });
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       result.stderr,
@@ -47,10 +71,7 @@ Deno.test({
 
     // The lock was given back and nothing is left half-done: with room again, the next call renews at once.
     disk.free();
-    const again = await runBroker(
-      [`--token-path=${w.token}`, `--before-exec-command=${w.command()}`, `--cache-dir=${cache}`],
-      { home: tmp.path },
-    );
+    const again = await runBroker(brokerArgs(w, w.command(), cache), { home: tmp.path });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(w.done(), 1);
   },
@@ -61,16 +82,11 @@ Deno.test({
     "a read-only cache folder fails a renewal before the command runs, naming the lock file (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
-    await using tmp = await tempDir();
-    await using disk = await smallDisk();
-    const w = tokenWorld(tmp.path);
-    const cache = `${disk.path}/cache`;
+    await using world = await onSmallDisk();
+    const { tmp, disk, w, cache } = world;
     Deno.mkdirSync(cache, { mode: 0o700 });
     await disk.readOnly();
-    const result = await runBroker(
-      [`--token-path=${w.token}`, `--before-exec-command=${w.command()}`, `--cache-dir=${cache}`],
-      { home: tmp.path },
-    );
+    const result = await runBroker(brokerArgs(w, w.command(), cache), { home: tmp.path });
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       result.stderr,
@@ -86,25 +102,16 @@ for (const kind of ["full", "read-only"] as const) {
       `renew-ahead on a ${kind} cache disk warns and answers with the credentials in hand (needs root and mount on Linux: tmpfs)`,
     ignore: NO_SMALL_DISK,
     async fn() {
-      await using tmp = await tempDir();
-      await using disk = await smallDisk();
-      const w = tokenWorld(tmp.path);
+      await using world = await onSmallDisk();
+      const { tmp, disk, w, cache } = world;
       w.setToken(30); // 30 minutes left of 2 hours: inside a 1h renew-ahead window, well outside the margin
       const token = Deno.readTextFileSync(w.token);
-      const cache = `${disk.path}/cache`;
       Deno.mkdirSync(cache, { mode: 0o700 });
       if (kind === "full") disk.fill();
       else await disk.readOnly();
-      const result = await runBroker(
-        [
-          `--token-path=${w.token}`,
-          `--before-exec-command=${w.command()}`,
-          "--before-exec-policy=when-invalid",
-          "--renew-ahead=1h",
-          `--cache-dir=${cache}`,
-        ],
-        { home: tmp.path },
-      );
+      const result = await runBroker(brokerArgs(w, w.command(), cache, { renewAhead: true }), {
+        home: tmp.path,
+      });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(JSON.parse(result.stdout).status.token, token);
       const reason = kind === "full" ? "no space left on the disk" : "read-only file system";
@@ -157,13 +164,7 @@ Deno.test({
     Deno.symlinkSync("/dev/full", files.log); // every write: ENOSPC
     Deno.mkdirSync(files.state); // no file can be renamed over a folder
     Deno.writeTextFileSync(files.claim, "claimed by the call that started it\n");
-    const args = [
-      `--token-path=${w.token}`,
-      `--before-exec-command=${command}`,
-      "--before-exec-policy=when-invalid",
-      "--renew-ahead=1h",
-      `--cache-dir=${cache}`,
-    ];
+    const args = brokerArgs(w, command, cache, { renewAhead: true });
     assert.equal(await renewInBackgroundNow(args, tmp.path), 0);
     assert.equal(w.done(), 1, "the renewal ran to its end");
     assert.throws(
@@ -186,24 +187,16 @@ Deno.test({
     "a background renewal on a full cache disk stops its command, gives the claim back and renews nothing (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
-    await using tmp = await tempDir();
-    await using disk = await smallDisk();
-    const w = tokenWorld(tmp.path);
+    await using world = await onSmallDisk();
+    const { tmp, disk, w, cache } = world;
     w.setToken(30);
     const token = Deno.readTextFileSync(w.token);
-    const cache = `${disk.path}/cache`;
     Deno.mkdirSync(cache, { mode: 0o700 });
     const command = w.command({ sleepMs: 3000 });
     const files = aheadFilesOf(w, command, cache);
     Deno.writeTextFileSync(files.claim, "claimed by the call that started it\n");
     disk.fill();
-    const args = [
-      `--token-path=${w.token}`,
-      `--before-exec-command=${command}`,
-      "--before-exec-policy=when-invalid",
-      "--renew-ahead=1h",
-      `--cache-dir=${cache}`,
-    ];
+    const args = brokerArgs(w, command, cache, { renewAhead: true });
     const started = Date.now();
     assert.equal(await renewInBackgroundNow(args, tmp.path), 1);
     assert.ok(Date.now() - started < 2500, "the command was stopped, not waited for");
@@ -226,17 +219,12 @@ Deno.test({
     "a lock folder that is open to others on a read-only disk says it cannot be made private, before the command runs (needs root and mount on Linux: tmpfs)",
   ignore: NO_SMALL_DISK,
   async fn() {
-    await using tmp = await tempDir();
-    await using disk = await smallDisk();
-    const w = tokenWorld(tmp.path);
-    const cache = `${disk.path}/cache`;
+    await using world = await onSmallDisk();
+    const { tmp, disk, w, cache } = world;
     Deno.mkdirSync(cache);
     Deno.chmodSync(cache, 0o755);
     await disk.readOnly();
-    const result = await runBroker(
-      [`--token-path=${w.token}`, `--before-exec-command=${w.command()}`, `--cache-dir=${cache}`],
-      { home: tmp.path },
-    );
+    const result = await runBroker(brokerArgs(w, w.command(), cache), { home: tmp.path });
     assert.equal(result.code, 1, result.stderr);
     assert.match(
       result.stderr,

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { readCredentials } from "../../lib/credentials/credentials.ts";
 import { parsePem } from "../../lib/credentials/pem.ts";
+import { quoteWord } from "../../lib/shared/command_line.ts";
 import { parseCertificate } from "../../lib/credentials/x509.ts";
 import {
   clientCredentials,
@@ -522,7 +523,7 @@ async function runOnTerminal(
   args: string[],
   options: { home: string; env?: Record<string, string>; typed?: string },
 ): Promise<{ code: number; shown: string }> {
-  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const quote = (word: string) => quoteWord(word, "linux");
   const line = [await installedBroker(), ...args].map(quote).join(" ");
   const typed = options.typed ?? "";
   // The typed text waits in the terminal's input queue until read. script's stdin stays open until the broker

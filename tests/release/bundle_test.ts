@@ -88,7 +88,7 @@ Deno.test("the bundle is main.js alone on the plugin's path, and commands.js for
     assert.notEqual(module, "lib/plugin/issuance.ts");
   }
   assert.doesNotMatch(main, /^\/\/ .*(registry\.npmjs\.org|node_modules)\//m);
-  assert.ok(modules(commands).includes("lib/kubeconfig/kubeconfig_set.ts"));
+  assert.ok(modules(commands).includes("lib/kubeconfig/set.ts"));
   assert.ok(modules(commands).includes("lib/doctor/doctor.ts"));
   assert.match(commands, /^\/\/ .*registry\.npmjs\.org\/yaml\//m);
   assert.match(main, /"\.\/commands\.js"/);

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { formatDuration, MAX_DURATION_MS, parseDuration } from "../../lib/shared/duration.ts";
+import {
+  formatDuration,
+  formatTimestamp,
+  MAX_DURATION_MS,
+  parseDuration,
+} from "../../lib/shared/duration.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
 
 Deno.test("parseDuration() reads Go-style durations as kubectl flags write them", async (t) => {
@@ -56,4 +61,12 @@ Deno.test("parseDuration() refuses durations a timer cannot wait, naming the fla
     assert.equal(parseDuration("596h31m23.647s", "--x"), MAX_DURATION_MS);
     assert.equal(parseDuration(formatDuration(MAX_DURATION_MS), "--x"), 2 ** 31 - 1);
   });
+});
+
+Deno.test("formatTimestamp() writes RFC 3339 in UTC without fractions, as Kubernetes writes timestamps", () => {
+  assert.equal(
+    formatTimestamp(new Date(Date.UTC(2026, 11, 1, 10, 0, 0, 999))),
+    "2026-12-01T10:00:00Z",
+  );
+  assert.equal(formatTimestamp(new Date("2026-12-01T11:30:05+01:00")), "2026-12-01T10:30:05Z");
 });

@@ -5,7 +5,7 @@ import { BROKER_FLAGS, type BrokerFlagValues } from "../../lib/plugin/broker_opt
 import {
   KUBECONFIG_SET_FLAGS_WITH_HELP,
   type KubeconfigSetFlagValues,
-} from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
+} from "../../lib/kubeconfig/set_flags.ts";
 import { DOCTOR_FLAGS, type DoctorFlagValues } from "../../lib/doctor/doctor_flags.ts";
 
 const SPECS = [

@@ -4,7 +4,7 @@
  * write or connect, the state file a real background renewal left, and how long 50 users take.
  */
 import assert from "node:assert/strict";
-import { formatTimestamp } from "../../lib/credentials/credentials.ts";
+import { formatTimestamp } from "../../lib/shared/duration.ts";
 import { gatherStatus } from "../../lib/status/status.ts";
 import { formatStatusJson } from "../../lib/status/status_report.ts";
 import { fileUrlToPath, HOST_OS, isWindows } from "../../lib/shared/platform.ts";

@@ -4,12 +4,12 @@
  */
 
 import { BROKER_FLAGS } from "../plugin/broker_options.ts";
-import { spliceBytes } from "./byte_splice.ts";
-import { setUserExec } from "./kubeconfig_edit.ts";
-import type { KubeconfigFile, UserSelection } from "./kubeconfig_loading.ts";
-import type { SetRequest } from "./kubeconfig_set_parse.ts";
-import { PLUGIN_COMMAND } from "./kubeconfig_set_flags.ts";
+import { setUserExec } from "./edit.ts";
+import type { KubeconfigFile, UserSelection } from "./read.ts";
+import type { SetRequest } from "./set_flags.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { basename, HOST_OS } from "../shared/platform.ts";
+import { isRecord } from "../shared/values.ts";
 import { redactedDiff } from "./redact.ts";
 
 /** What the edit would do to one file: the texts, and the redacted diff a person sees. */
@@ -39,13 +39,13 @@ export function planSet(
 ): SetPlan {
   const file = files.find((candidate) => candidate.path === selection.file);
   const oldText = file?.text ?? null;
-  // The bytes `text` was decoded from.
-  const bytes = file?.bytes;
-  const result = setUserExec(oldText ?? "", selection.file, {
-    user: selection.name,
-    exec: request.exec,
-    create: !selection.exists,
-  });
+  const result = setUserExec(
+    oldText ?? "",
+    selection.file,
+    { user: selection.name, exec: request.exec, create: !selection.exists },
+    // The bytes `text` was decoded from: the editor keeps those outside the edit.
+    file?.bytes ?? undefined,
+  );
   const diff = result.changed
     ? redactedDiff(oldText ?? "", result.text, {
       oldName: oldText === null ? "/dev/null" : selection.file,
@@ -58,9 +58,7 @@ export function planSet(
     selection,
     oldText,
     newText: result.text,
-    newBytes: bytes && oldText !== null && result.changed
-      ? spliceBytes(bytes, oldText, result.text, selection.file)
-      : new TextEncoder().encode(result.text),
+    newBytes: result.bytes,
     changed: result.changed,
     created: result.created,
     removed: result.removed,
@@ -110,10 +108,6 @@ function brokerFlagsIn(args: unknown): Set<string> {
 function runsBroker(exec: Record<string, unknown>): boolean {
   if (typeof exec.command !== "string") return false;
   const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
-  if (name === PLUGIN_COMMAND) return true;
+  if (name === PLUGIN_EXECUTABLE) return true;
   return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

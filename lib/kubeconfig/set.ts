@@ -1,6 +1,6 @@
 /**
  * `kubectl credentials-broker kubeconfig set`: points a kubeconfig user at the broker. Parse (flags -> request,
- * kubeconfig_set_parse.ts), plan (files -> new text and a redacted diff, kubeconfig_set_plan.ts), apply (here: lock,
+ * set_flags.ts), plan (files -> new text and a redacted diff, set_plan.ts), apply (here: lock,
  * confirm, atomic write).
  */
 
@@ -11,24 +11,13 @@ import {
   checkWritable,
   danglingLinkTarget,
   lockLikeKubectl,
-  readKubeconfigFiles,
   unchangedSince,
   writeFileAtomic,
-} from "./kubeconfig_files.ts";
-import {
-  type KubeconfigFile,
-  kubeconfigPaths,
-  mergeKubeconfigs,
-  selectUser,
-} from "./kubeconfig_loading.ts";
-import { parseSetArgs, type SetRequest } from "./kubeconfig_set_parse.ts";
-import { droppedSettings, planSet, type SetPlan } from "./kubeconfig_set_plan.ts";
-import { KUBECONFIG_SET_FLAGS_WITH_HELP } from "./kubeconfig_set_flags.ts";
+} from "./files.ts";
+import { type KubeconfigFile, readKubeconfig, selectUser } from "./read.ts";
+import { droppedSettings, planSet, type SetPlan } from "./set_plan.ts";
+import { KUBECONFIG_SET_FLAGS_WITH_HELP, parseSetArgs, type SetRequest } from "./set_flags.ts";
 import { executableProbe, HOST_OS, lookPath } from "../shared/platform.ts";
-import { confirm } from "./prompt.ts";
-
-/** Every flag of `kubeconfig set` (re-exported from the light module that completion can import cheaply). */
-export { KUBECONFIG_SET_FLAGS } from "./kubeconfig_set_flags.ts";
 
 /** Routes `kubectl credentials-broker kubeconfig ...`. */
 export async function kubeconfigCommand(rest: string[], io: Io): Promise<number> {
@@ -75,10 +64,14 @@ export async function kubeconfigSet(
   io: Io,
   hooks: SetHooks = {},
 ): Promise<number> {
-  const { paths } = kubeconfigPaths({ explicit: request.kubeconfig, env: io.env, cwd: io.cwd() });
   const planNow = async () => {
-    const files = await readKubeconfigFiles(paths);
-    const selection = selectUser(mergeKubeconfigs(files), request);
+    const merged = await readKubeconfig({
+      explicit: request.kubeconfig,
+      env: io.env,
+      cwd: io.cwd(),
+    });
+    const files = merged.files;
+    const selection = selectUser(merged, request);
     return { files, plan: planSet(files, selection, request, !request.dryRun && io.color) };
   };
   let { files, plan } = await planNow();
@@ -250,4 +243,21 @@ Example:
     --client-certificate-path ~/.certs/me.crt --client-key-path ~/.certs/me.key \\
     --before-exec-command "/opt/renew.sh --role 'dev team'" --before-exec-policy when-invalid
 `;
+}
+
+/**
+ * Asks a yes/no question on stderr and reads the answer; only `y` or `yes` (any case) says yes, so end of input,
+ * an empty line or anything unexpected leaves things as they were.
+ */
+export async function confirm(
+  io: Pick<Io, "stderr" | "readLine">,
+  question: string,
+): Promise<boolean> {
+  await io.stderr(`${question} [y/N] `);
+  const answer = await io.readLine();
+  if (answer === null) {
+    await io.stderr("\n");
+    return false;
+  }
+  return /^y(es)?$/i.test(answer.trim());
 }

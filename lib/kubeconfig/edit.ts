@@ -1,45 +1,56 @@
 /**
- * The pure kubeconfig editor: original text + edit request -> new text. It splices text inside the target user's
- * entry so that comments, key order, formatting and unknown fields elsewhere survive byte for byte, then re-parses
- * the result and checks that exactly the intended change happened before anyone may write it. The splices are made
- * in yaml_splice.ts (json_splice.ts for a JSON file), the rules for the user entry live in user_entry.ts.
+ * The one kubeconfig editor, pure: original text (and bytes) + edit request -> new text and the bytes to write. It
+ * splices text inside the target user's entry so that comments, key order, formatting and unknown fields elsewhere
+ * survive byte for byte, then re-parses the result and checks that exactly the intended change happened before
+ * anyone may write it. Its fast path for big files (a file in kubectl's plain layout read and checked item by item)
+ * and the byte splice that keeps bytes outside the edit as they were on disk are details inside `setUserExec()`.
+ * The splices are made in splice.ts; what may happen to the user entry is at the end of this module.
  */
 
 import { isDeepStrictEqual } from "node:util";
-import { isMap, isSeq, type Pair, parseAllDocuments, type YAMLMap } from "yaml";
-import { KubeconfigError } from "../shared/errors.ts";
-import { isJson, jsonSplices } from "./json_splice.ts";
-import { itemRange, type ListChunk, parseItem } from "./kubeconfig_outline.ts";
-import { leanParse, parseKubeconfig, parseKubeconfigUncached } from "./kubeconfig_view.ts";
 import {
-  aliasedAnchors,
-  checkMatches,
-  checkUser,
-  type ExecEditRequest,
-  plannedUser,
-} from "./user_entry.ts";
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isSeq,
+  type Node,
+  type Pair,
+  parseAllDocuments,
+  visit,
+  type YAMLMap,
+} from "yaml";
+import { KubeconfigError } from "../shared/errors.ts";
+import { isRecord } from "../shared/values.ts";
+import {
+  itemRange,
+  leanParse,
+  type ListChunk,
+  parseItem,
+  parseKubeconfig,
+  parseKubeconfigUncached,
+} from "./read.ts";
 import {
   applySplices,
   documentEdit,
   type Edit,
+  isJson,
+  jsonSplices,
   sequenceIndent,
+  spliceBytes,
   spliceEdit,
-} from "./yaml_splice.ts";
+} from "./splice.ts";
 import {
   findPair,
   isNullScalar,
-  isRecord,
-  kindOf,
+  keyOf,
+  kindOfNode,
   lineBreak,
   nameOf,
   parsedJs,
   render,
   YAML_OPTIONS,
-} from "./yaml_text.ts";
-
-/** Re-exported for `doctor`, which names these fields when it explains why kubectl skips the plugin. */
-export { STATIC_CREDENTIAL_KEYS } from "./user_entry.ts";
-export type { ExecEditRequest } from "./user_entry.ts";
+} from "./text.ts";
 
 /** What a new or empty kubeconfig file starts as, the fields `kubectl config` writes. */
 export const MINIMAL_KUBECONFIG = `apiVersion: v1
@@ -65,6 +76,11 @@ export interface ExecEditResult {
   previousExec?: unknown;
   /** False when the text could not be spliced and the document was re-serialized (verified all the same). */
   layoutKept: boolean;
+  /**
+   * What to write: the bytes given with only the edited span replaced, so bytes that are not UTF-8 outside it are
+   * kept (`text` would turn them into U+FFFD); the UTF-8 of `text` when no bytes were given or nothing changed.
+   */
+  bytes: Uint8Array;
 }
 
 /**
@@ -73,15 +89,29 @@ export interface ExecEditResult {
  * refused rather than returned. A file in kubectl's plain layout is parsed and checked item by item (the changed
  * item re-parsed, the rest kept byte for byte); any other goes through the whole-document parser.
  */
-export function setUserExec(text: string, path: string, request: ExecEditRequest): ExecEditResult {
-  return leanSetUserExec(text, path, request) ?? fullSetUserExec(text, path, request);
+export function setUserExec(
+  text: string,
+  path: string,
+  request: ExecEditRequest,
+  bytes?: Uint8Array,
+): ExecEditResult {
+  const result = leanSetUserExec(text, path, request) ?? fullSetUserExec(text, path, request);
+  return {
+    ...result,
+    bytes: bytes && result.changed
+      ? spliceBytes(bytes, text, result.text, path)
+      : new TextEncoder().encode(result.text),
+  };
 }
+
+/** What the two paths find; setUserExec() adds the bytes. */
+type TextEdit = Omit<ExecEditResult, "bytes">;
 
 function leanSetUserExec(
   text: string,
   path: string,
   request: ExecEditRequest,
-): ExecEditResult | undefined {
+): TextEdit | undefined {
   const lean = leanParse(text);
   const list = lean?.outline.lists.get("users");
   const users = lean?.js.users;
@@ -194,7 +224,7 @@ function verifyItem(itemText: string, column: number, expected: unknown, atEnd: 
   return Array.isArray(value) && value.length === 1 && isDeepStrictEqual(value[0], expected);
 }
 
-function fullSetUserExec(text: string, path: string, request: ExecEditRequest): ExecEditResult {
+function fullSetUserExec(text: string, path: string, request: ExecEditRequest): TextEdit {
   const parsed = parseKubeconfig(text, path);
   let base = text;
   // Just `{}` (what `echo '{}' > config` makes) holds nothing to keep but comments: kubectl rewrites it as a YAML
@@ -216,7 +246,7 @@ function fullSetUserExec(text: string, path: string, request: ExecEditRequest): 
   const users = usersPair?.value;
   if (users !== undefined && users !== null && !isSeq(users) && !isNullScalar(users)) {
     throw new KubeconfigError(
-      `users in kubeconfig ${path} is ${kindOf(users)}, not a list`,
+      `users in kubeconfig ${path} is ${kindOfNode(users)}, not a list`,
     );
   }
   const matches = isSeq(users)
@@ -301,4 +331,140 @@ function verify(text: string, expected: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+// What may happen to the user entry
+
+/**
+ * User fields that make client-go skip the exec plugin (a token, basic auth or a client certificate wins over
+ * exec), and auth-provider, which kubectl refuses next to exec.
+ */
+export const STATIC_CREDENTIAL_KEYS: readonly string[] = [
+  "token",
+  "tokenFile",
+  "client-certificate",
+  "client-certificate-data",
+  "client-key",
+  "client-key-data",
+  "username",
+  "password",
+  "auth-provider",
+];
+
+/** Which user gets which exec block. */
+export interface ExecEditRequest {
+  user: string;
+  /** The whole exec block, in the key order it should be written. */
+  exec: Record<string, unknown>;
+  /** Add the user entry when the file has none of that name. */
+  create: boolean;
+}
+
+/** The index of the one entry named `request.user`; refuses duplicates, and a missing user unless it may be created. */
+function checkMatches(
+  matches: number[],
+  path: string,
+  request: ExecEditRequest,
+): number | undefined {
+  if (matches.length > 1) {
+    throw new KubeconfigError(
+      `user "${request.user}" is defined ${matches.length} times in kubeconfig ${path}`,
+      { hint: "remove the duplicates; kubectl would only ever use one of them" },
+    );
+  }
+  const index = matches[0];
+  if (index === undefined && !request.create) {
+    throw new KubeconfigError(`user "${request.user}" not found in kubeconfig ${path}`);
+  }
+  return index;
+}
+
+/** Refuses a user entry whose change would also change others (anchors, aliases, merge keys). */
+function checkUser(
+  doc: Document.Parsed,
+  item: YAMLMap,
+  aliased: Set<string>,
+  label: string,
+): { oldUser: Record<string, unknown>; userPair: Pair | undefined } {
+  if (item.anchor && aliased.has(item.anchor)) throw shared(label, item.anchor);
+  const userPair = findPair(item, "user");
+  const value = userPair?.value;
+  if (isAlias(value)) {
+    throw new KubeconfigError(
+      `${label} is the YAML alias *${value.source}, shared with other entries; the broker cannot change it alone`,
+      { hint: "write the user's fields out in full, then run again" },
+    );
+  }
+  if (value !== undefined && value !== null && !isMap(value) && !isNullScalar(value)) {
+    throw new KubeconfigError(`${label}: user is ${kindOfNode(value)}, not a mapping`);
+  }
+  let oldUser: Record<string, unknown> = {};
+  if (isMap(value)) {
+    if (value.anchor && aliased.has(value.anchor)) throw shared(label, value.anchor);
+    oldUser = (value.toJS(doc) ?? {}) as Record<string, unknown>;
+    const local = new Set(value.items.map((pair) => keyOf(pair)));
+    const merged = STATIC_CREDENTIAL_KEYS.filter((key) => key in oldUser && !local.has(key));
+    if (merged.length > 0) {
+      throw new KubeconfigError(
+        `${label} gets ${merged.join(", ")} from a YAML merge key (<<); the broker cannot remove ` +
+          `${merged.length > 1 ? "them" : "it"} without changing the entries that share it`,
+        { hint: "write the user's fields out in full, then run again" },
+      );
+    }
+    for (const pair of value.items) {
+      const key = keyOf(pair);
+      if (key !== "exec" && !STATIC_CREDENTIAL_KEYS.includes(key)) continue;
+      const anchor = anchoredIn(pair.value, aliased);
+      if (anchor) throw shared(`${label}: ${key}`, anchor);
+    }
+  }
+  return { oldUser, userPair };
+}
+
+/** The user's fields after the edit: static credentials gone, exec replaced in place or appended. */
+function plannedUser(
+  oldUser: Record<string, unknown>,
+  request: ExecEditRequest,
+): { removed: string[]; newUser: Record<string, unknown> } {
+  const removed = STATIC_CREDENTIAL_KEYS.filter((key) => key in oldUser);
+  const newUser: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(oldUser)) {
+    if (key === "exec") newUser.exec = request.exec;
+    else if (!removed.includes(key)) newUser[key] = value;
+  }
+  newUser.exec = request.exec;
+  return { removed, newUser };
+}
+
+/** Anchors that some alias refers to: removing or replacing their node would change other entries. */
+function aliasedAnchors(doc: Document): Set<string> {
+  const names = new Set<string>();
+  visit(doc, {
+    Alias(_, node) {
+      names.add(node.source);
+    },
+  });
+  return names;
+}
+
+function anchoredIn(node: unknown, aliased: Set<string>): string | undefined {
+  let found: string | undefined;
+  if (!isNode(node)) return undefined;
+  visit(node as Node, {
+    Node(_, inner) {
+      if (inner.anchor && aliased.has(inner.anchor)) {
+        found = inner.anchor;
+        return visit.BREAK;
+      }
+    },
+  });
+  if (!found && node.anchor && aliased.has(node.anchor)) found = node.anchor;
+  return found;
+}
+
+function shared(what: string, anchor: string): KubeconfigError {
+  return new KubeconfigError(
+    `${what} defines the YAML anchor &${anchor} that other entries use; the broker cannot change it alone`,
+    { hint: "write the shared fields out in full, then run again" },
+  );
 }

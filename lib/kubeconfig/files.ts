@@ -1,46 +1,62 @@
 /**
- * The one module that reads and writes kubeconfig files: reading them bounded, kubectl's `<file>.lock`, and how one
- * is rewritten without ever leaving a broken file. Which files and which user is kubeconfig_loading.ts's.
+ * kubeconfig files on disk, the one module that touches them: which files kubectl would read (`--kubeconfig`,
+ * KUBECONFIG, ~/.kube/config), their bytes read bounded, kubectl's `<file>.lock`, and how one is rewritten without
+ * ever leaving a broken file. What the bytes say (parsing, merging, choosing a user) is read.ts's.
  */
 
 import { CliError, KubeconfigError, osErrorWords } from "../shared/errors.ts";
-import { kubeconfigView } from "./kubeconfig_view.ts";
-import {
-  type KubeconfigFile,
-  kubeconfigPaths,
-  mergeKubeconfigs,
-  selectUser,
-  type UserSelection,
-} from "./kubeconfig_loading.ts";
 import {
   basename,
   dirname,
+  expandTilde,
   hasPosixPermissions,
+  homeDir,
   HOST_OS,
   joinPath,
+  type Os,
   pathKey,
+  resolvePath,
+  splitPathList,
+  statProbe,
 } from "../shared/platform.ts";
 import { FileReadError, KUBECONFIG_FILE_LIMIT, readRegularFileSync } from "../shared/read_file.ts";
 import { FileWriteError, symlinkTargetSync, writeFailureHint } from "../shared/write_file.ts";
 
+/** The files kubectl would read, in precedence order, and whether one was named explicitly. */
+export interface KubeconfigPaths {
+  paths: string[];
+  explicit: boolean;
+}
+
 /**
- * Reads and parses each file; a missing file is kept (kubectl skips it), anything that is not a regular file
- * (a FIFO would block, `/dev/zero` never ends), larger than KUBECONFIG_FILE_LIMIT, unreadable or malformed is an
- * error naming the file.
+ * kubectl's loading rules: `--kubeconfig FILE` alone (a leading `~/` expanded: the shell leaves `--kubeconfig=~/x`
+ * alone), else the KUBECONFIG list (split by the platform's rule, duplicates and empty entries dropped), else
+ * `.kube/config` in the home folder. Relative paths are made absolute against `cwd`.
  */
-export function readKubeconfigFiles(paths: readonly string[]): Promise<KubeconfigFile[]> {
-  try {
-    return Promise.resolve(paths.map((path) => {
-      const bytes = readKubeconfigBytes(path);
-      const text = bytes === null ? null : new TextDecoder().decode(bytes);
-      const view = text === null
-        ? { currentContext: "", contexts: [], users: [] }
-        : kubeconfigView(text, path);
-      return { path, bytes, text, view };
-    }));
-  } catch (error) {
-    return Promise.reject(error);
+export function kubeconfigPaths(options: {
+  explicit?: string;
+  env: (name: string) => string | undefined;
+  cwd: string;
+  os?: Os;
+}): KubeconfigPaths {
+  const os = options.os ?? HOST_OS;
+  const home = () => homeDir(os, options.env, statProbe);
+  const absolute = (path: string) => resolvePath(path, options.cwd, os);
+  if (options.explicit !== undefined) {
+    const explicit = options.explicit.startsWith("~")
+      ? expandTilde(options.explicit, home(), os)
+      : options.explicit;
+    return { paths: [absolute(explicit)], explicit: true };
   }
+  const list = splitPathList(options.env("KUBECONFIG"), os);
+  if (list.length > 0) return { paths: [...new Set(list.map(absolute))], explicit: false };
+  const dir = home();
+  if (!dir) {
+    throw new KubeconfigError("cannot find the kubeconfig: HOME and KUBECONFIG are not set", {
+      hint: "pass --kubeconfig FILE",
+    });
+  }
+  return { paths: [joinPath(joinPath(dir, ".kube", os), "config", os)], explicit: false };
 }
 
 /** The bytes of one kubeconfig, or null when it does not exist; refuses what is not a bounded regular file. */
@@ -54,19 +70,6 @@ export function readKubeconfigBytes(path: string): Uint8Array | null {
     }
     throw error;
   }
-}
-
-/** For `doctor`: the current (or named) context's user entry as kubectl would use it, and the file it comes from. */
-export async function loadUserEntry(options: {
-  explicit?: string;
-  context?: string;
-  user?: string;
-  env: (name: string) => string | undefined;
-  cwd: string;
-}): Promise<UserSelection & { paths: string[] }> {
-  const { paths } = kubeconfigPaths(options);
-  const merged = mergeKubeconfigs(await readKubeconfigFiles(paths));
-  return { ...selectUser(merged, options), paths };
 }
 
 /** How long a write waits for kubectl's `<file>.lock` to go away: kubectl holds it for milliseconds. */
@@ -165,7 +168,9 @@ export async function lockLikeKubectl(
 }
 
 /** Whether every file still holds exactly the bytes (or the absence) it had when `files` were read. */
-export function unchangedSince(files: readonly KubeconfigFile[]): boolean {
+export function unchangedSince(
+  files: readonly { path: string; bytes: Uint8Array | null }[],
+): boolean {
   return files.every((file) => sameBytes(readKubeconfigBytes(file.path), file.bytes));
 }
 

@@ -2,12 +2,8 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { type CliError, KubeconfigError, UsageError } from "../../lib/shared/errors.ts";
 import { parseBrokerArgs } from "../../lib/plugin/broker_options.ts";
-import {
-  KUBECONFIG_SET_FLAGS,
-  kubeconfigCommand,
-  kubeconfigSet,
-} from "../../lib/kubeconfig/kubeconfig_set.ts";
-import { parseEnv, parseSetArgs } from "../../lib/kubeconfig/kubeconfig_set_parse.ts";
+import { confirm, kubeconfigCommand, kubeconfigSet } from "../../lib/kubeconfig/set.ts";
+import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import {
   executableProbe,
   hasPosixPermissions,
@@ -680,56 +676,13 @@ Deno.test("kubeconfig --help and kubeconfig set --help print usage on stdout", a
   }
 });
 
-Deno.test("KUBECONFIG_SET_FLAGS holds the broker's flags and the kubeconfig ones, each once, no --help", () => {
-  const names = KUBECONFIG_SET_FLAGS.map((flag) => flag.name);
-  assert.equal(new Set(names).size, names.length);
-  assert.ok(!names.includes("help"), "completion adds --help itself");
-  for (
-    const name of [
-      "client-certificate-path",
-      "before-exec-command",
-      "env",
-      "exec-api-version",
-      "interactive-mode",
-      "provide-cluster-info",
-      "exec-command",
-      "kubeconfig",
-      "context",
-      "user",
-      "dry-run",
-      "force",
-    ]
-  ) assert.ok(names.includes(name), name);
-});
-
-Deno.test("parseEnv() splits comma lists only before NAME=", async (t) => {
-  const cases: [string[], [string, string][]][] = [
-    [["A=1"], [["A", "1"]]],
-    [["A=1,B=2"], [["A", "1"], ["B", "2"]]],
-    [["A=x,y", "B="], [["A", "x,y"], ["B", ""]]],
-    [["URL=http://h/?a=1,b=2"], [["URL", "http://h/?a=1"], ["b", "2"]]],
-    [["A=1=2"], [["A", "1=2"]]],
-  ];
-  for (const [input, expected] of cases) {
-    await t.step(JSON.stringify(input), () => {
-      assert.deepEqual(
-        parseEnv(input),
-        expected.map(([name, value]) => ({ name, value })),
-      );
-    });
-  }
-  await t.step("duplicates are an error", () => {
-    assert.throws(() => parseEnv(["A=1", "A=2"]), /--env A is given more than once/);
-  });
-});
-
 function which(name: string): string | undefined {
   const found = lookPath(name, "/", HOST_OS, (key) => Deno.env.get(key), executableProbe);
   return found.problem ? undefined : found.resolved;
 }
 
 Deno.test("the plugin and the completion flag list never load the YAML or diff libraries", async (t) => {
-  for (const root of ["lib/plugin/plugin.ts", "lib/kubeconfig/kubeconfig_set_flags.ts"]) {
+  for (const root of ["lib/plugin/plugin.ts", "lib/kubeconfig/set_flags.ts"]) {
     await t.step(root, async () => {
       const info = await run(Deno.execPath(), ["info", "--json", root], {
         cwd: fileURLToPath(new URL("../..", import.meta.url)),
@@ -743,7 +696,7 @@ Deno.test("the plugin and the completion flag list never load the YAML or diff l
   await t.step("but kubeconfig set does", async () => {
     const info = await run(
       Deno.execPath(),
-      ["info", "--json", "lib/kubeconfig/kubeconfig_set.ts"],
+      ["info", "--json", "lib/kubeconfig/set.ts"],
       {
         cwd: fileURLToPath(new URL("../..", import.meta.url)),
       },
@@ -1231,26 +1184,6 @@ Deno.test("kubeconfig set notes what a re-run drops from the previous exec block
   );
 });
 
-Deno.test("--env errors name the entry, never its value", async (t) => {
-  const cases: [string[], string][] = [
-    [["VAULT_TOKEN:s.secret-value"], "invalid --env entry 1 (VAULT_TOKEN): use NAME=VALUE"],
-    [["A=1", "s.secret-value"], "invalid --env entry 2: use NAME=VALUE"],
-    [["A=1", "=s.secret-value"], "invalid --env entry 2: use NAME=VALUE"],
-    [["MY VAR=s.secret-value"], "invalid --env entry 1: use NAME=VALUE"],
-    [["x.y:s.secret-value"], "invalid --env entry 1: use NAME=VALUE"],
-  ];
-  for (const [flags, message] of cases) {
-    await t.step(JSON.stringify(flags), () => {
-      assert.throws(() => parseEnv(flags), (error: unknown) => {
-        assert.ok(error instanceof UsageError);
-        assert.equal(error.message, message);
-        assert.ok(!error.message.includes("secret"));
-        return true;
-      });
-    });
-  }
-});
-
 Deno.test("kubeconfig set expands a leading ~/ in every path flag", async () => {
   await using tmp = await tempDir();
   // The caller's folder, absolute on this OS (a drive-less /somewhere is not absolute on Windows).
@@ -1348,4 +1281,26 @@ Deno.test("kubeconfig set stores --renew-ahead as the plugin will read it, and r
     () => parseSetArgs([...base.slice(0, 3), "--renew-ahead=10m"], io),
     /--renew-ahead needs --before-exec-policy=when-invalid/,
   );
+});
+
+Deno.test("confirm() says yes only to y or yes, in any case", async (t) => {
+  const cases: [string[], boolean][] = [
+    [["y"], true],
+    [["yes"], true],
+    [["YES"], true],
+    [[" Y "], true],
+    [["n"], false],
+    [[""], false],
+    [["yes please"], false],
+    [["ok"], false],
+    [[], false], // end of input, e.g. Ctrl-D
+  ];
+  for (const [input, expected] of cases) {
+    await t.step(JSON.stringify(input), async () => {
+      const io = fakeIo({ input, terminal: true });
+      assert.equal(await confirm(io, "Apply these changes to /k?"), expected);
+      assert.ok(io.err.startsWith("Apply these changes to /k? [y/N] "));
+      assert.equal(io.out, "");
+    });
+  }
 });

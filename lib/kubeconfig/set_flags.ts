@@ -1,9 +1,10 @@
 /**
- * `kubeconfig set`, parse step: flags -> a validated request holding the exec block to write. Nothing is read or
- * written here.
+ * `kubeconfig set`, parse step: its flags, and flags -> a validated request holding the exec block to write. Nothing
+ * is written here. Shell completion imports the flag list from here, which is why this module imports no YAML or
+ * diff library.
  */
-
 import {
+  BROKER_FLAGS,
   brokerArgs,
   type BrokerFlagValues,
   brokerOptionsFromFlags,
@@ -13,13 +14,9 @@ import { readOptionalTextFileSync } from "../shared/read_file.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { UsageError } from "../shared/errors.ts";
 import { SUPPORTED_API_VERSIONS, V1, V1BETA1 } from "../credentials/exec_credential.ts";
-import { parseArgs } from "../shared/flags.ts";
+import { type FlagSpec, type FlagValues, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
-import {
-  INTERACTIVE_MODES,
-  KUBECONFIG_SET_FLAGS_WITH_HELP,
-  PLUGIN_COMMAND,
-} from "./kubeconfig_set_flags.ts";
+import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import {
   basename,
   expandTilde,
@@ -28,6 +25,68 @@ import {
   hostHomeDir,
   resolvePath,
 } from "../shared/platform.ts";
+
+/** exec.interactiveMode values client-go accepts. */
+export const INTERACTIVE_MODES: readonly string[] = ["Never", "IfAvailable", "Always"];
+
+const OWN_FLAGS = [
+  {
+    name: "env",
+    kind: "list",
+    value: "NAME=VALUE",
+    help: "set a variable for the broker (repeatable, or A=1,B=2); stored in plain text",
+  },
+  {
+    name: "exec-api-version",
+    kind: "string",
+    value: "VERSION",
+    help: `${V1BETA1} (default) or ${V1}`,
+  },
+  {
+    name: "interactive-mode",
+    kind: "string",
+    value: "MODE",
+    help: "Never, IfAvailable (default) or Always: when kubectl hands its terminal to the broker",
+  },
+  {
+    name: "provide-cluster-info",
+    kind: "boolean",
+    help: "pass the cluster's details to the broker in KUBERNETES_EXEC_INFO",
+  },
+  {
+    name: "exec-command",
+    kind: "string",
+    value: "COMMAND",
+    help:
+      `what kubectl runs (default ${PLUGIN_EXECUTABLE} from PATH; an absolute path for GUI tools, or kubectl)`,
+  },
+  { name: "kubeconfig", kind: "string", value: "FILE", help: "edit this kubeconfig file only" },
+  { name: "context", kind: "string", value: "NAME", help: "configure this context's user" },
+  {
+    name: "user",
+    kind: "string",
+    value: "NAME",
+    help: "configure this user entry (created when missing)",
+  },
+  { name: "dry-run", kind: "boolean", help: "print the diff and change nothing" },
+  { name: "force", short: "f", kind: "boolean", help: "apply without asking" },
+] as const satisfies readonly FlagSpec[];
+
+/**
+ * Every flag of `kubeconfig set`, the broker's own first (it stores them in exec.args), without --help; used by
+ * shell completion, which is why this module imports no YAML or diff library.
+ */
+export const KUBECONFIG_SET_FLAGS: readonly FlagSpec[] = [...BROKER_FLAGS, ...OWN_FLAGS];
+
+/** The flags `kubeconfig set` parses and documents: KUBECONFIG_SET_FLAGS and -h/--help. */
+export const KUBECONFIG_SET_FLAGS_WITH_HELP = [
+  ...BROKER_FLAGS,
+  ...OWN_FLAGS,
+  HELP_FLAG,
+] as const;
+
+/** What parseArgs() returns for `kubeconfig set`. */
+export type KubeconfigSetFlagValues = FlagValues<typeof KUBECONFIG_SET_FLAGS_WITH_HELP>;
 
 /** Where users without the plugin get it; shown by kubectl only when the command is not found. */
 export const RELEASES_URL =
@@ -118,7 +177,7 @@ export function parseSetArgs(argv: readonly string[], io: Pick<Io, "cwd" | "env"
   const env = parseEnv(values.env);
   const warnings = secretEnvWarnings(env.map((variable) => variable.name));
 
-  let command = values["exec-command"] ?? PLUGIN_COMMAND;
+  let command = values["exec-command"] ?? PLUGIN_EXECUTABLE;
   // kubectl resolves a relative path against the kubeconfig's folder, not the caller's: store it absolute.
   if (hasSeparator(command, HOST_OS)) command = path(command)!;
   const viaKubectl = /^kubectl(\.exe)?$/i.test(basename(command, HOST_OS));

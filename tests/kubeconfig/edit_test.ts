@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parse, stringify } from "yaml";
 import { KubeconfigError } from "../../lib/shared/errors.ts";
-import { spliceBytes } from "../../lib/kubeconfig/byte_splice.ts";
-import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/kubeconfig_edit.ts";
-import { kubeconfigView, parseKubeconfig } from "../../lib/kubeconfig/kubeconfig_view.ts";
-import { kubeconfigCommand } from "../../lib/kubeconfig/kubeconfig_set.ts";
-import { PLUGIN_COMMAND } from "../../lib/kubeconfig/kubeconfig_set_flags.ts";
+import { setUserExec, STATIC_CREDENTIAL_KEYS } from "../../lib/kubeconfig/edit.ts";
+import { kubeconfigView } from "../../lib/kubeconfig/read.ts";
+import { kubeconfigCommand } from "../../lib/kubeconfig/set.ts";
+import { PLUGIN_EXECUTABLE } from "../../lib/shared/command_list.ts";
 import { fakeIo, fuzzParams, run, tempDir } from "../helpers.ts";
 
 const EXEC = {
@@ -281,46 +280,6 @@ Deno.test("setUserExec() refuses what it cannot change safely, naming the file",
   }
 });
 
-Deno.test("parseKubeconfig() rejects malformed YAML with its line and column, without quoting it", async (t) => {
-  const cases = [
-    {
-      name: "bad indentation",
-      text: "apiVersion: v1\nusers:\n- name: a\n  user:\n    token: s3cret\n   bad: [\n",
-      message: /^kubeconfig \/k is not valid YAML at line 6, column \d+: /,
-    },
-    {
-      name: "duplicate key",
-      text: "users: []\nusers: []\n",
-      message: /^kubeconfig \/k is not valid YAML at line 2, column 1: /,
-    },
-    {
-      name: "alias before its anchor",
-      text: "users:\n- name: a\n  user:\n    token: *nope\n",
-      message: /^kubeconfig \/k is not valid YAML: Unresolved alias .*: nope$/,
-    },
-    {
-      name: "two documents",
-      text: "a: 1\n---\nb: 2\n",
-      message: /^kubeconfig \/k holds 2 YAML documents; a kubeconfig is one document$/,
-    },
-    {
-      name: "top level list",
-      text: "- a\n- b\n",
-      message: /^kubeconfig \/k is not a kubeconfig: its top level is a list, not a mapping$/,
-    },
-  ];
-  for (const c of cases) {
-    await t.step(c.name, () => {
-      assert.throws(() => parseKubeconfig(c.text, "/k"), (error: unknown) => {
-        assert.ok(error instanceof KubeconfigError);
-        assert.match(error.message, c.message);
-        assert.doesNotMatch(error.message, /s3cret/);
-        return true;
-      });
-    });
-  }
-});
-
 Deno.test("kubeconfigView() lists contexts and users in file order with the current context", () => {
   const view = kubeconfigView(KUBECTL_STYLE, "/k");
   assert.equal(view.currentContext, "prod");
@@ -461,18 +420,6 @@ Deno.test("kubeconfig set refuses, naming the line, to rewrite bytes that are no
   assert.deepEqual(await Deno.readFile(path), original, "nothing written");
 });
 
-Deno.test("spliceBytes() keeps a byte order mark and bytes around the span, and refuses U+FFFD over bad bytes", () => {
-  const old = concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 2\n"));
-  const text = new TextDecoder().decode(old);
-  const out = spliceBytes(old, text, text.replace("b: 2", "b: 3"), "/k");
-  assert.deepEqual(out, concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 3\n")));
-  assert.throws(
-    // The span is " \uFFFD" (the 0xFF byte), and U+FFFD would be written back in its place.
-    () => spliceBytes(old, text, text.replace("# \uFFFD\n", "#\n# \uFFFD!\n"), "/k"),
-    /^KubeconfigError: kubeconfig \/k line 2 is not valid UTF-8/,
-  );
-});
-
 Deno.test({
   name: "kubeconfig set writes CRLF lines into a CRLF kubeconfig" + NO_KUBECTL,
   ignore: !HAS_KUBECTL,
@@ -543,7 +490,7 @@ Deno.test({
       assert.deepEqual(after.clusters, config.clusters);
       const view = await kubectlView(path, tmp.path);
       assert.equal(view.code, 0, view.stderr);
-      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_COMMAND);
+      assert.equal((view.users[c.user]!.exec as { command: string }).command, PLUGIN_EXECUTABLE);
     });
   }
 });
@@ -631,52 +578,5 @@ Deno.test("the item-by-item path reads and edits like a whole-document parse (pr
       },
     ),
     fuzzParams(150),
-  );
-});
-
-Deno.test("spliceBytes() agrees with TextDecoder on any bytes and keeps those outside the edit (property)", () => {
-  // Bytes biased towards UTF-8 lead and continuation bytes, so that broken sequences are common.
-  const byte = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0x80, max: 0xf4 }));
-  fc.assert(
-    fc.property(
-      fc.uint8Array({ maxLength: 40 }).chain((base) =>
-        fc.tuple(
-          fc.array(byte, { maxLength: 40 }).map((bytes) => Uint8Array.from([...base, ...bytes])),
-          fc.nat(),
-          fc.nat(),
-          fc.string({ unit: "grapheme", maxLength: 6 }),
-        )
-      ),
-      ([bytes, a, b, insert]) => {
-        const text = new TextDecoder().decode(bytes);
-        const start = Math.min(a, b) % (text.length + 1);
-        const end = Math.min(start + Math.abs(a - b) % 5, text.length);
-        // Not inside a surrogate pair (an edit never splits one). slice(-1) would wrap round to the end.
-        if (/[\uD800-\uDFFF]/.test(text.slice(Math.max(0, start - 1), end + 1))) return;
-        const next = text.slice(0, start) + insert.replaceAll("\uFFFD", "") + text.slice(end);
-        let out: Uint8Array;
-        try {
-          out = spliceBytes(bytes, text, next, "/k");
-        } catch (error) {
-          // Only a refusal: to write U+FFFD over bytes that are not UTF-8, or a splice that would join a
-          // dangling lead byte to a continuation byte (the bytes could not decode to `next`).
-          assert.match(
-            String(error),
-            /is not valid UTF-8 and lies in the part that changes|cannot keep the bytes/,
-          );
-          return;
-        }
-        assert.equal(new TextDecoder().decode(out), next);
-        // No byte that was not UTF-8 came back as the bytes of U+FFFD.
-        const replacements = (data: Uint8Array) =>
-          data.reduce(
-            (n, _, i) =>
-              n + (data[i] === 0xef && data[i + 1] === 0xbf && data[i + 2] === 0xbd ? 1 : 0),
-            0,
-          );
-        assert.ok(replacements(out) <= replacements(bytes));
-      },
-    ),
-    fuzzParams(500),
   );
 });

@@ -1,6 +1,6 @@
 /**
- * Where YAML nodes sit in their text and how new lines are written the file's way: the small text and node helpers
- * the kubeconfig reader and the editors share.
+ * Where YAML nodes sit in their text, how new lines are written the file's way, and where two texts differ: the small
+ * text and node helpers the kubeconfig reader, the editor and the redacted diff share.
  */
 
 import {
@@ -60,6 +60,7 @@ export function render(value: unknown, column: number, indentSeq: boolean, eol: 
   return yaml.split("\n").map((line) => line === "" ? line : pad + line).join(eol);
 }
 
+/** The pair of `key` in a mapping, as written (no merge keys followed). */
 export function findPair(map: YAMLMap, key: string): Pair | undefined {
   return map.items.find((pair) => keyOf(pair) === key);
 }
@@ -71,15 +72,18 @@ export function keyOf(pair: Pair): string {
   return typeof value === "symbol" ? value.description ?? "" : String(value);
 }
 
+/** The `name` of a list entry as text, as kubectl matches it. */
 export function nameOf(map: YAMLMap): string | undefined {
   const name = map.get("name");
   return name === undefined || name === null ? undefined : String(name);
 }
 
+/** Whether a node is an empty value (`key:` or `key: null`), which kubectl reads as unset. */
 export function isNullScalar(node: unknown): boolean {
   return isScalar(node) && node.value === null;
 }
 
+/** Where a node sits in its text, when the parser recorded it. */
 export function rangeOf(node: unknown): [number, number, number] | undefined {
   return isNode(node) && node.range ? node.range : undefined;
 }
@@ -89,6 +93,7 @@ export function pairEnd(pair: Pair): number {
   return rangeOf(pair.value)?.[1] ?? rangeOf(pair.key)?.[1] ?? 0;
 }
 
+/** The offset where the line holding `at` starts. */
 export function lineStart(text: string, at: number): number {
   return text.lastIndexOf("\n", at - 1) + 1;
 }
@@ -107,12 +112,14 @@ export function lineEnd(text: string, end: number): number {
   return newline === -1 ? text.length : newline + 1;
 }
 
+/** The column a node starts at: what lines inserted next to it are indented by. */
 export function columnOf(text: string, node: unknown): number | undefined {
   const start = rangeOf(node)?.[0];
   return start === undefined ? undefined : start - lineStart(text, start);
 }
 
-export function kindOf(node: unknown): string {
+/** What a YAML node is, for "is a list, not a mapping" messages about the text as written. */
+export function kindOfNode(node: unknown): string {
   if (isSeq(node)) return "a list";
   if (isMap(node)) return "a mapping";
   if (isAlias(node)) return "an alias";
@@ -120,7 +127,19 @@ export function kindOf(node: unknown): string {
   return "empty";
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) &&
-    !(value instanceof Date);
+/**
+ * Where two texts differ: the length of their common start (`prefix`) and of their common end after it
+ * (`suffix`), in UTF-16 code units. The edit and the diff a person sees both work on that span only.
+ */
+export function changedSpan(oldText: string, newText: string): { prefix: number; suffix: number } {
+  const max = Math.min(oldText.length, newText.length);
+  let prefix = 0;
+  while (prefix < max && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (
+    suffix < max - prefix &&
+    oldText.charCodeAt(oldText.length - 1 - suffix) ===
+      newText.charCodeAt(newText.length - 1 - suffix)
+  ) suffix++;
+  return { prefix, suffix };
 }
