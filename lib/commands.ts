@@ -22,6 +22,7 @@ import {
 import { UsageError } from "./shared/errors.ts";
 import type { FlagSpec } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
+import type { PermissionUse } from "./shared/permissions.ts";
 import { reportError } from "./shared/report.ts";
 
 /** A subcommand's entry point: the words after its name in, the exit code out. */
@@ -35,6 +36,8 @@ export interface Command extends CommandInfo {
   readonly subcommandFlags?: Readonly<Record<string, readonly FlagSpec[]>>;
   /** Imports its code when it runs; none for the commands the plugin itself answers. */
   readonly load?: () => Promise<RunCommand>;
+  /** The permissions it keeps (lib/shared/permissions.ts); the router revokes the rest before it runs. */
+  readonly permissions?: PermissionUse;
 }
 
 /** The plugin's own flags when called with no command (what kubectl runs), without --help. */
@@ -43,7 +46,13 @@ export const ROOT_FLAGS: readonly FlagSpec[] = [
   { name: "version", kind: "boolean", help: "print the version" },
 ];
 
-type Parts = Pick<Command, "flags" | "subcommandFlags" | "load" | "args">;
+/** A command that runs code of its own says which permissions it keeps; one the plugin answers has neither. */
+type Parts =
+  & Pick<Command, "flags" | "subcommandFlags" | "args">
+  & (
+    | { load: () => Promise<RunCommand>; permissions: PermissionUse }
+    | { load?: undefined; permissions?: undefined }
+  );
 
 /** What each command adds to its light half; `satisfies` makes a new name in command_list.ts need a row here. */
 const PARTS = {
@@ -51,22 +60,29 @@ const PARTS = {
     flags: [],
     subcommandFlags: { set: KUBECONFIG_SET_FLAGS },
     load: async () => (await import("./kubeconfig/set.ts")).kubeconfigCommand,
+    permissions: "kubeconfig",
   },
   doctor: {
     flags: DOCTOR_FLAGS,
     load: async () => (await import("./doctor/doctor.ts")).doctorCommand,
+    permissions: "doctor",
   },
   status: {
     flags: STATUS_FLAGS,
     load: async () => (await import("./status/status.ts")).statusCommand,
+    permissions: "status",
   },
-  completion: { flags: [], load: () => completionEntry("completion") },
+  completion: { flags: [], load: () => completionEntry("completion"), permissions: "completion" },
   version: { flags: [] },
   help: {
     flags: [],
     args: VISIBLE_COMMANDS.map((command) => command.name).filter((name) => name !== "help"),
   },
-  __complete: { flags: [], load: () => completionEntry("__complete") },
+  __complete: {
+    flags: [],
+    load: () => completionEntry("__complete"),
+    permissions: "completion",
+  },
 } as const satisfies Record<CommandName, Parts>;
 
 /** Every command, in the help text's order: the one list the router, completion, help and hints read. */
@@ -88,11 +104,14 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   let [name, ...args] = argv;
   if (name === "help" && !findCommand(args[0])?.hidden) [name, ...args] = [...args, "--help"];
   try {
-    const load = COMMAND_TABLE.find((command) => command.name === name)?.load;
-    if (!load) {
+    const command = COMMAND_TABLE.find((command) => command.name === name);
+    if (!command?.load) {
       throw new UsageError(`unknown subcommand ${JSON.stringify(name)}`, { hint: COMMANDS_HINT });
     }
-    return await (await load())(args, io);
+    // Before its code loads: what a command keeps depends on the command alone (doctor narrows again itself).
+    // Parts gives every command that loads code its permissions.
+    io.narrow(command.permissions!);
+    return await (await command.load())(args, io);
   } catch (error) {
     return await reportError(error, io);
   }

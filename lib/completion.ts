@@ -10,11 +10,10 @@ import { POLICIES } from "./plugin/broker_options.ts";
 import { ISSUER_NAMES, KEY_TYPES } from "./issuer/issuer.ts";
 import { SHELLS } from "./shared/command_list.ts";
 import { UsageError } from "./shared/errors.ts";
-import { type FlagSpec, HELP_FLAG } from "./shared/flags.ts";
+import { type FlagSpec, HELP_FLAG, OUTPUT_FORMATS } from "./shared/flags.ts";
 import type { Io } from "./shared/io.ts";
 import { INTERACTIVE_MODES } from "./kubeconfig/set_flags.ts";
 import { SUPPORTED_API_VERSIONS } from "./credentials/exec_credential.ts";
-import { OUTPUT_FORMATS } from "./status/status_flags.ts";
 import { readKubeconfig } from "./kubeconfig/read.ts";
 
 /** cobra's ShellCompDirective bits, which kubectl relays to the shell unchanged. */

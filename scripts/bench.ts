@@ -20,6 +20,8 @@ interface Stats {
   median: number;
   p10: number;
   p90: number;
+  /** Each round's time in the order of the rounds, so that a candidate can be compared round by round. */
+  rounds?: number[];
 }
 
 /** Runs each candidate `rounds` times, interleaved and in a shuffled order each round; returns wall-time stats. */
@@ -45,7 +47,9 @@ export async function measure(
       if (round >= 0) samples.get(candidate.name)!.push(elapsed);
     }
   }
-  return new Map([...samples].map(([name, values]) => [name, stats(values)]));
+  return new Map(
+    [...samples].map(([name, values]) => [name, { ...stats(values), rounds: values }]),
+  );
 }
 
 function stats(values: number[]): Stats {
@@ -54,17 +58,31 @@ function stats(values: number[]): Stats {
   return { median: at(0.5), p10: at(0.1), p90: at(0.9) };
 }
 
-/** Prints a table of stats with each median's ratio to the baseline's. */
+/**
+ * The median of the round-by-round ratios of `a` to `b`: each round ran both within moments of each other, so
+ * a machine that slows down for a while (other work, CPU frequency) slows both sides of a ratio alike.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return stats(a.map((value, i) => value / b[i]!)).median;
+}
+
+/**
+ * Prints a table of stats with each median's ratio to the baseline's and, where the rounds are known, the
+ * paired ratio (the median of the round-by-round ratios), the figure to quote on a busy machine.
+ */
 export function report(title: string, results: Map<string, Stats>, baseline: string): void {
   console.log(`\n${title}`);
-  const base = results.get(baseline)!.median;
+  const base = results.get(baseline)!;
   const width = Math.max(...[...results.keys()].map((k) => k.length));
   for (const [name, s] of results) {
+    const paired = s.rounds && base.rounds
+      ? `, paired ${pairedRatio(s.rounds, base.rounds).toFixed(2)}x`
+      : "";
     console.log(
       `  ${name.padEnd(width)}  median ${s.median.toFixed(1).padStart(6)} ms  ` +
         `(p10 ${s.p10.toFixed(1)}, p90 ${s.p90.toFixed(1)})  ${
-          (s.median / base).toFixed(2)
-        }x ${baseline}`,
+          (s.median / base.median).toFixed(2)
+        }x ${baseline}${paired}`,
     );
   }
 }
@@ -85,6 +103,23 @@ async function main({ e2e }: { e2e: boolean }) {
     });
     const empty = `${dir}/empty.ts`;
     await Deno.writeTextFile(empty, "");
+    // The runtime's floor with the broker's own flags, and the same plus the run-time narrowing of permissions
+    // (Deno.permissions.revokeSync of the kinds a valid call never uses), so that its cost has a figure of its own.
+    const emptyJs = `${dir}/empty.js`;
+    await Deno.writeTextFile(emptyJs, "");
+    const revoking = `${dir}/revoke.js`;
+    await Deno.writeTextFile(
+      revoking,
+      `for (const name of ["net", "write", "run", "sys"]) Deno.permissions.revokeSync({ name });\n`,
+    );
+    const runtimeFloor = (script: string) => [
+      Deno.execPath(),
+      "run",
+      ...RUNTIME_FLAGS,
+      ...BROKER_PERMISSIONS,
+      "--quiet",
+      script,
+    ];
     // What the original tool asked users to run before every call: renew when the certificate expires within a
     // minute or the token is missing.
     const original = `${dir}/original-check.sh`;
@@ -116,6 +151,8 @@ if [ ! -s "${token}" ]; then echo renew; fi
     );
     const hot = await measure([
       { name: "deno run empty.ts", cmd: [Deno.execPath(), "run", empty], env },
+      { name: "  empty.js with the broker's flags", cmd: runtimeFloor(emptyJs), env },
+      { name: "    same, revoking net, write, run, sys", cmd: runtimeFloor(revoking), env },
       {
         name: "broker when-invalid (valid)",
         cmd: [

@@ -113,7 +113,7 @@ export function checkTag(tag: string, version: string): void {
 
 /**
  * The exact `deno compile` argv: the bundle that `deno task install` runs too (scripts/bundle.ts), with the same
- * runtime flags, the broker's permissions baked in and no prompt (kubectl may hand the plugin a terminal). The
+ * runtime flags, the broker's permissions baked in with --no-prompt (kubectl may hand the plugin a terminal). The
  * bundle holds the npm packages it uses and needs no configuration. main.js names commands.js and issuer.js in
  * variables, which deno compile cannot follow, hence --include.
  */
@@ -127,7 +127,6 @@ export function compileArgs(
     "--output",
     output,
     ...RUNTIME_FLAGS,
-    "--no-prompt",
     ...BROKER_PERMISSIONS,
     "--include",
     join(bundleDir, BUNDLE_COMMANDS),

@@ -1,6 +1,17 @@
 /**
- * `deno task test` (and `test:unit`, `test:e2e`): the unit tests (tests/ without tests/e2e) in parallel, then the
- * end-to-end tests, set up so that they take less time than plain `deno test` (which still works):
+ * `deno task test` and its parts, set up so that they take less time than plain `deno test` (which still works):
+ * - `unit` (`deno task test:unit`): the fast loop, tests/ without the three tiers below, in parallel and without
+ *   type-checking (`deno task check` type-checks everything; the other parts type-check what they run).
+ * - `process` (`test:process`): the PROCESS_TESTS files, scenarios of many processes by nature: dozens of brokers
+ *   at once around one renewal, brokers killed with SIGKILL, detached renewals, tmpfs mounts, nginx in front.
+ * - `release` (`test:release`): tests/release/, what packaging needs: bundles, builds, archives, the shim, the
+ *   workflows; each test bundles or builds anew.
+ * - `portable` (`test:portable`): unit, process and release in one parallel run, type-checked: what runs on
+ *   every OS (CI's macOS and Windows runners, the Wine run).
+ * - `e2e` (`test:e2e`): tests/e2e/ (nginx, kubectl), one file at a time.
+ * - all (`deno task test`, what .ci/run runs): portable, then e2e.
+ *
+ * What makes them faster:
  * - a folder for the run (KUBECTL_CREDENTIALS_BROKER_TEST_RUN, removed at the end) where test files share what is
  *   costly to make: one install of the broker from this source (`deno task install` with a root there), which
  *   every test file and e2e world runs (each test file would otherwise install its own: half a second of CPU
@@ -9,7 +20,8 @@
  * - DENO_JOBS, unless set, at twice the CPUs: the unit test files wait on renewals, timeouts and the processes
  *   they start about as long as they compute, so two per CPU keep the CPUs busy.
  *
- * Usage: deno run -A scripts/test.ts [unit|e2e] [deno test arguments: --filter NAME, test files or folders]
+ * Usage: deno run -A scripts/test.ts [unit|release|portable|e2e] [deno test arguments: --filter NAME, test files or
+ * folders]
  */
 import { forwardedSignals, HOST_OS } from "../lib/shared/platform.ts";
 import { installPlugin } from "./install.ts";
@@ -19,13 +31,32 @@ import { RUN_FOLDER_VARIABLE } from "./world/temp_dir.ts";
 import { scriptArgs } from "./args.ts";
 
 const root = new URL("../", import.meta.url);
+const PARTS = ["unit", "process", "release", "portable", "e2e"] as const;
+
+/**
+ * The test files of the `process` tier: each starts many processes by nature, and together they took about half
+ * of the unit run's CPU. Listed by path: a file renamed without this list fails every run (see missing below).
+ */
+const PROCESS_TESTS = [
+  "tests/plugin/renewal_test.ts", // 16 and 32 brokers at once around one renewal
+  "tests/plugin/background_renewal_test.ts", // detached renewals, 32 calls at once inside the window
+  "tests/plugin/lock_test.ts", // brokers and renewals killed with SIGKILL, lock timeouts
+  "tests/plugin/full_disk_test.ts", // tmpfs mounts (root) under running brokers
+  "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
+  "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
+  "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
+] as const;
+type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
-const part = first === "unit" || first === "e2e" ? first : "all";
+const part: Part = (PARTS as readonly string[]).includes(first ?? "") ? first as Part : "all";
 const { positionals: extra } = scriptArgs({
-  usage: "deno task test[:unit|:e2e] [deno test arguments: --filter NAME, test files or folders]",
+  usage:
+    "deno task test[:unit|:process|:release|:portable|:e2e] [deno test arguments: --filter NAME, test files or folders]",
   about:
-    "The unit tests in parallel, then the end-to-end tests (nginx, kubectl), sharing one install of the " +
-    "broker (KUBECTL_CREDENTIALS_BROKER_BIN names another). Every other argument goes to deno test.",
+    "The tests in tiers (docs/testing.md): unit is the fast loop, without type check; process, release and e2e " +
+    "the others; portable is unit, process and release at once; with no tier, portable then e2e. They share " +
+    "one install of the broker (KUBECTL_CREDENTIALS_BROKER_BIN names another). Every other argument goes to " +
+    "deno test.",
   flags: [],
   passThrough: true,
 }, part === "all" ? Deno.args : rest);
@@ -50,10 +81,41 @@ function isTestPath(arg: string): boolean {
  */
 function runs(jobs: string): { args: string[]; env: Record<string, string> }[] {
   const parallel = { args: ["--parallel"], env: { DENO_JOBS: jobs } };
-  if (extra.some(isTestPath)) return [part === "unit" ? parallel : { args: [], env: {} }];
-  const unit = { args: [...parallel.args, "--ignore=tests/e2e", "tests/"], env: parallel.env };
+  // The fast loop leaves type-checking to `deno task check`: checking every test file's graph costs about 8 s of
+  // CPU after any edit.
+  const check = part === "unit" ? ["--no-check"] : [];
+  const folders = {
+    unit: [`--ignore=${["tests/e2e", "tests/release", ...PROCESS_TESTS].join(",")}`, "tests/"],
+    process: [...PROCESS_TESTS],
+    release: ["tests/release/"],
+    portable: ["--ignore=tests/e2e", "tests/"],
+  };
+  if (extra.some(isTestPath)) {
+    return [
+      part === "e2e" || part === "all" ? { args: [], env: {} } : {
+        args: [...parallel.args, ...check],
+        env: parallel.env,
+      },
+    ];
+  }
+  const tier = (name: keyof typeof folders) => ({
+    args: [...parallel.args, ...check, ...folders[name]],
+    // The process tier's files each keep the CPUs busy with dozens of processes and time what they wait for: one
+    // file per CPU, unless DENO_JOBS says otherwise, so that they do not starve each other's timings.
+    env: name === "process" && !Deno.env.get("DENO_JOBS")
+      ? { DENO_JOBS: String(navigator.hardwareConcurrency) }
+      : parallel.env,
+  });
   const e2e = { args: ["tests/e2e/"], env: {} };
-  return part === "unit" ? [unit] : part === "e2e" ? [e2e] : [unit, e2e];
+  return part === "e2e" ? [e2e] : part === "all" ? [tier("portable"), e2e] : [tier(part)];
+}
+
+const missing = PROCESS_TESTS.filter((path) => !isTestPath(path));
+if (missing.length > 0) {
+  console.error(
+    `scripts/test.ts: PROCESS_TESTS names ${missing.join(", ")}, which is gone: update the list`,
+  );
+  Deno.exit(1);
 }
 
 const jobs = Deno.env.get("DENO_JOBS") || String(2 * navigator.hardwareConcurrency);

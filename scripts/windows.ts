@@ -1,11 +1,11 @@
 /**
- * `deno task test:windows [deno test arguments]`: the unit suite (`deno task test:unit`, scripts/test.ts unit) run
- * by Deno's own Windows build, deno.exe, under Wine on this Linux machine. Deno.build.os is "windows" there, paths
- * are `Z:\...` (this machine's `/`) and `C:\...`, PATHEXT and `.cmd` files run through cmd.exe, and the broker is
- * installed as `deno task install` installs it on Windows (kubectl-credentials_broker.cmd): a POSIX-only
- * assumption fails here as it would on Windows. Wine is not Windows (its taskkill has no /T, its cmd.exe expands
- * `%*` once more, file ACLs differ): the CI matrix's windows-latest job stays the proof, this run the evidence
- * on every `.ci/run`.
+ * `deno task test:windows [deno test arguments]`: the unit, process and release tests (`deno task test:portable`,
+ * scripts/test.ts portable) run by Deno's own Windows build, deno.exe, under Wine on this Linux machine.
+ * Deno.build.os is "windows" there, paths are `Z:\...` (this machine's `/`) and `C:\...`, PATHEXT and `.cmd`
+ * files run through cmd.exe, and the broker is installed as `deno task install` installs it on Windows
+ * (kubectl-credentials_broker.cmd): a POSIX-only assumption fails here as it would on Windows. Wine is not
+ * Windows (its taskkill has no /T, its cmd.exe expands `%*` once more, file ACLs differ): the CI matrix's
+ * windows-latest job stays the proof, this run the evidence on every `.ci/run`.
  *
  * What it needs, installed when missing and kept under ~/.cache/kubectl-credentials-broker/wine-deno
  * (XDG_CACHE_HOME is honoured; KCB_WINE_HOME names another folder):
@@ -231,8 +231,8 @@ if (import.meta.main) {
   const { values, positionals: rest } = scriptArgs({
     usage: "deno task test:windows [deno test arguments] | --deno ARGS...",
     about:
-      "Deno's Windows build under Wine: the unit suite (deno test arguments narrow it), or with --deno " +
-      "any deno command.",
+      "Deno's Windows build under Wine: the unit, process and release tests (deno test arguments narrow " +
+      "them), or with --deno any deno command.",
     flags: [{ name: "deno", kind: "boolean", help: "run deno.exe with the arguments that follow" }],
     passThrough: true,
   });
@@ -240,7 +240,7 @@ if (import.meta.main) {
   try {
     const { wine, exe, env } = await prepare();
     const suite = !values.deno;
-    const args = suite ? ["run", "--allow-all", "scripts/test.ts", "unit", ...rest] : rest;
+    const args = suite ? ["run", "--allow-all", "scripts/test.ts", "portable", ...rest] : rest;
     say(`deno.exe ${Deno.version.deno} under ${wine}: deno ${args.join(" ")}`);
     const started = performance.now();
     const child = new Deno.Command(wine, {

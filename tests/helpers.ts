@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { Io } from "../lib/shared/io.ts";
+import type { PermissionUse } from "../lib/shared/permissions.ts";
 import { installPlugin } from "../scripts/install.ts";
 import { brokerBin, preparedBroker, sourceBrokerCommand } from "../scripts/world/broker.ts";
 import { denoDir, run } from "../scripts/world/process.ts";
@@ -129,7 +130,10 @@ export function makeJwt(claims: Record<string, unknown>): string {
   return `${jwtSegment({ alg: "RS256", typ: "JWT" })}.${jwtSegment(claims)}.${signature}`;
 }
 
-/** An Io for in-process tests: captures stdout and stderr, answers readLine from `input`, reads `env` only. */
+/**
+ * An Io for in-process tests: captures stdout and stderr, answers readLine from `input`, reads `env` only, and
+ * records what narrow() is asked for.
+ */
 export function fakeIo(options: {
   env?: Record<string, string>;
   cwd?: string;
@@ -138,12 +142,14 @@ export function fakeIo(options: {
   terminal?: boolean;
   color?: boolean;
   now?: Date;
-} = {}): Io & { out: string; err: string; prompts: number } {
+} = {}): Io & { out: string; err: string; prompts: number; narrowed: PermissionUse[] } {
   const input = [...(options.input ?? [])];
   const io = {
     out: "",
     err: "",
     prompts: 0,
+    /** What the code asked Io.narrow for, in order; the test process keeps its own permissions. */
+    narrowed: [] as PermissionUse[],
     stdout: (text: string) => {
       io.out += text;
       return Promise.resolve();
@@ -162,6 +168,9 @@ export function fakeIo(options: {
     env: (name: string) => options.env?.[name],
     cwd: () => options.cwd ?? "/",
     now: () => options.now ?? new Date(),
+    narrow: (use: PermissionUse) => {
+      io.narrowed.push(use);
+    },
   };
   return io;
 }

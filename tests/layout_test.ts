@@ -82,10 +82,16 @@ Deno.test("lib/ folders import only the folders below them, and the plugin's pat
 });
 
 /** Effects and the only modules that may have them; everything else gets them through these modules. */
-const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] = [
+const SCOPES: {
+  what: string;
+  api: RegExp;
+  /** Finds uses that span lines (a call and its options), by line number; for what `api` cannot see. */
+  calls?: (lines: string[]) => { line: number; text: string }[];
+  allowed: Record<string, string>;
+}[] = [
   {
     what: "starts or signals a process",
-    api: /new Deno\.Command\b|\bDeno\.(kill|run)\b/,
+    api: /new Deno\.Command\b|\bDeno\.(kill|run)\b|["']node:child_process["']/,
     allowed: {
       "lib/plugin/before_exec.ts": "the before-exec command, and the detached background renewal",
       "lib/doctor/run.ts": "doctor runs the kubeconfig's exec command once",
@@ -95,7 +101,8 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
   {
     what: "writes, moves or removes files",
     api:
-      /\bDeno\.(writeFile|writeTextFile|rename|remove|mkdir|chmod|chown|symlink|link|truncate|copyFile|makeTempFile|makeTempDir|utime)(Sync)?\b/,
+      /\bDeno\.(writeFile|writeTextFile|create|rename|remove|mkdir|chmod|chown|symlink|link|truncate|copyFile|makeTempFile|makeTempDir|utime)(Sync)?\b|["']node:fs(\/promises)?["']/,
+    calls: openedForWriting,
     allowed: {
       "lib/kubeconfig/files.ts": "the user's kubeconfig, locked and atomic",
       "lib/plugin/lock.ts": "the broker's own lock folder",
@@ -127,28 +134,79 @@ const SCOPES: { what: string; api: RegExp; allowed: Record<string, string> }[] =
   {
     what: "opens network connections",
     api:
-      /(?<![.\w])fetch\s*\(|\bglobalThis\.fetch\b|\bDeno\.(connect|connectTls|startTls|connectQuic|createHttpClient|listen|listenTls|listenDatagram|resolveDns|serve)\b|\bnew (WebSocket|WebSocketStream|EventSource|XMLHttpRequest)\b/,
+      /(?<![.\w])fetch\s*\(|\bglobalThis\.fetch\b|\bDeno\.(connect|connectTls|startTls|connectQuic|createHttpClient|listen|listenTls|listenDatagram|listenQuic|QuicEndpoint|resolveDns|serve|upgradeWebSocket)\b|\bnew (WebSocket|WebSocketStream|EventSource|XMLHttpRequest)\b|["']node:(http|https|http2|net|tls|dgram|dns)(\/promises)?["']/,
     allowed: {
       "lib/issuer/http.ts":
         "the one client of the certificate authorities (--issuer): TLS, deadline, limits",
     },
   },
+  {
+    what: "revokes or requests permissions",
+    api: /\bDeno\.permissions\.(revoke|request)(Sync)?\b/,
+    allowed: {
+      "lib/shared/permissions.ts": "the one table of what each command keeps, and its revocation",
+    },
+  },
 ];
 
-Deno.test("only the modules scoped to an effect have it: processes, file writes, file reads", async (t) => {
+/**
+ * Deno.open and Deno.openSync calls that may write: options that ask for write, append, create, createNew or
+ * truncate, or options the call does not spell out (a variable), which may ask for anything.
+ */
+function openedForWriting(lines: string[]): { line: number; text: string }[] {
+  const text = lines.join("\n");
+  const found: { line: number; text: string }[] = [];
+  for (const match of text.matchAll(/\bDeno\.open(Sync)?\s*\(/g)) {
+    let depth = 1;
+    let end = match.index + match[0].length;
+    while (end < text.length && depth > 0) {
+      if ("([{".includes(text[end]!)) depth++;
+      else if (")]}".includes(text[end]!)) depth--;
+      end++;
+    }
+    const args = text.slice(match.index + match[0].length, end - 1);
+    const options = args.match(/^[^,]*,\s*([\s\S]*?)[\s,]*$/)?.[1];
+    if (options === undefined) continue; // no options: read only
+    const spelled = /^\{[\s\S]*\}$/.test(options);
+    if (!spelled || /\b(write|append|create|createNew|truncate)\s*:(?!\s*false\b)/.test(options)) {
+      const line = text.slice(0, match.index).split("\n").length;
+      found.push({ line, text: `${match[0]}${args.replace(/\s+/g, " ")})` });
+    }
+  }
+  return found;
+}
+
+Deno.test("only the modules scoped to an effect have it: processes, file writes, file reads, the network, permissions", async (t) => {
   for (const scope of SCOPES) {
     await t.step(scope.what, () => {
       const problems: string[] = [];
       for (const file of libFiles()) {
         if (file in scope.allowed) continue;
-        for (const [index, line] of code(file).entries()) {
+        const lines = code(file);
+        for (const [index, line] of lines.entries()) {
           const match = scope.api.exec(line);
           if (match) problems.push(`${file}:${index + 1} ${scope.what} (${match[0]})`);
+        }
+        for (const call of scope.calls?.(lines) ?? []) {
+          problems.push(`${file}:${call.line} ${scope.what} (${call.text})`);
         }
       }
       assert.deepEqual(problems, []);
     });
   }
+});
+
+Deno.test("the layout test sees a write through Deno.open's options, over lines or in a variable, and lets a read pass", () => {
+  const uses = (source: string) => openedForWriting(source.split("\n")).map((call) => call.line);
+  assert.deepEqual(uses(`Deno.openSync(path, { read: true });`), []);
+  assert.deepEqual(uses(`await Deno.open(path);`), []);
+  assert.deepEqual(
+    uses(`x;\nconst f = Deno.openSync(\n  path,\n  { read: true, append: true },\n);`),
+    [2],
+  );
+  assert.deepEqual(uses(`Deno.open(join(a, b), { createNew: true, write: true })`), [1]);
+  assert.deepEqual(uses(`Deno.openSync(path, options)`), [1]);
+  assert.deepEqual(uses(`Deno.openSync(path, { read: true, write: false })`), []);
 });
 
 Deno.test("the layout rules name modules that exist", () => {

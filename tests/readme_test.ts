@@ -12,8 +12,7 @@ import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
 import type { Io } from "../lib/shared/io.ts";
 import { createCa, issueCertificate } from "../scripts/world/ca.ts";
-import { fakeIo, makeJwt, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
-import { installPlugin } from "../scripts/install.ts";
+import { fakeIo, installBroker, makeJwt, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
 import { dirname, HOST_OS, isWindows } from "../lib/shared/platform.ts";
 import { renewalLock } from "../lib/plugin/lock.ts";
 import { aheadFiles } from "../lib/plugin/renew_ahead.ts";
@@ -195,7 +194,8 @@ Deno.test("README sample doctor: kubectl credentials-broker doctor prints this r
   assert.ok(output.includes(`kubectl is ${KUBECTL}`), "the sample was made with /usr/bin/kubectl");
   await using tmp = await tempDir();
   const home = await aliceHome(tmp.path);
-  const shim = await installPlugin(`${home}/.deno`);
+  // Where `deno task install` puts it: the run's shared install, linked there (no bundling of its own).
+  const shim = await installBroker(`${home}/.deno`);
   const prod = `${home}/.kube/prod`;
   const cert = await aliceCertificate(prod, "client");
   await Deno.chmod(cert.keyPath, 0o644);

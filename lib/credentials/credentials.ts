@@ -406,14 +406,15 @@ export function expiryProblems(credentials: Credentials, now: Date, marginMs: nu
       continue;
     }
     if (!expiry) continue;
-    const at = formatTimestamp(expiry);
+    // Formatted only for a problem: a valid call (every kubectl call) asks this twice and formats nothing.
+    const at = () => formatTimestamp(expiry);
     const margin = effectiveMarginMs(lifetimeMs, marginMs);
     if (expiry.getTime() <= now.getTime()) {
       problems.push({
         about: what,
         path,
         kind: "expired",
-        message: `${what} ${path} expired at ${at}`,
+        message: `${what} ${path} expired at ${at()}`,
       });
     } else if (expiry.getTime() - margin <= now.getTime()) {
       const lifetime = lifetimeMs !== undefined && lifetimeMs > 0
@@ -423,7 +424,7 @@ export function expiryProblems(credentials: Credentials, now: Date, marginMs: nu
         about: what,
         path,
         kind: "expiring",
-        message: `${what} ${path} expires at ${at}, within the refresh margin of ${
+        message: `${what} ${path} expires at ${at()}, within the refresh margin of ${
           formatDuration(margin)
         }${lifetime}`,
       });

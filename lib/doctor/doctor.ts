@@ -17,7 +17,7 @@ import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { CliError, describeError, UsageError } from "../shared/errors.ts";
-import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, outputFormat, parseArgs, refuseArguments } from "../shared/flags.ts";
 import { DOCTOR_FLAGS } from "./doctor_flags.ts";
 import type { Io } from "../shared/io.ts";
 import { readKubeconfig, selectUser } from "../kubeconfig/read.ts";
@@ -47,6 +47,8 @@ export interface DoctorHost {
   env(name: string): string | undefined;
   cwd(): string;
   now(): Date;
+  /** Io.narrow: doctor gives up the network once the issuer's checks are done (or there is no issuer). */
+  narrow(use: "doctor after issuer checks"): void;
 }
 
 /** Runs every check for one user entry; `loadFailure` is set when no user entry could be loaded at all. */
@@ -142,6 +144,8 @@ export async function diagnose(
       ));
     }
   }
+  // Only the issuer's checks contact anything: the broker run below is another process, with its own permissions.
+  host.narrow("doctor after issuer checks");
   // Run first, read the files after: a before-exec command renews them during the run, and the files are then
   // what the next kubectl call will get.
   let run: CheckResult;
@@ -204,15 +208,8 @@ and one real run of the broker. Prints no secrets. Exit code 0 when nothing fail
     );
     return 0;
   }
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
-      hint: "see kubectl credentials-broker doctor --help",
-    });
-  }
-  const output = values.output ?? "text";
-  if (output !== "text" && output !== "json") {
-    throw new UsageError(`invalid --output ${JSON.stringify(output)}: use text or json`);
-  }
+  refuseArguments(positionals, "doctor");
+  const output = outputFormat(values.output);
   const timeoutText = values.timeout;
   const timeoutMs = timeoutText === undefined
     ? DEFAULT_RUN_TIMEOUT_MS

@@ -282,8 +282,11 @@ function startError(program: string, error: unknown): BeforeExecError {
  * KUBERNETES_EXEC_INFO, HOME, KUBECONFIG, PATH, VAULT_ADDR...; sys=uid: refuse lock folders owned by another user;
  * net: the certificate authority of --issuer (only lib/issuer/http.ts opens connections, and only when a
  * certificate must be issued or doctor checks the issuer; the CA's address is in the kubeconfig, unknown here).
+ * Each command then revokes the kinds it never uses (lib/shared/permissions.ts), and --no-prompt keeps them
+ * revoked: without it a revoked kind is "prompt", and Deno would ask at the terminal, where a `y` undoes it.
  */
 export const BROKER_PERMISSIONS: readonly string[] = [
+  "--no-prompt",
   "--allow-read",
   "--allow-write",
   "--allow-run",

@@ -37,6 +37,7 @@ import {
   renewalLock,
   settleLeftover,
 } from "./lock.ts";
+import { pluginUse } from "../shared/permissions.ts";
 import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import {
   aheadDecision,
@@ -59,11 +60,10 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
   if (argv[0] === BACKGROUND_RENEWAL) {
     // Started by a call inside the renew-ahead window (see renewAheadIfDue); never by kubectl.
     const { values } = parseArgs(argv.slice(1), BROKER_FLAGS);
+    const options = brokerOptionsFromFlags(values, { sources: issuerSources(io) });
+    io.narrow(pluginUse(options));
     const { renewInBackground } = await import("./background_renewal.ts");
-    return await renewInBackground(
-      brokerOptionsFromFlags(values, { sources: issuerSources(io) }),
-      io,
-    );
+    return await renewInBackground(options, io);
   }
   const { values, positionals } = parseArgs(argv, [...BROKER_FLAGS, ...GLOBAL_FLAGS]);
   if (values.help) return printHelp(io);
@@ -74,6 +74,8 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
     });
   }
   const options = brokerOptionsFromFlags(values, { sources: issuerSources(io) });
+  // The network only with --issuer; writing, running and the lock folder's owner check only to renew.
+  io.narrow(pluginUse(options));
   const info = parseExecInfo(io.env("KUBERNETES_EXEC_INFO"));
   const result = await obtainCredentials(options, info, io);
   for (const warning of result.warnings) await io.stderr(`warning: ${warning}\n`);

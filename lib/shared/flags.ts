@@ -144,6 +144,30 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** What -o/--output takes (doctor, status; completion offers them): text for people, json for scripts. */
+export const OUTPUT_FORMATS = ["text", "json"] as const;
+
+/** The --output a command was given, text when none; any other value is a usage error. */
+export function outputFormat(value: string | undefined): (typeof OUTPUT_FORMATS)[number] {
+  const output = value ?? "text";
+  const known = OUTPUT_FORMATS.find((format) => format === output);
+  if (!known) {
+    throw new UsageError(
+      `invalid --output ${JSON.stringify(output)}: use ${OUTPUT_FORMATS.join(" or ")}`,
+    );
+  }
+  return known;
+}
+
+/** A subcommand that takes flags only refuses any other word, pointing at its --help. */
+export function refuseArguments(positionals: readonly string[], command: string): void {
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
+      hint: `see kubectl credentials-broker ${command} --help`,
+    });
+  }
+}
+
 /** A command's --help (a subcommand's, a script's): the usage line, what it does, and its flags aligned. */
 export function helpText(usage: string, about: string, specs: readonly FlagSpec[]): string {
   return `Usage: ${usage}\n\n${about.trim()}\n\nFlags:\n${formatFlagHelp(specs)}\n`;

@@ -1,3 +1,5 @@
+import { describePermissions, type PermissionUse, revokePermissions } from "./permissions.ts";
+
 /** The process edges a subcommand may touch; main.ts builds the real one, tests build their own. */
 export interface Io {
   /** Writes data meant for the caller (the ExecCredential, JSON output, completion scripts). */
@@ -19,6 +21,11 @@ export interface Io {
   env(name: string): string | undefined;
   cwd(): string;
   now(): Date;
+  /**
+   * Gives up, for the rest of the process, the permission kinds `use` never needs (see permissions.ts); called
+   * once a command has parsed its flags. In-process tests record it instead, keeping the test runner's rights.
+   */
+  narrow(use: PermissionUse): void;
 }
 
 const encoder = new TextEncoder();
@@ -60,6 +67,17 @@ export function processIo(): Io {
     env: (name) => Deno.env.get(name),
     cwd: () => Deno.cwd(),
     now: () => new Date(),
+    narrow(use) {
+      // Asked before the revocation, while env is surely held (every use keeps it anyway).
+      const debug = Boolean(Deno.env.get("KUBECTL_CREDENTIALS_BROKER_DEBUG"));
+      revokePermissions(use);
+      if (debug) {
+        writeAllSync(
+          Deno.stderr,
+          `debug: permissions after narrowing for ${use}: ${describePermissions()}\n`,
+        );
+      }
+    },
   };
 }
 

@@ -47,10 +47,10 @@ import {
 import { splitCommandLine } from "../shared/command_line.ts";
 import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { CliError, KubeconfigError, UsageError } from "../shared/errors.ts";
-import { HELP_FLAG, helpText, parseArgs } from "../shared/flags.ts";
+import { HELP_FLAG, helpText, outputFormat, parseArgs, refuseArguments } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
-import { OUTPUT_FORMATS, STATUS_FLAGS } from "./status_flags.ts";
+import { STATUS_FLAGS } from "./status_flags.ts";
 import { formatStatusJson, formatStatusText } from "./status_report.ts";
 
 /** What status needs from the process: the environment and working folder kubectl would give the plugin, a clock. */
@@ -388,17 +388,8 @@ are listed, not exit codes (kubectl credentials-broker doctor checks one user en
     );
     return 0;
   }
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, {
-      hint: "see kubectl credentials-broker status --help",
-    });
-  }
-  const output = values.output ?? "text";
-  if (!OUTPUT_FORMATS.some((format) => format === output)) {
-    throw new UsageError(
-      `invalid --output ${JSON.stringify(output)}: use ${OUTPUT_FORMATS.join(" or ")}`,
-    );
-  }
+  refuseArguments(positionals, "status");
+  const output = outputFormat(values.output);
   const report = await gatherStatus(
     { kubeconfig: values.kubeconfig, context: values.context, user: values.user },
     io,

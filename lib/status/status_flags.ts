@@ -19,6 +19,3 @@ export const STATUS_FLAGS = [
     help: "text (default) or json, for scripts",
   },
 ] as const satisfies readonly FlagSpec[];
-
-/** What `-o` takes (doctor's -o takes the same), for the check and for completion. */
-export const OUTPUT_FORMATS = ["text", "json"] as const;

@@ -46,7 +46,7 @@ async function doctorAccepts(dir: string, args: string[]): Promise<[boolean, Che
         },
       },
     },
-    { env: () => undefined, cwd: () => dir, now: () => new Date() },
+    { env: () => undefined, cwd: () => dir, now: () => new Date(), narrow: () => {} },
     { skipRun: true, timeoutMs: 60_000 },
   );
   const judged = checks.filter((check) => CREDENTIAL_CHECKS.has(check.check));

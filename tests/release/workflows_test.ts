@@ -60,9 +60,14 @@ function upstream(jobs: Record<string, Job>, name: string): Set<string> {
 }
 
 /** The index of the one step whose `run` matches, failing the test when there is none or several. */
-/** Which tests a deno.json task runs through scripts/test.ts ("all", "unit" or "e2e"), or undefined if it does not. */
+/**
+ * Which tests a deno.json task runs through scripts/test.ts ("all", "unit", "process", "release", "portable" or
+ * "e2e"), or undefined if it does not.
+ */
 function testParts(task: string | undefined): string | undefined {
-  const match = /(?:^|&& )deno run --allow-all scripts\/test\.ts(?: (unit|e2e))?$/.exec(task ?? "");
+  const match =
+    /(?:^|&& )deno run --allow-all scripts\/test\.ts(?: (unit|process|release|portable|e2e))?$/
+      .exec(task ?? "");
   return match ? match[1] ?? "all" : undefined;
 }
 

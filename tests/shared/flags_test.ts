@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/shared/errors.ts";
-import { type FlagSpec, type FlagValues, parseArgs } from "../../lib/shared/flags.ts";
+import {
+  type FlagSpec,
+  type FlagValues,
+  outputFormat,
+  parseArgs,
+  refuseArguments,
+} from "../../lib/shared/flags.ts";
 import { BROKER_FLAGS, type BrokerFlagValues } from "../../lib/plugin/broker_options.ts";
 import {
   KUBECONFIG_SET_FLAGS_WITH_HELP,
@@ -115,4 +121,29 @@ Deno.test("parseArgs() refuses an empty value for every flag that takes one, the
       });
     });
   }
+});
+
+Deno.test("outputFormat() and refuseArguments(): what doctor and status take besides their flags", async (t) => {
+  await t.step("text when -o is not given, json or text when it is", () => {
+    assert.equal(outputFormat(undefined), "text");
+    assert.equal(outputFormat("json"), "json");
+    assert.equal(outputFormat("text"), "text");
+  });
+  await t.step("any other format is a usage error naming both", () => {
+    assert.throws(
+      () => outputFormat("yaml"),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        error.message === 'invalid --output "yaml": use text or json',
+    );
+  });
+  await t.step("a word is a usage error pointing at the command's --help", () => {
+    refuseArguments([], "doctor");
+    assert.throws(
+      () => refuseArguments(["extra", "more"], "status"),
+      (error: unknown) =>
+        error instanceof UsageError && error.message === 'unexpected argument "extra"' &&
+        error.hint === "see kubectl credentials-broker status --help",
+    );
+  });
 });
