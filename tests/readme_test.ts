@@ -1,11 +1,13 @@
 /**
- * The README's samples are what the broker prints. Each block after a `<!-- sample: NAME -->` comment starts with
+ * The samples of the README and of docs/ are what the broker prints. Each block after a `<!-- sample: NAME -->`
+ * comment (in README.md or any docs/*.md) starts with
  * the documented command (`$ ...`, `\` continues a line); the test runs that command in a temp folder laid out
  * like the sample's user (HOME is `<tmp>/home/alice`, so paths read `/home/alice/...` once the temp prefix is
  * cut), and compares the whole transcript with the block, times and durations normalised. Whoever changes a
- * message updates the README sample, and this test says where.
+ * message updates the sample, and this test says which file holds it.
  */
 import assert from "node:assert/strict";
+import { posix } from "node:path";
 import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
 import type { Io } from "../lib/shared/io.ts";
@@ -16,7 +18,35 @@ import { renewalLock } from "../lib/plugin/lock.ts";
 import { aheadFiles } from "../lib/plugin/renew_ahead.ts";
 import { writeAheadState } from "../lib/plugin/background_renewal.ts";
 
-const README = await Deno.readTextFile(`${ROOT}README.md`);
+/** The user-facing Markdown files whose samples are checked: the README and every page of docs/. */
+async function markdownFiles(): Promise<string[]> {
+  const pages = [];
+  for await (const entry of Deno.readDir(`${ROOT}docs`)) {
+    if (entry.isFile && entry.name.endsWith(".md")) pages.push(`docs/${entry.name}`);
+  }
+  return ["README.md", ...pages.sort()];
+}
+
+/** Every sample of the README and docs/, by name, with the file it is in (a name used twice is an error). */
+async function documentedSamples(): Promise<Map<string, { file: string; text: string }>> {
+  const all = new Map<string, { file: string; text: string }>();
+  for (const file of await markdownFiles()) {
+    for (const [name, text] of readmeSamples(await Deno.readTextFile(`${ROOT}${file}`))) {
+      assert.ok(!all.has(name), `sample ${name} is in both ${all.get(name)?.file} and ${file}`);
+      all.set(name, { file, text });
+    }
+  }
+  return all;
+}
+
+const SAMPLES = await documentedSamples();
+
+/** The sample called `name` and the file it is in. */
+function sample(name: string): { file: string; text: string } {
+  const found = SAMPLES.get(name);
+  assert.ok(found, `no <!-- sample: ${name} --> in README.md or docs/`);
+  return found;
+}
 
 /** The fenced block after each `<!-- sample: NAME ... -->`, by name. */
 export function readmeSamples(markdown: string): Map<string, string> {
@@ -125,8 +155,8 @@ users:
     token: STATIC-BOB-TOKEN
 `;
 
-Deno.test("the README's samples are found", () => {
-  assert.deepEqual([...readmeSamples(README).keys()].sort(), [
+Deno.test("the samples of the README and docs/ are found", () => {
+  assert.deepEqual([...SAMPLES.keys()].sort(), [
     "doctor",
     "kubeconfig-set",
     "status",
@@ -134,7 +164,7 @@ Deno.test("the README's samples are found", () => {
 });
 
 Deno.test("README sample kubeconfig-set: the walk-through prints these notes, this diff and this prompt", async () => {
-  const { argv, output } = splitSample(readmeSamples(README).get("kubeconfig-set")!);
+  const { argv, output } = splitSample(sample("kubeconfig-set").text);
   assert.deepEqual(argv.slice(0, 4), ["kubectl", "credentials-broker", "kubeconfig", "set"]);
   await using tmp = await tempDir();
   const home = await aliceHome(tmp.path);
@@ -159,11 +189,14 @@ Deno.test("README sample kubeconfig-set: the walk-through prints these notes, th
   assert.equal(
     posixSpelling(normalise(transcript(), tmp.path)),
     normalise(output, tmp.path),
-    "README.md's kubeconfig-set sample differs from what the command prints: update the sample",
+    `${
+      sample("kubeconfig-set").file
+    }'s kubeconfig-set sample differs from what the command prints: update it`,
   );
   assert.equal(code, answer === "y" || answer === "yes" ? 0 : 1);
 });
 
+/** The kubectl the doctor sample was made with (the test is ignored where there is none). */
 const SAMPLE_KUBECTL = "/usr/bin/kubectl";
 
 function isFile(path: string): boolean {
@@ -184,7 +217,7 @@ Deno.test({
 });
 
 async function readmeDoctorSample() {
-  const { argv, output } = splitSample(readmeSamples(README).get("doctor")!);
+  const { argv, output } = splitSample(sample("doctor").text);
   assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "doctor"]);
   const kubectl = SAMPLE_KUBECTL;
   assert.ok(output.includes(`kubectl is ${kubectl}`), "the sample was made with /usr/bin/kubectl");
@@ -238,7 +271,9 @@ users:
   assert.equal(
     normalise(result.stdout, tmp.path),
     normalise(output, tmp.path),
-    `README.md's doctor sample differs from what doctor prints: update the sample\n${result.stderr}`,
+    `${
+      sample("doctor").file
+    }'s doctor sample differs from what doctor prints: update it\n${result.stderr}`,
   );
   assert.equal(result.code, /checks? failed/.test(output) ? 1 : 0);
 }
@@ -249,7 +284,7 @@ Deno.test({
     "the sample's paths read /home/alice/..., which Windows spells C:\\...\\home\\alice)",
   ignore: isWindows(HOST_OS),
   async fn() {
-    const { argv, output } = splitSample(readmeSamples(README).get("status")!);
+    const { argv, output } = splitSample(sample("status").text);
     assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "status"]);
     await using tmp = await tempDir();
     const home = await aliceHome(tmp.path);
@@ -350,7 +385,83 @@ ${user("alice", aliceArgs)}${
     assert.equal(
       normalise(io.out, tmp.path),
       normalise(output, tmp.path),
-      "README.md's status sample differs from what status prints: update the sample",
+      `${sample("status").file}'s status sample differs from what status prints: update it`,
     );
   },
+});
+
+/** GitHub's anchor for a heading: lowercase, punctuation dropped, each space a dash. */
+function anchorOf(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replaceAll(" ", "-");
+}
+
+Deno.test("anchorOf() spells headings as GitHub links them", async (t) => {
+  const cases: [string, string][] = [
+    [
+      "With certificates straight from the CA (`--issuer`)",
+      "with-certificates-straight-from-the-ca---issuer",
+    ],
+    ["The plugin's flags", "the-plugins-flags"],
+    ["`kubeconfig set`", "kubeconfig-set"],
+  ];
+  for (const [heading, anchor] of cases) {
+    await t.step(heading, () => assert.equal(anchorOf(heading), anchor));
+  }
+});
+
+Deno.test("the links of the README and docs/ lead to files and headings that exist", async () => {
+  const files = await markdownFiles();
+  const anchors = new Map<string, Set<string>>();
+  for (const file of files) {
+    const text = (await Deno.readTextFile(`${ROOT}${file}`)).replace(/```[\s\S]*?```/g, "");
+    anchors.set(file, new Set([...text.matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!))));
+  }
+  const problems: string[] = [];
+  let links = 0;
+  for (const file of files) {
+    const text = (await Deno.readTextFile(`${ROOT}${file}`)).replace(/```[\s\S]*?```/g, "");
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target!)) continue; // https:, mailto:
+      links++;
+      const [path, anchor] = target!.split("#");
+      const to = path ? posix.normalize(posix.join(posix.dirname(file), path)) : file;
+      if (!(await Deno.stat(`${ROOT}${to}`).catch(() => null))) {
+        problems.push(`${file}: ${target} names no file`);
+      } else if (anchor && !anchors.get(to)?.has(anchor)) {
+        problems.push(`${file}: ${target} names no heading of ${to}`);
+      }
+    }
+  }
+  assert.ok(links > 10, `${links} links`);
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("the project paths the README and docs/ name exist", async () => {
+  const problems: string[] = [];
+  let paths = 0;
+  for (const file of await markdownFiles()) {
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    for (
+      const [, path] of text.matchAll(/`((?:lib|tests|scripts|docs|\.ci|\.github)\/[\w./-]*)`/g)
+    ) {
+      paths++;
+      if (!(await Deno.stat(`${ROOT}${path!.replace(/\/$/, "")}`).catch(() => null))) {
+        problems.push(`${file} names ${path}, which does not exist`);
+      }
+    }
+  }
+  assert.ok(paths > 20, `${paths} paths`);
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("the README's two commands are deno.json tasks, its test command is what .ci/run runs, with the same Deno", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const tryIt = /## Try it\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+  const commands = [...tryIt.matchAll(/^npx -y (deno@[\d.]+) task (\S+)/gm)];
+  assert.deepEqual(commands.map((m) => m[2]), ["demo", "test"], tryIt);
+  const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
+  for (const [, , task] of commands) assert.ok(task! in tasks, `deno.json has no task ${task}`);
+  const ci = await Deno.readTextFile(`${ROOT}.ci/run`);
+  assert.match(ci, /^(NO_COLOR=1 )?deno task test 2>&1/m, ".ci/run runs deno task test");
+  for (const [, deno] of commands) assert.ok(ci.includes(`npm install -g ${deno}`), deno);
 });

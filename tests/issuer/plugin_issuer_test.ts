@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { findCfssl, startCfssl } from "../../scripts/world/cfssl.ts";
 import { createCa, issueCertificate } from "../../scripts/world/ca.ts";
 import {
@@ -103,44 +102,6 @@ Deno.test({
       /cannot connect to issuer http:\/\/127\.0\.0\.1:\d+: connection refused/,
     );
   },
-});
-
-Deno.test("the plugin's module graph holds nothing of lib/issuer/: only a call that issues loads it", async () => {
-  // A file URL, not a path: deno.exe's `info` (under Wine) read `Z:\...\main.ts` as a URL of scheme "z" and gave a
-  // graph of that one unloaded module.
-  const main = pathToFileURL(join(ROOT, "main.ts")).href;
-  const info = await run(Deno.execPath(), ["info", "--json", main], {
-    env: { DENO_DIR },
-    cwd: ROOT,
-  });
-  assert.equal(info.code, 0, info.stderr);
-  type Dependency = { code?: { specifier: string }; isDynamic?: boolean };
-  const graph = JSON.parse(info.stdout) as {
-    roots: string[];
-    modules: { specifier: string; dependencies?: Dependency[] }[];
-  };
-  const byName = new Map(graph.modules.map((module) => [module.specifier, module]));
-  const loaded = new Set<string>();
-  const dynamic: string[] = [];
-  const visit = (specifier: string) => {
-    if (loaded.has(specifier)) return;
-    loaded.add(specifier);
-    for (const dependency of byName.get(specifier)?.dependencies ?? []) {
-      if (!dependency.code) continue; // type-only: erased
-      if (dependency.isDynamic) dynamic.push(dependency.code.specifier);
-      else visit(dependency.code.specifier);
-    }
-  };
-  visit(graph.roots[0]!);
-  assert.ok(loaded.size > 10, `${loaded.size} modules`);
-  const issuer = [...loaded].filter((specifier) => specifier.includes("/lib/issuer/"));
-  assert.deepEqual(issuer, []);
-  // Not even a literal import(): Deno reads every file a literal import() names at start-up. The plugin names
-  // lib/plugin/issuance.ts in a variable (ISSUANCE_MODULE), which the bundle points at issuer.js.
-  const named = dynamic.filter((specifier) =>
-    specifier.includes("/lib/issuer/") || specifier.endsWith("/lib/plugin/issuance.ts")
-  );
-  assert.deepEqual(named, []);
 });
 
 Deno.test({
