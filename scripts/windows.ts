@@ -221,6 +221,40 @@ export async function prepare(): Promise<
 }
 
 /**
+ * Removes the copies of deno.exe that deno.exe leaves under Wine: each start may copy itself to
+ * `node_compat_bin/node.exe.tmp-<pid>` (97 MB) to refresh its `node.exe`, and under Wine the rename that
+ * would replace the file fails, so the copy stays. A full run left tens of GB and filled the disk. Copies younger
+ * than `minAgeMs` may still be being written and are left for the next sweep. Returns how many were removed.
+ */
+export function sweepNodeCompatCopies(roots: string[], minAgeMs: number, now = Date.now()): number {
+  let removed = 0;
+  const visit = (dir: string, depth: number) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      return; // gone meanwhile, or never made
+    }
+    for (const entry of entries) {
+      const path = joinPath(dir, entry.name, HOST_OS);
+      if (entry.isDirectory && !entry.isSymlink && depth > 0) visit(path, depth - 1);
+      if (!entry.isFile || !/^node\.exe\.tmp-/.test(entry.name)) continue;
+      if (!dir.endsWith("node_compat_bin")) continue;
+      try {
+        const mtime = Deno.statSync(path).mtime?.getTime() ?? now;
+        if (now - mtime < minAgeMs) continue;
+        Deno.removeSync(path);
+        removed++;
+      } catch {
+        // removed by someone else, or still held: the next sweep tries again
+      }
+    }
+  };
+  for (const root of roots) visit(root, 6);
+  return removed;
+}
+
+/**
  * Whether `deno test` output ends well: a summary line `ok | N passed ...` and no `FAILED | ...` one. A Windows
  * process that Wine loses (killed from the Linux side, say) may report exit 0 with no summary at all: that is no
  * pass.
@@ -245,6 +279,18 @@ if (import.meta.main) {
     const args = suite ? ["run", "--allow-all", "scripts/test.ts", "portable", ...rest] : rest;
     say(`deno.exe ${Deno.version.deno} under ${wine}: deno ${args.join(" ")}`);
     const started = performance.now();
+    // Where deno.exe keeps node_compat_bin: its DENO_DIR (the default one under the prefix's AppData, or the
+    // run's own) and the temp DENO_DIRs of tests, in the prefix's Temp.
+    const sweepRoots = [
+      joinPath(env.WINEPREFIX!, "drive_c/users", HOST_OS),
+      ...(Deno.env.get("DENO_DIR")?.startsWith("/")
+        ? [joinPath(Deno.env.get("DENO_DIR")!, "windows", HOST_OS)]
+        : []),
+    ];
+    let swept = sweepNodeCompatCopies(sweepRoots, 0);
+    const sweeper = setInterval(() => {
+      swept += sweepNodeCompatCopies(sweepRoots, 60_000);
+    }, 30_000);
     const child = new Deno.Command(wine, {
       args: [exe, ...args],
       cwd: projectDir,
@@ -280,6 +326,9 @@ if (import.meta.main) {
     }
     ({ code } = await child.status);
     clearTimeout(timer);
+    clearInterval(sweeper);
+    swept += sweepNodeCompatCopies(sweepRoots, 0);
+    say(`removed ${swept} copies of deno.exe that Wine left in node_compat_bin folders`);
     if (timedOut) code = 1;
     if (suite && code === 0 && !summaryPassed(output)) {
       say("deno test exited 0 without a passing summary line: counted as a failure");

@@ -3,10 +3,13 @@
  * gets, where it caches, and what counts as a passing run. The run itself is `.ci/run`'s.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tempDir } from "../helpers.ts";
 import {
   cacheHome,
   patchImports,
   summaryPassed,
+  sweepNodeCompatCopies,
   WindowsRunError,
   wineEnv,
   wineZPath,
@@ -89,4 +92,33 @@ Deno.test("summaryPassed(): only deno test's passing summary counts, not an exit
   assert.equal(summaryPassed("FAILED | 2 passed | 1 failed (3s)\n"), false);
   assert.equal(summaryPassed("x ... ok\n"), false, "a run cut short");
   assert.equal(summaryPassed("ok | 1 passed | 0 failed\nFAILED | 1 passed | 1 failed\n"), false);
+});
+
+Deno.test("sweepNodeCompatCopies() removes deno.exe's left-over node.exe.tmp-* copies in node_compat_bin folders, old ones only", async () => {
+  await using tmp = await tempDir();
+  const bin = join(tmp.path, "users/root/Temp/ccb-test-1/deno-dir/node_compat_bin");
+  const other = join(tmp.path, "users/root/Documents");
+  await Deno.mkdir(bin, { recursive: true });
+  await Deno.mkdir(other, { recursive: true });
+  const old = new Date(Date.now() - 10 * 60_000);
+  for (const name of ["node.exe", "node.exe.tmp-1008", "node.exe.tmp-592", "node.exe.tmp-7"]) {
+    await Deno.writeTextFile(join(bin, name), name);
+    if (name !== "node.exe.tmp-7") await Deno.utime(join(bin, name), old, old);
+  }
+  await Deno.writeTextFile(join(other, "node.exe.tmp-3"), "not in node_compat_bin");
+  await Deno.utime(join(other, "node.exe.tmp-3"), old, old);
+
+  assert.equal(
+    sweepNodeCompatCopies([join(tmp.path, "users"), join(tmp.path, "missing")], 60_000),
+    2,
+  );
+  const left = [...Deno.readDirSync(bin)].map((entry) => entry.name).sort();
+  assert.deepEqual(
+    left,
+    ["node.exe", "node.exe.tmp-7"],
+    "the young copy may still be being written",
+  );
+  assert.ok(Deno.statSync(join(other, "node.exe.tmp-3")).isFile);
+  assert.equal(sweepNodeCompatCopies([join(tmp.path, "users")], 0), 1);
+  assert.deepEqual([...Deno.readDirSync(bin)].map((entry) => entry.name), ["node.exe"]);
 });
