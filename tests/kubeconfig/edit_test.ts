@@ -7,6 +7,7 @@ import { kubeconfigView } from "../../lib/kubeconfig/read.ts";
 import { kubeconfigCommand } from "../../lib/kubeconfig/set.ts";
 import { PLUGIN_EXECUTABLE } from "../../lib/shared/command_list.ts";
 import { fakeIo, fuzzParams, run, tempDir } from "../helpers.ts";
+import { bytesOf, concat, latin1 } from "./bytes.ts";
 
 const EXEC = {
   apiVersion: "client.authentication.k8s.io/v1beta1",
@@ -335,19 +336,6 @@ async function kubectlView(path: string, home: string) {
       )
       : {},
   };
-}
-
-const bytesOf = (text: string) => new TextEncoder().encode(text);
-const latin1 = (text: string) => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {

@@ -2,19 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { spliceBytes } from "../../lib/kubeconfig/splice.ts";
 import { fuzzParams } from "../helpers.ts";
-
-const bytesOf = (text: string) => new TextEncoder().encode(text);
-const latin1 = (text: string) => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+import { bytesOf, concat, latin1 } from "./bytes.ts";
 
 Deno.test("spliceBytes() keeps a byte order mark and bytes around the span, and refuses U+FFFD over bad bytes", () => {
   const old = concat(bytesOf("\uFEFFa: 1\n"), latin1("# \xff\n"), bytesOf("b: 2\n"));
