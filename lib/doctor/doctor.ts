@@ -12,6 +12,7 @@ import { resolveBrokerPaths } from "../plugin/broker_options.ts";
 import { renewalLock } from "../plugin/lock.ts";
 import { issuerSources } from "../plugin/plugin.ts";
 import { aheadFiles, formatRenewAhead, readAheadState } from "../plugin/renew_ahead.ts";
+import { brokerInvocation } from "../shared/broker_command.ts";
 import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
 import { splitCommandLine } from "../shared/command_line.ts";
 import { readCredentials } from "../credentials/credentials.ts";
@@ -25,7 +26,6 @@ import { dirname, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { checkCredentials, type RenewalContext } from "./credential_checks.ts";
 import {
   type BeforeExecFacts,
-  brokerInvocation,
   checkBackgroundRenewal,
   checkBeforeExec,
   checkBrokerArgs,

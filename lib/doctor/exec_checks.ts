@@ -9,18 +9,11 @@ import {
   type IssuerSources,
 } from "../plugin/broker_options.ts";
 import type { AheadState } from "../plugin/renew_ahead.ts";
-import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
+import { brokerInvocation } from "../shared/broker_command.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { UsageError } from "../shared/errors.ts";
 import { parseArgs } from "../shared/flags.ts";
-import {
-  basename,
-  executableProbe,
-  expandTilde,
-  HOST_OS,
-  isAbsolute,
-  lookPath,
-} from "../shared/platform.ts";
+import { executableProbe, expandTilde, HOST_OS, isAbsolute, lookPath } from "../shared/platform.ts";
 import { type CheckResult, result } from "./result.ts";
 import type { ExecConfig } from "./user.ts";
 
@@ -86,34 +79,6 @@ function lookupProblem(lookup: CommandLookup): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The broker's own arguments
-
-/** How the exec block invokes the broker, if it does. */
-export type BrokerInvocation = "kubectl" | "direct" | "other";
-
-/**
- * Whether exec.command is kubectl (then args start with the plugin name), the broker itself, or something else.
- * A `.exe` or `.cmd` counts as the bare name: the compiled broker and the `deno task install` shim on Windows.
- */
-export function brokerInvocation(command: string): BrokerInvocation {
-  const base = basename(command, HOST_OS).replace(/\.(exe|cmd)$/i, "");
-  if (/^kubectl(\.\d+(\.\d+)*)?$/.test(base)) return "kubectl";
-  if (base === PLUGIN_EXECUTABLE) return "direct";
-  return "other";
-}
-
-/**
- * Whether an exec block runs the broker (`kubectl-credentials_broker`, or `kubectl credentials-broker ...`): what
- * `status` lists. The broker's own arguments when it does, without kubectl's plugin name.
- */
-export function brokerArgsOf(
-  command: string,
-  args: readonly string[],
-): string[] | undefined {
-  const kind = brokerInvocation(command);
-  if (kind === "direct") return [...args];
-  if (kind === "kubectl" && args[0] === "credentials-broker") return args.slice(1);
-  return undefined;
-}
 
 /**
  * Parses the stored broker arguments exactly as the plugin will, and flags relative paths. `sources` are where the

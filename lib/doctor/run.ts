@@ -5,7 +5,7 @@
 import { quoteWord, splitCommandLine } from "../shared/command_line.ts";
 import { osErrorWords } from "../shared/errors.ts";
 import { HOST_OS, isWindows, type Os, stopProcess } from "../shared/platform.ts";
-import { brokerInvocation } from "./exec_checks.ts";
+import { brokerInvocation } from "../shared/broker_command.ts";
 import type { ExecConfig } from "./user.ts";
 
 /** What one run of the exec command as kubectl runs it produced. */

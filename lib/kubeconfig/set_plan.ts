@@ -7,8 +7,7 @@ import { BROKER_FLAGS } from "../plugin/broker_options.ts";
 import { setUserExec } from "./edit.ts";
 import type { KubeconfigFile, UserSelection } from "./read.ts";
 import type { SetRequest } from "./set_flags.ts";
-import { PLUGIN_EXECUTABLE } from "../shared/command_list.ts";
-import { basename, HOST_OS } from "../shared/platform.ts";
+import { brokerArgsOf } from "../shared/broker_command.ts";
 import { isRecord } from "../shared/values.ts";
 import { redactedDiff } from "./redact.ts";
 
@@ -107,7 +106,6 @@ function brokerFlagsIn(args: unknown): Set<string> {
 
 function runsBroker(exec: Record<string, unknown>): boolean {
   if (typeof exec.command !== "string") return false;
-  const name = basename(exec.command, HOST_OS).replace(/\.exe$/i, "");
-  if (name === PLUGIN_EXECUTABLE) return true;
-  return name === "kubectl" && Array.isArray(exec.args) && exec.args[0] === "credentials-broker";
+  const args = Array.isArray(exec.args) ? exec.args.map(String) : [];
+  return brokerArgsOf(exec.command, args) !== undefined;
 }

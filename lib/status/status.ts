@@ -10,9 +10,8 @@
  */
 import { readCredentials } from "../credentials/credentials.ts";
 import { checkCredentials, shownLeaf } from "../doctor/credential_checks.ts";
+import { brokerArgsOf, brokerInvocation } from "../shared/broker_command.ts";
 import {
-  brokerArgsOf,
-  brokerInvocation,
   checkBackgroundRenewal,
   checkBeforeExec,
   checkBrokerArgs,

@@ -10,9 +10,8 @@ import {
   checkToken,
   type RenewalContext,
 } from "../../lib/doctor/credential_checks.ts";
+import { brokerArgsOf, brokerInvocation } from "../../lib/shared/broker_command.ts";
 import {
-  brokerArgsOf,
-  brokerInvocation,
   checkBackgroundRenewal,
   checkBeforeExec,
   checkBrokerArgs,

@@ -1304,3 +1304,39 @@ Deno.test("confirm() says yes only to y or yes, in any case", async (t) => {
     });
   }
 });
+
+Deno.test("droppedSettings() knows the broker however the old exec block ran it: .exe, .cmd, kubectl or kubectl.1.NN", async (t) => {
+  const { droppedSettings } = await import("../../lib/kubeconfig/set_plan.ts");
+  const now = { command: "kubectl-credentials_broker", args: ["--token-path=/t"] };
+  const rows: { command: string; args: string[]; dropped: string[] }[] = [
+    { command: "kubectl-credentials_broker", args: [], dropped: ["--before-exec-command"] },
+    {
+      command: "/opt/bin/kubectl-credentials_broker.exe",
+      args: [],
+      dropped: ["--before-exec-command"],
+    },
+    {
+      command: "/opt/bin/kubectl-credentials_broker.cmd",
+      args: [],
+      dropped: ["--before-exec-command"],
+    },
+    { command: "kubectl", args: ["credentials-broker"], dropped: ["--before-exec-command"] },
+    {
+      command: "/opt/bin/kubectl.1.32",
+      args: ["credentials-broker"],
+      dropped: ["--before-exec-command"],
+    },
+    // Another plugin's flags are not the broker's: nothing of them is said to be dropped.
+    { command: "kubectl", args: ["oidc-login"], dropped: [] },
+    { command: "/opt/renew-and-print.sh", args: [], dropped: [] },
+  ];
+  for (const { command, args, dropped } of rows) {
+    await t.step(`${command} ${args.join(" ")}`, () => {
+      const previous = {
+        command,
+        args: [...args, "--before-exec-command=/opt/renew", "--token-path=/t"],
+      };
+      assert.deepEqual(droppedSettings(previous, now), dropped);
+    });
+  }
+});
