@@ -128,7 +128,7 @@ export async function benchEndToEnd(
     const aheadFlags = brokerFlags({
       certPath: s.certPath,
       keyPath: s.keyPath,
-      command: s.path,
+      command: s.command,
       policy: "when-invalid",
       cacheDir,
     });
