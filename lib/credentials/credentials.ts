@@ -332,6 +332,12 @@ function isKeyBlock(block: PemBlock): boolean {
     block.label.endsWith("PRIVATE KEY");
 }
 
+/** Whether a reading can be answered with as it is: nothing wrong, nothing inside the refresh margin. */
+export function isUsable(reading: Reading, now: Date, marginMs: number): boolean {
+  return reading.problems.length === 0 &&
+    expiryProblems(reading.credentials, now, marginMs).length === 0;
+}
+
 /** The earliest moment any credential stops working, when known. */
 export function earliestExpiry(credentials: Credentials): Date | undefined {
   const times = [credentials.certificate?.chain[0]?.notAfter, credentials.token?.expiry]
