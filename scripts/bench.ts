@@ -87,7 +87,7 @@ export function report(title: string, results: Map<string, Stats>, baseline: str
   }
 }
 
-async function main({ e2e }: { e2e: boolean }) {
+async function main({ e2e, hotOnly }: { e2e: boolean; hotOnly: boolean }) {
   const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 30);
   const dir = await Deno.makeTempDir({ prefix: "ccb-bench-" });
   try {
@@ -228,6 +228,7 @@ if [ ! -s "${token}" ]; then echo renew; fi
       },
     ], rounds);
     report("1-2. one call, credentials valid", hot, "deno run empty.ts");
+    if (hotOnly) return;
 
     // 3. 32 calls at once with expired credentials and a renewal that takes about a second.
     const nextKey = await generateKey(dir, "next.key", "ec");
@@ -325,11 +326,14 @@ if [ ! -s "${token}" ]; then echo renew; fi
 
 if (import.meta.main) {
   const { values } = scriptArgs({
-    usage: "deno task bench [--no-e2e]",
+    usage: "deno task bench [--no-e2e] [--hot-only]",
     about:
       "The broker's cost per kubectl call, side by side with the alternatives (BENCH_ROUNDS rounds, " +
       "default 30). Not a test: nothing asserts.",
-    flags: [{ name: "no-e2e", kind: "boolean", help: "skip the kubectl through nginx part" }],
+    flags: [
+      { name: "no-e2e", kind: "boolean", help: "skip the kubectl through nginx part" },
+      { name: "hot-only", kind: "boolean", help: "only sections 1-2: one call, credentials valid" },
+    ],
   });
-  await main({ e2e: !values["no-e2e"] });
+  await main({ e2e: !values["no-e2e"], hotOnly: Boolean(values["hot-only"]) });
 }
