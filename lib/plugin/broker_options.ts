@@ -488,7 +488,10 @@ function checkIssuerUrl(url: string, issuer: IssuerName): string {
       { hint: "use https://, or a local Vault Agent or proxy on 127.0.0.1" },
     );
   }
-  return url.replace(/\/+$/, "");
+  // The trailing slashes go; a loop, not replace(/\/+$/, ""): a valid call runs no regular expression.
+  let end = url.length;
+  while (end > 0 && url[end - 1] === "/") end--;
+  return url.slice(0, end);
 }
 
 function isLoopback(hostname: string): boolean {
