@@ -42,6 +42,7 @@ const PROCESS_TESTS = [
   "tests/plugin/background_renewal_test.ts", // detached renewals, 32 calls at once inside the window
   "tests/plugin/lock_test.ts", // brokers and renewals killed with SIGKILL, lock timeouts
   "tests/plugin/full_disk_test.ts", // tmpfs mounts (root) under running brokers
+  "tests/plugin/plugin_process_test.ts", // the installed broker spawned as kubectl runs it: streams, terminals, timeouts
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
