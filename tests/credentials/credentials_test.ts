@@ -16,13 +16,11 @@ import {
   clientCredentials,
   ecParameters,
   generateKey,
-  installedBroker,
   issueCert,
   keyDer,
   type KeyType,
   makeCa,
   makeJwt,
-  pluginEnv,
   ROOT,
   tempDir,
   writeCommandSync,
@@ -399,19 +397,25 @@ Deno.test("earliestExpiry() is the earlier of the certificate's NotAfter and the
   assert.equal(earliestExpiry({ token: { path: "t", value: "x" } }), undefined);
 });
 
-/** Runs readCredentials() in a child process, killed after 60 s: a read that blocks fails the test, not the run. */
+/**
+ * Runs readCredentials() on each set of paths in one child process, killed after 60 s: a read that blocks fails
+ * the test, not the run. Returns each reading's problems and the child's peak memory over all of them.
+ */
 async function readInChild(
-  paths: { clientCertificatePath?: string; clientKeyPath?: string; tokenPath?: string },
-): Promise<{ problems: { kind: string; message: string }[]; rssKb: number }> {
+  cases: { clientCertificatePath?: string; clientKeyPath?: string; tokenPath?: string }[],
+): Promise<{ problems: { kind: string; message: string }[][]; rssKb: number }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
       `const { readCredentials } = await import(${
         JSON.stringify(`${ROOT}lib/credentials/credentials.ts`)
       });
-       const reading = await readCredentials(${JSON.stringify(paths)});
+       const problems = [];
+       for (const paths of ${
+        JSON.stringify(cases)
+      }) problems.push((await readCredentials(paths)).problems);
        const rss = /VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
-       console.log(JSON.stringify({ problems: reading.problems, rssKb: Number(rss) }));`,
+       console.log(JSON.stringify({ problems, rssKb: Number(rss) }));`,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -473,9 +477,11 @@ Deno.test({
       /^client certificate \/.*big\.crt is 3 MB, larger than the 1 MB limit$/,
     ],
   ];
-  for (const [name, paths, message] of cases) {
-    await t.step(name, async () => {
-      const { problems, rssKb } = await readInChild(paths);
+  // One child reads them all (a process costs more than the reads): its peak memory bounds each reading's.
+  const { problems: readings, rssKb } = await readInChild(cases.map(([, paths]) => paths));
+  for (const [i, [name, , message]] of cases.entries()) {
+    await t.step(name, () => {
+      const problems = readings[i]!;
       assert.equal(problems.length, 1, JSON.stringify(problems));
       assert.equal(problems[0]!.kind, "unreadable");
       assert.match(problems[0]!.message, message);
@@ -856,39 +862,8 @@ Deno.test("expiryProblems() and refreshAt() bound the margin by a third of each 
   });
 });
 
-// The same rules as the plugin applies them: in-process (callPlugin), and the installed plugin spawned where a
-// process shows more (a FIFO that would hang the reader).
-
-/** Runs the installed broker as kubectl does, killed after 60 s so that a hang fails the test. */
-async function broker(
-  args: string[],
-  home: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = pluginEnv(home, {
-    KUBERNETES_EXEC_INFO: JSON.stringify({
-      kind: "ExecCredential",
-      apiVersion: "client.authentication.k8s.io/v1",
-      spec: { interactive: false },
-    }),
-  });
-  const result = await new Deno.Command(await installedBroker(), {
-    args,
-    env,
-    clearEnv: true,
-    cwd: home,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assert.equal(result.signal, null, "the broker hung and was killed after 60 s");
-  const text = new TextDecoder();
-  return {
-    code: result.code,
-    stdout: text.decode(result.stdout),
-    stderr: text.decode(result.stderr),
-  };
-}
+// The same rules as the plugin applies them, in-process (callPlugin). The installed plugin spawned, where a process
+// shows more (a FIFO that would hang the reader), is in credentials_process_test.ts (the process tier).
 
 /** A renewal command that counts its runs in `runs` and copies `from` over `to`. */
 function renewal(dir: string, from: string, to: string): string {
@@ -905,29 +880,6 @@ const runs = (dir: string) => {
     return 0;
   }
 };
-
-Deno.test({
-  name:
-    "the plugin refuses a FIFO key at once with one line naming it, even with a renewal command" +
-    NO_FIFOS,
-  ignore: NO_FIFOS !== "",
-}, async () => {
-  await using tmp = await tempDir();
-  const { cert } = await clientCredentials(tmp.path, { token: null });
-  const fifo = `${tmp.path}/client.fifo`;
-  assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
-  const result = await broker([
-    `--client-certificate-path=${cert}`,
-    `--client-key-path=${fifo}`,
-    `--before-exec-command=${renewal(tmp.path, cert, `${tmp.path}/unused`)}`,
-  ], tmp.path);
-  assert.equal(result.code, 1, result.stderr);
-  assert.equal(result.stdout, "");
-  assert.match(
-    result.stderr,
-    /^error: client key \/.*client\.fifo is a named pipe \(FIFO\), not a regular file, after the before-exec command/m,
-  );
-});
 
 Deno.test("the plugin treats a certificate that is not valid yet as invalid: renewed under when-invalid, refused otherwise", async (t) => {
   await using tmp = await tempDir();
