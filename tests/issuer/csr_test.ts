@@ -12,8 +12,8 @@ import { parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate, samePublicKey } from "../../lib/credentials/x509.ts";
 import { findCfssl } from "../../scripts/world/cfssl.ts";
 import { createCa } from "../../scripts/world/ca.ts";
-import { which } from "../../scripts/world/process.ts";
-import { run, tempDir } from "../helpers.ts";
+import { run, which } from "../../scripts/world/process.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 const OPENSSL = which("openssl");
 const CFSSL = findCfssl();

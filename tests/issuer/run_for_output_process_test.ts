@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { runForOutput } from "../../lib/plugin/before_exec.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 /** Writes `code` as `dir/name.ts`; returns the argv that runs it with the Deno executable. */
 async function script(dir: string, name: string, code: string): Promise<string[]> {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { runForOutput } from "../../lib/plugin/before_exec.ts";
 import { IssuerError } from "../../lib/shared/errors.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 async function script(dir: string, name: string, code: string): Promise<string[]> {
   const path = `${dir}/${name}.ts`;

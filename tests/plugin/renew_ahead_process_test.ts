@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { claimBackground, releaseClaim } from "../../lib/plugin/renew_ahead.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 Deno.test({
   name: "of many processes claiming at once exactly one wins; a stale claim is taken over" +

@@ -20,7 +20,7 @@ import {
 } from "../../lib/plugin/renew_ahead.ts";
 import { writeAheadState } from "../../lib/plugin/background_renewal.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 Deno.test("parseRenewAhead() takes a duration or a share of the lifetime, and refuses the rest", async (t) => {
   await t.step("durations", () => {
