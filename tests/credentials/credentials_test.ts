@@ -30,21 +30,50 @@ import { callPlugin } from "../plugin/call_plugin.ts";
 
 const HOUR = 3600_000;
 
-/** A CA and one key + certificate per key type, made once for this file. */
+/** Where this file's CA, keys and certificates are made, once; removed when the file's isolate ends. */
+let made: Promise<string> | undefined;
+
+/** The types world() makes a key and certificate of. */
+const WORLD_TYPES: KeyType[] = ["rsa", "ec", "ed25519"];
+
+/**
+ * A CA and one key + certificate per key type, copied into `dir` (each test may change its copies). They are made
+ * once for this file: an RSA key costs up to a second of CPU, and a test run makes as many as the file that asks
+ * for most.
+ */
 async function world(dir: string) {
-  const ca = await makeCa(dir);
-  const issued: Record<string, { key: string; cert: string }> = {};
-  for (const type of ["rsa", "ec", "ed25519"] as KeyType[]) {
-    const key = await generateKey(dir, `${type}.key`, type);
-    const cert = await issueCert({
-      dir,
-      ca,
-      keyPath: key,
-      out: `${type}.crt`,
-      subject: `/CN=${type}`,
-      notAfter: new Date(Date.now() + 2 * HOUR),
+  made ??= (async () => {
+    const source = await Deno.makeTempDir({ prefix: "ccb-credentials-world-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(source, { recursive: true });
+      } catch {
+        // best effort
+      }
     });
-    issued[type] = { key, cert };
+    const ca = await makeCa(source);
+    for (const type of WORLD_TYPES) {
+      const key = await generateKey(source, `${type}.key`, type);
+      await issueCert({
+        dir: source,
+        ca,
+        keyPath: key,
+        out: `${type}.crt`,
+        subject: `/CN=${type}`,
+        notAfter: new Date(Date.now() + 2 * HOUR),
+      });
+    }
+    return source;
+  })();
+  const source = await made;
+  const copy = (name: string) => {
+    Deno.copyFileSync(`${source}/${name}`, `${dir}/${name}`);
+    return `${dir}/${name}`;
+  };
+  const ca = { cert: copy("ca.crt"), key: copy("ca.key") };
+  const issued: Record<string, { key: string; cert: string }> = {};
+  for (const type of WORLD_TYPES) {
+    issued[type] = { key: copy(`${type}.key`), cert: copy(`${type}.crt`) };
   }
   return { ca, issued };
 }
