@@ -39,7 +39,7 @@ const WORLD_TYPES: KeyType[] = ["rsa", "ec", "ed25519"];
 /**
  * A CA and one key + certificate per key type, copied into `dir` (each test may change its copies). They are made
  * once for this file: an RSA key costs up to a second of CPU, and a test run makes as many as the file that asks
- * for most.
+ * for most (this one asks for two).
  */
 async function world(dir: string) {
   made ??= (async () => {
@@ -682,7 +682,10 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
     });
   }
   await t.step("RSA, PKCS#1 and PKCS#8", async () => {
-    const a = await generateKey(dir, "rsa-a.key", "rsa");
+    // A: the file's RSA key (world()'s, in a folder of its own); B: another.
+    const own = `${dir}/world`;
+    await Deno.mkdir(own);
+    const a = (await world(own)).issued.rsa!.key;
     const b = await generateKey(dir, "rsa-b.key", "rsa");
     const cert = await issueCert({
       dir,
