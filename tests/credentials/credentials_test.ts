@@ -1,3 +1,12 @@
+/**
+ * readCredentials() and the expiry rules, in-process on real files: every key form client-go accepts, one clear
+ * problem per bad file, margins and not-yet-valid credentials; and the same rules as the plugin applies them
+ * (callPlugin, with real before-exec commands). A FIFO, a device or a huge file is read in one child process,
+ * killed if it blocks.
+ *
+ * Where a test goes: one that checks a rule, a message or a file runs here, in the unit tier. One that starts the
+ * broker as a process (a FIFO key that would hang it) is in credentials_process_test.ts (the process tier).
+ */
 import assert from "node:assert/strict";
 import {
   earliestExpiry,
@@ -433,16 +442,15 @@ Deno.test("earliestExpiry() is the earlier of the certificate's NotAfter and the
 async function readInChild(
   cases: { clientCertificatePath?: string; clientKeyPath?: string; tokenPath?: string }[],
 ): Promise<{ problems: { kind: string; message: string }[][]; rssKb: number }> {
+  const module = JSON.stringify(`${ROOT}lib/credentials/credentials.ts`);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
-      `const { readCredentials } = await import(${
-        JSON.stringify(`${ROOT}lib/credentials/credentials.ts`)
-      });
+      `const { readCredentials } = await import(${module});
        const problems = [];
-       for (const paths of ${
-        JSON.stringify(cases)
-      }) problems.push((await readCredentials(paths)).problems);
+       for (const paths of ${JSON.stringify(cases)}) {
+         problems.push((await readCredentials(paths)).problems);
+       }
        const rss = /VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
        console.log(JSON.stringify({ problems, rssKb: Number(rss) }));`,
     ],
