@@ -45,6 +45,9 @@ const PROCESS_TESTS = [
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
+  "tests/completion_process_test.ts", // a real bash (fish, zsh) and kubectl completing through the scripts
+  "tests/shared/permissions_process_test.ts", // each command's permissions after narrowing: a process apiece
+  "tests/scripts_args_process_test.ts", // every script run with --help, a deno run apiece
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
