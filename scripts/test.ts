@@ -48,6 +48,8 @@ const PROCESS_TESTS = [
   "tests/completion_process_test.ts", // a real bash (fish, zsh) and kubectl completing through the scripts
   "tests/shared/permissions_process_test.ts", // each command's permissions after narrowing: a process apiece
   "tests/scripts_args_process_test.ts", // every script run with --help, a deno run apiece
+  "tests/startup_process_test.ts", // main.ts run from source under a timer and exit spy
+  "tests/shared/command_line_process_test.ts", // the installed broker finding a renewal command on its PATH
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
