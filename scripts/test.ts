@@ -50,6 +50,7 @@ const PROCESS_TESTS = [
   "tests/scripts_args_process_test.ts", // every script run with --help, a deno run apiece
   "tests/startup_process_test.ts", // main.ts run from source under a timer and exit spy
   "tests/shared/command_line_process_test.ts", // the installed broker finding a renewal command on its PATH
+  "tests/readme_process_test.ts", // the README's doctor sample through kubectl and the installed broker
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
