@@ -45,6 +45,8 @@ const PROCESS_TESTS = [
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
+  "tests/doctor/doctor_process_test.ts", // doctor as installed, starting the broker it checks: ~90 processes
+  "tests/doctor/agreement_process_test.ts", // the broker spawned once per broken credential set
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
