@@ -47,6 +47,7 @@ const PROCESS_TESTS = [
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
   "tests/doctor/doctor_process_test.ts", // doctor as installed, starting the broker it checks: ~90 processes
   "tests/doctor/agreement_process_test.ts", // the broker spawned once per broken credential set
+  "tests/status/status_run_process_test.ts", // status with narrowed permissions, a real background renewal
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
