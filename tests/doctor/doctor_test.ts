@@ -212,9 +212,10 @@ Deno.test("doctor through kubectl looks up the plugin and the before-exec comman
     ],
     env: `      env:\n      - {name: RENEW_PASSWORD, value: MARKER-ENV}`,
   });
+  // PATHEXT in the stand-ins' case: a lookup names the file with the extension as PATHEXT spells it.
   const result = await doctor(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
     PATH: [bin, plugins].join(LIST_SEPARATOR),
-    PATHEXT: ".EXE;.CMD",
+    PATHEXT: ".exe;.cmd",
   });
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.match(
@@ -235,7 +236,7 @@ Deno.test("doctor through kubectl looks up the plugin and the before-exec comman
   // Without the plugin's folder on PATH, kubectl would not find the plugin.
   const missing = await doctor(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
     PATH: bin,
-    PATHEXT: ".EXE;.CMD",
+    PATHEXT: ".exe;.cmd",
   });
   assert.equal(missing.code, 1);
   assert.match(
@@ -251,7 +252,7 @@ Deno.test("doctor looks the exec command up as kubectl does: an empty PATH entry
   const w = await world(tmp.path, { command: "kubectl-credentials_broker" });
   const result = await doctor(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
     PATH: LIST_SEPARATOR,
-    PATHEXT: ".EXE;.CMD",
+    PATHEXT: ".exe;.cmd",
   });
   assert.equal(result.code, 1, result.stdout);
   assert.match(
