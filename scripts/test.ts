@@ -55,6 +55,9 @@ const PROCESS_TESTS = [
   "tests/startup_process_test.ts", // main.ts run from source under a timer and exit spy
   "tests/shared/command_line_process_test.ts", // the installed broker finding a renewal command on its PATH
   "tests/readme_process_test.ts", // the README's doctor sample through kubectl and the installed broker
+  "tests/doctor/doctor_process_test.ts", // doctor as installed, starting the broker it checks: ~90 processes
+  "tests/doctor/agreement_process_test.ts", // the broker spawned once per broken credential set
+  "tests/status/status_run_process_test.ts", // status with narrowed permissions, a real background renewal
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
