@@ -43,6 +43,7 @@ import {
   run,
   tempDir,
 } from "../helpers.ts";
+import { tokenWorld } from "../plugin/token_world.ts";
 
 let projectBundle: Promise<string> | undefined;
 
@@ -124,6 +125,49 @@ Deno.test("the bundle runs anywhere with no configuration, subcommands included"
   const doctor = await deno("doctor", "--kubeconfig", join(tmp.path, "missing"));
   assert.equal(doctor.code, 1, doctor.stderr);
   assert.match(doctor.stderr + doctor.stdout, /missing/);
+});
+
+Deno.test("a call that renews loads renewal.js; a valid call reads neither it nor issuer.js", async () => {
+  await using tmp = await tempDir();
+  const app = join(tmp.path, "app");
+  const entry = await projectBundleIn(app);
+  const world = tokenWorld(tmp.path);
+  const call = () =>
+    run(Deno.execPath(), [
+      "run",
+      ...RUNTIME_FLAGS,
+      ...BROKER_PERMISSIONS,
+      entry,
+      `--token-path=${world.token}`,
+      `--before-exec-command=${world.command()}`,
+      "--before-exec-policy=when-invalid",
+      `--cache-dir=${join(tmp.path, "cache")}`,
+    ], {
+      cwd: tmp.path,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "",
+        HOME: tmp.path,
+        DENO_DIR,
+        KUBERNETES_EXEC_INFO: JSON.stringify({
+          kind: "ExecCredential",
+          apiVersion: "client.authentication.k8s.io/v1",
+          spec: { interactive: false },
+        }),
+      },
+    });
+  // The token has expired: the call takes the lock and runs the command, all of it code from renewal.js.
+  const renewed = await call();
+  assert.equal(renewed.code, 0, renewed.stderr);
+  assert.equal(world.runs(), 1);
+  const token = (await Deno.readTextFile(world.token)).trim();
+  assert.equal(JSON.parse(renewed.stdout).status.token, token);
+  // Valid now: with renewal.js and issuer.js gone, the same call answers from main.js alone and runs nothing.
+  await Deno.remove(join(app, BUNDLE_RENEWAL));
+  await Deno.remove(join(app, BUNDLE_ISSUER));
+  const valid = await call();
+  assert.equal(valid.code, 0, valid.stderr);
+  assert.equal(JSON.parse(valid.stdout).status.token, token);
+  assert.equal(world.runs(), 1);
 });
 
 Deno.test("a kubectl call never reads commands.js: the plugin works without it, subcommands say it is gone", async () => {
