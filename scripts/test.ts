@@ -45,6 +45,7 @@ const PROCESS_TESTS = [
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
+  "tests/kubeconfig/set_process_test.ts", // kubeconfig set spawned, on a real terminal, next to a kubectl loop
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
