@@ -1,12 +1,14 @@
 /**
  * `kubeconfig set` where a process is the subject, the process tier (PROCESS_TESTS in scripts/test.ts): the broker
  * spawned with piped stdin, the quoted before-exec command stored by one broker and run by another, a FIFO or a
- * device as kubeconfig with no hang, a real terminal through util-linux `script`, and kubectl's set-context running
- * concurrently with kubeconfig set. Moved unchanged from set_test.ts, whose in-process tests are the unit tier's;
- * plugin-facing like it: .ci/run runs it again against the installed shim (KUBECTL_CREDENTIALS_BROKER_BIN).
+ * device as kubeconfig with no hang, a real terminal through util-linux `script`, and a real kubectl running while
+ * kubeconfig set works (meeting its lock mid-write, a set-context loop, a context added at the prompt). Moved
+ * unchanged from set_test.ts, whose in-process tests are the unit tier's; plugin-facing like it: .ci/run runs it
+ * again against the installed shim (KUBECTL_CREDENTIALS_BROKER_BIN).
  */
 import assert from "node:assert/strict";
-import { kubeconfigCommand } from "../../lib/kubeconfig/set.ts";
+import { kubeconfigCommand, kubeconfigSet } from "../../lib/kubeconfig/set.ts";
+import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import { HOST_OS } from "../../lib/shared/platform.ts";
 import { DENO_DIR, literal, run, runMain, tempDir, writeCommand } from "../helpers.ts";
 import { sourceBrokerCommand } from "../../scripts/world/broker.ts";
@@ -361,4 +363,48 @@ Deno.test({
       assert.equal(result.stderr.split("\n")[0], c.message);
     });
   }
+});
+
+Deno.test({
+  name: "a kubectl that runs while kubeconfig set writes meets the lock and fails without effect" +
+    NO_KUBECTL,
+  ignore: !KUBECTL,
+}, async () => {
+  const bin = KUBECTL!;
+  await using tmp = await tempDir();
+  const path = await setup(tmp.path, FOR_KUBECTL);
+  const io = ioFor(tmp.path);
+  let during: { code: number; stderr: string } | undefined;
+  const code = await kubeconfigSet(
+    parseSetArgs(["-f", "--kubeconfig", path, "--token-path=/t"], io),
+    io,
+    {
+      beforeWrite: async () => {
+        during = await kubectl(bin, tmp.path, [
+          "--kubeconfig",
+          path,
+          "config",
+          "set-context",
+          "during",
+          "--cluster=prod",
+        ]);
+      },
+    },
+  );
+  assert.equal(code, 0, io.err);
+  assert.ok(during);
+  assert.notEqual(during.code, 0);
+  assert.match(during.stderr, new RegExp(`${literal(path)}\\.lock: file exists`));
+  assert.ok(!(await contextNames(path)).includes("during"));
+  assert.ok((await readUser(path, "alice"))!.exec);
+  await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound, "the lock is removed");
+  // And kubectl works again right after.
+  const after = await kubectl(bin, tmp.path, [
+    "--kubeconfig",
+    path,
+    "config",
+    "set-context",
+    "after",
+  ]);
+  assert.equal(after.code, 0, after.stderr);
 });
