@@ -417,23 +417,32 @@ Deno.test({
     { name: "existing user", user: "alice" },
     { name: "new user", user: "carol" },
   ];
-  for (const c of cases) {
+  // kubectl reads both files back in one run, each case's user names carrying its number (as in the JSON test).
+  await using tmp = await tempDir();
+  const written: { path: string; user: string; bob: string }[] = [];
+  for (const [i, c] of cases.entries()) {
     await t.step(c.name, async () => {
-      await using tmp = await tempDir();
-      const path = `${tmp.path}/config`;
-      const text = KUBECTL_STYLE.replaceAll("\n", "\r\n");
+      const path = `${tmp.path}/config-${i}`;
+      const text = KUBECTL_STYLE.replace(/(?<=(?:name|user): )(alice|bob)$/gm, `$1-${i}`)
+        .replaceAll("\n", "\r\n");
       await Deno.writeTextFile(path, text, { mode: 0o600 });
-      const { code, err } = await setExec(path, c.user, tmp.path);
+      const { code, err } = await setExec(path, `${c.user}-${i}`, tmp.path);
       assert.equal(code, 0, err);
       const after = await Deno.readTextFile(path);
       assert.equal(after.replaceAll("\r\n", "").includes("\n"), false, "no bare LF");
       assert.ok(after.startsWith(text.slice(0, text.indexOf("- name: alice"))));
-      const view = await kubectlView(path, tmp.path);
-      assert.equal(view.code, 0, view.stderr);
-      assert.ok(view.users[c.user]!.exec);
-      assert.equal(view.users.bob!.token, "bob-token");
+      written.push({ path, user: `${c.user}-${i}`, bob: `bob-${i}` });
     });
   }
+  await t.step("kubectl reads both files back", async () => {
+    assert.equal(written.length, cases.length, "every case wrote its file");
+    const view = await kubectlView(written.map((file) => file.path), tmp.path);
+    assert.equal(view.code, 0, view.stderr);
+    for (const { user, bob } of written) {
+      assert.ok(view.users[user]!.exec, user);
+      assert.equal(view.users[bob]!.token, "bob-token", bob);
+    }
+  });
 });
 
 Deno.test({
