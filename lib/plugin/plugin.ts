@@ -30,7 +30,7 @@ import {
 import { type FlagSpec, formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
 import { pluginUse } from "../shared/permissions.ts";
-import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
+import { fileUrlToPath, HOST_OS, hostHomeDir } from "../shared/platform.ts";
 import { renewAheadDue } from "./renew_ahead.ts";
 import type { RenewalOutcome } from "./renewal.ts";
 
@@ -199,8 +199,19 @@ export async function obtainCredentials(
  * The renewal code (lib/plugin/renewal.ts): loaded only by a call that renews or starts a renewal, by a variable,
  * so that the installed bundle keeps it in renewal.js.
  */
-function renewal(): Promise<typeof import("./renewal.ts")> {
-  return import(RENEWAL_MODULE);
+async function renewal(): Promise<typeof import("./renewal.ts")> {
+  try {
+    return await import(RENEWAL_MODULE);
+  } catch (error) {
+    const path = fileUrlToPath(new URL(RENEWAL_MODULE, import.meta.url).href, HOST_OS);
+    throw new CliError(
+      `cannot load the renewal code from ${path}: the installation is incomplete`,
+      {
+        cause: error,
+        hint: "install kubectl-credentials-broker again",
+      },
+    );
+  }
 }
 
 /**

@@ -168,6 +168,17 @@ Deno.test("a call that renews loads renewal.js; a valid call reads neither it no
   assert.equal(valid.code, 0, valid.stderr);
   assert.equal(JSON.parse(valid.stdout).status.token, token);
   assert.equal(world.runs(), 1);
+  // Expired again, without renewal.js: an incomplete installation, said as such.
+  world.setToken(-1);
+  const incomplete = await call();
+  assert.equal(incomplete.code, 1);
+  assert.equal(
+    incomplete.stderr,
+    `error: cannot load the renewal code from ${
+      join(app, BUNDLE_RENEWAL)
+    }: the installation is incomplete\nhint: install kubectl-credentials-broker again\n`,
+  );
+  assert.equal(world.runs(), 1);
 });
 
 Deno.test("a kubectl call never reads commands.js: the plugin works without it, subcommands say it is gone", async () => {
