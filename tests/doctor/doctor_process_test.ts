@@ -8,31 +8,26 @@
  * tests/doctor/doctor_test.ts (the unit tier): a test that needs doctor or the broker as a process goes here.
  */
 import assert from "node:assert/strict";
-import { renewalLock } from "../../lib/plugin/lock.ts";
-import { aheadFiles } from "../../lib/plugin/renew_ahead.ts";
 import type { CheckResult } from "../../lib/doctor/result.ts";
 import type { Step } from "../helpers.ts";
 import {
   clientCredentials,
   DENO_DIR,
   installedBroker,
-  issueCert,
   literal,
   makeJwt,
   pathWith,
   pluginEnv,
   run,
-  runBroker,
   tempDir,
   writeCommandSync,
   writeExecutable,
 } from "../helpers.ts";
 import { joinCommandLine } from "../../lib/shared/command_line.ts";
-import { basename, dirname, HOST_OS } from "../../lib/shared/platform.ts";
+import { dirname, HOST_OS } from "../../lib/shared/platform.ts";
 import { onPath } from "../release/release_helpers.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
-const HOUR = 3600_000;
 
 async function world(
   dir: string,
@@ -476,54 +471,6 @@ Deno.test({
   },
 });
 
-Deno.test("doctor looks the exec command up as kubectl does: an empty PATH entry is not the working folder", async () => {
-  await using tmp = await tempDir();
-  const w = await world(tmp.path);
-  // The broker in the working folder, under the name kubectl looks up (with its .cmd on Windows).
-  Deno.copyFileSync(w.shim, `${tmp.path}/${basename(w.shim, HOST_OS)}`);
-  Deno.writeTextFileSync(
-    w.kubeconfig,
-    Deno.readTextFileSync(w.kubeconfig).replace(
-      `command: ${w.shim}`,
-      "command: kubectl-credentials_broker",
-    ),
-  );
-  const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path, {
-    PATH: pathWith(""),
-  });
-  assert.equal(result.code, 1, result.stdout);
-  assert.match(
-    result.stdout,
-    /\[FAIL\] exec command +kubectl-credentials_broker not found on PATH/,
-  );
-});
-
-Deno.test("doctor and the plugin agree that a certificate not valid yet is invalid", async () => {
-  await using tmp = await tempDir();
-  const w = await world(tmp.path);
-  const now = Date.now();
-  await issueCert({
-    dir: tmp.path,
-    ca: w.ca,
-    keyPath: w.key,
-    out: w.cert,
-    notBefore: new Date(now + HOUR),
-    notAfter: new Date(now + 3 * HOUR),
-  });
-  const plugin = await runBroker(
-    [`--client-certificate-path=${w.cert}`, `--client-key-path=${w.key}`],
-    { home: tmp.path },
-  );
-  assert.notEqual(plugin.code, 0, plugin.stdout);
-  assert.match(plugin.stderr, /not valid before/);
-  const result = await doctorBounded(["--kubeconfig", w.kubeconfig, "--skip-run"], tmp.path);
-  assert.equal(result.code, 1, result.stdout);
-  assert.match(
-    result.stdout,
-    /\[FAIL\] certificate expiry +client certificate .* is not valid before /,
-  );
-});
-
 Deno.test({
   name: "doctor names a FIFO kubeconfig in a failed check instead of hanging" +
     (!onPath("mkfifo") ? " (ignored: no mkfifo here)" : ""),
@@ -536,49 +483,4 @@ Deno.test({
     assert.equal(kubeconfig.code, 1, kubeconfig.stderr);
     assert.match(kubeconfig.stdout, new RegExp(`\\[FAIL\\] kubeconfig user +.*${fifo}`));
   },
-});
-
-Deno.test("doctor shows the last background renewal of a --renew-ahead user from its state file", async () => {
-  await using tmp = await tempDir();
-  const cert = `${tmp.path}/client.crt`;
-  const key = `${tmp.path}/client.key`;
-  const cache = `${tmp.path}/cache`;
-  const args = [
-    `--client-certificate-path=${cert}`,
-    `--client-key-path=${key}`,
-    "--before-exec-command=/bin/true",
-    "--before-exec-policy=when-invalid",
-    "--renew-ahead=10m",
-    `--cache-dir=${cache}`,
-  ];
-  const w = await world(tmp.path, { args });
-  const before = await doctor(["--skip-run"], tmp.path, { KUBECONFIG: w.kubeconfig });
-  assert.match(
-    before.stdout,
-    /background renewal +renew-ahead 10m; no background renewal has run yet/,
-  );
-  // The state a failed background renewal leaves, where the plugin keeps it for these credentials.
-  const { name } = renewalLock({
-    cacheDir: cache,
-    clientCertificatePath: cert,
-    clientKeyPath: key,
-    beforeExecCommand: "/bin/true",
-  }, () => undefined);
-  const files = aheadFiles(cache, name);
-  Deno.mkdirSync(cache, { recursive: true, mode: 0o700 });
-  Deno.writeTextFileSync(
-    files.state,
-    JSON.stringify({
-      failures: 1,
-      lastEndedAt: "2026-12-01T12:00:00Z",
-      lastOutcome: "before-exec command /bin/true failed with exit status 1",
-      nextTryAt: "2026-12-01T12:00:30Z",
-    }),
-  );
-  const after = await doctor(["--skip-run"], tmp.path, { KUBECONFIG: w.kubeconfig });
-  assert.match(
-    after.stdout,
-    /background renewal +renew-ahead 10m; the last one failed at 2026-12-01T12:00:00Z \(before-exec command \/bin\/true failed with exit status 1\), 1 in a row; next try at 2026-12-01T12:00:30Z/,
-  );
-  assert.ok(after.stdout.includes(files.log), after.stdout);
 });
