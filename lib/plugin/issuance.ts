@@ -5,11 +5,11 @@
  * certificate must be issued: the installed bundle keeps it and lib/issuer/ in issuer.js, apart from main.js
  * (scripts/bundle.ts), so its errors cross back as plain data (an error class of issuer.js is not main.js's).
  */
-import type { BrokerOptions } from "./broker_options.ts";
+import { type BrokerOptions, ISSUED_CREDENTIALS_DIR } from "./broker_options.ts";
 import type { Reading } from "../credentials/credentials.ts";
 import { expiryProblems } from "../credentials/credentials.ts";
 import type { Io } from "../shared/io.ts";
-import { hostHomeDir } from "../shared/platform.ts";
+import { HOST_OS, hostHomeDir, joinPath } from "../shared/platform.ts";
 import { currentCredentials, runIssuance } from "../issuer/issue.ts";
 import { CliError } from "../shared/errors.ts";
 import type { CurrentCredentials } from "../issuer/issuer.ts";
@@ -52,15 +52,22 @@ async function issue(
     );
   }
   const deadline = Date.now() + resolved.beforeExecTimeoutMs;
+  const home = hostHomeDir(io.env);
   return await runIssuance({
     options: issuer,
-    paths: { certificatePath: resolved.clientCertificatePath!, keyPath: resolved.clientKeyPath! },
+    paths: {
+      certificatePath: resolved.clientCertificatePath!,
+      keyPath: resolved.clientKeyPath!,
+      ownFolder: home === undefined
+        ? undefined
+        : ISSUED_CREDENTIALS_DIR.reduce((dir, name) => joinPath(dir, name, HOST_OS), home),
+    },
     deadline,
     interactive,
     runForOutput: (argv, options) =>
       runForOutput(argv, { interactive: options.interactive, deadline, what: "helper command" }),
     env: io.env,
-    home: () => hostHomeDir(io.env),
+    home: () => home,
     now: io.now,
     stderr: io.stderr,
     current: before && current(before, io.now()),

@@ -12,6 +12,7 @@ import {
   V1_EXEC_INFO,
   writeCommandSync,
 } from "../helpers.ts";
+import { acquireLock } from "../../lib/plugin/lock.ts";
 import { networkEnv } from "../../scripts/world/network_env.ts";
 import { brokerArgs, renewalWorld } from "./renewal_world.ts";
 
@@ -126,6 +127,19 @@ Deno.test({
   for (const entry of Deno.readDirSync(dir)) {
     assert.equal(Deno.statSync(`${dir}/${entry.name}`).mode! & 0o777, 0o600);
   }
+});
+
+Deno.test({
+  name: "a lock folder of ours left loose (0755) is made private before a lock is taken in it" +
+    (WINDOWS ? " (ignored: Windows files have no mode bits)" : ""),
+  ignore: WINDOWS,
+}, async () => {
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/cache`;
+  Deno.mkdirSync(dir);
+  Deno.chmodSync(dir, 0o755);
+  using _lock = await acquireLock({ dir, name: "x.lock", timeoutMs: 0 });
+  assert.equal(Deno.statSync(dir).mode! & 0o777, 0o700);
 });
 
 Deno.test({
