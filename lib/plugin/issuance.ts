@@ -14,6 +14,7 @@ import { currentCredentials, runIssuance } from "../issuer/issue.ts";
 import { CliError } from "../shared/errors.ts";
 import type { CurrentCredentials } from "../issuer/issuer.ts";
 import { runForOutput } from "./before_exec.ts";
+import { forgetRunning, type HeldLock, recordRunning } from "./lock.ts";
 
 /** What an issuance came to, as plain data: the leaf's subject and end, or the error's words and exit code. */
 export type IssuanceOutcome =
@@ -21,17 +22,20 @@ export type IssuanceOutcome =
   | { ok: false; message: string; hint?: string; exitCode: number };
 
 /**
- * Issues and stores one certificate for `resolved` (paths absolute). A failure the broker explains comes back as
- * an outcome (IssuerError: exit 3); anything else is thrown.
+ * Issues and stores one certificate for `resolved` (paths absolute), under `lock`: a helper command it runs is
+ * recorded in the lock's note while it runs, as a before-exec command is, so that the next holder waits for one
+ * left running by a broker that died. A failure the broker explains comes back as an outcome (IssuerError: exit
+ * 3); anything else is thrown.
  */
 export async function issueUnderLock(
   resolved: BrokerOptions,
   before: Reading | undefined,
   interactive: boolean,
   io: Pick<Io, "env" | "now" | "stderr">,
+  lock: HeldLock,
 ): Promise<IssuanceOutcome> {
   try {
-    const { leaf } = await issue(resolved, before, interactive, io);
+    const { leaf } = await issue(resolved, before, interactive, io, lock);
     return { ok: true, subject: leaf.subject, notAfter: leaf.notAfter.toISOString() };
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
@@ -44,6 +48,7 @@ async function issue(
   before: Reading | undefined,
   interactive: boolean,
   io: Pick<Io, "env" | "now" | "stderr">,
+  lock: HeldLock,
 ) {
   const issuer = resolved.issuer!;
   if (issuer.issuer === "vault" && io.env("VAULT_SKIP_VERIFY")) {
@@ -64,8 +69,20 @@ async function issue(
     },
     deadline,
     interactive,
-    runForOutput: (argv, options) =>
-      runForOutput(argv, { interactive: options.interactive, deadline, what: "helper command" }),
+    runForOutput: async (argv, options) => {
+      try {
+        return await runForOutput(argv, {
+          interactive: options.interactive,
+          deadline,
+          what: "helper command",
+          // The pid, group and times only: never the command line, whose arguments may hold a secret.
+          started: (pid, group, startedAt) =>
+            recordRunning(lock, { pid, group, startedAt, deadline }),
+        });
+      } finally {
+        forgetRunning(lock);
+      }
+    },
     env: io.env,
     home: () => home,
     now: io.now,
