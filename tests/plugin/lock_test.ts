@@ -299,6 +299,66 @@ Deno.test({
 
 Deno.test({
   name:
+    "an issuer's token command left running by a broker killed with SIGKILL is waited for, never overlapped" +
+    (TASKLIST
+      ? ""
+      : " (ignored: this tasklist lists no process, as Wine's does, so a left-over command is never seen " +
+        "running; the windows-latest job runs it)"),
+  ignore: !TASKLIST,
+}, async () => {
+  await using tmp = await tempDir();
+  const release = `${tmp.path}/release`;
+  // A --step-token-command that goes on until the test says so, then prints no token: no CA is ever asked.
+  const token = writeCommandSync(tmp.path, "token", [
+    { enter: `${tmp.path}/running`, overlaps: `${tmp.path}/overlaps` },
+    { append: `${tmp.path}/runs`, value: "run" },
+    { write: `${tmp.path}/broker.pid`, value: { ppid: true } },
+    { waitFor: release, timeoutMs: 120_000 },
+    { leave: `${tmp.path}/running` },
+  ]).line;
+  const args = [
+    "--issuer=step-ca",
+    "--issuer-url=https://127.0.0.1:9",
+    `--step-token-command=${token}`,
+    "--before-exec-timeout=150s",
+  ];
+  const lines = (name: string) => {
+    try {
+      return Deno.readTextFileSync(`${tmp.path}/${name}`).split("\n").filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const holder = await spawnBroker(args, tmp.path);
+  let next;
+  try {
+    await until(() => pidIn(`${tmp.path}/broker.pid`) > 0 && commandRecorded(tmp.path));
+    const broker = pidIn(`${tmp.path}/broker.pid`);
+    if (!WINDOWS) assert.equal(broker, holder.pid);
+    Deno.kill(broker, "SIGKILL");
+    await holder.status;
+    next = await runBrokerUntil(
+      args,
+      tmp.path,
+      /^waiting for the issuer's helper command /m,
+      () => Deno.writeTextFileSync(release, ""),
+    );
+  } finally {
+    Deno.writeTextFileSync(release, "");
+  }
+  assert.match(
+    next.stderr,
+    /^waiting for the issuer's helper command \(pid \d+\), left running by a kubectl-credentials_broker that ended$/m,
+  );
+  // Then its own issuance: the token command once more, after the first one ended; it prints no token.
+  assert.equal(next.code, 3, next.stderr);
+  assert.match(next.stderr, /printed no one-time token/);
+  assert.deepEqual(lines("runs"), ["run", "run"]);
+  assert.deepEqual(lines("overlaps"), []);
+});
+
+Deno.test({
+  name:
     "a left-over renewal that outlives its broker's timeout is stopped with its children, then renewal runs" +
     (WINDOWS ? " (ignored: Wine's taskkill has no /T, and this test reads /proc)" : ""),
   ignore: WINDOWS,
