@@ -72,8 +72,8 @@ Deno.test("a lock holder killed with SIGKILL does not block the next call", asyn
     stdout: "null",
     stderr: "null",
   }).spawn();
-  // The file exists before the script has written the pid into it: wait for the number.
-  await until(() => pidIn(`${tmp.path}/stuck.pid`) > 0);
+  // The file exists before the script has written the pid into it: wait for the number, and for the broker's note.
+  await until(() => pidIn(`${tmp.path}/stuck.pid`) > 0 && commandRecorded(tmp.path));
   // The broker itself, the command's parent: on Windows the installed broker is a .cmd, and killing cmd.exe would
   // leave the broker's deno.exe running, and holding the lock.
   const broker = pidIn(`${tmp.path}/broker.pid`);
@@ -87,6 +87,8 @@ Deno.test("a lock holder killed with SIGKILL does not block the next call", asyn
     clientKeyPath: w.key,
     beforeExecCommand: stuck,
   }, (variable) => variable === "HOME" ? tmp.path : undefined);
+  // The killed broker's own lock: it left the note of its command there.
+  assert.ok(Deno.statSync(`${dir}/${name}`).size > 0, `no note in ${dir}/${name}`);
   const lock = await acquireLock({ dir, name, timeoutMs: 0 });
   const stuckPid = pidIn(`${tmp.path}/stuck.pid`);
   // SIGCONT changes nothing for a running process, and fails for one that is gone (no signals on Windows).
