@@ -12,6 +12,9 @@
  * - all (`deno task test`, what .ci/run runs): portable, then e2e.
  *
  * What makes them faster:
+ * - the unit files run through a few shard modules (scripts/test_shards.ts: one per job), not one `deno test`
+ *   worker per file, each of which costs 0.3-0.5 s of CPU here before its first test. Test paths given on the
+ *   command line run as files, as `deno test` runs them.
  * - a folder for the run (KUBECTL_CREDENTIALS_BROKER_TEST_RUN, removed at the end) where test files share what is
  *   costly to make: one install of the broker from this source (`deno task install` with a root there), which
  *   every test file and e2e world runs (each test file would otherwise install its own: half a second of CPU
@@ -29,6 +32,7 @@ import { BROKER_BIN_VARIABLE, sharedInstallRoot } from "./world/broker.ts";
 import { denoDir } from "./world/process.ts";
 import { RUN_FOLDER_VARIABLE } from "./world/temp_dir.ts";
 import { scriptArgs } from "./args.ts";
+import { findTestFiles, writeShards } from "./test_shards.ts";
 
 const root = new URL("../", import.meta.url);
 const PARTS = ["unit", "process", "release", "portable", "e2e"] as const;
@@ -45,6 +49,15 @@ const PROCESS_TESTS = [
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
+  "tests/completion_process_test.ts", // a real bash (fish, zsh) and kubectl completing through the scripts
+  "tests/shared/permissions_process_test.ts", // each command's permissions after narrowing: a process apiece
+  "tests/scripts_args_process_test.ts", // every script run with --help, a deno run apiece
+  "tests/startup_process_test.ts", // main.ts run from source under a timer and exit spy
+  "tests/shared/command_line_process_test.ts", // the installed broker finding a renewal command on its PATH
+  "tests/readme_process_test.ts", // the README's doctor sample through kubectl and the installed broker
+  "tests/doctor/doctor_process_test.ts", // doctor as installed, starting the broker it checks: ~90 processes
+  "tests/doctor/agreement_process_test.ts", // the broker spawned once per broken credential set
+  "tests/status/status_run_process_test.ts", // status with narrowed permissions, a real background renewal
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;
@@ -77,19 +90,14 @@ function isTestPath(arg: string): boolean {
 
 /**
  * The `deno test` runs of the part: arguments and extra environment. Test paths among `extra` replace the part's
- * own (`deno task test:unit tests/plugin/` runs that folder only), in one run.
+ * own (`deno task test:unit tests/plugin/` runs that folder only), in one run, file by file. Otherwise the unit
+ * files run as `jobs` shards written into `folder`.
  */
-function runs(jobs: string): { args: string[]; env: Record<string, string> }[] {
+function runs(jobs: string, folder: string): { args: string[]; env: Record<string, string> }[] {
   const parallel = { args: ["--parallel"], env: { DENO_JOBS: jobs } };
   // The fast loop leaves type-checking to `deno task check`: checking every test file's graph costs about 8 s of
   // CPU after any edit.
   const check = part === "unit" ? ["--no-check"] : [];
-  const folders = {
-    unit: [`--ignore=${["tests/e2e", "tests/release", ...PROCESS_TESTS].join(",")}`, "tests/"],
-    process: [...PROCESS_TESTS],
-    release: ["tests/release/"],
-    portable: ["--ignore=tests/e2e", "tests/"],
-  };
   if (extra.some(isTestPath)) {
     return [
       part === "e2e" || part === "all" ? { args: [], env: {} } : {
@@ -98,8 +106,21 @@ function runs(jobs: string): { args: string[]; env: Record<string, string> }[] {
       },
     ];
   }
+  const unitShards = () =>
+    writeShards(
+      root,
+      folder,
+      findTestFiles(root, "tests", ["tests/e2e", "tests/release", ...PROCESS_TESTS]),
+      Math.max(1, Number.parseInt(jobs, 10) || 1),
+    );
+  const folders = {
+    unit: unitShards,
+    process: () => [...PROCESS_TESTS],
+    release: () => ["tests/release/"],
+    portable: () => [...unitShards(), ...PROCESS_TESTS, "tests/release/"],
+  };
   const tier = (name: keyof typeof folders) => ({
-    args: [...parallel.args, ...check, ...folders[name]],
+    args: [...parallel.args, ...check, ...folders[name]()],
     // The process tier's files each keep the CPUs busy with dozens of processes and time what they wait for: one
     // file per CPU, unless DENO_JOBS says otherwise, so that they do not starve each other's timings.
     env: name === "process" && !Deno.env.get("DENO_JOBS")
@@ -137,7 +158,7 @@ for (const signal of forwardedSignals(HOST_OS)) {
 let status = 0;
 try {
   if (!Deno.env.get(BROKER_BIN_VARIABLE)) await installPlugin(sharedInstallRoot(folder));
-  for (const run of runs(jobs)) {
+  for (const run of runs(jobs, folder)) {
     if (interrupted) break;
     child = new Deno.Command(Deno.execPath(), {
       args: ["test", "--allow-all", ...run.args, ...extra],

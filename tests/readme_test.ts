@@ -4,108 +4,30 @@
  * the documented command (`$ ...`, `\` continues a line); the test runs that command in a temp folder laid out
  * like the sample's user (HOME is `<tmp>/home/alice`, so paths read `/home/alice/...` once the temp prefix is
  * cut), and compares the whole transcript with the block, times and durations normalised. Whoever changes a
- * message updates the sample, and this test says which file holds it.
+ * message updates the sample, and this test says which file holds it. The samples run in process through the
+ * Io seam; the doctor sample, run through a real kubectl and the installed broker as its user meets it, is in
+ * tests/readme_process_test.ts (the process tier).
  */
 import assert from "node:assert/strict";
 import { posix } from "node:path";
-import { splitCommandLine } from "../lib/shared/command_line.ts";
 import { runCommand } from "../lib/commands.ts";
 import type { Io } from "../lib/shared/io.ts";
 import { createCa, issueCertificate } from "../scripts/world/ca.ts";
-import { fakeIo, installBroker, makeJwt, pluginEnv, ROOT, run, tempDir } from "./helpers.ts";
-import { dirname, HOST_OS, isWindows } from "../lib/shared/platform.ts";
+import { fakeIo, makeJwt, ROOT, tempDir } from "./helpers.ts";
+import { HOST_OS, isWindows } from "../lib/shared/platform.ts";
 import { renewalLock } from "../lib/plugin/lock.ts";
 import { aheadFiles } from "../lib/plugin/renew_ahead.ts";
 import { writeAheadState } from "../lib/plugin/background_renewal.ts";
-
-/** The user-facing Markdown files whose samples are checked: the README and every page of docs/. */
-async function markdownFiles(): Promise<string[]> {
-  const pages = [];
-  for await (const entry of Deno.readDir(`${ROOT}docs`)) {
-    if (entry.isFile && entry.name.endsWith(".md")) pages.push(`docs/${entry.name}`);
-  }
-  return ["README.md", ...pages.sort()];
-}
-
-/** Every sample of the README and docs/, by name, with the file it is in (a name used twice is an error). */
-async function documentedSamples(): Promise<Map<string, { file: string; text: string }>> {
-  const all = new Map<string, { file: string; text: string }>();
-  for (const file of await markdownFiles()) {
-    for (const [name, text] of readmeSamples(await Deno.readTextFile(`${ROOT}${file}`))) {
-      assert.ok(!all.has(name), `sample ${name} is in both ${all.get(name)?.file} and ${file}`);
-      all.set(name, { file, text });
-    }
-  }
-  return all;
-}
-
-const SAMPLES = await documentedSamples();
-
-/** The sample called `name` and the file it is in. */
-function sample(name: string): { file: string; text: string } {
-  const found = SAMPLES.get(name);
-  assert.ok(found, `no <!-- sample: ${name} --> in README.md or docs/`);
-  return found;
-}
-
-/** The fenced block after each `<!-- sample: NAME ... -->`, by name. */
-export function readmeSamples(markdown: string): Map<string, string> {
-  const samples = new Map<string, string>();
-  const pattern = /<!-- sample: ([\w-]+)[^>]*-->\s*\n```[^\n]*\n([\s\S]*?)\n```/g;
-  for (const match of markdown.matchAll(pattern)) samples.set(match[1]!, `${match[2]!}\n`);
-  return samples;
-}
-
-/** The sample's command (its `$ ` line and `\` continuations) as argv, and the output that follows it. */
-function splitSample(sample: string): { argv: string[]; output: string } {
-  const lines = sample.split("\n");
-  assert.ok(lines[0]?.startsWith("$ "), `a sample starts with "$ command": ${lines[0]}`);
-  let command = lines.shift()!.slice(2);
-  while (command.endsWith("\\")) command = `${command.slice(0, -1)} ${lines.shift()!.trim()}`;
-  return { argv: splitCommandLine(command), output: lines.join("\n") };
-}
-
-/** Times, durations and the temp prefix made comparable: what differs between two honest runs. */
-function normalise(text: string, root: string): string {
-  return text.replaceAll(root, "")
-    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")
-    .replace(/\((\d+d)?(\d+h)?(\d+m)?(\d+s)? left\)/g, "(<left>)")
-    .replace(/\b\d+(\.\d+)? ?ms\b/g, "<ms>")
-    // A loaded machine takes a second or more: "exited 0 in 1.1s".
-    .replace(/\bin \d+(\.\d+)?s\b/g, "in <ms>");
-}
-
-/**
- * The sample's spelling of alice's paths: on Windows the broker joins `\\` onto the home folder (`/home/alice\\.kube
- * \\config` once the temp prefix is cut), where the README shows `/home/alice/.kube/config`. Elsewhere the text as
- * it is.
- */
-function posixSpelling(text: string): string {
-  if (!isWindows(HOST_OS)) return text;
-  return text.replace(/\/home\/alice[^\s'"]*/g, (path) => path.replaceAll("\\", "/"));
-}
-
-/** A README user's home in `root`: /home/alice. */
-async function aliceHome(root: string): Promise<string> {
-  const home = `${root}/home/alice`;
-  await Deno.mkdir(`${home}/.kube`, { recursive: true });
-  return home;
-}
-
-/** Alice's certificate and key from a "vault-pki intermediate" CA, valid for a day, at `base`.crt/.key. */
-async function aliceCertificate(dir: string, base: string) {
-  await Deno.mkdir(dir, { recursive: true });
-  const ca = await createCa(`${dir}/.ca`, "vault-pki intermediate");
-  const now = Date.now();
-  const issued = await issueCertificate(ca, `${dir}/${base}`, {
-    commonName: "alice",
-    organization: "developers",
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 86_400_000),
-  });
-  await Deno.remove(`${dir}/.ca`, { recursive: true });
-  return issued;
-}
+import {
+  aliceCertificate,
+  aliceHome,
+  markdownFiles,
+  normalise,
+  posixSpelling,
+  sample,
+  SAMPLES,
+  splitSample,
+} from "./readme_samples.ts";
 
 /** An Io whose stdout and stderr land in one transcript, as on a terminal, with typed answers echoed. */
 function terminalIo(options: { env: Record<string, string>; cwd: string; answer: string | null }) {
@@ -195,88 +117,6 @@ Deno.test("README sample kubeconfig-set: the walk-through prints these notes, th
   );
   assert.equal(code, answer === "y" || answer === "yes" ? 0 : 1);
 });
-
-/** The kubectl the doctor sample was made with (the test is ignored where there is none). */
-const SAMPLE_KUBECTL = "/usr/bin/kubectl";
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-Deno.test({
-  // tests/doctor/doctor_test.ts runs doctor on Windows.
-  name:
-    "README sample doctor: kubectl credentials-broker doctor prints this report (ignored on Windows: the sample " +
-    "is a Linux user's, with /usr/bin/kubectl and a key of mode 0644; and where there is no /usr/bin/kubectl)",
-  ignore: isWindows(HOST_OS) || !isFile(SAMPLE_KUBECTL),
-  fn: readmeDoctorSample,
-});
-
-async function readmeDoctorSample() {
-  const { argv, output } = splitSample(sample("doctor").text);
-  assert.deepEqual(argv.slice(0, 3), ["kubectl", "credentials-broker", "doctor"]);
-  const kubectl = SAMPLE_KUBECTL;
-  assert.ok(output.includes(`kubectl is ${kubectl}`), "the sample was made with /usr/bin/kubectl");
-  await using tmp = await tempDir();
-  const home = await aliceHome(tmp.path);
-  // Where `deno task install` puts it: the run's shared install, linked there (no bundling of its own).
-  const shim = await installBroker(`${home}/.deno`);
-  const prod = `${home}/.kube/prod`;
-  const cert = await aliceCertificate(prod, "client");
-  await Deno.chmod(cert.keyPath, 0o644);
-  await Deno.writeTextFile(
-    `${home}/.kube/config`,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: prod
-  cluster:
-    server: https://k8s.prod.example:6443
-contexts:
-- name: prod
-  context:
-    cluster: prod
-    user: alice
-current-context: prod
-users:
-- name: alice
-  user:
-    token: STATIC-TOKEN
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: kubectl
-      args:
-      - credentials-broker
-      - --client-certificate-path=${cert.certPath}
-      - --client-key-path=${cert.keyPath}
-      - --before-exec-command=renew-client-cert
-      - --before-exec-policy=when-invalid
-      env:
-      - name: VAULT_ADDR
-        value: https://vault.example:8200
-      interactiveMode: IfAvailable
-`,
-    { mode: 0o600 },
-  );
-
-  const result = await run(kubectl, argv.slice(1), {
-    cwd: home,
-    env: pluginEnv(home, { PATH: `${dirname(shim, HOST_OS)}:/usr/bin:/bin` }),
-  });
-
-  assert.equal(
-    normalise(result.stdout, tmp.path),
-    normalise(output, tmp.path),
-    `${
-      sample("doctor").file
-    }'s doctor sample differs from what doctor prints: update it\n${result.stderr}`,
-  );
-  assert.equal(result.code, /checks? failed/.test(output) ? 1 : 0);
-}
 
 Deno.test({
   name:

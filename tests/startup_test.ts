@@ -1,22 +1,13 @@
 /**
  * The plugin's start-up rules (docs/performance.md), checked where a test can see them: kubectl runs the plugin on
- * every call, so what that call loads and runs is its start-up time. The module graph is Deno's own (deno info);
- * the timers and exits are watched in a real run with valid credentials, the hot path.
+ * every call, so what that call loads and runs is its start-up time. The module graph is Deno's own (deno info, run
+ * once for the file); the timers and exits, watched in real runs of main.ts with valid credentials (the hot path),
+ * are in tests/startup_process_test.ts (the process tier).
  */
 import assert from "node:assert/strict";
-import { join, relative } from "node:path";
+import { relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { BROKER_PERMISSIONS } from "../scripts/permissions.ts";
-import {
-  DENO_DIR,
-  generateKey,
-  issueCert,
-  makeCa,
-  makeJwt,
-  ROOT,
-  run,
-  tempDir,
-} from "./helpers.ts";
+import { DENO_DIR, ROOT, run } from "./helpers.ts";
 
 /** The folders of the plugin's path: everything a kubectl call may load. */
 const HOT_PATH = /^lib\/(shared|credentials|plugin)\/[a-z0-9_]+\.ts$/;
@@ -31,8 +22,18 @@ const LAZY: Record<string, string> = {
 type Dependency = { code?: { specifier: string }; isDynamic?: boolean };
 type Graph = { roots: string[]; modules: { specifier: string; dependencies?: Dependency[] }[] };
 
-/** main.ts's module graph as Deno sees it, split into what every call evaluates and what literal import()s name. */
-async function pluginGraph(): Promise<{ evaluated: string[]; named: string[] }> {
+let graphOnce: Promise<{ evaluated: string[]; named: string[] }> | undefined;
+
+/**
+ * main.ts's module graph as Deno sees it, split into what every call evaluates and what literal import()s name:
+ * one `deno info` for the file, which both rules read.
+ */
+function pluginGraph(): Promise<{ evaluated: string[]; named: string[] }> {
+  graphOnce ??= readPluginGraph();
+  return graphOnce;
+}
+
+async function readPluginGraph(): Promise<{ evaluated: string[]; named: string[] }> {
   const info = await run(Deno.execPath(), ["info", "--json", "main.ts"], {
     env: { DENO_DIR },
     cwd: ROOT,
@@ -90,101 +91,4 @@ Deno.test("start-up rule: a literal import() names only plugin-path modules; iss
     module === "lib/plugin/issuance.ts"
   );
   assert.deepEqual(outside, []);
-});
-
-/**
- * Loaded before main.ts: records every setTimeout, setInterval and Deno.exit, and prints them as one stderr line
- * when the process ends (stderr, since the plugin may have given up the right to write files by then).
- */
-const SPY = `
-const calls = [];
-for (const name of ["setTimeout", "setInterval"]) {
-  const original = globalThis[name];
-  globalThis[name] = (...args) => (calls.push(name), original(...args));
-}
-const exit = Deno.exit;
-Deno.exit = (code) => (calls.push("Deno.exit"), exit(code));
-globalThis.addEventListener("unload", () => console.error("startup-spy: " + JSON.stringify(calls)));
-`;
-
-Deno.test("start-up rule: a call with valid credentials sets no timer and ends without Deno.exit", async (t) => {
-  await using tmp = await tempDir();
-  const spy = join(tmp.path, "spy.js");
-  await Deno.writeTextFile(spy, SPY);
-  const ca = await makeCa(tmp.path);
-  const key = await generateKey(tmp.path, "client.key", "ec");
-  const now = Date.now();
-  const cert = await issueCert({
-    dir: tmp.path,
-    ca,
-    keyPath: key,
-    out: "client.crt",
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 3_600_000),
-  });
-  const token = join(tmp.path, "token");
-  await Deno.writeTextFile(token, makeJwt({ iat: now / 1000 - 60, exp: now / 1000 + 3600 }), {
-    mode: 0o600,
-  });
-  // A renewal command that would fail: a call that ran it would say so.
-  const renew = "--before-exec-command=renewal-that-must-not-run";
-  const cases: [string, string[]][] = [
-    ["certificate and key, when-invalid", [
-      `--client-certificate-path=${cert}`,
-      `--client-key-path=${key}`,
-      "--before-exec-policy=when-invalid",
-      renew,
-    ]],
-    ["token, when-invalid, --renew-ahead outside its window", [
-      `--token-path=${token}`,
-      "--before-exec-policy=when-invalid",
-      "--renew-ahead=10m",
-      renew,
-    ]],
-    ["certificate and key, no command", [
-      `--client-certificate-path=${cert}`,
-      `--client-key-path=${key}`,
-    ]],
-  ];
-  const watched = (script: string, args: string[]) =>
-    run(Deno.execPath(), [
-      "run",
-      ...BROKER_PERMISSIONS,
-      "--preload",
-      pathToFileURL(spy).href,
-      script,
-      ...args,
-    ], {
-      cwd: tmp.path,
-      env: {
-        HOME: tmp.path,
-        PATH: Deno.env.get("PATH") ?? "",
-        DENO_DIR,
-        KUBERNETES_EXEC_INFO: JSON.stringify({
-          kind: "ExecCredential",
-          apiVersion: "client.authentication.k8s.io/v1",
-          spec: { interactive: false },
-        }),
-      },
-    });
-  await t.step("the spy sees them: a script with a timer, a subcommand that exits", async () => {
-    const script = join(tmp.path, "timer.js");
-    await Deno.writeTextFile(script, "setTimeout(() => {}, 1);\n");
-    assert.equal((await watched(script, [])).stderr, 'startup-spy: ["setTimeout"]\n');
-    const completion = await watched(join(ROOT, "main.ts"), ["completion", "bash"]);
-    assert.equal(completion.code, 0, completion.stderr);
-    assert.match(completion.stderr, /^startup-spy: \[.*"Deno\.exit"\]\n$/);
-  });
-  for (const [name, args] of cases) {
-    await t.step(name, async () => {
-      const result = await watched(join(ROOT, "main.ts"), [
-        ...args,
-        `--cache-dir=${join(tmp.path, "cache")}`,
-      ]);
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(JSON.parse(result.stdout).kind, "ExecCredential");
-      // Only the spy's line: no warning, nothing from a renewal.
-      assert.equal(result.stderr.replaceAll("\r\n", "\n"), "startup-spy: []\n");
-    });
-  }
 });

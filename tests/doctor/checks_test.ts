@@ -1,6 +1,7 @@
 /**
  * `doctor`'s checks, each a pure function on plain data or on the plugin's own reading of real files: passing and
- * failing, with the fix each names. The whole command, run as a user runs it, is tests/doctor/doctor_test.ts.
+ * failing, with the fix each names. The whole command: tests/doctor/doctor_test.ts (in-process) and
+ * tests/doctor/doctor_process_test.ts (spawned as a user runs it).
  */
 import assert from "node:assert/strict";
 import { readCredentials, type Reading } from "../../lib/credentials/credentials.ts";

@@ -1,12 +1,24 @@
 /**
  * doctor for an issuer user: the driver's checks against the real cfssl (it answers, over trusted TLS, naming the
- * CA), and a failing line with the reason when the issuer is down; without renewing anything.
+ * CA), and a failing line with the reason when the issuer is down; without renewing anything. `kubeconfig set` and
+ * `doctor` run in-process through the Io seam (the unit tier); cfssl is the real process they talk to.
  */
 import assert from "node:assert/strict";
+import { runCommand } from "../../lib/commands.ts";
 import { findCfssl, startCfssl } from "../../scripts/world/cfssl.ts";
-import { runMain, tempDir } from "../helpers.ts";
+import { fakeIo, tempDir } from "../helpers.ts";
 
 const CFSSL = findCfssl();
+
+/** A subcommand in-process, as main.ts runs it, with exactly `env`: exit code, stdout and stderr. */
+async function inProcess(args: string[], options: { env: Record<string, string>; cwd: string }) {
+  const io = fakeIo({
+    env: { PATH: Deno.env.get("PATH") ?? "", ...options.env },
+    cwd: options.cwd,
+  });
+  const code = await runCommand(args, io);
+  return { code, stdout: io.out, stderr: io.err };
+}
 
 Deno.test({
   name:
@@ -21,7 +33,7 @@ Deno.test({
     {
       await using cfssl = await startCfssl({ dir: tmp.join("cfssl"), tls: true });
       cfsslUrl = cfssl.url;
-      const set = await runMain([
+      const set = await inProcess([
         "kubeconfig",
         "set",
         "--user=alice",
@@ -30,9 +42,12 @@ Deno.test({
         `--issuer-ca-file=${cfssl.caFile}`,
         "--common-name=alice",
         "--force",
-      ], { env });
+      ], { env, cwd: tmp.path });
       assert.equal(set.code, 0, set.stderr);
-      const doctor = await runMain(["doctor", "--user=alice", "--skip-run", "-o", "json"], { env });
+      const doctor = await inProcess(["doctor", "--user=alice", "--skip-run", "-o", "json"], {
+        env,
+        cwd: tmp.path,
+      });
       const report = JSON.parse(doctor.stdout) as {
         checks: { check: string; status: string; detail: string }[];
       };
@@ -52,7 +67,10 @@ Deno.test({
       assert.equal(cfssl.signed(), 0, "doctor --skip-run issues nothing");
     }
     // cfssl gone: the same check fails and says why.
-    const down = await runMain(["doctor", "--user=alice", "--skip-run", "-o", "json"], { env });
+    const down = await inProcess(["doctor", "--user=alice", "--skip-run", "-o", "json"], {
+      env,
+      cwd: tmp.path,
+    });
     assert.equal(down.code, 1);
     const report = JSON.parse(down.stdout) as {
       checks: { check: string; status: string; detail: string }[];

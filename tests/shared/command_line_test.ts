@@ -9,8 +9,9 @@ import { UsageError } from "../../lib/shared/errors.ts";
 import { HOST_OS, type Os } from "../../lib/shared/platform.ts";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { fuzzParams, pathWith, runBroker, tempDir } from "../helpers.ts";
-import { writeExecutable } from "../../scripts/world/renewal_script.ts";
+import { runCommand } from "../../lib/commands.ts";
+import { runPlugin } from "../../lib/plugin/plugin.ts";
+import { fakeIo, fuzzParams, tempDir, V1_EXEC_INFO } from "../helpers.ts";
 
 const POSIX: Os[] = ["linux", "darwin"];
 const ALL: Os[] = ["linux", "darwin", "windows"];
@@ -162,12 +163,8 @@ Deno.test("joinCommandLine() gives a line that the same OS's splitCommandLine() 
   }
 });
 
-Deno.test("a renewal command line stored by kubeconfig set runs as written on this OS (on Windows, backslash paths and a .cmd)", async (t) => {
-  await using tmp = await tempDir();
-  const dir = join(tmp.path, "renew dir");
-  await Deno.mkdir(dir);
-  const token = join(tmp.path, "token");
-  const seen = join(tmp.path, "seen.json");
+/** A renewal script run by Deno: writes the words it got to `seen`, and a new token to `token`. */
+async function renewalScript(dir: string, seen: string, token: string): Promise<string> {
   const script = join(dir, "renew.ts");
   await Deno.writeTextFile(
     script,
@@ -176,6 +173,18 @@ Deno.test("a renewal command line stored by kubeconfig set runs as written on th
     }, Deno.args.map((a) => "[" + a + "]\\n").join(""));\n` +
       `await Deno.writeTextFile(${JSON.stringify(token)}, "renewed-token");\n`,
   );
+  return script;
+}
+
+Deno.test("a renewal command line stored by kubeconfig set runs as written on this OS (on Windows, backslash paths and a .cmd)", async (t) => {
+  // In process: kubeconfig set and the plugin through the Io seam; the renewal command is a real child, as the
+  // plugin runs it. A bare name looked up on the broker's PATH is in command_line_process_test.ts.
+  await using tmp = await tempDir();
+  const dir = join(tmp.path, "renew dir");
+  await Deno.mkdir(dir);
+  const token = join(tmp.path, "token");
+  const seen = join(tmp.path, "seen.json");
+  const script = await renewalScript(dir, seen, token);
   const lines: [string, string][] = [[
     "Deno by its path",
     joinCommandLine([Deno.execPath(), "run", "-A", script, "--role", "dev team"], HOST_OS),
@@ -188,21 +197,14 @@ Deno.test("a renewal command line stored by kubeconfig set runs as written on th
       `${quoteWord(cmd, "windows")} --role 'dev team'`,
     ]);
   }
-  // A bare name, found on PATH as kubectl's exec finds it: on Windows through PATHEXT (renew-by-name.cmd).
-  const bin = join(tmp.path, "bin dir");
-  await Deno.mkdir(bin);
-  writeExecutable(bin, "renew-by-name", [
-    { write: seen, value: { argv: "\n" } },
-    { write: token, value: "renewed-token" },
-  ]);
-  lines.push(["a bare name on PATH (PATHEXT on Windows)", "renew-by-name --role 'dev team'"]);
-  const env = { PATH: pathWith(bin) };
+  const env = { HOME: tmp.path, PATH: Deno.env.get("PATH") ?? "" };
   for (const [name, line] of lines) {
     await t.step(name, async () => {
       await Deno.remove(seen).catch(() => {});
       await Deno.remove(token).catch(() => {});
       const kubeconfig = join(tmp.path, `config-${lines.findIndex(([n]) => n === name)}`);
-      const set = await runBroker([
+      const set = fakeIo({ env, cwd: tmp.path });
+      const code = await runCommand([
         "kubeconfig",
         "set",
         "--kubeconfig",
@@ -214,14 +216,14 @@ Deno.test("a renewal command line stored by kubeconfig set runs as written on th
         "--before-exec-command",
         line,
         "--force",
-      ], { home: tmp.path, env });
-      assert.equal(set.code, 0, set.stderr);
+      ], set);
+      assert.equal(code, 0, set.err);
       const config = parse(await Deno.readTextFile(kubeconfig));
       const args: string[] = config.users[0].user.exec.args;
       assert.ok(args.includes(`--before-exec-command=${line}`), JSON.stringify(args));
-      const result = await runBroker(args, { home: tmp.path, env });
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(JSON.parse(result.stdout).status.token, "renewed-token");
+      const plugin = fakeIo({ env: { ...env, KUBERNETES_EXEC_INFO: V1_EXEC_INFO }, cwd: tmp.path });
+      assert.equal(await runPlugin(args, plugin), 0, plugin.err);
+      assert.equal(JSON.parse(plugin.out).status.token, "renewed-token");
       assert.equal(await Deno.readTextFile(seen), "[--role]\n[dev team]\n");
     });
   }

@@ -1,5 +1,6 @@
 /** Kubeconfigs with broker users for the status tests: real files in a temp folder, written as kubectl writes them. */
 import { HOST_OS, joinPath } from "../../lib/shared/platform.ts";
+import { generateKey, issueCert, makeCa, makeJwt } from "../helpers.ts";
 
 /** One user entry: an exec block running `command` (the broker by default) with `args`, or any other fields. */
 export interface UserFixture {
@@ -104,4 +105,51 @@ export function standInExecutables(dir: string, names: string[]): string {
     if (HOST_OS !== "windows") Deno.chmodSync(path, 0o755);
   }
   return bin;
+}
+
+/**
+ * A kubeconfig of `count` broker users in `dir`/config, contexts named after them: each with its own copy of one
+ * EC key and certificate (CN=alice, O=dev; status reads every file whatever it holds, and one key is made once), a
+ * JWT with an hour left, a renewal command and renew-ahead.
+ */
+export async function manyUsers(dir: string, count: number): Promise<string> {
+  const ca = await makeCa(dir);
+  const key = await generateKey(dir, "client.key", "ec");
+  const cert = await issueCert({
+    dir,
+    ca,
+    keyPath: key,
+    out: "client.crt",
+    notAfter: new Date(Date.now() + 2 * 3600_000),
+  });
+  const users: UserFixture[] = [];
+  for (let i = 0; i < count; i++) {
+    const userDir = inDir(dir, `user${i}`);
+    Deno.mkdirSync(userDir);
+    const files = {
+      cert: inDir(userDir, "client.crt"),
+      key: inDir(userDir, "client.key"),
+      token: inDir(userDir, "token"),
+    };
+    Deno.copyFileSync(cert, files.cert);
+    Deno.copyFileSync(key, files.key);
+    if (HOST_OS !== "windows") Deno.chmodSync(files.key, 0o600);
+    Deno.writeTextFileSync(files.token, makeJwt({ exp: Math.floor(Date.now() / 1000) + 3600 }), {
+      mode: 0o600,
+    });
+    users.push({
+      name: `user${i}`,
+      args: [
+        ...credentialArgs(files),
+        `--before-exec-command=renew --user ${i}`,
+        "--before-exec-policy=when-invalid",
+        "--renew-ahead=30%",
+        `--cache-dir=${inDir(dir, "cache")}`,
+      ],
+    });
+  }
+  return writeKubeconfig(inDir(dir, "config"), {
+    contexts: Object.fromEntries(users.map((u) => [u.name, u.name])),
+    users,
+  });
 }
