@@ -18,6 +18,7 @@ import {
   V1_EXEC_INFO,
 } from "../helpers.ts";
 import { freePort } from "../../scripts/world/process.ts";
+import { callPlugin } from "../plugin/call_plugin.ts";
 
 const CFSSL = findCfssl();
 const POSIX = Deno.build.os !== "windows";
@@ -80,7 +81,8 @@ Deno.test({
     await Deno.mkdir(dir, { recursive: true });
     Deno.chmodSync(own, 0o775);
     Deno.chmodSync(dir, 0o755);
-    const result = await runBroker([
+    // In-process (the plugin through the Io seam): what is tested is the issuance's folders, not the process.
+    const result = await callPlugin([
       "--issuer=cfssl",
       `--issuer-url=${cfssl.url}`,
       `--issuer-ca-file=${cfssl.caFile}`,

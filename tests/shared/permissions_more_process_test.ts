@@ -1,9 +1,10 @@
 /**
- * Permissions that narrow, for the uses that only print or end early: `help` (and `help COMMAND`, `--help`) and
- * `version` give up every kind but env (which every use keeps: the error report reads the debug switch), and doctor gives up the network on every path that ends before an issuer's checks
- * (no such user, no exec block, no kubeconfig, --help), not only after them. Each command of the installed broker
- * reports what Deno says it still holds (KUBECTL_CREDENTIALS_BROKER_DEBUG), as tests/shared/permissions_test.ts
- * does for the other uses.
+ * Permissions that narrow, for the uses that only print or end early (the process tier, PROCESS_TESTS in
+ * scripts/test.ts: a process apiece): `help` (and `help COMMAND`, `--help`) and `version` give up every kind but
+ * env (which every use keeps: the error report reads the debug switch), and doctor gives up the network on every
+ * path that ends before an issuer's checks (no such user, no exec block, no kubeconfig, --help). Each command of
+ * the installed broker reports what Deno says it still holds (KUBECTL_CREDENTIALS_BROKER_DEBUG), as
+ * tests/shared/permissions_process_test.ts does for the other uses.
  */
 import assert from "node:assert/strict";
 import { PERMISSION_KINDS, type PermissionKind } from "../../lib/shared/permissions.ts";
