@@ -1,6 +1,6 @@
 /**
  * Permissions that narrow, for the uses that only print or end early (the process tier, PROCESS_TESTS in
- * scripts/test.ts: a process apiece): `help` (and `help COMMAND`, `--help`) and `version` give up every kind but
+ * scripts/test.ts: a process apiece): `help` (and `help COMMAND`, every command's `--help`) and `version` give up every kind but
  * env (which every use keeps: the error report reads the debug switch), and doctor gives up the network on every
  * path that ends before an issuer's checks (no such user, no exec block, no kubeconfig, --help). Each command of
  * the installed broker reports what Deno says it still holds (KUBECTL_CREDENTIALS_BROKER_DEBUG), as
@@ -28,7 +28,7 @@ function holding(use: string, ...kept: PermissionKind[]): string {
 const ENV_ONLY = PERMISSION_KINDS.map((kind) => `${kind}=${kind === "env" ? "granted" : "prompt"}`)
   .join(" ");
 
-Deno.test("help and version give up every kind but env before they print, and doctor gives up the network on its early exits", async (t) => {
+Deno.test("help (every command's) and version give up every kind but env before they print, and doctor gives up the network on its early exits", async (t) => {
   await using tmp = await tempDir("ccb perms ");
   const broker = await installedBroker();
   const kubeconfig = tmp.join("config");
@@ -53,20 +53,33 @@ current-context: c
     KUBERNETES_EXEC_INFO: V1_EXEC_INFO,
   });
   const doctor = holding("doctor", "read", "run", "env", "sys", "net");
+  const status = holding("status", "read", "env", "sys");
+  const editor = holding("kubeconfig", "read", "write", "env", "sys");
+  const completion = holding("completion", "read", "env", "sys");
   const afterIssuer = holding("doctor after issuer checks", "read", "run", "env", "sys");
   const cases: [string, string[], string[], RegExp][] = [
     ["help", ["help"], [`help: ${ENV_ONLY}`], /^kubectl-credentials_broker \S+: a client-go/],
     ["--help", ["--help"], [`help: ${ENV_ONLY}`], /^kubectl-credentials_broker \S+: a client-go/],
     ["version", ["version"], [`version: ${ENV_ONLY}`], /^kubectl-credentials_broker \S+\n$/],
     ["--version", ["--version"], [`version: ${ENV_ONLY}`], /^kubectl-credentials_broker \S+\n$/],
-    // The router narrows for `help COMMAND`, then the command's own --help again: env only either time.
+    // The router narrows for `help COMMAND`, then the command's own --help again: env only either time. Typed
+    // directly, `COMMAND --help` narrows for the command first, then for help.
     [
       "help doctor",
       ["help", "doctor"],
       [`help: ${ENV_ONLY}`, `help: ${ENV_ONLY}`],
       /doctor \[flags\]/,
     ],
-    ["help status", ["help", "status"], [`help: ${ENV_ONLY}`], /status/],
+    ["help status", ["help", "status"], [`help: ${ENV_ONLY}`, `help: ${ENV_ONLY}`], /status/],
+    ["status --help", ["status", "--help"], [status, `help: ${ENV_ONLY}`], /status \[flags\]/],
+    ["kubeconfig --help", ["kubeconfig", "--help"], [editor, `help: ${ENV_ONLY}`], /set/],
+    [
+      "kubeconfig set --help",
+      ["kubeconfig", "set", "--help"],
+      [editor, `help: ${ENV_ONLY}`],
+      /set/,
+    ],
+    ["completion --help", ["completion", "--help"], [completion, `help: ${ENV_ONLY}`], /bash/],
     ["doctor --help", ["doctor", "--help"], [doctor, `help: ${ENV_ONLY}`], /doctor \[flags\]/],
     [
       "doctor, a user that is not defined",
