@@ -45,9 +45,14 @@ const PROCESS_TESTS = [
   "tests/plugin/renewal_test.ts", // 16 and 32 brokers at once around one renewal
   "tests/plugin/background_renewal_test.ts", // detached renewals, 32 calls at once inside the window
   "tests/plugin/lock_test.ts", // brokers and renewals killed with SIGKILL, lock timeouts
+  "tests/plugin/renew_ahead_process_test.ts", // 12 processes claiming one background renewal at once
   "tests/plugin/full_disk_test.ts", // tmpfs mounts (root) under running brokers
+  "tests/plugin/plugin_process_test.ts", // the installed broker spawned as kubectl runs it: streams, terminals, timeouts
   "tests/secret_leak_test.ts", // every command's error paths, spawned as users run them
+  "tests/issuer/plugin_issuer_process_test.ts", // --deny-net on main.ts, a detached renewal asking cfssl
+  "tests/issuer/run_for_output_process_test.ts", // a helper stopped at a real deadline
   "tests/issuer/step_ca_test.ts", // a step-ca stand-in behind a real nginx (mTLS)
+  "tests/credentials/credentials_process_test.ts", // the installed broker spawned on a FIFO key, killed if it hangs
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
   "tests/completion_process_test.ts", // a real bash (fish, zsh) and kubectl completing through the scripts
   "tests/shared/permissions_process_test.ts", // each command's permissions after narrowing: a process apiece

@@ -88,6 +88,8 @@ export interface VaultFault {
 export interface VaultServerOptions {
   /** Sign with this CA (PEM certificate and PKCS#8 key); a fresh root and intermediate by default. */
   ca?: { certificatePem: string; keyPem: string };
+  /** Sign with another server's root and intermediate (its `signer`), so that a test file makes them once. */
+  signer?: VaultServer["signer"];
   /** Answer 412 unless `X-Vault-Request: true` is sent, as a Vault Proxy with `require_request_header` does. */
   requireRequestHeader?: boolean;
   /** Trust the client certificate header (only behind startVaultBehindNginx's nginx). */
@@ -332,6 +334,9 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
     const certificate = new x509.X509Certificate(options.ca.certificatePem);
     signer = { certificate, key: await importCaKey(options.ca.keyPem), chain: [certificate] };
     root = certificate;
+  } else if (options.signer) {
+    signer = options.signer;
+    root = signer.chain.at(-1)!;
   } else {
     const rootCa = await makeCaCertificate("vault test root");
     signer = await makeCaCertificate("vault test intermediate", rootCa);

@@ -1,3 +1,12 @@
+/**
+ * readCredentials() and the expiry rules, in-process on real files: every key form client-go accepts, one clear
+ * problem per bad file, margins and not-yet-valid credentials; and the same rules as the plugin applies them
+ * (callPlugin, with real before-exec commands). A FIFO, a device or a huge file is read in one child process,
+ * killed if it blocks.
+ *
+ * Where a test goes: one that checks a rule, a message or a file runs here, in the unit tier. One that starts the
+ * broker as a process (a FIFO key that would hang it) is in credentials_process_test.ts (the process tier).
+ */
 import assert from "node:assert/strict";
 import {
   earliestExpiry,
@@ -16,13 +25,11 @@ import {
   clientCredentials,
   ecParameters,
   generateKey,
-  installedBroker,
   issueCert,
   keyDer,
   type KeyType,
   makeCa,
   makeJwt,
-  pluginEnv,
   ROOT,
   tempDir,
   writeCommandSync,
@@ -32,21 +39,50 @@ import { callPlugin } from "../plugin/call_plugin.ts";
 
 const HOUR = 3600_000;
 
-/** A CA and one key + certificate per key type, made once for this file. */
+/** Where this file's CA, keys and certificates are made, once; removed when the file's isolate ends. */
+let made: Promise<string> | undefined;
+
+/** The types world() makes a key and certificate of. */
+const WORLD_TYPES: KeyType[] = ["rsa", "ec", "ed25519"];
+
+/**
+ * A CA and one key + certificate per key type, copied into `dir` (each test may change its copies). They are made
+ * once for this file: an RSA key costs up to a second of CPU, and a test run makes as many as the file that asks
+ * for most (this one asks for two).
+ */
 async function world(dir: string) {
-  const ca = await makeCa(dir);
-  const issued: Record<string, { key: string; cert: string }> = {};
-  for (const type of ["rsa", "ec", "ed25519"] as KeyType[]) {
-    const key = await generateKey(dir, `${type}.key`, type);
-    const cert = await issueCert({
-      dir,
-      ca,
-      keyPath: key,
-      out: `${type}.crt`,
-      subject: `/CN=${type}`,
-      notAfter: new Date(Date.now() + 2 * HOUR),
+  made ??= (async () => {
+    const source = await Deno.makeTempDir({ prefix: "ccb-credentials-world-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(source, { recursive: true });
+      } catch {
+        // best effort
+      }
     });
-    issued[type] = { key, cert };
+    const ca = await makeCa(source);
+    for (const type of WORLD_TYPES) {
+      const key = await generateKey(source, `${type}.key`, type);
+      await issueCert({
+        dir: source,
+        ca,
+        keyPath: key,
+        out: `${type}.crt`,
+        subject: `/CN=${type}`,
+        notAfter: new Date(Date.now() + 2 * HOUR),
+      });
+    }
+    return source;
+  })();
+  const source = await made;
+  const copy = (name: string) => {
+    Deno.copyFileSync(`${source}/${name}`, `${dir}/${name}`);
+    return `${dir}/${name}`;
+  };
+  const ca = { cert: copy("ca.crt"), key: copy("ca.key") };
+  const issued: Record<string, { key: string; cert: string }> = {};
+  for (const type of WORLD_TYPES) {
+    issued[type] = { key: copy(`${type}.key`), cert: copy(`${type}.crt`) };
   }
   return { ca, issued };
 }
@@ -399,19 +435,24 @@ Deno.test("earliestExpiry() is the earlier of the certificate's NotAfter and the
   assert.equal(earliestExpiry({ token: { path: "t", value: "x" } }), undefined);
 });
 
-/** Runs readCredentials() in a child process, killed after 60 s: a read that blocks fails the test, not the run. */
+/**
+ * Runs readCredentials() on each set of paths in one child process, killed after 60 s: a read that blocks fails
+ * the test, not the run. Returns each reading's problems and the child's peak memory over all of them.
+ */
 async function readInChild(
-  paths: { clientCertificatePath?: string; clientKeyPath?: string; tokenPath?: string },
-): Promise<{ problems: { kind: string; message: string }[]; rssKb: number }> {
+  cases: { clientCertificatePath?: string; clientKeyPath?: string; tokenPath?: string }[],
+): Promise<{ problems: { kind: string; message: string }[][]; rssKb: number }> {
+  const module = JSON.stringify(`${ROOT}lib/credentials/credentials.ts`);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
-      `const { readCredentials } = await import(${
-        JSON.stringify(`${ROOT}lib/credentials/credentials.ts`)
-      });
-       const reading = await readCredentials(${JSON.stringify(paths)});
+      `const { readCredentials } = await import(${module});
+       const problems = [];
+       for (const paths of ${JSON.stringify(cases)}) {
+         problems.push((await readCredentials(paths)).problems);
+       }
        const rss = /VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
-       console.log(JSON.stringify({ problems: reading.problems, rssKb: Number(rss) }));`,
+       console.log(JSON.stringify({ problems, rssKb: Number(rss) }));`,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -473,9 +514,11 @@ Deno.test({
       /^client certificate \/.*big\.crt is 3 MB, larger than the 1 MB limit$/,
     ],
   ];
-  for (const [name, paths, message] of cases) {
-    await t.step(name, async () => {
-      const { problems, rssKb } = await readInChild(paths);
+  // One child reads them all (a process costs more than the reads): its peak memory bounds each reading's.
+  const { problems: readings, rssKb } = await readInChild(cases.map(([, paths]) => paths));
+  for (const [i, [name, , message]] of cases.entries()) {
+    await t.step(name, () => {
+      const problems = readings[i]!;
       assert.equal(problems.length, 1, JSON.stringify(problems));
       assert.equal(problems[0]!.kind, "unreadable");
       assert.match(problems[0]!.message, message);
@@ -647,7 +690,10 @@ Deno.test("readCredentials() refuses a key that is not the certificate's, whatev
     });
   }
   await t.step("RSA, PKCS#1 and PKCS#8", async () => {
-    const a = await generateKey(dir, "rsa-a.key", "rsa");
+    // A: the file's RSA key (world()'s, in a folder of its own); B: another.
+    const own = `${dir}/world`;
+    await Deno.mkdir(own);
+    const a = (await world(own)).issued.rsa!.key;
     const b = await generateKey(dir, "rsa-b.key", "rsa");
     const cert = await issueCert({
       dir,
@@ -856,39 +902,8 @@ Deno.test("expiryProblems() and refreshAt() bound the margin by a third of each 
   });
 });
 
-// The same rules as the plugin applies them: in-process (callPlugin), and the installed plugin spawned where a
-// process shows more (a FIFO that would hang the reader).
-
-/** Runs the installed broker as kubectl does, killed after 60 s so that a hang fails the test. */
-async function broker(
-  args: string[],
-  home: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = pluginEnv(home, {
-    KUBERNETES_EXEC_INFO: JSON.stringify({
-      kind: "ExecCredential",
-      apiVersion: "client.authentication.k8s.io/v1",
-      spec: { interactive: false },
-    }),
-  });
-  const result = await new Deno.Command(await installedBroker(), {
-    args,
-    env,
-    clearEnv: true,
-    cwd: home,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assert.equal(result.signal, null, "the broker hung and was killed after 60 s");
-  const text = new TextDecoder();
-  return {
-    code: result.code,
-    stdout: text.decode(result.stdout),
-    stderr: text.decode(result.stderr),
-  };
-}
+// The same rules as the plugin applies them, in-process (callPlugin). The installed plugin spawned, where a process
+// shows more (a FIFO that would hang the reader), is in credentials_process_test.ts (the process tier).
 
 /** A renewal command that counts its runs in `runs` and copies `from` over `to`. */
 function renewal(dir: string, from: string, to: string): string {
@@ -905,29 +920,6 @@ const runs = (dir: string) => {
     return 0;
   }
 };
-
-Deno.test({
-  name:
-    "the plugin refuses a FIFO key at once with one line naming it, even with a renewal command" +
-    NO_FIFOS,
-  ignore: NO_FIFOS !== "",
-}, async () => {
-  await using tmp = await tempDir();
-  const { cert } = await clientCredentials(tmp.path, { token: null });
-  const fifo = `${tmp.path}/client.fifo`;
-  assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
-  const result = await broker([
-    `--client-certificate-path=${cert}`,
-    `--client-key-path=${fifo}`,
-    `--before-exec-command=${renewal(tmp.path, cert, `${tmp.path}/unused`)}`,
-  ], tmp.path);
-  assert.equal(result.code, 1, result.stderr);
-  assert.equal(result.stdout, "");
-  assert.match(
-    result.stderr,
-    /^error: client key \/.*client\.fifo is a named pipe \(FIFO\), not a regular file, after the before-exec command/m,
-  );
-});
 
 Deno.test("the plugin treats a certificate that is not valid yet as invalid: renewed under when-invalid, refused otherwise", async (t) => {
   await using tmp = await tempDir();

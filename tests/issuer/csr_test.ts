@@ -1,21 +1,33 @@
 /**
  * The hand-written PKCS#10 CSRs and the local keys, checked by what must accept them: openssl (`req -verify`), the
- * real cfssl (which signs them), and the broker's own key reader (the key file client-go will get).
+ * real cfssl (which signs them), and the broker's own key reader (the key file client-go will get). One key of each
+ * type serves the whole file: the type is the subject, not a fresh key per test.
  */
 import assert from "node:assert/strict";
-import { generateLocalKey } from "../../lib/issuer/keys.ts";
+import { generateLocalKey, type LocalKey } from "../../lib/issuer/keys.ts";
 import { ecdsaDer, makeCsr, parseIp } from "../../lib/issuer/csr.ts";
-import { KEY_TYPES } from "../../lib/issuer/issuer.ts";
+import { KEY_TYPES, type KeyType } from "../../lib/issuer/issuer.ts";
 import { parsePrivateKey } from "../../lib/credentials/private_key.ts";
 import { parsePem } from "../../lib/credentials/pem.ts";
 import { parseCertificate, samePublicKey } from "../../lib/credentials/x509.ts";
 import { findCfssl } from "../../scripts/world/cfssl.ts";
 import { createCa } from "../../scripts/world/ca.ts";
-import { which } from "../../scripts/world/process.ts";
-import { run, tempDir } from "../helpers.ts";
+import { run, which } from "../../scripts/world/process.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 const OPENSSL = which("openssl");
 const CFSSL = findCfssl();
+
+const keys = new Map<KeyType, Promise<LocalKey>>();
+/**
+ * One local key of each type for this file, made by generateLocalKey() when first asked for (an RSA key costs up
+ * to half a second of CPU); the CSR tests make their CSRs from these.
+ */
+function keyOf(type: KeyType): Promise<LocalKey> {
+  let key = keys.get(type);
+  if (!key) keys.set(type, key = generateLocalKey(type));
+  return key;
+}
 
 Deno.test("generateLocalKey() makes a PKCS#8 key of each type that the broker reads as client-go would", async (t) => {
   const expected = {
@@ -26,7 +38,7 @@ Deno.test("generateLocalKey() makes a PKCS#8 key of each type that the broker re
   };
   for (const type of KEY_TYPES) {
     await t.step(type, async () => {
-      const key = await generateLocalKey(type);
+      const key = await keyOf(type);
       const [block] = parsePem(key.pkcs8Pem);
       assert.equal(block!.label, "PRIVATE KEY");
       const parsed = await parsePrivateKey(block!);
@@ -44,7 +56,7 @@ Deno.test({
     await using tmp = await tempDir();
     for (const type of KEY_TYPES) {
       await t.step(type, async () => {
-        const key = await generateLocalKey(type);
+        const key = await keyOf(type);
         const csr = await makeCsr(key, {
           commonName: "alice",
           altNames: [
@@ -70,7 +82,7 @@ Deno.test({
     await t.step(
       "no alt names, and no subject at all (step-ca takes them from its token)",
       async () => {
-        const key = await generateLocalKey("ec-p256");
+        const key = await keyOf("ec-p256");
         const path = tmp.join("empty.csr");
         await Deno.writeTextFile(path, await makeCsr(key, { altNames: [] }));
         const result = await run(OPENSSL!, ["req", "-verify", "-noout", "-in", path]);
@@ -90,7 +102,7 @@ Deno.test({
     const ca = await createCa(tmp.join("ca"));
     for (const type of KEY_TYPES) {
       await t.step(type, async () => {
-        const key = await generateLocalKey(type);
+        const key = await keyOf(type);
         const path = tmp.join(`${type}.csr`);
         await Deno.writeTextFile(
           path,

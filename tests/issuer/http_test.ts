@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { makeIssuerFetch } from "../../lib/issuer/http.ts";
 import { IssuerError } from "../../lib/shared/errors.ts";
 import { createCa, issueCertificate } from "../../scripts/world/ca.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 /**
  * Deno.test. The server's certificates come from scripts/world/ca.ts (WebCrypto, no openssl CLI since), so these
  * run on Windows too (they pass under Wine).

@@ -13,11 +13,11 @@ import type { IssuerDriver, IssuerOptions } from "../../lib/issuer/issuer.ts";
 import { readCredentials } from "../../lib/credentials/credentials.ts";
 import { IssuerError } from "../../lib/shared/errors.ts";
 import { findCfssl, startCfssl } from "../../scripts/world/cfssl.ts";
-import { run, tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 import { createCa, issueCertificate } from "../../scripts/world/ca.ts";
+import { run, which } from "../../scripts/world/process.ts";
 
 const CFSSL = findCfssl();
-import { which } from "../../scripts/world/process.ts";
 const OPENSSL = which("openssl");
 const POSIX = Deno.build.os !== "windows";
 

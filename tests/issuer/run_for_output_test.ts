@@ -1,11 +1,14 @@
 /**
  * runForOutput(), how drivers run a token helper or --step-token-command: its stdout captured (a secret, never in
- * an error), a failure named by program only, and the deadline enforced. Fixtures are Deno scripts (any OS).
+ * an error), a failure named by program only. Fixtures are Deno scripts (any OS).
+ *
+ * Where a test goes: one that checks the output or a message runs here, in the unit tier; the deadline, a real
+ * timeout waited out, is in run_for_output_process_test.ts (the process tier).
  */
 import assert from "node:assert/strict";
 import { runForOutput } from "../../lib/plugin/before_exec.ts";
 import { CliError, IssuerError } from "../../lib/shared/errors.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 async function script(dir: string, name: string, code: string): Promise<string[]> {
   const path = `${dir}/${name}.ts`;
@@ -45,29 +48,6 @@ Deno.test("runForOutput() names the failing helper by program, never its output 
       return true;
     },
   );
-});
-
-Deno.test({
-  name: "runForOutput() stops a helper at the deadline" +
-    (Deno.build.os === "windows"
-      ? " (ignored: stopping a process tree is taskkill /T, which Wine's taskkill lacks)"
-      : ""),
-  // Stopping a process tree on Windows is taskkill /T, which Wine's taskkill lacks: the Wine pass cannot stop it.
-  ignore: Deno.build.os === "windows",
-  fn: async () => {
-    await using tmp = await tempDir();
-    const argv = await script(tmp.path, "slow", `await new Promise((r) => setTimeout(r, 60_000));`);
-    const started = Date.now();
-    await assert.rejects(
-      runForOutput(argv, {
-        interactive: false,
-        deadline: Date.now() + 1500,
-        what: "step token command",
-      }),
-      /step token command .* did not finish in time/,
-    );
-    assert.ok(Date.now() - started < 10_000);
-  },
 });
 
 Deno.test("runForOutput() names a helper that is not there", async () => {

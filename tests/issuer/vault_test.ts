@@ -3,6 +3,7 @@
  * (sign, never issue; the CSR, names, ttl; the headers), where it finds tokens and in which order, and how it
  * reports what Vault refuses (tokens, key types, namespaces, busy or sealed Vaults, HTML from proxies) without ever
  * printing a token. Cert login needs a client certificate, so those tests run behind nginx where it is installed.
+ * Each test has a Vault of its own; they share one root and intermediate (made once: a fixture, not the subject).
  */
 import "reflect-metadata";
 import assert from "node:assert/strict";
@@ -31,6 +32,7 @@ import {
   startVaultBehindNginx,
   startVaultServer,
   type VaultServer,
+  type VaultServerOptions,
 } from "../../scripts/world/vault_server.ts";
 
 /** Cert login needs a TLS server that asks for client certificates: nginx in front (not on Windows runs). */
@@ -122,9 +124,19 @@ async function fixture(
   };
 }
 
+/** The root and intermediate of this file's Vaults, made by the first one (each server keeps its own state). */
+let fileSigner: VaultServer["signer"] | undefined;
+
+/** A Vault server signing with this file's root and intermediate, unless `options.ca` names another CA. */
+async function startVault(options: VaultServerOptions = {}): Promise<VaultServer> {
+  const vault = await startVaultServer({ signer: fileSigner, ...options });
+  if (!options.ca) fileSigner ??= vault.signer;
+  return vault;
+}
+
 /** A Vault with an `ec` role "dev" in mount pki and a signing token, and a fixture for it. */
-async function vaultWorld(options: Parameters<typeof startVaultServer>[0] = {}) {
-  const vault = await startVaultServer(options);
+async function vaultWorld(options: VaultServerOptions = {}) {
+  const vault = await startVault(options);
   vault.addRole("dev", { keyType: "ec", maxTtl: 24 * 3600, organization: ["developers"] });
   const f = await fixture(vault.url, testFetch(vault.url));
   return {
@@ -144,7 +156,8 @@ async function vaultWorld(options: Parameters<typeof startVaultServer>[0] = {}) 
 async function vaultBehindNginx(role: Parameters<VaultServer["addRole"]>[1] = {}) {
   await using stack = new AsyncDisposableStack();
   const tmp = stack.use(await tempDir("ccb-vault-tls-"));
-  const tls = stack.use(await startVaultBehindNginx(tmp.join("nginx")));
+  const tls = stack.use(await startVaultBehindNginx(tmp.join("nginx"), { signer: fileSigner }));
+  fileSigner ??= tls.vault.signer;
   tls.vault.addRole("dev", { keyType: "ec", ...role });
   const f = stack.use(await fixture(tls.url, testFetch(tls.url, tls.listenerCaFile)));
   const owned = stack.move();

@@ -1,7 +1,9 @@
 /**
  * The plugin in-process: runPlugin with a fake Io, reported as main.ts reports it. Same result shape as
  * runBroker, for the tests of policy and renewal logic; the spawned broker is kept for what only a process shows.
+ * Also what plugin_test.ts and plugin_process_test.ts both judge by: KUBERNETES_EXEC_INFO and the one error line.
  */
+import assert from "node:assert/strict";
 import { runPlugin } from "../../lib/plugin/plugin.ts";
 import { reportError } from "../../lib/shared/report.ts";
 import { fakeIo, V1_EXEC_INFO } from "../helpers.ts";
@@ -32,4 +34,15 @@ export async function callPlugin(
     code = await reportError(error, io);
   }
   return { code, stdout: io.out, stderr: io.err };
+}
+
+/** KUBERNETES_EXEC_INFO as kubectl sets it for an exec block of `apiVersion`. */
+export const execInfo = (apiVersion: string, interactive = false): string =>
+  JSON.stringify({ kind: "ExecCredential", apiVersion, spec: { interactive } });
+
+/** Asserts that stderr holds exactly one `error: ` line, and that it matches `message`. */
+export function assertOneErrorLine(stderr: string, message: RegExp): void {
+  const lines = stderr.trimEnd().split("\n").filter((line) => line.startsWith("error: "));
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0]!, message);
 }

@@ -1,3 +1,9 @@
+/**
+ * Renew-ahead's rules in-process: the window, the backoff, the state file, the claim and the log.
+ *
+ * Where a test goes: one that checks a rule, a message or a file runs here, in the unit tier; one whose subject is
+ * processes (many claiming at once) is in renew_ahead_process_test.ts (the process tier).
+ */
 import assert from "node:assert/strict";
 import {
   aheadDecision,
@@ -8,14 +14,13 @@ import {
   nextState,
   parseRenewAhead,
   readAheadState,
-  releaseClaim,
   renewAheadDue,
   renewAheadMs,
   takeOverStale,
 } from "../../lib/plugin/renew_ahead.ts";
 import { writeAheadState } from "../../lib/plugin/background_renewal.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
-import { tempDir } from "../helpers.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 Deno.test("parseRenewAhead() takes a duration or a share of the lifetime, and refuses the rest", async (t) => {
   await t.step("durations", () => {
@@ -153,36 +158,6 @@ Deno.test("the state file round-trips, and a damaged one reads as empty", async 
   if (Deno.build.os !== "windows") assert.equal((Deno.statSync(path).mode ?? 0) & 0o777, 0o600);
   Deno.writeTextFileSync(path, "{not json");
   assert.deepEqual(readAheadState(path), { failures: 0 });
-});
-
-Deno.test({
-  name: "of many processes claiming at once exactly one wins; a stale claim is taken over" +
-    (Deno.build.os === "windows"
-      ? " (ignored on Windows: 12 deno.exe started at once never end under Wine)"
-      : ""),
-  ignore: Deno.build.os === "windows",
-}, async () => {
-  await using tmp = await tempDir();
-  const claim = `${tmp.path}/x.ahead.claim`;
-  const module = new URL("../../lib/plugin/renew_ahead.ts", import.meta.url).href;
-  const script = `import { claimBackground } from ${JSON.stringify(module)};
-    console.log(claimBackground(${JSON.stringify(claim)}, new Date(), 60_000) ? "won" : "lost");`;
-  const runs = await Promise.all(
-    Array.from({ length: 12 }, () =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["eval", "--no-config", script],
-        stdout: "piped",
-        stderr: "inherit",
-      }).output()),
-  );
-  const outcomes = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
-  assert.equal(outcomes.filter((outcome) => outcome === "won").length, 1, outcomes.join(","));
-  assert.equal(outcomes.filter((outcome) => outcome === "lost").length, 11);
-  // A claim left by a process that died is taken over once it is older than the stale limit.
-  const later = new Date(Date.now() + 120_000);
-  assert.equal(claimBackground(claim, later, 60_000), true);
-  releaseClaim(claim);
-  assert.equal(claimBackground(claim, new Date(), 60_000), true);
 });
 
 Deno.test("two callers that both found a claim stale do not both win: the second moves the fresh claim back", async () => {
