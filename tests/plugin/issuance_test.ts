@@ -9,8 +9,12 @@ import { issueUnderLock } from "../../lib/plugin/issuance.ts";
 import { acquireLock } from "../../lib/plugin/lock.ts";
 import type { BrokerOptions } from "../../lib/plugin/broker_options.ts";
 import type { IssuerOptions } from "../../lib/issuer/issuer.ts";
-import { tempDir, writeCommandSync, writeExecutable } from "../helpers.ts";
-import type { Step } from "../../scripts/world/renewal_script.ts";
+import { tempDir } from "../../scripts/world/temp_dir.ts";
+import {
+  type Step,
+  writeCommandSync,
+  writeExecutable,
+} from "../../scripts/world/renewal_script.ts";
 
 const WINDOWS = Deno.build.os === "windows";
 
