@@ -129,6 +129,7 @@ Deno.test({
       sleep: 0,
       gated: true,
     });
+    using _gates = openGatesAtEnd(dir);
     const cache = `${dir}/cache`;
     // A call that waited for the renewal, held until the test lets it go, would give up after 20 s (exit 4).
     const callArgs = args(
@@ -180,6 +181,18 @@ Deno.test({
   },
 });
 
+/**
+ * Opens a gated renewal's gates when the test ends, passed or failed: one left waiting would outlive the test by
+ * two minutes, and its broker with it.
+ */
+function openGatesAtEnd(dir: string): Disposable {
+  return {
+    [Symbol.dispose]() {
+      for (const gate of ["copy", "key"]) Deno.writeTextFileSync(`${dir}/${gate}`, "");
+    },
+  };
+}
+
 /** Whether `path` exists. */
 function exists(path: string): boolean {
   try {
@@ -205,6 +218,7 @@ Deno.test({
       sleep: 0,
       gated: true,
     });
+    using _gates = openGatesAtEnd(dir);
     const cache = `${dir}/cache`;
     // gen-1 has 60 s left (inside the 90 s window), gen-2 has 120 s (outside it).
     const results = await Promise.all(
