@@ -22,6 +22,34 @@ interface Stats {
   p90: number;
   /** Each round's time in the order of the rounds, so that a candidate can be compared round by round. */
   rounds?: number[];
+  /** Each round's CPU time (user + system, ms) and minor page faults, where the OS tells them (Linux). */
+  cpu?: number[];
+  faults?: number[];
+}
+
+/**
+ * What the children reaped so far have used, by getrusage(RUSAGE_CHILDREN) through libc (Linux): CPU time in ms
+ * and minor page faults. Wall time on a shared 2-core machine moves with everyone else's work; the CPU time and the
+ * page faults of a run are its own (a page fault costs 20-30 us on the VM the figures come from).
+ */
+function childUsage(): (() => { cpuMs: number; faults: number }) | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    const libc = Deno.dlopen("libc.so.6", {
+      getrusage: { parameters: ["i32", "buffer"], result: "i32" },
+    });
+    const buffer = new BigInt64Array(18); // struct rusage: two timevals, then 14 longs
+    return () => {
+      if (libc.symbols.getrusage(-1, buffer) !== 0) throw new Error("getrusage failed");
+      const [userS, userUs, systemS, systemUs] = [0, 1, 2, 3].map((i) => Number(buffer[i]));
+      return {
+        cpuMs: (userS! + systemS!) * 1000 + (userUs! + systemUs!) / 1000,
+        faults: Number(buffer[8]), // ru_minflt
+      };
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs each candidate `rounds` times, interleaved and in a shuffled order each round; returns wall-time stats. */
@@ -31,9 +59,13 @@ export async function measure(
   warmup = 3,
 ): Promise<Map<string, Stats>> {
   const samples = new Map(candidates.map((c) => [c.name, [] as number[]]));
+  const cpu = new Map(candidates.map((c) => [c.name, [] as number[]]));
+  const faults = new Map(candidates.map((c) => [c.name, [] as number[]]));
+  const usage = childUsage();
   for (let round = -warmup; round < rounds; round++) {
     const order = [...candidates].sort(() => Math.random() - 0.5);
     for (const candidate of order) {
+      const before = usage?.();
       const started = performance.now();
       const { code } = await new Deno.Command(candidate.cmd[0]!, {
         args: candidate.cmd.slice(1),
@@ -45,10 +77,19 @@ export async function measure(
       const elapsed = performance.now() - started;
       if (code !== 0) throw new Error(`${candidate.name} failed with exit ${code}`);
       if (round >= 0) samples.get(candidate.name)!.push(elapsed);
+      const after = usage?.();
+      if (round >= 0 && before && after) {
+        cpu.get(candidate.name)!.push(after.cpuMs - before.cpuMs);
+        faults.get(candidate.name)!.push(after.faults - before.faults);
+      }
     }
   }
   return new Map(
-    [...samples].map(([name, values]) => [name, { ...stats(values), rounds: values }]),
+    [...samples].map(([name, values]) => [name, {
+      ...stats(values),
+      rounds: values,
+      ...(usage ? { cpu: cpu.get(name)!, faults: faults.get(name)! } : {}),
+    }]),
   );
 }
 
@@ -84,10 +125,19 @@ export function report(title: string, results: Map<string, Stats>, baseline: str
           (s.median / base.median).toFixed(2)
         }x ${baseline}${paired}`,
     );
+    if (s.cpu && base.cpu && s.faults && base.faults) {
+      console.log(
+        `  ${"".padEnd(width)}  cpu ${stats(s.cpu).median.toFixed(1).padStart(6)} ms, paired ${
+          pairedRatio(s.cpu, base.cpu).toFixed(2)
+        }x; page faults ${stats(s.faults).median.toFixed(0)} (${
+          stats(s.faults).median - stats(base.faults).median >= 0 ? "+" : ""
+        }${(stats(s.faults).median - stats(base.faults).median).toFixed(0)})`,
+      );
+    }
   }
 }
 
-async function main({ e2e }: { e2e: boolean }) {
+async function main({ e2e, hotOnly }: { e2e: boolean; hotOnly: boolean }) {
   const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 30);
   const dir = await Deno.makeTempDir({ prefix: "ccb-bench-" });
   try {
@@ -228,6 +278,7 @@ if [ ! -s "${token}" ]; then echo renew; fi
       },
     ], rounds);
     report("1-2. one call, credentials valid", hot, "deno run empty.ts");
+    if (hotOnly) return;
 
     // 3. 32 calls at once with expired credentials and a renewal that takes about a second.
     const nextKey = await generateKey(dir, "next.key", "ec");
@@ -325,11 +376,14 @@ if [ ! -s "${token}" ]; then echo renew; fi
 
 if (import.meta.main) {
   const { values } = scriptArgs({
-    usage: "deno task bench [--no-e2e]",
+    usage: "deno task bench [--no-e2e] [--hot-only]",
     about:
       "The broker's cost per kubectl call, side by side with the alternatives (BENCH_ROUNDS rounds, " +
       "default 30). Not a test: nothing asserts.",
-    flags: [{ name: "no-e2e", kind: "boolean", help: "skip the kubectl through nginx part" }],
+    flags: [
+      { name: "no-e2e", kind: "boolean", help: "skip the kubectl through nginx part" },
+      { name: "hot-only", kind: "boolean", help: "only sections 1-2: one call, credentials valid" },
+    ],
   });
-  await main({ e2e: !values["no-e2e"] });
+  await main({ e2e: !values["no-e2e"], hotOnly: Boolean(values["hot-only"]) });
 }

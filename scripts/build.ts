@@ -22,6 +22,7 @@ import {
   BUNDLE_COMMANDS,
   BUNDLE_ENTRY,
   BUNDLE_ISSUER,
+  BUNDLE_RENEWAL,
   bundleBroker,
   RUNTIME_FLAGS,
 } from "./bundle.ts";
@@ -115,7 +116,7 @@ export function checkTag(tag: string, version: string): void {
 /**
  * The exact `deno compile` argv: the bundle that `deno task install` runs too (scripts/bundle.ts), with the same
  * runtime flags, the broker's permissions baked in with --no-prompt (kubectl may hand the plugin a terminal). The
- * bundle holds the npm packages it uses and needs no configuration. main.js names commands.js and issuer.js in
+ * bundle holds the npm packages it uses and needs no configuration. main.js names commands.js, renewal.js and issuer.js in
  * variables, which deno compile cannot follow, hence --include.
  */
 export function compileArgs(
@@ -131,6 +132,8 @@ export function compileArgs(
     ...BROKER_PERMISSIONS,
     "--include",
     join(bundleDir, BUNDLE_COMMANDS),
+    "--include",
+    join(bundleDir, BUNDLE_RENEWAL),
     "--include",
     join(bundleDir, BUNDLE_ISSUER),
     join(bundleDir, BUNDLE_ENTRY),

@@ -1,11 +1,14 @@
 /**
  * The broker as users run it: main.ts and everything it imports, npm libraries included, bundled by
- * `deno bundle` into two plain JavaScript files. `deno task install` runs the bundle; `deno task build`
+ * `deno bundle` into four plain JavaScript files. `deno task install` runs the bundle; `deno task build`
  * compiles it.
  *
  * Why not run main.ts from source: kubectl starts the plugin on every call, and start-up is the cost.
- * - main.js is the credential plugin alone, in one module, where the source is 17 modules that Deno loads,
- *   looks up in its code cache and instantiates one by one.
+ * - main.js is what a call with valid credentials runs, in one module, where the source is 17 modules that Deno
+ *   loads, looks up in its code cache and instantiates one by one. What only a renewal runs (the lock, the
+ *   command, renew-ahead) is in renewal.js, and the issuer code (--issuer) in issuer.js: main.js names them in
+ *   variables and loads them when a call renews or issues. They cross back to main.js as plain data (their
+ *   copies of the error classes are not main.js's).
  * - commands.js holds the subcommands (lib/commands.ts: kubeconfig set, doctor, completion) and the npm
  *   libraries only they use (yaml, diff). main.js imports it with `import()` when a subcommand is asked for, so
  *   a kubectl call never reads it. Each file has its own copy of the modules both use (errors, flags, credential
@@ -50,6 +53,16 @@ export const BUNDLE_ISSUER = "issuer.js";
 /** How lib/plugin/broker_options.ts names lib/plugin/issuance.ts (ISSUANCE_MODULE); pointed at issuer.js. */
 const ISSUANCE_SPECIFIER = `"./issuance.ts"`;
 
+/**
+ * The renewal code (the lock, the command, renew-ahead, the background renewal), next to the entry point: loaded
+ * only by a call that renews. Kept out of main.js because every byte of main.js costs every call: with
+ * `--no-lazy` V8 compiles all of it, and its code cache is read and its bytecode touched on every start.
+ */
+export const BUNDLE_RENEWAL = "renewal.js";
+
+/** How lib/plugin/broker_options.ts names lib/plugin/renewal.ts (RENEWAL_MODULE); pointed at renewal.js. */
+const RENEWAL_SPECIFIER = `"./renewal.ts"`;
+
 /** A bundling failure; the message is one plain sentence. */
 export class BundleError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -69,18 +82,11 @@ export async function bundleBroker(projectDir: string, outDir: string): Promise<
   try {
     const entry = join(staging, BUNDLE_ENTRY);
     await denoBundle(projectDir, "main.ts", entry);
-    const text = await Deno.readTextFile(entry);
-    if (text.split(COMMANDS_SPECIFIER).length !== 2) {
-      throw new BundleError(`the bundled main.ts does not hold ${COMMANDS_SPECIFIER} exactly once`);
-    }
-    if (text.split(ISSUANCE_SPECIFIER).length !== 2) {
-      throw new BundleError(`the bundled main.ts does not hold ${ISSUANCE_SPECIFIER} exactly once`);
-    }
-    await Deno.writeTextFile(
-      entry,
-      text.replace(COMMANDS_SPECIFIER, `"./${BUNDLE_COMMANDS}"`)
-        .replace(ISSUANCE_SPECIFIER, `"./${BUNDLE_ISSUER}"`),
-    );
+    await pointAt(entry, "main.ts", COMMANDS_SPECIFIER, BUNDLE_COMMANDS);
+    await pointAt(entry, "main.ts", RENEWAL_SPECIFIER, BUNDLE_RENEWAL);
+    const renewal = join(staging, BUNDLE_RENEWAL);
+    await denoBundle(projectDir, "lib/plugin/renewal.ts", renewal);
+    await pointAt(renewal, "lib/plugin/renewal.ts", ISSUANCE_SPECIFIER, BUNDLE_ISSUER);
     await denoBundle(projectDir, "lib/commands.ts", join(staging, BUNDLE_COMMANDS));
     await denoBundle(projectDir, "lib/plugin/issuance.ts", join(staging, BUNDLE_ISSUER));
     await checkBundle(staging);
@@ -98,6 +104,23 @@ export async function bundleBroker(projectDir: string, outDir: string): Promise<
   await Deno.rename(staging, outDir);
   await removeIfPresent(retired);
   return join(outDir, BUNDLE_ENTRY);
+}
+
+/**
+ * Points the one import() by variable in `file`, the bundle of `source`, that names `specifier` (a source path,
+ * which esbuild leaves alone) at the bundled file `target` next to it.
+ */
+async function pointAt(
+  file: string,
+  source: string,
+  specifier: string,
+  target: string,
+): Promise<void> {
+  const text = await Deno.readTextFile(file);
+  if (text.split(specifier).length !== 2) {
+    throw new BundleError(`the bundled ${source} does not hold ${specifier} exactly once`);
+  }
+  await Deno.writeTextFile(file, text.replace(specifier, `"./${target}"`));
 }
 
 async function denoBundle(projectDir: string, source: string, output: string): Promise<void> {
@@ -145,10 +168,12 @@ async function checkBundle(dir: string): Promise<void> {
       );
     }
   }
-  for (const name of [BUNDLE_ENTRY, BUNDLE_ISSUER]) await checkPluginFile(dir, name);
+  for (const name of [BUNDLE_ENTRY, BUNDLE_RENEWAL, BUNDLE_ISSUER]) {
+    await checkPluginFile(dir, name);
+  }
 }
 
-/** The plugin's files (main.js, and issuer.js when it issues) load no npm package and no node: module. */
+/** The plugin's files (main.js, renewal.js and issuer.js when it renews) load no npm package and no node: module. */
 async function checkPluginFile(dir: string, file: string): Promise<void> {
   const main = await Deno.readTextFile(join(dir, file));
   // esbuild heads each bundled module with a `// path` comment; npm packages come from Deno's npm cache

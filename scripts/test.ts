@@ -64,6 +64,7 @@ const PROCESS_TESTS = [
   "tests/doctor/doctor_process_test.ts", // doctor as installed, starting the broker it checks: ~90 processes
   "tests/doctor/agreement_process_test.ts", // the broker spawned once per broken credential set
   "tests/status/status_run_process_test.ts", // status with narrowed permissions, a real background renewal
+  "tests/kubeconfig/set_process_test.ts", // kubeconfig set spawned, on a real terminal, next to a kubectl loop
 ] as const;
 type Part = typeof PARTS[number] | "all";
 const [first, ...rest] = Deno.args;

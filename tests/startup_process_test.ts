@@ -1,8 +1,8 @@
 /**
  * The plugin's start-up rules (docs/performance.md) that only a real run shows: a call with valid credentials (the
- * hot path) sets no timer and ends without Deno.exit, watched by a spy loaded before main.ts in a process of its
- * own: the process tier (PROCESS_TESTS in scripts/test.ts), since each case starts the broker from source. The
- * module graph rules are in tests/startup_test.ts.
+ * hot path) sets no timer, runs no regular expression or toISOString and ends without Deno.exit, watched by a spy
+ * loaded before main.ts in a process of its own: the process tier (PROCESS_TESTS in scripts/test.ts), since each
+ * case starts the broker from source. The module graph rules are in tests/startup_test.ts.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -20,8 +20,10 @@ import {
 } from "./helpers.ts";
 
 /**
- * Loaded before main.ts: records every setTimeout, setInterval and Deno.exit, and prints them as one stderr line
- * when the process ends (stderr, since the plugin may have given up the right to write files by then).
+ * Loaded before main.ts: records every setTimeout, setInterval, Deno.exit, regular expression run (test, match,
+ * replace, search and split all go through exec once it is replaced) and Date's toISOString (its first call costs
+ * about 0.7 ms), and prints them as one stderr line when the process ends (stderr, since the plugin may have given
+ * up the right to write files by then).
  */
 const SPY = `
 const calls = [];
@@ -31,10 +33,20 @@ for (const name of ["setTimeout", "setInterval"]) {
 }
 const exit = Deno.exit;
 Deno.exit = (code) => (calls.push("Deno.exit"), exit(code));
+const exec = RegExp.prototype.exec;
+RegExp.prototype.exec = function (...args) {
+  calls.push("RegExp " + String(this));
+  return exec.apply(this, args);
+};
+const toISOString = Date.prototype.toISOString;
+Date.prototype.toISOString = function () {
+  calls.push("toISOString");
+  return toISOString.call(this);
+};
 globalThis.addEventListener("unload", () => console.error("startup-spy: " + JSON.stringify(calls)));
 `;
 
-Deno.test("start-up rule: a call with valid credentials sets no timer and ends without Deno.exit", async (t) => {
+Deno.test("start-up rule: a call with valid credentials sets no timer, runs no regular expression and ends without Deno.exit", async (t) => {
   await using tmp = await tempDir();
   const spy = join(tmp.path, "spy.js");
   await Deno.writeTextFile(spy, SPY);
@@ -94,14 +106,23 @@ Deno.test("start-up rule: a call with valid credentials sets no timer and ends w
         }),
       },
     });
-  await t.step("the spy sees them: a script with a timer, a subcommand that exits", async () => {
-    const script = join(tmp.path, "timer.js");
-    await Deno.writeTextFile(script, "setTimeout(() => {}, 1);\n");
-    assert.equal((await watched(script, [])).stderr, 'startup-spy: ["setTimeout"]\n');
-    const completion = await watched(join(ROOT, "main.ts"), ["completion", "bash"]);
-    assert.equal(completion.code, 0, completion.stderr);
-    assert.match(completion.stderr, /^startup-spy: \[.*"Deno\.exit"\]\n$/);
-  });
+  await t.step(
+    "the spy sees them: a timer, toISOString, a regular expression, a subcommand that exits",
+    async () => {
+      const script = join(tmp.path, "timer.js");
+      await Deno.writeTextFile(script, "setTimeout(() => {}, 1);\n");
+      assert.equal((await watched(script, [])).stderr, 'startup-spy: ["setTimeout"]\n');
+      const regexp = join(tmp.path, "regexp.js");
+      await Deno.writeTextFile(regexp, "if (!/Z/.test(new Date(0).toISOString())) throw 1;\n");
+      assert.equal(
+        (await watched(regexp, [])).stderr,
+        'startup-spy: ["toISOString","RegExp /Z/"]\n',
+      );
+      const completion = await watched(join(ROOT, "main.ts"), ["completion", "bash"]);
+      assert.equal(completion.code, 0, completion.stderr);
+      assert.match(completion.stderr, /^startup-spy: \[.*"Deno\.exit"\]\n$/);
+    },
+  );
   for (const [name, args] of cases) {
     await t.step(name, async () => {
       const result = await watched(join(ROOT, "main.ts"), [

@@ -191,17 +191,34 @@ function readToken(path: string, bytes: Uint8Array, reading: Reading): void {
     return;
   }
   // A token becomes an HTTP header value; Go rejects control characters there with an obscure error.
-  if (/[\r\n]/.test(value)) {
+  if (value.includes("\r") || value.includes("\n")) {
     problem("malformed", "holds more than one line");
     return;
   }
-  // deno-lint-ignore no-control-regex -- control characters are exactly what this looks for
-  const bad = value.search(/[\s\x00-\x1f\x7f]/);
+  const bad = spaceOrControlAt(value);
   if (bad !== -1) {
     problem("malformed", `contains white space or a control character at position ${bad + 1}`);
     return;
   }
   reading.credentials.token = { path, value, ...jwtTimes(value) };
+}
+
+/**
+ * Where `text` first holds white space as JavaScript's `\s` counts it, or a control character (U+0000 to U+001F,
+ * U+007F); -1 when nowhere. A loop, not `search(/[\s\x00-\x1f\x7f]/)`: a valid call runs no regular expression.
+ */
+export function spaceOrControlAt(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (
+      code <= 0x20 || code === 0x7f || code === 0xa0 || code === 0x1680 ||
+      (code >= 0x2000 && code <= 0x200a) || code === 0x2028 || code === 0x2029 || code === 0x202f ||
+      code === 0x205f || code === 0x3000 || code === 0xfeff
+    ) {
+      return i;
+    }
+  }
+  return -1;
 }
 
 /**
@@ -330,6 +347,12 @@ function skippedReason(skipped: PemError[]): string | undefined {
 function isKeyBlock(block: PemBlock): boolean {
   return KEY_LABELS.includes(block.label) || block.label === "ENCRYPTED PRIVATE KEY" ||
     block.label.endsWith("PRIVATE KEY");
+}
+
+/** Whether a reading can be answered with as it is: nothing wrong, nothing inside the refresh margin. */
+export function isUsable(reading: Reading, now: Date, marginMs: number): boolean {
+  return reading.problems.length === 0 &&
+    expiryProblems(reading.credentials, now, marginMs).length === 0;
 }
 
 /** The earliest moment any credential stops working, when known. */

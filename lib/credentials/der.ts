@@ -236,21 +236,65 @@ export function oid(node: DerNode): string {
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
+ * The fields of a UTCTime (`yearDigits` 2, seconds optional) or GeneralizedTime (4, seconds required) as
+ * `text.match()` would give them for `^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?(Z|[+-]\d{4})$` (or `\d{4}` first):
+ * [text, year, month, day, hour, minute, second or undefined, zone], or undefined. A loop, not that regular
+ * expression: a valid call runs none.
+ */
+export function timeFields(
+  text: string,
+  yearDigits: 2 | 4,
+  optionalSeconds: boolean,
+): (string | undefined)[] | undefined {
+  const digits = (from: number, count: number) => {
+    if (from + count > text.length) return false;
+    for (let i = from; i < from + count; i++) {
+      const code = text.charCodeAt(i);
+      if (code < 0x30 || code > 0x39) return false;
+    }
+    return true;
+  };
+  const fields: (string | undefined)[] = [text];
+  let at = 0;
+  for (const count of [yearDigits, 2, 2, 2, 2]) {
+    if (!digits(at, count)) return undefined;
+    fields.push(text.slice(at, at + count));
+    at += count;
+  }
+  // The zone never starts with a digit, so taking the seconds whenever two digits follow is what the regular
+  // expression's backtracking comes to.
+  if (digits(at, 2)) {
+    fields.push(text.slice(at, at + 2));
+    at += 2;
+  } else if (optionalSeconds) fields.push(undefined);
+  else return undefined;
+  const zone = text.slice(at);
+  const sign = zone.charCodeAt(0);
+  if (
+    zone !== "Z" && !((sign === 0x2b || sign === 0x2d) && zone.length === 5 && digits(at + 1, 4))
+  ) {
+    return undefined;
+  }
+  fields.push(zone);
+  return fields;
+}
+
+/**
  * UTCTime or GeneralizedTime as a Date (X.509 validity), by Go's cryptobyte rules, which decide whether client-go
  * loads the certificate: UTCTime is YYMMDDHHMM with optional seconds, GeneralizedTime YYYYMMDDHHMMSS without
  * fractions; either ends in Z or a non-zero offset (+hhmm); every field in range (no 30 February).
  */
 export function time(node: DerNode): Date {
   const text = decodeText(contents(node));
-  let match: RegExpMatchArray | null;
+  let match: (string | undefined)[] | undefined;
   let year: number;
   if (node.tag === TAG.utcTime) {
-    match = text.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?(Z|[+-]\d{4})$/);
+    match = timeFields(text, 2, true);
     if (!match) throw new DerError("malformed UTCTime");
     const yy = Number(match[1]);
     year = yy >= 50 ? 1900 + yy : 2000 + yy;
   } else if (node.tag === TAG.generalizedTime) {
-    match = text.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(Z|[+-]\d{4})$/);
+    match = timeFields(text, 4, false);
     if (!match) throw new DerError("malformed GeneralizedTime");
     year = Number(match[1]);
   } else {

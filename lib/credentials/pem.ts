@@ -78,17 +78,46 @@ export function decodePem(text: string): PemDecoding {
       continue;
     }
     // Go drops spaces and tabs, and its base64 decoder skips CR and LF; anything else must be base64.
-    const base64 = text.slice(rest, endIndex).replace(/[ \t\r\n]/g, "");
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+    const base64 = withoutBlanks(text, rest, endIndex);
+    if (!isPaddedBase64(base64) || base64.length % 4 !== 0) {
       skipped.push(new PemError(`${name(label)} is not valid base64`));
       continue;
     }
-    const encrypted = headers.has("DEK-Info") ||
-      /^4,ENCRYPTED$/.test(headers.get("Proc-Type") ?? "");
+    const encrypted = headers.has("DEK-Info") || headers.get("Proc-Type") === "4,ENCRYPTED";
     blocks.push({ label, der: Uint8Array.fromBase64(base64), encrypted });
     rest = getLine(text, endIndex + END.length - 1)[1];
   }
   return { blocks, skipped };
+}
+
+// The two below are loops, not regular expressions, as is every check on the plugin's path: a kubectl call that
+// runs no regular expression never starts V8's regexp compiler (about 0.3 ms for the first one, more for each).
+
+/** `text` from `from` to `to` without spaces, tabs, CR and LF. */
+function withoutBlanks(text: string, from: number, to: number): string {
+  let out = "";
+  let start = from;
+  for (let i = from; i < to; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a) {
+      out += text.slice(start, i);
+      start = i + 1;
+    }
+  }
+  return out + text.slice(start, to);
+}
+
+/** Only base64 characters (A-Z, a-z, 0-9, +, /), then at most two `=`. */
+function isPaddedBase64(text: string): boolean {
+  let end = text.length;
+  for (let pad = 0; pad < 2 && end > 0 && text.charCodeAt(end - 1) === 0x3d; pad++) end--;
+  for (let i = 0; i < end; i++) {
+    const code = text.charCodeAt(i);
+    const ok = (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) ||
+      (code >= 0x30 && code <= 0x39) || code === 0x2b || code === 0x2f;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 /** A block's label as messages quote it: only the usual upper-case names, since the line may hold anything. */

@@ -230,6 +230,15 @@ const NO_SOURCES: IssuerSources = {
  */
 export const ISSUANCE_MODULE = "./issuance.ts";
 
+/**
+ * How the plugin names lib/plugin/renewal.ts (the lock, the command, renew-ahead): in a variable, so that the
+ * installed bundle keeps it in renewal.js (scripts/bundle.ts points this at it) and a valid call never loads it.
+ */
+export const RENEWAL_MODULE = "./renewal.ts";
+
+/** The first argument of the detached broker a renew-ahead call starts. */
+export const BACKGROUND_RENEWAL = "__renew-ahead";
+
 /** The folder under the home folder where issued credentials are kept by default (not the cache: users delete it). */
 export const ISSUED_CREDENTIALS_DIR = [".kube", "credentials-broker"] as const;
 
@@ -479,7 +488,10 @@ function checkIssuerUrl(url: string, issuer: IssuerName): string {
       { hint: "use https://, or a local Vault Agent or proxy on 127.0.0.1" },
     );
   }
-  return url.replace(/\/+$/, "");
+  // The trailing slashes go; a loop, not replace(/\/+$/, ""): a valid call runs no regular expression.
+  let end = url.length;
+  while (end > 0 && url[end - 1] === "/") end--;
+  return url.slice(0, end);
 }
 
 function isLoopback(hostname: string): boolean {

@@ -1,10 +1,10 @@
 import {
+  BACKGROUND_RENEWAL,
   BROKER_FLAGS,
-  brokerArgs,
   type BrokerOptions,
   brokerOptionsFromFlags,
-  ISSUANCE_MODULE,
   type IssuerSources,
+  RENEWAL_MODULE,
   resolveBrokerPaths,
 } from "./broker_options.ts";
 import { readOptionalTextFileSync } from "../shared/read_file.ts";
@@ -14,9 +14,9 @@ import {
   type CredentialPaths,
   type Credentials,
   expiryProblems,
+  isUsable,
   type Problem,
   readCredentials,
-  type Reading,
   refreshAt,
   validities,
 } from "../credentials/credentials.ts";
@@ -29,24 +29,10 @@ import {
 } from "../credentials/exec_credential.ts";
 import { type FlagSpec, formatFlagHelp, HELP_FLAG, parseArgs } from "../shared/flags.ts";
 import type { Io } from "../shared/io.ts";
-import {
-  acquireLock,
-  ensurePrivateDir,
-  forgetRunning,
-  recordRunning,
-  renewalLock,
-  settleLeftover,
-} from "./lock.ts";
 import { pluginUse } from "../shared/permissions.ts";
-import { HOST_OS, hostHomeDir } from "../shared/platform.ts";
-import {
-  aheadDecision,
-  aheadFiles,
-  claimBackground,
-  readAheadState,
-  releaseClaim,
-  renewAheadDue,
-} from "./renew_ahead.ts";
+import { fileUrlToPath, HOST_OS, hostHomeDir } from "../shared/platform.ts";
+import { renewAheadDue } from "./renew_ahead.ts";
+import type { RenewalOutcome } from "./renewal.ts";
 
 const GLOBAL_FLAGS = [
   HELP_FLAG,
@@ -62,8 +48,7 @@ export async function runPlugin(argv: readonly string[], io: Io): Promise<number
     const { values } = parseArgs(argv.slice(1), BROKER_FLAGS);
     const options = brokerOptionsFromFlags(values, { sources: issuerSources(io) });
     io.narrow(pluginUse(options));
-    const { renewInBackground } = await import("./background_renewal.ts");
-    return await renewInBackground(options, io);
+    return settled(await (await renewal()).backgroundRenewal(options, io));
   }
   const { values, positionals } = parseArgs(argv, [...BROKER_FLAGS, ...GLOBAL_FLAGS]);
   if (values.help) return printHelp(io);
@@ -168,11 +153,20 @@ export async function obtainCredentials(
   let reading = renews && options.beforeExecPolicy === "when-invalid"
     ? await readCredentials(paths)
     : undefined;
-  if (reading && !usable(reading, io.now(), marginMs)) reading = undefined;
+  if (reading && !isUsable(reading, io.now(), marginMs)) reading = undefined;
   if (reading && options.renewAhead) {
-    reading.warnings.push(...await renewAheadIfDue(reading.credentials, resolved, io));
+    // Inside the renew-ahead window (valid beyond the margin, but with less than --renew-ahead left), one renewal
+    // starts in a detached broker. Outside it the hot path pays one comparison and loads nothing.
+    const now = io.now();
+    if (renewAheadDue(validities(reading.credentials), resolved.renewAhead!, now)) {
+      reading.warnings.push(...settled(await (await renewal()).renewAhead(resolved, now, io)));
+    }
   }
-  if (renews) reading ??= await renewUnderLock(options, resolved, paths, command, info, io);
+  if (renews) {
+    reading ??= settled(
+      await (await renewal()).renewUnderLock(options, resolved, paths, command, info, io),
+    );
+  }
   reading ??= await readCredentials(paths);
   const now = io.now();
   const problems = [
@@ -201,137 +195,37 @@ export async function obtainCredentials(
   };
 }
 
-/** Whether a reading can be answered with as it is: nothing wrong, nothing inside the refresh margin. */
-function usable(reading: Reading, now: Date, marginMs: number): boolean {
-  return reading.problems.length === 0 &&
-    expiryProblems(reading.credentials, now, marginMs).length === 0;
-}
-
-/** The first argument of the detached broker a renew-ahead call starts. */
-const BACKGROUND_RENEWAL = "__renew-ahead";
-
 /**
- * Inside the renew-ahead window (valid beyond the margin, but with less than --renew-ahead left), starts one
- * renewal in a detached broker, unless one runs or a backoff after a failure does. Returns warnings for stderr.
- * Outside the window this reads nothing and starts nothing: the hot path pays one comparison.
+ * The renewal code (lib/plugin/renewal.ts): loaded only by a call that renews or starts a renewal, by a variable,
+ * so that the installed bundle keeps it in renewal.js.
  */
-async function renewAheadIfDue(
-  credentials: Credentials,
-  resolved: BrokerOptions,
-  io: Pick<Io, "env" | "now">,
-): Promise<string[]> {
-  const now = io.now();
-  if (!renewAheadDue(validities(credentials), resolved.renewAhead!, now)) return [];
-  // Renewing early is a convenience: the credentials in hand are good, so nothing here may fail the call. A lock
-  // folder that cannot be used becomes a warning, and the renewal happens at the margin as without the flag.
-  let files: ReturnType<typeof aheadFiles>;
+async function renewal(): Promise<typeof import("./renewal.ts")> {
   try {
-    const { dir, name } = renewalLock(resolved, io.env);
-    ensurePrivateDir(dir);
-    files = aheadFiles(dir, name);
+    return await import(RENEWAL_MODULE);
   } catch (error) {
-    return [cannotRenewAhead(error)];
-  }
-  const decision = aheadDecision({ now, state: readAheadState(files.state), logPath: files.log });
-  const warnings = decision.warning ? [decision.warning] : [];
-  if (!decision.start) return warnings;
-  // Of all the calls inside the window, the one that creates the claim starts the renewal; the claim goes when
-  // that renewal ends, or is taken over when it is older than a renewal could possibly run.
-  const staleMs = 2 * resolved.beforeExecTimeoutMs + 30_000;
-  try {
-    if (!claimBackground(files.claim, now, staleMs)) return warnings;
-  } catch (error) {
-    return [...warnings, cannotRenewAhead(error)]; // a full or read-only cache disk
-  }
-  // Loaded only here, as for a renewal in the foreground: the process-spawning module.
-  const { selfCommand, spawnDetached } = await import("./before_exec.ts");
-  if (!spawnDetached(selfCommand([BACKGROUND_RENEWAL, ...brokerArgs(resolved)]))) {
-    releaseClaim(files.claim);
-    warnings.push(
-      "could not start a background renewal; the credentials will be renewed at the margin",
+    const path = fileUrlToPath(new URL(RENEWAL_MODULE, import.meta.url).href, HOST_OS);
+    throw new CliError(
+      `cannot load the renewal code from ${path}: the installation is incomplete`,
+      {
+        cause: error,
+        hint: "install kubectl-credentials-broker again",
+      },
     );
   }
-  return warnings;
-}
-
-/** The warning for a renew-ahead that cannot happen; anything but a CliError is a bug and stays one. */
-function cannotRenewAhead(error: unknown): string {
-  if (!(error instanceof CliError)) throw error;
-  return `cannot renew ahead of time: ${error.message}; the credentials will be renewed at the margin`;
 }
 
 /**
- * Checks, renews and reads under the renewal lock. One broker at a time per credential set, so concurrent kubectl
- * calls renew once and never see a half-written certificate, or a certificate from one renewal next to the key of
- * another.
+ * A renewal's result, or its error thrown again. From the installed bundle's renewal.js the error is an instance
+ * of that file's own copy of CliError, so the same words, exit code, hint and causes come back as this one's.
  */
-async function renewUnderLock(
-  options: BrokerOptions,
-  resolved: BrokerOptions,
-  paths: CredentialPaths,
-  command: string[] | undefined,
-  info: ExecInfo,
-  io: Pick<Io, "env" | "now" | "stderr" | "stdinIsTerminal">,
-): Promise<Reading> {
-  const { dir, name } = renewalLock(resolved, io.env);
-  using lock = await acquireLock({
-    dir,
-    name,
-    timeoutMs: options.beforeExecTimeoutMs,
-    noticeAfterMs: 2000,
-    holder: "another kubectl-credentials_broker renewing the same credentials",
-    onWait: () =>
-      io.stderr("waiting for another kubectl-credentials_broker renewing the same credentials\n"),
+function settled<T>(outcome: RenewalOutcome<T>): T {
+  if (outcome.ok) return outcome.value;
+  if (outcome.error instanceof CliError) throw outcome.error;
+  throw new CliError(outcome.message, {
+    exitCode: outcome.exitCode,
+    hint: outcome.hint,
+    cause: outcome.cause,
   });
-  // A broker killed mid-renewal leaves its command running in a session of its own: never run a second beside it.
-  await settleLeftover(lock, {
-    timeoutMs: options.beforeExecTimeoutMs,
-    graceMs: 2000,
-    onWait: (pid) =>
-      io.stderr(
-        `waiting for ${
-          command ? `before-exec command ${command[0]}` : "the issuer's helper command"
-        } (pid ${pid}), left running by a kubectl-credentials_broker that ended\n`,
-      ),
-  });
-  let before: Reading | undefined;
-  if (options.beforeExecPolicy === "when-invalid") {
-    // Again under the lock: another call may have renewed while this one waited.
-    before = await readCredentials(paths);
-    if (usable(before, io.now(), options.refreshMarginMs)) return before;
-  }
-  // A client that does not say (kubectl < 1.22 hands over its stdin anyway, client-node sets nothing): the
-  // terminal goes to the command only when stdin really is one, so it can prompt; never anything else.
-  const interactive = info.interactive ?? io.stdinIsTerminal;
-  if (!command) {
-    // Loaded only now, as the command's module is: the issuer code, its drivers and the network.
-    const { issueUnderLock } = await import(ISSUANCE_MODULE) as typeof import("./issuance.ts");
-    const outcome = await issueUnderLock(resolved, before, interactive, io, lock);
-    if (!outcome.ok) {
-      throw new CliError(outcome.message, { exitCode: outcome.exitCode, hint: outcome.hint });
-    }
-    return await readCredentials(paths);
-  }
-  // Loaded only when the command runs: the skipped-renewal path is the one every kubectl call takes.
-  const { runBeforeExec } = await import("./before_exec.ts");
-  try {
-    await runBeforeExec({
-      argv: command,
-      interactive,
-      timeoutMs: options.beforeExecTimeoutMs,
-      output: stderrStream(io),
-      started: (pid, group, startedAt) =>
-        recordRunning(lock, {
-          pid,
-          group,
-          startedAt,
-          deadline: startedAt + options.beforeExecTimeoutMs,
-        }),
-    });
-  } finally {
-    forgetRunning(lock);
-  }
-  return await readCredentials(paths);
 }
 
 /** "issuer cfssl at https://ca:8888", for messages about what the issuer gave. */
@@ -362,13 +256,6 @@ function credentialError(problems: Problem[], source: string | undefined): Crede
   }
   return new CredentialError(message, {
     hint: "renew the credentials, or set --before-exec-command to renew them automatically",
-  });
-}
-
-function stderrStream(io: Pick<Io, "stderr">): WritableStream<Uint8Array> {
-  const decoder = new TextDecoder();
-  return new WritableStream({
-    write: (chunk) => io.stderr(decoder.decode(chunk, { stream: true })),
   });
 }
 

@@ -15,15 +15,18 @@ export type RenewAhead = { kind: "duration"; ms: number } | { kind: "percent"; p
 
 /** Parses `10m` or `30%`; a usage error names the flag. */
 export function parseRenewAhead(text: string, flag = "--renew-ahead"): RenewAhead {
-  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
-  if (percent) {
-    const value = Number(percent[1]);
+  // `^(\d+(?:\.\d+)?)%$` by hand: a kubectl call runs no regular expression.
+  const share = text.endsWith("%") ? text.slice(0, -1) : "";
+  const [whole = "", fraction, ...more] = share.split(".");
+  const digits = (part: string) => part !== "" && [...part].every((c) => c >= "0" && c <= "9");
+  if (digits(whole) && (fraction === undefined || digits(fraction)) && more.length === 0) {
+    const value = Number(share);
     if (!(value > 0 && value < 100)) {
       throw new UsageError(`${flag} ${text}: a percentage must be above 0% and below 100%`);
     }
     return { kind: "percent", percent: value };
   }
-  if (/%/.test(text)) {
+  if (text.includes("%")) {
     throw new UsageError(
       `${flag} ${JSON.stringify(text)}: use a duration like 10m or a share like 30%`,
     );

@@ -1,12 +1,15 @@
 /**
  * `kubeconfig set` with issuer flags: every default resolved and stored as an explicit flag, renew-ahead 33% unless
  * told otherwise, storage named after the kubeconfig user, and --env refusing Vault tokens; then the whole command
- * run as users run it, and the plugin run from the exec block it wrote.
+ * run in-process as main.ts runs it (runCommand), and the plugin run in-process from the exec block it wrote. The
+ * spawned broker's own tests are tests/kubeconfig/set_process_test.ts and tests/plugin/plugin_issuer_test.ts.
  */
 import assert from "node:assert/strict";
 import { parseSetArgs } from "../../lib/kubeconfig/set_flags.ts";
 import { UsageError } from "../../lib/shared/errors.ts";
-import { fakeIo, runMain, tempDir, V1_EXEC_INFO } from "../helpers.ts";
+import { runCommand } from "../../lib/commands.ts";
+import { fakeIo, tempDir } from "../helpers.ts";
+import { callPlugin } from "../plugin/call_plugin.ts";
 import { parse as parseYaml } from "yaml";
 import { join } from "node:path";
 import { freePort } from "../../scripts/world/process.ts";
@@ -97,7 +100,8 @@ Deno.test({
     await using tmp = await tempDir();
     const kubeconfig = tmp.join("config");
     const port = freePort();
-    const result = await runMain([
+    const setIo = fakeIo({ env: { HOME: tmp.path }, cwd: tmp.path });
+    const code = await runCommand([
       "kubeconfig",
       "set",
       `--kubeconfig=${kubeconfig}`,
@@ -107,13 +111,13 @@ Deno.test({
       "--common-name=alice",
       "--alt-names=alice.example.com",
       "--force",
-    ], { env: { HOME: tmp.path } });
-    assert.equal(result.code, 0, result.stderr);
+    ], setIo);
+    assert.equal(code, 0, setIo.err);
     const text = await Deno.readTextFile(kubeconfig);
     assert.match(text, /--issuer=cfssl/);
     assert.match(text, /--renew-ahead=33%/);
 
-    assert.doesNotMatch(result.stderr, /does not exist, and no --before-exec-command/);
+    assert.doesNotMatch(setIo.err, /does not exist, and no --before-exec-command/);
     // The plugin run with exactly those args: no usage error; it goes to the issuer (nobody there: exit 3).
     const config = parseYaml(text) as { users: { user: { exec: { args: string[] } } }[] };
     assert.ok(
@@ -122,9 +126,7 @@ Deno.test({
       ),
       text,
     );
-    const plugin = await runMain(config.users[0]!.user.exec.args, {
-      env: { HOME: tmp.path, KUBERNETES_EXEC_INFO: V1_EXEC_INFO },
-    });
+    const plugin = await callPlugin(config.users[0]!.user.exec.args, { home: tmp.path });
     assert.equal(plugin.code, 3, plugin.stderr);
     assert.match(
       plugin.stderr,

@@ -42,12 +42,20 @@ function kubectl(dir: string, args: string[]) {
   });
 }
 
-/** The user entry kubectl itself reads from `path`, as JSON (`kubectl config view --raw`). */
-async function userAsKubectlReadsIt(dir: string, path: string, name: string) {
-  const view = await kubectl(dir, ["config", "view", "--raw", "-o", "json", "--kubeconfig", path]);
+/**
+ * The user entries kubectl itself reads from `paths`, as JSON (`kubectl config view --raw`): one run for all, the
+ * files merged as KUBECONFIG lists them (the first naming a user wins), so their user names differ.
+ */
+async function usersAsKubectlReadsThem(dir: string, paths: string[], names: string[]) {
+  const view = await run(KUBECTL_132, ["config", "view", "--raw", "-o", "json"], {
+    cwd: dir,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: dir, KUBECONFIG: paths.join(":") },
+  });
   assert.equal(view.code, 0, view.stderr);
   const config = JSON.parse(view.stdout);
-  return config.users?.find((entry: { name: string }) => entry.name === name)?.user;
+  return names.map((name) =>
+    config.users?.find((entry: { name: string }) => entry.name === name)?.user
+  );
 }
 
 Deno.test("kubeconfig set fills in a kubeconfig that is just {} as a YAML kubeconfig, as kubectl does", async (t) => {
@@ -90,10 +98,11 @@ Deno.test({
     Deno.writeTextFileSync(ours, "{}\n");
     Deno.writeTextFileSync(theirs, "{}\n");
     await setUser(ours, tmp.path);
+    // kubectl's user is "k", so that one kubectl run reads both files back.
     const set = await kubectl(tmp.path, [
       "config",
       "set-credentials",
-      "u",
+      "k",
       "--kubeconfig",
       theirs,
       "--exec-command=kubectl-credentials_broker",
@@ -106,8 +115,7 @@ Deno.test({
     // kubectl rewrites `{}` as YAML with these top-level fields; so do we.
     assert.ok(!kubectlWrote.trimStart().startsWith("{"));
     assert.deepEqual(Object.keys(parse(weWrote)).sort(), Object.keys(parse(kubectlWrote)).sort());
-    const mine = await userAsKubectlReadsIt(tmp.path, ours, "u");
-    const kubectls = await userAsKubectlReadsIt(tmp.path, theirs, "u");
+    const [mine, kubectls] = await usersAsKubectlReadsThem(tmp.path, [ours, theirs], ["u", "k"]);
     assert.equal(mine.exec.command, kubectls.exec.command);
     assert.deepEqual(mine.exec.args, kubectls.exec.args);
     assert.equal(mine.exec.apiVersion, kubectls.exec.apiVersion);

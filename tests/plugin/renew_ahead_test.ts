@@ -198,3 +198,46 @@ Deno.test("the background log keeps one run and is cut at 64 KiB", async () => {
   assert.ok(text.endsWith("\n[log cut at 64 KiB]\n"));
   assert.equal(text.length, LOG_LIMIT + "\n[log cut at 64 KiB]\n".length);
 });
+
+Deno.test("parseRenewAhead() tells a share from a duration as its regular expressions did", () => {
+  // Before it became a loop (a kubectl call runs no regular expression): a share was /^(\d+(?:\.\d+)?)%$/, and
+  // any other text holding % was refused as neither.
+  const reference = (text: string) => {
+    const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+    if (percent) return Number(percent[1]) > 0 && Number(percent[1]) < 100 ? "share" : "range";
+    return /%/.test(text) ? "neither" : "duration";
+  };
+  const kind = (text: string) => {
+    try {
+      return parseRenewAhead(text).kind === "percent" ? "share" : "duration";
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      if (/above 0% and below 100%/.test(error.message)) return "range";
+      if (/a duration like 10m or a share/.test(error.message)) return "neither";
+      return "duration"; // refused by parseDuration or as 0
+    }
+  };
+  let seed = 5;
+  const random = (below: number) => (seed = (seed * 48_271) % 2_147_483_647) % below;
+  const alphabet = "0123456789.%m ";
+  const texts = [
+    "30%",
+    "0%",
+    "100%",
+    "99.5%",
+    ".5%",
+    "5.%",
+    "1.2.3%",
+    "%",
+    "5%%",
+    "10m",
+    "",
+    "５%",
+  ];
+  for (let i = 0; i < 20_000; i++) {
+    let text = "";
+    for (let j = 1 + random(6); j > 0; j--) text += alphabet[random(alphabet.length)];
+    texts.push(text);
+  }
+  for (const text of texts) assert.equal(kind(text), reference(text), JSON.stringify(text));
+});

@@ -121,6 +121,7 @@ Deno.test("compileArgs() bakes in what the plugin needs to run and no network or
   assert.equal(args.at(-1), join("/b", "main.js"));
   assert.equal(after("--include"), join("/b", "commands.js"));
   assert.ok(args.includes(join("/b", "issuer.js")));
+  assert.ok(args.includes(join("/b", "renewal.js")));
   // Credential files and kubeconfigs (read), lock folder and kubeconfig (write), the before-exec command (run),
   // KUBERNETES_EXEC_INFO and HOME (env).
   for (const flag of ["--allow-read", "--allow-write", "--allow-run", "--allow-env"]) {

@@ -9,6 +9,7 @@ import {
   BUNDLE_COMMANDS,
   BUNDLE_ENTRY,
   BUNDLE_ISSUER,
+  BUNDLE_RENEWAL,
   bundleBroker,
   BundleError,
   PORTABLE_FLAGS,
@@ -42,6 +43,7 @@ import {
   run,
   tempDir,
 } from "../helpers.ts";
+import { tokenWorld } from "../plugin/token_world.ts";
 
 let projectBundle: Promise<string> | undefined;
 
@@ -73,26 +75,35 @@ Deno.test("the bundle is main.js alone on the plugin's path, and commands.js for
   const out = join(tmp.path, "app");
   const entry = await bundleBroker(ROOT, out);
   assert.equal(entry, join(out, BUNDLE_ENTRY));
-  assert.deepEqual(await listDir(out), [BUNDLE_COMMANDS, BUNDLE_ENTRY, BUNDLE_ISSUER].sort());
+  assert.deepEqual(
+    await listDir(out),
+    [BUNDLE_COMMANDS, BUNDLE_ENTRY, BUNDLE_ISSUER, BUNDLE_RENEWAL].sort(),
+  );
   const main = await Deno.readTextFile(entry);
   // One module: esbuild wrote no static import of another chunk.
   assert.doesNotMatch(main, /^import\s[^;]*from\s+"\.\//m);
   const commands = await Deno.readTextFile(join(out, BUNDLE_COMMANDS));
   // esbuild heads every bundled module with its path. The plugin's path is the folders below it: lib/plugin,
   // lib/credentials and lib/shared, and main.ts; nothing of kubeconfig editing, doctor or the command table.
-  // The issuer code (lib/issuer, lib/plugin/issuance.ts) is in issuer.js, which only a call that issues loads.
+  // The issuer code (lib/issuer, lib/plugin/issuance.ts) is in issuer.js, which only a call that issues loads, and
+  // the renewal code (the lock, the command, renew-ahead) in renewal.js, which only a call that renews loads.
   const modules = (text: string) => [...text.matchAll(/^\/\/ (\S+\.ts)$/gm)].map((m) => m[1]!);
   assert.ok(modules(main).includes("lib/plugin/plugin.ts"), modules(main).join(", "));
   for (const module of modules(main)) {
     assert.match(module, /^(main\.ts|lib\/(plugin|credentials|shared)\/[a-z0-9_]+\.ts)$/);
     assert.notEqual(module, "lib/plugin/issuance.ts");
+    assert.doesNotMatch(module, /^lib\/plugin\/(renewal|lock|before_exec|background_renewal)\.ts$/);
   }
   assert.doesNotMatch(main, /^\/\/ .*(registry\.npmjs\.org|node_modules)\//m);
   assert.ok(modules(commands).includes("lib/kubeconfig/set.ts"));
   assert.ok(modules(commands).includes("lib/doctor/doctor.ts"));
   assert.match(commands, /^\/\/ .*registry\.npmjs\.org\/yaml\//m);
   assert.match(main, /"\.\/commands\.js"/);
-  assert.match(main, /"\.\/issuer\.js"/);
+  assert.match(main, /"\.\/renewal\.js"/);
+  const renewal = await Deno.readTextFile(join(out, BUNDLE_RENEWAL));
+  assert.ok(modules(renewal).includes("lib/plugin/lock.ts"), modules(renewal).join(", "));
+  assert.ok(modules(renewal).includes("lib/plugin/before_exec.ts"), modules(renewal).join(", "));
+  assert.match(renewal, /"\.\/issuer\.js"/);
   const issuer = await Deno.readTextFile(join(out, BUNDLE_ISSUER));
   assert.ok(modules(issuer).includes("lib/issuer/cfssl.ts"), modules(issuer).join(", "));
   assert.doesNotMatch(main + commands, /from\s+"node:module"/);
@@ -114,6 +125,60 @@ Deno.test("the bundle runs anywhere with no configuration, subcommands included"
   const doctor = await deno("doctor", "--kubeconfig", join(tmp.path, "missing"));
   assert.equal(doctor.code, 1, doctor.stderr);
   assert.match(doctor.stderr + doctor.stdout, /missing/);
+});
+
+Deno.test("a call that renews loads renewal.js; a valid call reads neither it nor issuer.js", async () => {
+  await using tmp = await tempDir();
+  const app = join(tmp.path, "app");
+  const entry = await projectBundleIn(app);
+  const world = tokenWorld(tmp.path);
+  const call = () =>
+    run(Deno.execPath(), [
+      "run",
+      ...RUNTIME_FLAGS,
+      ...BROKER_PERMISSIONS,
+      entry,
+      `--token-path=${world.token}`,
+      `--before-exec-command=${world.command()}`,
+      "--before-exec-policy=when-invalid",
+      `--cache-dir=${join(tmp.path, "cache")}`,
+    ], {
+      cwd: tmp.path,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "",
+        HOME: tmp.path,
+        DENO_DIR,
+        KUBERNETES_EXEC_INFO: JSON.stringify({
+          kind: "ExecCredential",
+          apiVersion: "client.authentication.k8s.io/v1",
+          spec: { interactive: false },
+        }),
+      },
+    });
+  // The token has expired: the call takes the lock and runs the command, all of it code from renewal.js.
+  const renewed = await call();
+  assert.equal(renewed.code, 0, renewed.stderr);
+  assert.equal(world.runs(), 1);
+  const token = (await Deno.readTextFile(world.token)).trim();
+  assert.equal(JSON.parse(renewed.stdout).status.token, token);
+  // Valid now: with renewal.js and issuer.js gone, the same call answers from main.js alone and runs nothing.
+  await Deno.remove(join(app, BUNDLE_RENEWAL));
+  await Deno.remove(join(app, BUNDLE_ISSUER));
+  const valid = await call();
+  assert.equal(valid.code, 0, valid.stderr);
+  assert.equal(JSON.parse(valid.stdout).status.token, token);
+  assert.equal(world.runs(), 1);
+  // Expired again, without renewal.js: an incomplete installation, said as such.
+  world.setToken(-1);
+  const incomplete = await call();
+  assert.equal(incomplete.code, 1);
+  assert.equal(
+    incomplete.stderr,
+    `error: cannot load the renewal code from ${
+      join(app, BUNDLE_RENEWAL)
+    }: the installation is incomplete\nhint: install kubectl-credentials-broker again\n`,
+  );
+  assert.equal(world.runs(), 1);
 });
 
 Deno.test("a kubectl call never reads commands.js: the plugin works without it, subcommands say it is gone", async () => {
@@ -170,7 +235,10 @@ Deno.test("bundling again replaces the whole folder and leaves nothing beside it
   await bundleBroker(ROOT, out);
   await Deno.writeTextFile(join(out, "chunk-OLD.js"), "// from an older bundle\n");
   await bundleBroker(ROOT, out);
-  assert.deepEqual(await listDir(out), [BUNDLE_COMMANDS, BUNDLE_ENTRY, BUNDLE_ISSUER].sort());
+  assert.deepEqual(
+    await listDir(out),
+    [BUNDLE_COMMANDS, BUNDLE_ENTRY, BUNDLE_ISSUER, BUNDLE_RENEWAL].sort(),
+  );
   assert.deepEqual(await listDir(tmp.path), ["app"]);
 });
 
@@ -188,9 +256,13 @@ Deno.test("bundleBroker() refuses a main.ts that would load an npm package on ev
     "export const none = 1;\n",
   );
   await Deno.writeTextFile(
+    join(tmp.path, "lib", "plugin", "renewal.ts"),
+    'console.log("./issuance.ts");\n',
+  );
+  await Deno.writeTextFile(
     join(tmp.path, "main.ts"),
     'import { parse } from "yaml";\nconsole.log(parse("a: 1"));\n' +
-      'const m = "./lib/commands.ts";\nawait import(m);\nconsole.log("./issuance.ts");\n',
+      'const m = "./lib/commands.ts";\nawait import(m);\nconsole.log("./renewal.ts");\n',
   );
   const out = join(tmp.path, "app");
   await assert.rejects(
@@ -224,6 +296,10 @@ Deno.test("bundleBroker() refuses a main.ts that imports a node: module on every
     join(tmp.path, "lib", "plugin", "issuance.ts"),
     "export const none = 1;\n",
   );
+  await Deno.writeTextFile(
+    join(tmp.path, "lib", "plugin", "renewal.ts"),
+    'console.log("./issuance.ts");\n',
+  );
   // The subcommands may use node: modules: only main.js is refused.
   await Deno.writeTextFile(
     join(tmp.path, "lib", "commands.ts"),
@@ -232,7 +308,7 @@ Deno.test("bundleBroker() refuses a main.ts that imports a node: module on every
   await Deno.writeTextFile(
     join(tmp.path, "main.ts"),
     'import { readFileSync } from "node:fs";\nconsole.log(readFileSync);\n' +
-      'const m = "./lib/commands.ts";\nawait import(m);\nconsole.log("./issuance.ts");\n',
+      'const m = "./lib/commands.ts";\nawait import(m);\nconsole.log("./renewal.ts");\n',
   );
   await assert.rejects(
     bundleBroker(tmp.path, join(tmp.path, "app")),
@@ -246,7 +322,7 @@ Deno.test("bundleBroker() refuses a main.ts that imports a node: module on every
   await Deno.writeTextFile(
     join(tmp.path, "main.ts"),
     'if (Deno.args[0] === "x") console.log(await import("node:os"));\n' +
-      'const m = "./lib/commands.ts";\nawait import(m);\nconsole.log("./issuance.ts");\n',
+      'const m = "./lib/commands.ts";\nawait import(m);\nconsole.log("./renewal.ts");\n',
   );
   await bundleBroker(tmp.path, join(tmp.path, "app"));
 });
@@ -291,7 +367,13 @@ Deno.test("deno task install writes a shim that runs the bundle by absolute deno
   );
   assert.deepEqual(
     await listDir(join(bin, ".kubectl-credentials_broker")),
-    [BUNDLE_COMMANDS, BUNDLE_ENTRY, BUNDLE_ISSUER, ...(WINDOWS ? [] : [RUNTIME_STAMP])].sort(),
+    [
+      BUNDLE_COMMANDS,
+      BUNDLE_ENTRY,
+      BUNDLE_ISSUER,
+      BUNDLE_RENEWAL,
+      ...(WINDOWS ? [] : [RUNTIME_STAMP]),
+    ].sort(),
   );
   const text = await Deno.readTextFile(shim);
   const deno = denoForShim(Deno.execPath(), (name) => Deno.env.get(name));
