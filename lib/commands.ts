@@ -102,15 +102,16 @@ async function completionEntry(name: "completion" | "__complete"): Promise<RunCo
  */
 export async function runCommand(argv: readonly string[], io: Io): Promise<number> {
   let [name, ...args] = argv;
-  if (name === "help" && !findCommand(args[0])?.hidden) [name, ...args] = [...args, "--help"];
+  const help = name === "help" && !findCommand(args[0])?.hidden;
+  if (help) [name, ...args] = [...args, "--help"];
   try {
     const command = COMMAND_TABLE.find((command) => command.name === name);
     if (!command?.load) {
       throw new UsageError(`unknown subcommand ${JSON.stringify(name)}`, { hint: COMMANDS_HINT });
     }
-    // Before its code loads: what a command keeps depends on the command alone (doctor narrows again itself).
-    // Parts gives every command that loads code its permissions.
-    io.narrow(command.permissions!);
+    // Before its code loads: what a command keeps depends on the command alone (doctor narrows again itself),
+    // and `help COMMAND` only prints. Parts gives every command that loads code its permissions.
+    io.narrow(help ? "help" : command.permissions!);
     return await (await command.load())(args, io);
   } catch (error) {
     return await reportError(error, io);

@@ -264,6 +264,7 @@ export async function completionCommand(argv: string[], io: Io): Promise<number>
   }
   if (command !== "completion") throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (rest.includes("--help") || rest.includes("-h")) {
+    io.narrow("help");
     await io.stdout(USAGE);
     return 0;
   }

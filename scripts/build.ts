@@ -1,7 +1,7 @@
 /**
  * `deno task build`: type-checks main.ts, bundles it (scripts/bundle.ts), compiles the bundle with
  * `deno compile` for every release platform with the broker's permissions baked in, and writes to dist/ one
- * archive per platform (the executable, LICENSE, README.md), a SHA-256 sums file and the krew manifest rendered
+ * archive per platform (the executable, LICENSE, README.md and docs/, which README.md links into), a SHA-256 sums file and the krew manifest rendered
  * from the same template krew-release-bot uses.
  *
  * `deno compile` needs Deno's `denort` runtime for each target. It is taken from DENORT_BIN (when that binary is
@@ -12,6 +12,7 @@ import { join, relative } from "node:path";
 import { type ArchiveEntry, sha256Hex, tarGz, zip } from "./archive.ts";
 import {
   archiveFiles,
+  DOCS_DIR,
   krewManifest,
   krewTemplate,
   MANIFEST_FILE,
@@ -162,6 +163,8 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
       );
     }
   }
+  const docs = await readDocs(projectDir);
+  for (const [name, data] of docs) documents.set(`${DOCS_DIR}/${name}`, data);
 
   await deps.typeCheck(projectDir);
   deps.log("type check of main.ts passed");
@@ -176,12 +179,12 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
   const stages = new Map<Target, string>();
   for (const target of targets) {
     const dir = join(stageDir, `${target.os}_${target.arch}`);
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(join(dir, DOCS_DIR), { recursive: true });
     for (const [name, data] of documents) await Deno.writeFile(join(dir, name), data);
     stages.set(target, dir);
   }
   deps.log(
-    `staged LICENSE and README.md for ${targets.length} platforms in ${
+    `staged LICENSE, README.md and ${DOCS_DIR}/ for ${targets.length} platforms in ${
       relative(projectDir, stageDir)
     }`,
   );
@@ -221,7 +224,7 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
     } catch (error) {
       throw new BuildError(`deno compile did not write ${output}`, { cause: error });
     }
-    const entries: ArchiveEntry[] = archiveFiles(target).map((name) => ({
+    const entries: ArchiveEntry[] = archiveFiles(target, [...docs.keys()]).map((name) => ({
       name,
       data: name === target.bin ? binary : documents.get(name)!,
       mode: name === target.bin ? 0o755 : 0o644,
@@ -254,7 +257,7 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
   // .krew.yaml is written by hand: check that its files and bin are what each archive holds.
   const problems = validateKrewManifest(manifestText, manifest, (asset) => {
     const built = archives.find((a) => archiveName(tag, a.target) === asset);
-    return built && archiveFiles(built.target);
+    return built && archiveFiles(built.target, [...docs.keys()]);
   });
   if (problems.length > 0) {
     throw new BuildError(`the generated krew manifest is invalid: ${problems.join("; ")}`);
@@ -262,6 +265,28 @@ export async function build(options: BuildOptions, deps: BuildDeps): Promise<Bui
   await Deno.writeTextFile(manifest, manifestText);
   deps.log(`wrote ${relative(projectDir, manifest)}`);
   return { version, archives, sums, manifest };
+}
+
+/**
+ * The files of `projectDir`/docs/ by name, in name order: README.md links into them, so an archive without them
+ * would leave its links dangling. Refused when the folder is missing or holds no file.
+ */
+async function readDocs(projectDir: string): Promise<Map<string, Uint8Array>> {
+  const dir = join(projectDir, DOCS_DIR);
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) if (entry.isFile) names.push(entry.name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (names.length === 0) {
+    throw new BuildError(
+      `${dir} is missing or empty, and every archive must carry it: README.md links into it`,
+    );
+  }
+  const docs = new Map<string, Uint8Array>();
+  for (const name of names.sort()) docs.set(name, await Deno.readFile(join(dir, name)));
+  return docs;
 }
 
 /** The cached runtime `deno compile` looks for: $DENO_DIR/dl/release/v<deno version>/denort-<target>.zip. */

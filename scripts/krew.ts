@@ -23,9 +23,15 @@ export const KREW_API_VERSION = "krew.googlecontainertools.github.com/v1alpha2";
 /** The committed template krew-release-bot reads. */
 export const KREW_TEMPLATE_FILE = new URL("../.krew.yaml", import.meta.url);
 
-/** The files each archive holds: the executable and the documents that must travel with it. */
-export function archiveFiles(target: Target): string[] {
-  return [target.bin, "LICENSE", "README.md"];
+/** The folder of documents README.md links into: every archive carries it, so its links work unpacked. */
+export const DOCS_DIR = "docs";
+
+/**
+ * The files each archive holds: the executable and the documents that must travel with it, `docs` being the names
+ * of the files in docs/ (krew copies them with `from: docs/*`, `to: docs`, as .krew.yaml says).
+ */
+export function archiveFiles(target: Target, docs: readonly string[]): string[] {
+  return [target.bin, "LICENSE", "README.md", ...docs.map((name) => `${DOCS_DIR}/${name}`)];
 }
 
 const PLATFORMS = "\n  platforms:\n";
@@ -123,7 +129,8 @@ const ARCHES = ["amd64", "arm64"];
  * Checks a manifest against what krew checks (krew internal/index/validation) and what installing it needs:
  * name, semver version with a v, os/arch selectors, lowercase sha256, a uri of this version's release, files with
  * from and to, and a bin that krew's copy of `files` puts in place. With `archive` (asset name -> the archive's
- * file names) each platform's archive must exist and hold what `files` and `bin` name. Empty when good.
+ * file names) each platform's archive must exist and hold what `files` and `bin` name, and krew must install every
+ * file it holds (a document left behind would leave the README's links to it dangling). Empty when good.
  */
 export function validateKrewManifest(
   text: string,
@@ -203,13 +210,21 @@ export function validateKrewManifest(
     const names = archive ? archive(asset) : [bin];
     if (!names) return problems.push(`${where}: there is no archive ${asset}`);
     // What krew installs: each file matching a from pattern, copied into the folder `to`.
+    const copied = new Set<string>();
     const installed = ops.flatMap((op) => {
       const matched = names.filter((n) => globMatches(String(op?.from), n));
       if (archive && matched.length === 0) {
         problems.push(`${where}.files: ${op?.from} matches nothing in ${asset}`);
       }
+      matched.forEach((n) => copied.add(n));
       return matched.map((n) => `${op?.to}/${n.replace(/^.*\//, "")}`.replace(/^\.\//, ""));
     });
+    const left = archive ? names.filter((n) => !copied.has(n)) : [];
+    if (left.length > 0) {
+      problems.push(
+        `${where}.files: krew would leave ${left.join(", ")} of ${asset} out of the install`,
+      );
+    }
     if (!installed.includes(bin.replace(/^\.\//, ""))) {
       problems.push(`${where}.bin ${bin} is not among the files krew copies out of ${asset}`);
     }

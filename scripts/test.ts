@@ -56,6 +56,7 @@ const PROCESS_TESTS = [
   "tests/credentials/differential_test.ts", // about 140 runs of the openssl CLI, making and reading every key type
   "tests/completion_process_test.ts", // a real bash (fish, zsh) and kubectl completing through the scripts
   "tests/shared/permissions_process_test.ts", // each command's permissions after narrowing: a process apiece
+  "tests/shared/permissions_more_process_test.ts", // help, version and doctor's early exits narrowed: the same
   "tests/scripts_args_process_test.ts", // every script run with --help, a deno run apiece
   "tests/startup_process_test.ts", // main.ts run from source under a timer and exit spy
   "tests/shared/command_line_process_test.ts", // the installed broker finding a renewal command on its PATH

@@ -71,6 +71,8 @@ export async function diagnose(
       `user "${entry.name}" is not defined in any kubeconfig file`,
       `create it with: kubectl credentials-broker kubeconfig set --user ${entry.name} ...`,
     ));
+    // No issuer to check: the network goes here too, as on every path that ends before the issuer's checks.
+    host.narrow("doctor after issuer checks");
     return checks;
   }
   checks.push(result(
@@ -81,7 +83,10 @@ export async function diagnose(
   const { result: execResult, exec } = checkExecBlock(entry.user, entry.name);
   checks.push(execResult);
   checks.push(checkCompetingCredentials(entry.user, entry.name));
-  if (!exec) return checks;
+  if (!exec) {
+    host.narrow("doctor after issuer checks");
+    return checks;
+  }
   const env = (name: string) => host.env(name);
   // kubectl resolves a relative exec.command that holds a separator against the kubeconfig's folder.
   const lookup = lookupExecutable(exec.command, dirname(entry.file, HOST_OS), env);
@@ -197,6 +202,7 @@ export async function diagnose(
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs(argv, [...DOCTOR_FLAGS, HELP_FLAG]);
   if (values.help) {
+    io.narrow("help");
     await io.stdout(
       helpText(
         "kubectl credentials-broker doctor [flags]",
@@ -217,12 +223,19 @@ and one real run of the broker. Prints no secrets. Exit code 0 when nothing fail
   if (timeoutMs <= 0) throw new UsageError(`--timeout must be longer than 0, got ${timeoutText}`);
   const report: DoctorReport = { ok: false, checks: [] };
   try {
-    const merged = await readKubeconfig({
-      explicit: values.kubeconfig,
-      env: io.env,
-      cwd: io.cwd(),
-    });
-    const entry = selectUser(merged, { context: values.context, user: values.user });
+    let entry;
+    try {
+      const merged = await readKubeconfig({
+        explicit: values.kubeconfig,
+        env: io.env,
+        cwd: io.cwd(),
+      });
+      entry = selectUser(merged, { context: values.context, user: values.user });
+    } catch (error) {
+      // No user, so no issuer to check: the report is all that is left to do.
+      io.narrow("doctor after issuer checks");
+      throw error;
+    }
     report.kubeconfig = entry.file;
     report.context = entry.context;
     report.user = entry.name;

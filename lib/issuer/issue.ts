@@ -17,7 +17,7 @@ import {
   type PublicKey,
   samePublicKey,
 } from "../credentials/x509.ts";
-import { dirname, HOST_OS, joinPath } from "../shared/platform.ts";
+import { dirname, hasPosixPermissions, HOST_OS, joinPath } from "../shared/platform.ts";
 import type {
   CurrentCredentials,
   IssuerContext,
@@ -45,6 +45,11 @@ export async function loadDriver(name: IssuerName): Promise<IssuerDriver> {
 export interface IssuedPaths {
   certificatePath: string;
   keyPath: string;
+  /**
+   * The broker's own storage folder (~/.kube/credentials-broker): the folders from it down to the files are made
+   * private even when they exist already, since nothing but the broker's credentials lives there.
+   */
+  ownFolder?: string;
 }
 
 /** One issuance: the options, where to store, and the context's effects (see IssuerContext). */
@@ -96,12 +101,17 @@ export async function runIssuance(issuance: Issuance): Promise<IssuanceResult> {
     ? parseSubjectPublicKeyInfo(readRoot(key.spki))
     : (await parsePrivateKey(parsePem(keyPem)[0]!)).publicKey;
   const chain = checkIssued(issued.chain, expected, issuance.now(), options.url);
-  writeIssuedFiles(issuance.paths, {
+  const opened = writeIssuedFiles(issuance.paths, {
     // The key first: a reader that finds a new key beside the old certificate fails the pair check and waits for
     // the lock, as it does for the reverse.
     key: issued.key === "new" ? keyPem : undefined,
     certificate: chain.map((certificate) => encodePem("CERTIFICATE", certificate.der)).join(""),
   });
+  for (const folder of opened) {
+    await issuance.stderr(
+      `note: made ${folder.path} private (chmod 700; it was ${folder.mode}, writable by other users): check that its files are the broker's\n`,
+    );
+  }
   return { leaf: chain[0]!, chainLength: chain.length };
 }
 
@@ -157,18 +167,37 @@ export function checkIssued(
   return chain;
 }
 
+/** A folder of the broker's own storage that others could write to before the broker made it private. */
+export interface OpenedFolder {
+  path: string;
+  /** Its mode before, in octal ("0775"). */
+  mode: string;
+}
+
 /**
  * Stores the key (0600 whatever the umask) and the certificate, each written whole beside its final name, flushed,
  * then renamed over it: a reader sees the old file or the new one, never part of one. Both are written before
  * either is renamed, so a full or read-only disk leaves the old pair intact (lib/shared/write_file.ts replaces one
- * file at a time, and would leave a new key beside the old certificate when the second write fails).
+ * file at a time, and would leave a new key beside the old certificate when the second write fails). Returns the
+ * folders of the broker's own storage that others could write to until now, for the caller to say so.
  */
 export function writeIssuedFiles(
   paths: IssuedPaths,
   content: { key?: string; certificate: string },
-): void {
+): OpenedFolder[] {
   const staged: { temp: string; path: string; what: string }[] = [];
+  const opened: OpenedFolder[] = [];
   try {
+    const written = content.key === undefined
+      ? [paths.certificatePath]
+      : [paths.keyPath, paths.certificatePath];
+    for (const path of written) {
+      const what = path === paths.keyPath ? "client key" : "client certificate";
+      ensureFolder(dirname(path, HOST_OS), what, path);
+      if (paths.ownFolder !== undefined) {
+        opened.push(...makeOwnFoldersPrivate(paths.ownFolder, dirname(path, HOST_OS), what, path));
+      }
+    }
     if (content.key !== undefined) {
       staged.push({
         temp: stage(paths.keyPath, content.key, 0o600, "client key"),
@@ -197,14 +226,14 @@ export function writeIssuedFiles(
       }
     }
   }
+  return opened;
 }
 
 const encoder = new TextEncoder();
 
-/** Writes `text` to a new file beside `path` and returns its name. */
+/** Writes `text` to a new file beside `path` (whose folder exists) and returns its name. */
 function stage(path: string, text: string, mode: number, what: string): string {
   const dir = dirname(path, HOST_OS);
-  ensureFolder(dir, what, path);
   const temp = joinPath(
     dir,
     `.${path.slice(dir.length).replace(/^[\\/]+/, "")}.${
@@ -244,6 +273,64 @@ function ensureFolder(dir: string, what: string, path: string): void {
     if (error instanceof Deno.errors.AlreadyExists) return;
     throw writeError(what, path, error);
   }
+}
+
+/**
+ * Makes `own` and every folder between it and `dir` private (0700) when `dir` lies inside it, and refuses one
+ * another user owns (never chmod what is not ours). Tightened, not refused: ~/.kube/credentials-broker holds only
+ * the broker's credentials, so 0700 changes nothing a user relies on, while a loose mode there comes from a plain
+ * `mkdir -p` under umask 022 or 002, or an older broker, and a refusal would stop every kubectl call over a fix the
+ * broker can make with the rights it has (as it does for its lock folder, lib/plugin/lock.ts). Folders chosen with
+ * --client-certificate-path elsewhere are the user's, and left as they are.
+ */
+function makeOwnFoldersPrivate(
+  own: string,
+  dir: string,
+  what: string,
+  path: string,
+): OpenedFolder[] {
+  if (!hasPosixPermissions(HOST_OS)) return [];
+  const base = own.replace(/\/+$/, "");
+  if (dir !== base && !dir.startsWith(base + "/")) return [];
+  const folders = [base];
+  for (const part of dir.slice(base.length).split("/").filter((part) => part !== "")) {
+    folders.push(joinPath(folders[folders.length - 1]!, part, HOST_OS));
+  }
+  const uid = Deno.uid();
+  const opened: OpenedFolder[] = [];
+  for (const folder of folders) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(folder);
+    } catch (error) {
+      throw writeError(what, path, error);
+    }
+    if (uid !== null && info.uid !== null && info.uid !== uid) {
+      throw new IssuerError(
+        `the broker's credential folder ${folder} belongs to another user (uid ${info.uid}); refusing to write the issued ${what} there`,
+        {
+          hint:
+            `remove or chown that folder, or pass --client-certificate-path and --client-key-path in a folder you own`,
+        },
+      );
+    }
+    const mode = info.mode === null ? 0 : info.mode & 0o777;
+    if ((mode & 0o077) === 0) continue;
+    try {
+      Deno.chmodSync(folder, 0o700);
+    } catch (error) {
+      throw new IssuerError(
+        `cannot make the broker's credential folder ${folder} private (chmod 700): ${
+          osErrorWords(error)
+        }`,
+        { cause: error, hint: `run: chmod 700 ${folder}` },
+      );
+    }
+    // Readable only: the key file is 0600 whatever the folder, so only names were visible. Writable: another user
+    // could have put files there, which is worth a line.
+    if ((mode & 0o022) !== 0) opened.push({ path: folder, mode: "0" + mode.toString(8) });
+  }
+  return opened;
 }
 
 function writeError(what: string, path: string, error: unknown): IssuerError {

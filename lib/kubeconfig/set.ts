@@ -27,6 +27,7 @@ export async function kubeconfigCommand(rest: string[], io: Io): Promise<number>
       await io.stderr(usage());
       return 2;
     }
+    io.narrow("help");
     await io.stdout(usage());
     return 0;
   }
@@ -36,6 +37,7 @@ export async function kubeconfigCommand(rest: string[], io: Io): Promise<number>
     });
   }
   if (args.some((arg) => arg === "--help" || arg === "-h")) {
+    io.narrow("help");
     await io.stdout(usage());
     return 0;
   }

@@ -88,7 +88,7 @@ export async function renewInBackground(
         env: io.env,
         now: io.now,
         stderr: (text) => Promise.resolve(out.line(text.trimEnd())),
-      });
+      }, lock);
       if (!issued.ok) {
         throw new CliError(issued.message, { exitCode: issued.exitCode, hint: issued.hint });
       }

@@ -139,11 +139,18 @@ const HELPER_OUTPUT_LIMIT = 256 * 1024;
  */
 export async function runForOutput(
   argv: readonly string[],
-  options: { interactive: boolean; deadline: number; what: string },
+  options: {
+    interactive: boolean;
+    deadline: number;
+    what: string;
+    /** Told the helper's pid once it runs, as runBeforeExec's `started` (the renewal lock's note). */
+    started?: (pid: number, group: boolean, startedAt: number) => void;
+  },
 ): Promise<string> {
   const [program, ...args] = argv;
   if (!program) throw new IssuerError(`the ${options.what} is empty`);
   let child: Deno.ChildProcess;
+  const startedAt = Date.now();
   try {
     child = new Deno.Command(program, {
       args,
@@ -161,6 +168,22 @@ export async function runForOutput(
   }
   const tree = !options.interactive || isWindows(HOST_OS);
   const stop = (force: boolean) => stopProcess(child.pid, { tree, force });
+  try {
+    options.started?.(child.pid, !options.interactive, startedAt);
+  } catch (error) {
+    // As for the before-exec command: a helper nobody could find again is stopped, and the recording's failure
+    // is the error, as an IssuerError so that the drivers pass it on (in the installed bundle the lock's own
+    // CliError is main.js's class, which issuer.js's drivers would not recognise). Its words name the lock file.
+    await stopNow(child, stop);
+    if (error instanceof IssuerError) throw error;
+    throw new IssuerError(
+      error instanceof Error ? error.message : `cannot record the ${options.what}`,
+      {
+        cause: error,
+        hint: (error as { hint?: string }).hint,
+      },
+    );
+  }
   let timedOut = false;
   let cancelKill = () => {};
   const cancelTimeout = after(Math.max(1, options.deadline - Date.now()), () => {

@@ -260,12 +260,16 @@ function credentialError(problems: Problem[], source: string | undefined): Crede
 }
 
 async function printVersion(io: Io): Promise<number> {
+  // Printing needs no permission at all.
+  io.narrow("version");
   const { VERSION } = await import("../shared/version.ts");
   await io.stdout(`kubectl-credentials_broker ${VERSION}\n`);
   return 0;
 }
 
 async function printHelp(io: Io): Promise<number> {
+  // Printing needs no permission at all.
+  io.narrow("help");
   const { VERSION } = await import("../shared/version.ts");
   await io.stdout(
     `kubectl-credentials_broker ${VERSION}: a client-go exec credential plugin that runs a renewal

@@ -106,8 +106,8 @@ async function renew(
     graceMs: 2000,
     onWait: (pid) =>
       io.stderr(
-        `waiting for before-exec command ${
-          command?.[0] ?? "(an issuer's helper)"
+        `waiting for ${
+          command ? `before-exec command ${command[0]}` : "the issuer's helper command"
         } (pid ${pid}), left running by a kubectl-credentials_broker that ended\n`,
       ),
   });
@@ -123,7 +123,7 @@ async function renew(
   if (!command) {
     // Loaded only now, as the command's module is: the issuer code, its drivers and the network.
     const { issueUnderLock } = await import(ISSUANCE_MODULE) as typeof import("./issuance.ts");
-    const outcome = await issueUnderLock(resolved, before, interactive, io);
+    const outcome = await issueUnderLock(resolved, before, interactive, io, lock);
     if (!outcome.ok) {
       throw new CliError(outcome.message, { exitCode: outcome.exitCode, hint: outcome.hint });
     }

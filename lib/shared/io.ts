@@ -30,6 +30,9 @@ export interface Io {
 
 const encoder = new TextEncoder();
 
+/** The debug switch: set, the broker prints the cause chain of an error and what narrowing leaves it. */
+const DEBUG_VARIABLE = "KUBECTL_CREDENTIALS_BROKER_DEBUG";
+
 /**
  * Writes all of `text` with blocking writes (a write may take only part of it). Blocking, because the broker
  * has nothing else to do meanwhile, and an async write costs a thread hop on every kubectl call.
@@ -68,8 +71,15 @@ export function processIo(): Io {
     cwd: () => Deno.cwd(),
     now: () => new Date(),
     narrow(use) {
-      // Asked before the revocation, while env is surely held (every use keeps it anyway).
-      const debug = Boolean(Deno.env.get("KUBECTL_CREDENTIALS_BROKER_DEBUG"));
+      // Asked before the revocation. Every use keeps env, but `version` must print in a process granted less (the
+      // release build runs the bundle with --allow-read alone), where reading it is refused. Not asked with
+      // Deno.permissions.querySync: its first call costs 0.6-5 ms here, and this runs on every kubectl call.
+      let debug = false;
+      try {
+        debug = Boolean(Deno.env.get(DEBUG_VARIABLE));
+      } catch {
+        // No env: no debug line.
+      }
       revokePermissions(use);
       if (debug) {
         writeAllSync(

@@ -33,6 +33,10 @@ export const KEPT_PERMISSIONS = {
   "plugin with before-exec command": ["read", "write", "run", "env", "sys"],
   // Contacts the issuer, writes the issued files, runs token helpers and starts itself to renew ahead.
   "plugin with issuer": ["read", "write", "run", "env", "sys", "net"],
+  // Print text the broker carries (`help`, `help COMMAND`, --help, `version`): writing to stdout needs no kind.
+  // env stays, as for every use: the debug switch is read when an error is reported, and by a second narrowing.
+  help: ["env"],
+  version: ["env"],
 } as const satisfies Record<string, readonly PermissionKind[]>;
 
 /** A row of KEPT_PERMISSIONS: what a command asks Io.narrow for. */

@@ -374,6 +374,7 @@ function lookup(
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs(argv, [...STATUS_FLAGS, HELP_FLAG]);
   if (values.help) {
+    io.narrow("help");
     await io.stdout(
       helpText(
         "kubectl credentials-broker status [flags]",

@@ -4,6 +4,7 @@
  * a full disk names the file and leaves the old pair.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { checkIssued, runIssuance, writeIssuedFiles } from "../../lib/issuer/issue.ts";
 import { parsePem } from "../../lib/credentials/pem.ts";
 import { parsePrivateKey } from "../../lib/credentials/private_key.ts";
@@ -276,5 +277,83 @@ Deno.test({
     }
     assert.equal(Deno.statSync(tmp.join("a", "c.key")).mode! & 0o777, 0o600);
     assert.equal(Deno.statSync(tmp.join("a")).mode! & 0o777, 0o700);
+  },
+});
+
+Deno.test({
+  name:
+    "writeIssuedFiles() makes the broker's own folders private when they exist loose, and leaves a folder of the user's as it is" +
+    (!POSIX ? " (ignored: Windows files have no mode bits)" : ""),
+  ignore: !POSIX,
+  fn: async () => {
+    await using tmp = await tempDir();
+    const own = tmp.join("home", ".kube", "credentials-broker");
+    const dir = join(own, "alice");
+    Deno.mkdirSync(dir, { recursive: true });
+    // As `mkdir -p` leaves them under umask 002 and 022 (or an older broker did).
+    Deno.chmodSync(own, 0o775);
+    Deno.chmodSync(dir, 0o755);
+    const mine = tmp.join("mine");
+    Deno.mkdirSync(mine);
+    Deno.chmodSync(mine, 0o755);
+    const opened = writeIssuedFiles(
+      {
+        certificatePath: join(dir, "client.crt"),
+        keyPath: join(dir, "client.key"),
+        ownFolder: own,
+      },
+      { key: "key", certificate: "cert" },
+    );
+    assert.equal(Deno.statSync(own).mode! & 0o777, 0o700);
+    assert.equal(Deno.statSync(dir).mode! & 0o777, 0o700);
+    // Only the folder others could write to is worth a line: 0755 let them read names, the key is 0600 anyway.
+    assert.deepEqual(opened, [{ path: own, mode: "0775" }]);
+    assert.deepEqual(
+      writeIssuedFiles(
+        { certificatePath: join(mine, "c.crt"), keyPath: join(mine, "c.key"), ownFolder: own },
+        { key: "key", certificate: "cert" },
+      ),
+      [],
+    );
+    assert.equal(
+      Deno.statSync(mine).mode! & 0o777,
+      0o755,
+      "a folder the user chose keeps its mode",
+    );
+  },
+});
+
+Deno.test({
+  name: "writeIssuedFiles() refuses a folder of the broker's own storage that another user owns" +
+    (!POSIX || Deno.uid() !== 0 ? " (ignored: chown needs root, which CI has)" : ""),
+  ignore: !POSIX || Deno.uid() !== 0,
+  fn: async () => {
+    await using tmp = await tempDir();
+    const own = tmp.join("credentials-broker");
+    const dir = join(own, "alice");
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    Deno.chownSync(dir, 65534, 65534);
+    assert.throws(
+      () =>
+        writeIssuedFiles(
+          {
+            certificatePath: join(dir, "client.crt"),
+            keyPath: join(dir, "client.key"),
+            ownFolder: own,
+          },
+          { key: "key", certificate: "cert" },
+        ),
+      (error) => {
+        assert.ok(error instanceof IssuerError);
+        assert.equal(
+          error.message,
+          `the broker's credential folder ${dir} belongs to another user (uid 65534); refusing to write the issued client key there`,
+        );
+        assert.match(error.hint!, /--client-certificate-path and --client-key-path/);
+        return true;
+      },
+    );
+    assert.equal(Deno.statSync(dir).mode! & 0o777, 0o755, "never chmod what is not ours");
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
   },
 });

@@ -63,6 +63,38 @@ Deno.test({
 
 Deno.test({
   name:
+    "--issuer cfssl: a storage folder left loose under ~/.kube/credentials-broker/ is made private, with a note when others could write to it" +
+    (!CFSSL || !POSIX ? " (ignored: needs cfssl and POSIX modes)" : ""),
+  ignore: !CFSSL || !POSIX,
+  fn: async () => {
+    await using tmp = await tempDir();
+    await using cfssl = await startCfssl({ dir: tmp.join("cfssl"), tls: true });
+    const home = tmp.join("home");
+    const own = join(home, ".kube", "credentials-broker");
+    const dir = join(own, `cfssl-127.0.0.1_${cfssl.port}-alice`);
+    await Deno.mkdir(dir, { recursive: true });
+    Deno.chmodSync(own, 0o775);
+    Deno.chmodSync(dir, 0o755);
+    const result = await callPlugin([
+      "--issuer=cfssl",
+      `--issuer-url=${cfssl.url}`,
+      `--issuer-ca-file=${cfssl.caFile}`,
+      "--common-name=alice",
+      `--cache-dir=${tmp.join("cache")}`,
+    ], { home });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stderr,
+      `note: made ${own} private (chmod 700; it was 0775, writable by other users): check that its files are the broker's\n`,
+    );
+    assert.equal(Deno.statSync(own).mode! & 0o777, 0o700);
+    assert.equal(Deno.statSync(dir).mode! & 0o777, 0o700);
+    assert.equal(Deno.statSync(join(dir, "client.key")).mode! & 0o777, 0o600);
+  },
+});
+
+Deno.test({
+  name:
     "--issuer cfssl: a refusal exits 3 with cfssl's words and a --key-type that works, and writes nothing" +
     (!CFSSL ? " (ignored: no cfssl here)" : ""),
   ignore: !CFSSL,

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { runForOutput } from "../../lib/plugin/before_exec.ts";
-import { IssuerError } from "../../lib/shared/errors.ts";
+import { CliError, IssuerError } from "../../lib/shared/errors.ts";
 import { tempDir } from "../../scripts/world/temp_dir.ts";
 
 async function script(dir: string, name: string, code: string): Promise<string[]> {
@@ -59,4 +59,47 @@ Deno.test("runForOutput() names a helper that is not there", async () => {
     }),
     /token helper no-such-token-helper-xyz not found on PATH/,
   );
+});
+
+Deno.test({
+  name:
+    "runForOutput() stops a helper whose start cannot be recorded, and that failure is the error, as an IssuerError" +
+    (Deno.build.os === "windows"
+      ? " (ignored: stopping a process tree is taskkill /T, which Wine's taskkill lacks)"
+      : ""),
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    await using tmp = await tempDir();
+    const argv = await script(tmp.path, "slow", `await new Promise((r) => setTimeout(r, 60_000));`);
+    const started = Date.now();
+    let pid = 0;
+    await assert.rejects(
+      runForOutput(argv, {
+        interactive: false,
+        deadline: Date.now() + 60_000,
+        what: "token helper",
+        started: (child) => {
+          pid = child;
+          throw new CliError(
+            "cannot write the lock file /c/renew.lock: no space left on the disk",
+            {
+              hint: "free space on that disk",
+            },
+          );
+        },
+      }),
+      (error) => {
+        assert.ok(error instanceof IssuerError);
+        assert.equal(
+          error.message,
+          "cannot write the lock file /c/renew.lock: no space left on the disk",
+        );
+        assert.equal(error.hint, "free space on that disk");
+        return true;
+      },
+    );
+    assert.ok(pid > 0);
+    assert.ok(Date.now() - started < 10_000, "stopped, not waited for");
+    assert.throws(() => Deno.kill(pid, "SIGCONT"), Deno.errors.NotFound, "the helper is gone");
+  },
 });

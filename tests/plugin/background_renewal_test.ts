@@ -1,7 +1,7 @@
 /**
- * `--renew-ahead` with real processes (the detached background renewal is one): the broker as installed, a renewal
- * script that takes seconds, short-lived certificates issued ahead of time as "generations", and calls in a loop
- * across two lifetimes.
+ * `--renew-ahead` with real processes (the detached background renewal is one): the broker as installed,
+ * certificates issued ahead of time as "generations", and a renewal script that goes on only when the test says
+ * so, so that calls meet each moment of a renewal (running, half written, done) whatever the machine's load.
  */
 import assert from "node:assert/strict";
 import { parsePem } from "../../lib/credentials/pem.ts";
@@ -19,8 +19,11 @@ import {
   writeCommandSync,
 } from "../helpers.ts";
 import { callPlugin } from "./call_plugin.ts";
+import { runBrokerUntil, until } from "./renewal_world.ts";
 
 const SECOND = 1000;
+/** How long a gated renewal waits for the test's signal before it gives up (exit 8): a test that never signals. */
+const GATE_MS = 120 * SECOND;
 /** Why the tests with real background renewals run on Linux only. */
 const OFF_LINUX = Deno.build.os === "linux"
   ? ""
@@ -30,10 +33,12 @@ const OFF_LINUX = Deno.build.os === "linux"
  * Generation n of the credentials is gen-n.crt/key (CN gen-n), valid until `start + n * step`. The renewal
  * script installs the next generation after `sleep` seconds, writing in place (certificate first, so a reader
  * outside the lock can see a new certificate next to an old key), and records which generation it replaced.
+ * With `gated`, it waits for the test instead of set times: it writes `renewing` and waits for `copy` before the
+ * certificate, then writes `half` and waits for `key` before the key.
  */
 async function generations(
   dir: string,
-  options: { count: number; stepMs: number; sleep: number },
+  options: { count: number; stepMs: number; sleep: number; gated?: boolean },
 ) {
   const { ca } = await clientCredentials(dir, { token: null });
   const keys: string[] = [];
@@ -67,9 +72,13 @@ async function generations(
     { enter: at("running"), overlaps: at("overlaps") },
     { readCounter: at("generation") },
     { append: at("replaced"), value: "{n}" },
-    { sleepMs: options.sleep * SECOND },
+    ...(options.gated
+      ? [{ write: at("renewing"), value: "" }, { waitFor: at("copy"), timeoutMs: GATE_MS }] as const
+      : [{ sleepMs: options.sleep * SECOND }] as const),
     { copy: at("gen-{next}.crt"), to: at("client.crt") },
-    { sleepMs: 200 },
+    ...(options.gated
+      ? [{ write: at("half"), value: "" }, { waitFor: at("key"), timeoutMs: GATE_MS }] as const
+      : [{ sleepMs: 200 }] as const),
     { copy: at("gen-{next}.key"), to: at("client.key") },
     { write: at("generation"), value: "{next}\n" },
     { leave: at("running") },
@@ -106,46 +115,93 @@ function generationOf(stdout: string, dir: string): number {
 }
 
 Deno.test({
-  name:
-    "renew-ahead: calls in a loop across a renewal never wait for it, start it once, never mix pairs" +
+  name: "renew-ahead: calls across a renewal never wait for it, start it once, never mix pairs" +
     OFF_LINUX,
   ignore: Deno.build.os !== "linux",
   async fn() {
     await using tmp = await tempDir();
     const dir = tmp.path;
-    // A lifetime of 10 s: the window opens 8 s before expiry, a renewal takes 2 s (plus the start of a Deno
-    // script and of the detached broker, a second or more on a busy CI machine) and ends well before the 1 s
-    // margin. The loop runs until a call holds the second generation, across one renewal;
-    // tests/e2e/renew_ahead_test.ts runs kubectl across several lifetimes (one renewal each, none paid for by a call).
-    const { renew, lines } = await generations(dir, { count: 2, stepMs: 10 * SECOND, sleep: 2 });
+    // gen-1 has 60 s left, inside the 90 s window; gen-2 has 120 s, outside it. The renewal goes on only when the
+    // test says so (gated): the calls meet each of its moments, however slowly the machine starts brokers.
+    const { renew, lines } = await generations(dir, {
+      count: 2,
+      stepMs: 60 * SECOND,
+      sleep: 0,
+      gated: true,
+    });
+    using _gates = openGatesAtEnd(dir);
     const cache = `${dir}/cache`;
-    const deadline = Date.now() + 30 * SECOND;
-    const durations: number[] = [];
-    const seen = new Set<number>();
-    while (!seen.has(2)) {
-      assert.ok(Date.now() < deadline, `no call saw the second generation; calls saw ${[...seen]}`);
-      const began = performance.now();
-      const result = await runBroker(args(dir, renew, "--renew-ahead=8s", `--cache-dir=${cache}`), {
-        home: dir,
-      });
-      durations.push(performance.now() - began);
+    // A call that waited for the renewal, held until the test lets it go, would give up after 20 s (exit 4).
+    const callArgs = args(
+      dir,
+      renew,
+      "--renew-ahead=90s",
+      `--cache-dir=${cache}`,
+      "--before-exec-timeout=20s",
+    );
+    const call = () => runBroker(callArgs, { home: dir });
+    const answered = (result: { code: number; stdout: string; stderr: string }) => {
       assert.equal(result.code, 0, result.stderr);
-      assert.doesNotMatch(result.stderr, /warning|waiting/);
-      seen.add(generationOf(result.stdout, dir));
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      return generationOf(result.stdout, dir);
+    };
+    const first = await call();
+    assert.equal(answered(first), 1);
+    assert.equal(first.stderr, "");
+    // The background renewal it started runs, holding the lock: calls still answer at once, and start no other.
+    await until(() => exists(`${dir}/renewing`));
+    for (let i = 0; i < 2; i++) {
+      const during = await call();
+      assert.equal(answered(during), 1);
+      assert.equal(during.stderr, "");
     }
+    // The renewal has written the new certificate but not its key yet: a call reading now sees a pair that does
+    // not match, never sends it, and waits for the renewal (the lock), which the test then lets finish.
+    Deno.writeTextFileSync(`${dir}/copy`, "");
+    await until(() => exists(`${dir}/half`));
+    const mixed = await runBrokerUntil(
+      callArgs,
+      dir,
+      /^waiting for another kubectl-credentials_broker renewing the same credentials$/m,
+      () => Deno.writeTextFileSync(`${dir}/key`, ""),
+    );
+    assert.equal(answered(mixed), 2);
+    assert.equal(
+      mixed.stderr,
+      "waiting for another kubectl-credentials_broker renewing the same credentials\n",
+    );
     await backgroundSettled(cache);
+    const after = await call();
+    assert.equal(answered(after), 2);
+    assert.equal(after.stderr, "");
     // One renewal for the lifetime, however many calls saw the window open while it ran.
+    assert.deepEqual(lines("attempts"), ["attempt"]);
     assert.deepEqual(lines("replaced"), ["1"]);
-    assert.ok(durations.length >= 5, `only ${durations.length} calls`);
-    assert.deepEqual([...seen], [1, 2]);
     assert.deepEqual(lines("overlaps"), []);
-    // No call paid for a renewal: each one takes 2 s, and every call was shorter.
-    const slowest = Math.max(...durations);
-    assert.ok(slowest < 2 * SECOND, `a call took ${Math.round(slowest)} ms`);
     assert.deepEqual(await lingeringProcesses(dir), []);
   },
 });
+
+/**
+ * Opens a gated renewal's gates when the test ends, passed or failed: one left waiting would outlive the test by
+ * two minutes, and its broker with it.
+ */
+function openGatesAtEnd(dir: string): Disposable {
+  return {
+    [Symbol.dispose]() {
+      for (const gate of ["copy", "key"]) Deno.writeTextFileSync(`${dir}/${gate}`, "");
+    },
+  };
+}
+
+/** Whether `path` exists. */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test({
   name: "renew-ahead: 32 concurrent calls inside the window start one background renewal" +
@@ -154,9 +210,15 @@ Deno.test({
   async fn() {
     await using tmp = await tempDir();
     const dir = tmp.path;
-    // The renewal takes 3 s: longer than 32 brokers take to start on a loaded machine, so all of them answer
-    // from gen-1 while it runs.
-    const { renew, lines } = await generations(dir, { count: 2, stepMs: 60 * SECOND, sleep: 3 });
+    // The renewal goes on only once all 32 have answered (gated), however long they take to start on a loaded
+    // machine: all of them answer from gen-1 while it runs.
+    const { renew, lines } = await generations(dir, {
+      count: 2,
+      stepMs: 60 * SECOND,
+      sleep: 0,
+      gated: true,
+    });
+    using _gates = openGatesAtEnd(dir);
     const cache = `${dir}/cache`;
     // gen-1 has 60 s left (inside the 90 s window), gen-2 has 120 s (outside it).
     const results = await Promise.all(
@@ -170,6 +232,8 @@ Deno.test({
       assert.equal(result.code, 0, result.stderr);
       assert.equal(generationOf(result.stdout, dir), 1);
     }
+    Deno.writeTextFileSync(`${dir}/copy`, "");
+    Deno.writeTextFileSync(`${dir}/key`, "");
     await backgroundSettled(cache);
     assert.deepEqual(lines("attempts"), ["attempt"]);
     assert.equal(Deno.readTextFileSync(`${dir}/generation`).trim(), "2");

@@ -1,8 +1,20 @@
 /**
  * The renewal world of tests/plugin/renewal_test.ts and lock_test.ts: expired credentials in place, a valid pair
- * ready, and a renewal script that installs it, counting its runs and recording overlapping ones.
+ * ready, and a renewal script that installs it, counting its runs and recording overlapping ones. Also how those
+ * tests and background_renewal_test.ts wait on events rather than set times: until() a condition holds, and
+ * runBrokerUntil() to act once a broker has said something.
  */
-import { clientCredentials, generateKey, issueCert, type Step, writeCommand } from "../helpers.ts";
+import {
+  clientCredentials,
+  generateKey,
+  installedBroker,
+  issueCert,
+  pluginEnv,
+  type Step,
+  V1_EXEC_INFO,
+  writeCommand,
+} from "../helpers.ts";
+import { networkEnv } from "../../scripts/world/network_env.ts";
 
 const HOUR = 3600_000;
 
@@ -82,3 +94,44 @@ export const brokerArgs = (w: { cert: string; key: string; renew: string }, ...e
   `--before-exec-command=${w.renew}`,
   ...extra,
 ];
+
+/** Waits for `condition`, failing after two minutes (a broker that never gets there, rather than a hung test). */
+export async function until(condition: () => boolean): Promise<void> {
+  const limit = Date.now() + 120_000;
+  while (!condition()) {
+    if (Date.now() > limit) throw new Error(`still waiting after 2 minutes for ${condition}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * runBroker(), calling `onMatch` once as soon as the broker's stderr so far matches `pattern`: the test acts while
+ * the broker is in the middle of its call.
+ */
+export async function runBrokerUntil(
+  args: string[],
+  home: string,
+  pattern: RegExp,
+  onMatch: () => void,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(await installedBroker(), {
+    args,
+    cwd: home,
+    env: { ...networkEnv(), ...pluginEnv(home), KUBERNETES_EXEC_INFO: V1_EXEC_INFO },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  let stderr = "";
+  let matched = false;
+  for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+    stderr += text;
+    if (!matched && pattern.test(stderr)) {
+      matched = true;
+      onMatch();
+    }
+  }
+  return { code: (await child.status).code, stdout: await stdout, stderr };
+}

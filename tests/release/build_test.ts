@@ -209,7 +209,26 @@ Deno.test({
       await unpack(archive, unpacked.path);
       const files = [];
       for await (const entry of Deno.readDir(unpacked.path)) files.push(entry.name);
-      assert.deepEqual(files.sort(), [target.bin, "LICENSE", "README.md"].sort(), archive);
+      assert.deepEqual(files.sort(), [target.bin, "LICENSE", "README.md", "docs"].sort(), archive);
+      // Every relative link of the shipped markdown leads to a file that is there once unpacked.
+      assert.deepEqual(relativeLinks(unpacked.path, "README.md"), [
+        "docs/renewal.md",
+        "docs/issuers.md",
+        "LICENSE",
+      ]);
+      for (const file of ["README.md", "docs/renewal.md", "docs/issuers.md"]) {
+        for (const link of relativeLinks(unpacked.path, file)) {
+          const path = join(unpacked.path, file, "..", link);
+          assert.ok(
+            Deno.statSync(path).isFile,
+            `${file} links to ${link}, missing from ${archive}`,
+          );
+        }
+      }
+      assert.equal(
+        await Deno.readTextFile(join(unpacked.path, "docs", "renewal.md")),
+        await Deno.readTextFile(join(tmp.path, "docs", "renewal.md")),
+      );
       const bin = join(unpacked.path, target.bin);
       assert.equal((await Deno.stat(bin)).mode! & 0o111, 0o111, `${target.bin} is not executable`);
       assert.equal((await run(bin, [])).stdout, `stand-in broker for ${target.triple}\n`);
@@ -271,7 +290,40 @@ Deno.test("build() without a runtime stops after type check and staging, naming 
   assert.ok(!deps.calls.some((c) => c.startsWith("compile")), "compiled without all runtimes");
   assert.equal(
     await Deno.readTextFile(join(outDir, "stage", "darwin_arm64", "README.md")),
-    "# kubectl-credentials-broker\n",
+    await Deno.readTextFile(join(tmp.path, "README.md")),
+  );
+  assert.equal(
+    await Deno.readTextFile(join(outDir, "stage", "darwin_arm64", "docs", "renewal.md")),
+    await Deno.readTextFile(join(tmp.path, "docs", "renewal.md")),
+  );
+});
+
+/** The relative links (no scheme, no anchor) of a markdown file in `dir`, in order. */
+function relativeLinks(dir: string, file: string): string[] {
+  return [...Deno.readTextFileSync(join(dir, file)).matchAll(/\]\(([^)#:]+)(#[^)]*)?\)/g)].map((
+    m,
+  ) => m[1]!);
+}
+
+Deno.test("build() refuses to ship archives without docs/, which README.md links into", async () => {
+  await using tmp = await tempDir();
+  await fakeProject(tmp.path);
+  await Deno.remove(join(tmp.path, "docs"), { recursive: true });
+  await assert.rejects(
+    build(
+      { projectDir: tmp.path, outDir: join(tmp.path, "dist"), targets: TARGETS, mtime },
+      standInDeps(),
+    ),
+    (error) => {
+      assert.ok(error instanceof BuildError);
+      assert.equal(
+        error.message,
+        `${
+          join(tmp.path, "docs")
+        } is missing or empty, and every archive must carry it: README.md links into it`,
+      );
+      return true;
+    },
   );
 });
 
@@ -420,7 +472,9 @@ Deno.test("deno task build without a runtime type-checks and bundles, then ends 
   assert.ok(lines.includes("type check of main.ts passed"), result.stderr);
   assert.ok(lines.includes(`bundled main.ts into ${join("dist", "bundle")}`), result.stderr);
   assert.ok(
-    lines.includes(`staged LICENSE and README.md for 1 platforms in ${join("dist", "stage")}`),
+    lines.includes(
+      `staged LICENSE, README.md and docs/ for 1 platforms in ${join("dist", "stage")}`,
+    ),
     result.stderr,
   );
   // What would have been compiled: the bundle, which runs.
@@ -470,7 +524,16 @@ Deno.test({
     const target = hostTarget()!;
     // A release checkout without node_modules: deno compile would embed all of it.
     for (
-      const entry of ["main.ts", "deno.json", "deno.lock", "lib", "scripts", "LICENSE", "README.md"]
+      const entry of [
+        "main.ts",
+        "deno.json",
+        "deno.lock",
+        "lib",
+        "scripts",
+        "LICENSE",
+        "README.md",
+        "docs",
+      ]
     ) {
       await Deno.copyFile(join(projectDir, entry), join(tmp.path, entry)).catch(() =>
         cp(join(projectDir, entry), join(tmp.path, entry), { recursive: true })

@@ -34,6 +34,33 @@ async function listing(archive: string): Promise<string[]> {
   return out.trim().split("\n");
 }
 
+/**
+ * One krew file operation (krew internal/installation/move.go): a `from` that names a file moves to `to` (to "."
+ * keeps its name); otherwise `from` is a glob (one `*` in its last part, all this manifest uses) and each match
+ * moves into the folder `to`.
+ */
+async function krewMove(fromDir: string, toDir: string, op: { from: string; to: string }) {
+  const source = join(fromDir, op.from);
+  const exists = await Deno.stat(source).then(() => true, () => false);
+  if (exists) {
+    const target = join(toDir, op.to === "." ? op.from.replace(/^.*\//, "") : op.to);
+    await Deno.mkdir(join(target, ".."), { recursive: true });
+    return await Deno.rename(source, target);
+  }
+  const slash = op.from.lastIndexOf("/");
+  const [dir, pattern] = [op.from.slice(0, slash + 1), op.from.slice(slash + 1)];
+  assert.match(pattern, /^[^*?[]*\*[^*?[]*$/, `this test knows one * only: ${op.from}`);
+  const [prefix, suffix] = pattern.split("*") as [string, string];
+  let matched = 0;
+  for await (const entry of Deno.readDir(join(fromDir, dir))) {
+    if (!entry.name.startsWith(prefix) || !entry.name.endsWith(suffix)) continue;
+    await Deno.mkdir(join(toDir, op.to), { recursive: true });
+    await Deno.rename(join(fromDir, dir, entry.name), join(toDir, op.to, entry.name));
+    matched++;
+  }
+  assert.ok(matched > 0, `no files in the plugin archive matched the glob pattern=${op.from}`);
+}
+
 /** Builds release `version` for `targets` with the stand-in compiler (a shell script naming its triple). */
 async function built(dir: string, version: string, targets: readonly Target[]) {
   await fakeProject(dir, version);
@@ -72,18 +99,25 @@ Deno.test({
       assert.equal(platform.sha256, sum.split(" ")[0], `sha256 of ${asset}`);
       lists.set(asset, await listing(archive));
 
-      // What krew does: unpack, move each files[].from (plain names here) into files[].to, then run bin.
+      // What krew does: unpack, move each files[].from into files[].to, then run bin.
       await using unpacked = await tempDir();
-      await unpack(archive, join(unpacked.path, "archive"));
+      const from = join(unpacked.path, "archive");
+      await unpack(archive, from);
       const installed = join(unpacked.path, "installed");
-      for (const { from, to } of platform.files) {
-        assert.doesNotMatch(from, /[*?[]/, "this test moves plain names only");
-        await Deno.mkdir(join(installed, to), { recursive: true });
-        await Deno.rename(join(unpacked.path, "archive", from), join(installed, to, from));
-      }
+      for (const op of platform.files) await krewMove(from, installed, op);
       const bin = join(installed, platform.bin);
       assert.equal((await Deno.stat(bin)).mode! & 0o111, 0o111, `${platform.bin} in ${asset}`);
       assert.equal(await tool(bin, []), `stand-in broker for ${target.triple}\n`, asset);
+      // The README krew installs links into docs/ (fakeProject's, as the real one does): those files are there.
+      const links = [...(await Deno.readTextFile(join(installed, "README.md")))
+        .matchAll(/\]\(([^)#:]+)(#[^)]*)?\)/g)].map((m) => m[1]!);
+      assert.deepEqual(links, ["docs/renewal.md", "docs/issuers.md", "LICENSE"]);
+      for (const link of links) {
+        assert.ok(
+          (await Deno.stat(join(installed, link))).isFile,
+          `${link} installed from ${asset}`,
+        );
+      }
     }
     assert.deepEqual(validateKrewManifest(text, MANIFEST_FILE, (asset) => lists.get(asset)), []);
   },
@@ -149,13 +183,14 @@ Deno.test("template forms other than the two .krew.yaml uses are refused, not re
 Deno.test("validateKrewManifest() reports each rule krew checks and what installing needs", async (t) => {
   // A digits-only checksum is still a string to krew (Go), and must be to the validator.
   const good = parse(krewManifest(TAG, shas), { schema: "failsafe" });
-  const names = [
-    "kubectl-credentials_broker",
-    "kubectl-credentials_broker.exe",
+  // What each archive holds: its own executable and the documents.
+  const names = (asset: string) => [
+    asset.endsWith(".zip") ? "kubectl-credentials_broker.exe" : "kubectl-credentials_broker",
     "LICENSE",
     "README.md",
+    "docs/renewal.md",
   ];
-  assert.deepEqual(validateKrewManifest(JSON.stringify(good), MANIFEST_FILE, () => names), []);
+  assert.deepEqual(validateKrewManifest(JSON.stringify(good), MANIFEST_FILE, names), []);
   const cases: [string, (m: typeof good) => void, RegExp][] = [
     [
       "apiVersion",
@@ -184,6 +219,11 @@ Deno.test("validateKrewManifest() reports each rule krew checks and what install
       /NOTICE matches nothing/,
     ],
     [
+      "a document krew leaves out",
+      (m) => m.spec.platforms[0].files.pop(),
+      /krew would leave docs\/renewal\.md of kubectl-credentials_broker_v\S+_linux_amd64\.tar\.gz out of the install/,
+    ],
+    [
       "no archive",
       (m) => m.spec.platforms[0].uri = m.spec.platforms[0].uri.replace("amd64", "386"),
       /no archive/,
@@ -196,7 +236,7 @@ Deno.test("validateKrewManifest() reports each rule krew checks and what install
       const problems = validateKrewManifest(
         JSON.stringify(manifest),
         MANIFEST_FILE,
-        (asset) => shas.has(asset) ? names : undefined,
+        (asset) => shas.has(asset) ? names(asset) : undefined,
       );
       assert.ok(
         problems.some((p) => problem.test(p)),

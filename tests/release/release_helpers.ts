@@ -9,12 +9,22 @@ import { run as runProcess, tempDir } from "../helpers.ts";
 
 export { tempDir };
 
-/** Writes the files a build reads (deno.json with `version`, main.ts, LICENSE, README.md) into `dir`. */
+/**
+ * Writes the files a build reads (deno.json with `version`, main.ts, LICENSE, README.md, docs/) into `dir`; the
+ * README links into docs/ and to the LICENSE, as the real one does.
+ */
 export async function fakeProject(dir: string, version = "1.2.3"): Promise<void> {
   await Deno.writeTextFile(join(dir, "deno.json"), JSON.stringify({ version }) + "\n");
   await Deno.writeTextFile(join(dir, "main.ts"), 'console.log("broker");\n');
   await Deno.writeTextFile(join(dir, "LICENSE"), "Apache License\nVersion 2.0, January 2004\n");
-  await Deno.writeTextFile(join(dir, "README.md"), "# kubectl-credentials-broker\n");
+  await Deno.writeTextFile(
+    join(dir, "README.md"),
+    "# kubectl-credentials-broker\n\n[renewal](docs/renewal.md), [issuers](docs/issuers.md#vault), " +
+      "[license](LICENSE)\n",
+  );
+  await Deno.mkdir(join(dir, "docs"), { recursive: true });
+  await Deno.writeTextFile(join(dir, "docs", "renewal.md"), "# Renewal\n\n[back](../README.md)\n");
+  await Deno.writeTextFile(join(dir, "docs", "issuers.md"), "# Issuers\n\n## Vault\n");
 }
 
 /**

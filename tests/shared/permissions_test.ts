@@ -34,6 +34,8 @@ Deno.test("each use gives up the kinds it never needs: status and completion rea
     ["plugin", ["write", "run", "sys", "net"]],
     ["plugin with before-exec command", ["net"]],
     ["plugin with issuer", []],
+    ["help", ["read", "write", "run", "sys", "net"]],
+    ["version", ["read", "write", "run", "sys", "net"]],
   ];
   assert.deepEqual(cases.map(([use]) => use).sort(), Object.keys(KEPT_PERMISSIONS).sort());
   for (const [use, revoked] of cases) {
