@@ -47,7 +47,7 @@ export function findTestFiles(root: URL, folder: string, skip: readonly string[]
 
 /**
  * Splits `files` into at most `count` shards of about equal weight: heaviest first, each to the lightest shard so
- * far (ties to the first). Every file lands in exactly one shard; no shard is empty; the same input gives the same
+ * far (ties to the one with fewer files, then the first). Every file lands in exactly one shard; no shard is empty; the same input gives the same
  * shards. Within a shard the files keep their sorted order, so a run reads in a familiar order.
  */
 export function splitIntoShards(files: readonly WeighedFile[], count: number): string[][] {
@@ -60,7 +60,13 @@ export function splitIntoShards(files: readonly WeighedFile[], count: number): s
     b.weight - a.weight || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
   );
   for (const file of heaviestFirst) {
-    const lightest = shards.reduce((best, shard) => shard.weight < best.weight ? shard : best);
+    // Ties go to the shard with fewer files, so that files weighing nothing still fill every shard.
+    const lightest = shards.reduce((best, shard) =>
+      shard.weight < best.weight ||
+        (shard.weight === best.weight && shard.files.length < best.files.length)
+        ? shard
+        : best
+    );
     lightest.weight += file.weight;
     lightest.files.push(file);
   }

@@ -82,6 +82,10 @@ Deno.test("splitIntoShards() puts every file in exactly one of at most N non-emp
       "tests/f005_test.ts",
     ],
   ]);
+  // Files that weigh nothing (empty ones) still fill every shard.
+  assert.deepEqual(splitIntoShards(files([0, 0]), 2), [["tests/f000_test.ts"], [
+    "tests/f001_test.ts",
+  ]]);
   assert.throws(() => splitIntoShards(files([1]), 0), RangeError);
 });
 
