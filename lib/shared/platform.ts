@@ -29,9 +29,18 @@ export function separator(os: Os): string {
 /** Length of a Windows volume name (`C:` or `\\server\share`), 0 elsewhere; as Go's filepath.VolumeName. */
 function volumeLength(path: string, os: Os): number {
   if (!isWindows(os)) return 0;
-  if (/^[A-Za-z]:/.test(path)) return 2;
-  const unc = /^[\\/]{2}[^\\/]+[\\/]+[^\\/]+/.exec(path);
-  return unc ? unc[0].length : 0;
+  // Loops, not regular expressions: a valid kubectl call runs none (docs/performance.md). A drive (`C:`), or a
+  // UNC prefix: two separators, a server name, separators, a share name.
+  const first = path.charCodeAt(0) | 0x20;
+  if (first >= 0x61 && first <= 0x7a && path[1] === ":") return 2;
+  if (!isSeparator(path[0], os) || !isSeparator(path[1], os)) return 0;
+  let end = 2;
+  const skip = (separators: boolean) => {
+    const start = end;
+    while (end < path.length && isSeparator(path[end], os) === separators) end++;
+    return end > start;
+  };
+  return skip(false) && skip(true) && skip(false) ? end : 0;
 }
 
 /** Whether `path` is absolute: `/x` on POSIX; `C:\x`, `C:/x` or `\\server\share\x` on Windows (Go's IsAbs). */
@@ -39,7 +48,7 @@ export function isAbsolute(path: string, os: Os): boolean {
   if (!isWindows(os)) return path.startsWith("/");
   const volume = volumeLength(path, os);
   if (volume === 0) return false;
-  if (/^[\\/]{2}/.test(path)) return true;
+  if (isSeparator(path[0], os) && isSeparator(path[1], os)) return true;
   return isSeparator(path[volume], os);
 }
 

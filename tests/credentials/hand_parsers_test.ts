@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { timeFields } from "../../lib/credentials/der.ts";
 import { spaceOrControlAt } from "../../lib/credentials/credentials.ts";
 import { decodePem } from "../../lib/credentials/pem.ts";
+import { isAbsolute, resolvePath } from "../../lib/shared/platform.ts";
 
 /** A small deterministic generator, so a failure names an input that can be run again. */
 function generator(seed: number) {
@@ -90,6 +91,37 @@ Deno.test("decodePem() takes a block body as the regular expressions did: blanks
         'PEM block "DATA" is not valid base64',
         JSON.stringify(body),
       );
+    }
+  }
+});
+
+Deno.test("isAbsolute() and resolvePath() on Windows give what the drive and UNC regular expressions gave", () => {
+  const volumeLength = (path: string) => {
+    if (/^[A-Za-z]:/.test(path)) return 2;
+    const unc = /^[\\/]{2}[^\\/]+[\\/]+[^\\/]+/.exec(path);
+    return unc ? unc[0].length : 0;
+  };
+  const isAbsoluteBefore = (path: string) => {
+    const volume = volumeLength(path);
+    if (volume === 0) return false;
+    if (/^[\\/]{2}/.test(path)) return true;
+    return path[volume] === "/" || path[volume] === "\\";
+  };
+  const next = generator(7);
+  const alphabet = ["C", "z", ":", "\\", "/", "s", ".", "@", "[", "`", "{", "é", " "];
+  const inputs = ["", "C:", "c:\\x", "\\\\server\\share\\x", "//s/", "\\\\\\s\\t", "@:\\x", "[:/x"];
+  for (let i = 0; i < 20_000; i++) {
+    inputs.push(Array.from({ length: next(9) }, () => alphabet[next(alphabet.length)]).join(""));
+  }
+  for (const path of inputs) {
+    assert.equal(isAbsolute(path, "windows"), isAbsoluteBefore(path), JSON.stringify(path));
+    if (isAbsoluteBefore(path)) continue;
+    // A rooted path without a drive takes the volume of the working folder, whatever form that has.
+    for (const cwd of ["C:\\work", "\\\\server\\share\\work", "\\\\server\\\\share"]) {
+      const before = path[0] === "/" || path[0] === "\\"
+        ? cwd.slice(0, volumeLength(cwd)) + path
+        : undefined;
+      if (before !== undefined) assert.equal(resolvePath(path, cwd, "windows"), before, path);
     }
   }
 });
