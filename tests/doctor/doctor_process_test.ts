@@ -211,39 +211,6 @@ Deno.test("doctor -o json prints the same results for scripts, and exit 1 on a f
   assert.match(run.detail, /failed with exit code 1 .*error: token .* does not exist/);
 });
 
-Deno.test("doctor --context names a user whose static token stops kubectl from calling any plugin", async () => {
-  await using tmp = await tempDir();
-  const w = await world(tmp.path);
-  const result = await doctor(["--kubeconfig", w.kubeconfig, "--context", "other"], tmp.path);
-  assert.equal(result.code, 1);
-  assert.match(result.stdout, /\[FAIL\] exec block +user "bob" has no exec block/);
-  assert.match(result.stdout, /\[FAIL\] no competing credentials +user "bob" also has token/);
-  assert.doesNotMatch(result.stdout + result.stderr, /MARKER/);
-});
-
-Deno.test("doctor reports a missing context or user as a failed check, not a crash", async (t) => {
-  await using tmp = await tempDir();
-  const w = await world(tmp.path);
-  for (
-    const [args, detail] of [
-      [["--context", "prod"], /context "prod" not found in /],
-      [["--user", "carol"], /user "carol" is not defined in any kubeconfig file/],
-    ] as const
-  ) {
-    await t.step(args.join(" "), async () => {
-      const result = await doctor(["--kubeconfig", w.kubeconfig, ...args], tmp.path);
-      assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stdout, /^\[FAIL\] kubeconfig user/);
-      assert.match(result.stdout, detail);
-    });
-  }
-  await t.step("a bad flag is a usage error", async () => {
-    const result = await doctor(["--output=yaml"], tmp.path);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /^error: invalid --output "yaml": use text or json$/m);
-  });
-});
-
 Deno.test("doctor through kubectl checks the plugin on PATH and the before-exec command", async () => {
   await using tmp = await tempDir();
   const bin = `${tmp.path}/bin`;
