@@ -8,6 +8,8 @@ import { tempDir } from "../helpers.ts";
 import {
   cacheHome,
   patchImports,
+  STALL_MIN,
+  stalled,
   summaryPassed,
   sweepNodeCompatCopies,
   WindowsRunError,
@@ -121,4 +123,16 @@ Deno.test("sweepNodeCompatCopies() removes deno.exe's left-over node.exe.tmp-* c
   assert.ok(Deno.statSync(join(other, "node.exe.tmp-3")).isFile);
   assert.equal(sweepNodeCompatCopies([join(tmp.path, "users")], 0), 1);
   assert.deepEqual([...Deno.readDirSync(bin)].map((entry) => entry.name), ["node.exe"]);
+});
+
+Deno.test("stalled() reads deno test's running-for-over lines: a test at STALL_MIN minutes or more is lost under Wine", () => {
+  const line = (minutes: number) =>
+    `'16 concurrent calls under always never run the command concurrently' has been running for over (${minutes}m0s)\n`;
+  assert.equal(STALL_MIN, 5);
+  assert.equal(stalled(""), false);
+  assert.equal(stalled(line(1) + line(4)), false);
+  assert.equal(stalled(line(4) + line(5)), true);
+  assert.equal(stalled(`x ... ok (6m0s)\n${line(12)}`), true);
+  // A test's own name or output that merely mentions minutes is not deno's line.
+  assert.equal(stalled("the lock was held (9m0s) ... ok (1s)\n"), false);
 });
